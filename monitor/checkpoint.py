@@ -1,0 +1,89 @@
+"""C2SP tlog-checkpoint: the signed tree head of a transparency log.
+
+Body layout: ``<origin>\\n<size>\\n<base64 root>\\n[extension lines\\n]*``. Rekor v1 signs with a
+key name (``rekor.sigstore.dev``) that differs from the origin (``rekor.sigstore.dev - <treeID>``);
+Rekor v2 uses the origin as key name. Old v1 checkpoints carry a ``Timestamp:`` extension line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from monitor.encoding import b64encode
+from monitor.errors import NoteError
+from monitor.merkle import HASH_SIZE
+from monitor.note import NoteVerifier, SignedNote, decode_base64, verify_note
+
+_FORMAT = "checkpoint-format"
+_SIZE_RE = re.compile(r"0|[1-9][0-9]{0,18}")
+MAX_TREE_SIZE = (1 << 63) - 1
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The body of a checkpoint: who, how big, which root."""
+
+    origin: str
+    size: int
+    root_hash: bytes
+    extensions: tuple[str, ...] = ()
+
+    @classmethod
+    def from_text(cls, text: str) -> Checkpoint:
+        """Parse the signed text of a checkpoint (the note text, ending in a newline)."""
+        if not text.endswith("\n"):
+            raise NoteError(_FORMAT, "checkpoint text does not end with a newline")
+        lines = text[:-1].split("\n")
+        if len(lines) < 3:
+            raise NoteError(_FORMAT, f"checkpoint has {len(lines)} lines, needs at least 3")
+        origin, size_text, root_text, *extensions = lines
+        if not origin:
+            raise NoteError(_FORMAT, "checkpoint origin is empty")
+        if not _SIZE_RE.fullmatch(size_text):
+            raise NoteError(_FORMAT, f"checkpoint tree size {size_text[:40]!r} is not a decimal")
+        size = int(size_text)
+        if size > MAX_TREE_SIZE:
+            raise NoteError(_FORMAT, "checkpoint tree size is out of range")
+        root = decode_base64(root_text, "checkpoint root hash", _FORMAT)
+        if len(root) != HASH_SIZE:
+            raise NoteError(_FORMAT, f"checkpoint root hash is {len(root)} bytes, expected 32")
+        if any(not e for e in extensions):
+            raise NoteError(_FORMAT, "checkpoint has an empty extension line")
+        return cls(origin=origin, size=size, root_hash=root, extensions=tuple(extensions))
+
+    def to_text(self) -> str:
+        lines = [self.origin, str(self.size), b64encode(self.root_hash)]
+        return "\n".join([*lines, *self.extensions]) + "\n"
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    """A checkpoint whose signature verified against a trusted key. ``raw`` is the whole note,
+    kept as evidence."""
+
+    checkpoint: Checkpoint
+    raw: str
+    signers: tuple[str, ...]
+
+    @property
+    def origin(self) -> str:
+        return self.checkpoint.origin
+
+    @property
+    def size(self) -> int:
+        return self.checkpoint.size
+
+    @property
+    def root_hash(self) -> bytes:
+        return self.checkpoint.root_hash
+
+
+def open_checkpoint(raw: str | bytes, verifiers: Sequence[NoteVerifier]) -> SignedCheckpoint:
+    """Parse a signed checkpoint and verify it; only then is its content returned."""
+    note = SignedNote.from_text(raw)
+    verified = verify_note(note, list(verifiers))
+    checkpoint = Checkpoint.from_text(note.text)
+    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    return SignedCheckpoint(checkpoint, text, tuple(v.name for v in verified))
