@@ -1,0 +1,39 @@
+"""Entry point: one sub-command per module in this package."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from monitor import __version__
+from monitor.cli import verify_bundle
+from monitor.errors import MonitorError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tlog-monitor",
+        description="Monitor Sigstore's Rekor transparency logs.",
+    )
+    parser.add_argument("--version", action="version", version=f"tlog-monitor {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    verify_bundle.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except MonitorError as e:
+        print(f"tlog-monitor: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,323 @@
+"""Offline verification of transparency-log evidence (bundles, LogEntry, LogInfo, v2 entries).
+
+Every check is named so that a failure says exactly what broke:
+
+- ``log``: the entry's log ID is in the trusted root;
+- ``entry-id``: a v1 LogEntry's UUID is the leaf hash (and its tree prefix the proof's tree);
+- ``body``: the body is a JSON entry of the kind and version the evidence claims;
+- ``inclusion-proof``: the leaf hash of the body is at the (shard-local) index in the tree;
+- ``checkpoint-signature``: the checkpoint is signed by that log's key, for that log's origin;
+- ``checkpoint-agreement``: the checkpoint states the tree size and root the proof uses;
+- ``log-index``: the global index is consistent with the shard-local one;
+- ``signed-entry-timestamp``: the log's promise over (body, time, log ID, global index);
+- ``log-key-validity``: the entry was integrated while the log key was valid.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from monitor.checkpoint import SignedCheckpoint, open_checkpoint
+from monitor.encoding import b64encode
+from monitor.errors import VerificationError
+from monitor.evidence import EntryEvidence, Evidence, InclusionEvidence, TreeHeadEvidence
+from monitor.merkle import leaf_hash, verify_inclusion
+from monitor.trust import TransparencyLog, TrustRoot, v1_tree_id
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Report:
+    """The result of verifying one entry or tree head."""
+
+    label: str
+    summary: str
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    @property
+    def failures(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if not c.ok)
+
+
+class _Checks:
+    """Collects named checks; a check function raising ``VerificationError`` fails it."""
+
+    def __init__(self) -> None:
+        self.items: list[Check] = []
+
+    def run(self, name: str, fn: Callable[[], str | None]) -> bool:
+        try:
+            detail = fn() or ""
+        except VerificationError as e:
+            self.items.append(Check(name, False, e.message))
+            return False
+        self.items.append(Check(name, True, detail))
+        return True
+
+    def fail(self, name: str, detail: str) -> None:
+        self.items.append(Check(name, False, detail))
+
+
+def verify_entry(
+    ev: EntryEvidence, trust: TrustRoot, shard_offsets: Mapping[int, int] | None = None
+) -> Report:
+    """Verify one entry. ``shard_offsets`` (Rekor v1 tree ID -> global index of its first
+    entry, from a verified LogInfo) lets the global index be checked without a SET."""
+    checks = _Checks()
+    leaf = leaf_hash(ev.body)
+    log = trust.log_by_id(ev.log_id)
+    if log is None:
+        checks.fail("log", f"log ID {ev.log_id.hex()} is not in the trusted root")
+        return Report(ev.label, f"index {ev.log_index}", tuple(checks.items))
+    checks.run("log", lambda: log.base_url)
+    if ev.entry_id is not None:
+        checks.run("entry-id", lambda: _check_entry_id(ev, leaf))
+    if ev.kind is not None:
+        checks.run("body", lambda: _check_body(ev))
+
+    proof = ev.inclusion
+    cp: SignedCheckpoint | None = None
+    if proof is None:
+        checks.fail("inclusion-proof", "no inclusion proof: nothing ties the entry to the log")
+    else:
+        checks.run("inclusion-proof", lambda: _check_inclusion(proof, leaf))
+        if proof.checkpoint is None:
+            checks.fail(
+                "checkpoint-signature",
+                "no checkpoint: the inclusion proof is not bound to a signed tree head",
+            )
+        else:
+            try:
+                cp = _open_log_checkpoint(proof.checkpoint, log)
+                checks.run("checkpoint-signature", lambda: f"signed by {log.key_name}")
+            except VerificationError as e:
+                checks.fail("checkpoint-signature", e.message)
+        if cp is not None:
+            signed = cp
+            checks.run(
+                "checkpoint-agreement",
+                lambda: _check_agreement(signed, proof.tree_size, proof.root_hash),
+            )
+        checks.run(
+            "log-index", lambda: _check_index(ev, proof.leaf_index, log, cp, shard_offsets or {})
+        )
+    if ev.signed_entry_timestamp is not None:
+        checks.run("signed-entry-timestamp", lambda: _check_set(ev, log))
+    if ev.integrated_time:
+        checks.run("log-key-validity", lambda: _check_key_validity(ev, log))
+
+    summary = _entry_summary(ev, log, cp)
+    return Report(ev.label, summary, tuple(checks.items))
+
+
+def _check_inclusion(proof: InclusionEvidence, leaf: bytes) -> str:
+    verify_inclusion(proof.leaf_index, proof.tree_size, leaf, proof.hashes, proof.root_hash)
+    return f"leaf {leaf.hex()} at {proof.leaf_index} in tree size {proof.tree_size}"
+
+
+def _open_log_checkpoint(raw: str, log: TransparencyLog) -> SignedCheckpoint:
+    cp = open_checkpoint(raw, [log.note_verifier()])
+    if not log.origin_matches(cp.origin):
+        raise VerificationError(
+            "checkpoint-signature",
+            f"origin {cp.origin!r} is not an origin of {log.key_name}",
+        )
+    return cp
+
+
+def _entry_summary(ev: EntryEvidence, log: TransparencyLog, cp: SignedCheckpoint | None) -> str:
+    where = cp.origin if cp is not None else log.key_name
+    parts = [where, f"index {ev.log_index}"]
+    if ev.inclusion is not None:
+        parts.append(f"(leaf {ev.inclusion.leaf_index} of tree size {ev.inclusion.tree_size})")
+    if ev.kind:
+        parts.append(f"{ev.kind} {ev.version}")
+    return " ".join(parts)
+
+
+def _check_entry_id(ev: EntryEvidence, leaf: bytes) -> str:
+    eid = ev.entry_id or ""
+    uuid = eid[-64:]
+    if uuid != leaf.hex():
+        raise VerificationError("entry-id", f"entry UUID {uuid} is not the leaf hash {leaf.hex()}")
+    if len(eid) == 80 and ev.inclusion is not None and ev.inclusion.checkpoint is not None:
+        origin = ev.inclusion.checkpoint.split("\n", 1)[0]
+        tree_id = v1_tree_id(origin)
+        if tree_id is not None and int(eid[:16], 16) != tree_id:
+            raise VerificationError(
+                "entry-id", f"entry ID tree prefix {eid[:16]} is not tree {tree_id} of the proof"
+            )
+    return "UUID is the leaf hash"
+
+
+def _check_body(ev: EntryEvidence) -> str:
+    try:
+        body = json.loads(ev.body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise VerificationError("body", "body is not JSON") from None
+    if not isinstance(body, dict):
+        raise VerificationError("body", "body is not a JSON object")
+    kind, version = body.get("kind"), body.get("apiVersion")
+    if (kind, version) != (ev.kind, ev.version):
+        raise VerificationError(
+            "body", f"body is {kind} {version}, evidence says {ev.kind} {ev.version}"
+        )
+    return f"{kind} {version}"
+
+
+def _check_agreement(cp: SignedCheckpoint, size: int, root: bytes) -> str:
+    if cp.size != size:
+        raise VerificationError(
+            "checkpoint-agreement", f"checkpoint tree size {cp.size} != proof tree size {size}"
+        )
+    if cp.root_hash != root:
+        raise VerificationError(
+            "checkpoint-agreement",
+            f"checkpoint root {cp.root_hash.hex()} != proof root {root.hex()}",
+        )
+    return f"tree size {size}"
+
+
+def _check_index(
+    ev: EntryEvidence,
+    local: int,
+    log: TransparencyLog,
+    cp: SignedCheckpoint | None,
+    shard_offsets: Mapping[int, int],
+) -> str:
+    tree_id = v1_tree_id(cp.origin) if cp is not None else None
+    sharded = log.api_version == 1 or tree_id is not None
+    if not sharded:
+        if ev.log_index != local:
+            raise VerificationError(
+                "log-index", f"log index {ev.log_index} != inclusion proof index {local}"
+            )
+        return "unsharded"
+    # Rekor v1: global = (sizes of earlier shards) + local; the offset can't be negative
+    offset = ev.log_index - local
+    if offset < 0:
+        raise VerificationError(
+            "log-index", f"global index {ev.log_index} is below shard-local index {local}"
+        )
+    expected = shard_offsets.get(tree_id) if tree_id is not None else None
+    if expected is not None:
+        if offset != expected:
+            raise VerificationError(
+                "log-index",
+                f"global index {ev.log_index} - shard index {local} = {offset}, but tree "
+                f"{tree_id} starts at global index {expected}",
+            )
+        return f"shard offset {offset} matches the log's shard layout"
+    if ev.signed_entry_timestamp is None:
+        return f"shard offset {offset} (unchecked: no SET binds it; pass a LogInfo to check it)"
+    return f"shard offset {offset} (bound by the SET)"
+
+
+def _check_set(ev: EntryEvidence, log: TransparencyLog) -> str:
+    if ev.integrated_time is None:
+        raise VerificationError("signed-entry-timestamp", "SET present without integrated time")
+    key = log.public_key
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise VerificationError("signed-entry-timestamp", "log key is not an ECDSA key")
+    # Keys are ASCII and values strings or integers, so sorted compact JSON is RFC 8785 exact.
+    payload = json.dumps(
+        {
+            "body": b64encode(ev.body),
+            "integratedTime": ev.integrated_time,
+            "logID": ev.log_id.hex(),
+            "logIndex": ev.log_index,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+    try:
+        key.verify(ev.signed_entry_timestamp or b"", payload, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError):
+        raise VerificationError(
+            "signed-entry-timestamp", "signature over (body, time, log ID, index) does not verify"
+        ) from None
+    return "verified"
+
+
+def _check_key_validity(ev: EntryEvidence, log: TransparencyLog) -> str:
+    try:
+        when = datetime.fromtimestamp(ev.integrated_time or 0, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        raise VerificationError(
+            "log-key-validity", f"integrated time {ev.integrated_time} is out of range"
+        ) from None
+    if not log.valid_at(when):
+        raise VerificationError(
+            "log-key-validity",
+            f"integrated at {when.isoformat()}, outside the log key's validity",
+        )
+    return when.isoformat()
+
+
+def shard_offsets_from_loginfo(evidence: Evidence, trust: TrustRoot) -> dict[int, int]:
+    """Tree ID -> global index of the tree's first entry, from a LogInfo whose every tree head
+    verifies. Inactive shards are listed oldest first; the active tree follows them."""
+    if not evidence.tree_heads:
+        raise VerificationError("log-info", f"a {evidence.form} is not a LogInfo")
+    for th in evidence.tree_heads:
+        report = verify_tree_head(th, trust)
+        if not report.ok:
+            failure = report.failures[0]
+            raise VerificationError("log-info", f"{th.label}: {failure.name}: {failure.detail}")
+    active, *inactive = evidence.tree_heads
+    offsets: dict[int, int] = {}
+    start = 0
+    for th in inactive:
+        offsets[int(th.tree_id)] = start
+        start += th.tree_size
+    offsets[int(active.tree_id)] = start
+    return offsets
+
+
+def verify_tree_head(th: TreeHeadEvidence, trust: TrustRoot) -> Report:
+    checks = _Checks()
+    cp: SignedCheckpoint | None = None
+    try:
+        cp = open_checkpoint(th.signed_tree_head, trust.note_verifiers())
+        checks.run("checkpoint-signature", lambda: ", ".join(cp.signers) if cp else "")
+    except VerificationError as e:
+        checks.fail("checkpoint-signature", e.message)
+    if cp is not None:
+        signed = cp
+
+        def agreement() -> str:
+            tid = v1_tree_id(signed.origin)
+            if tid is None or str(tid) != th.tree_id:
+                raise VerificationError(
+                    "checkpoint-agreement", f"origin {signed.origin!r} is not tree {th.tree_id}"
+                )
+            return _check_agreement(signed, th.tree_size, th.root_hash)
+
+        checks.run("checkpoint-agreement", agreement)
+    summary = f"{th.label} {th.tree_id} size {th.tree_size}"
+    return Report(th.label, summary, tuple(checks.items))
+
+
+def verify_evidence(
+    evidence: Evidence, trust: TrustRoot, shard_offsets: Mapping[int, int] | None = None
+) -> tuple[Report, ...]:
+    reports = [verify_entry(e, trust, shard_offsets) for e in evidence.entries]
+    reports += [verify_tree_head(t, trust) for t in evidence.tree_heads]
+    return tuple(reports)
