@@ -77,7 +77,10 @@ class SignedNote:
         if split < 0:
             raise NoteError(_MALFORMED, "note has no blank line before its signatures")
         text = raw[: split + 1]
-        sig_lines = raw[split + 2 : -1].split("\n")
+        block = raw[split + 2 : -1]
+        if not block:
+            raise NoteError(_MALFORMED, "note has no signatures")
+        sig_lines = block.split("\n")
         if len(sig_lines) > MAX_SIGNATURES:
             raise NoteError(_MALFORMED, f"note has more than {MAX_SIGNATURES} signatures")
         sigs = tuple(_parse_signature_line(line, i + 1) for i, line in enumerate(sig_lines))
@@ -218,6 +221,8 @@ def verify_note(note: SignedNote, verifiers: list[NoteVerifier]) -> tuple[NoteVe
         v = known.get((sig.name, sig.key_id))
         if v is None:
             continue
+        if any(done is v for done in verified):
+            raise NoteError(_MALFORMED, f"note is signed twice by {sig.name}/{sig.key_id.hex()}")
         if not v.verify(message, sig.signature):
             raise NoteError(
                 _SIGNATURE,

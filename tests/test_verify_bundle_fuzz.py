@@ -58,8 +58,9 @@ json_values = st.recursive(
     | st.floats(allow_nan=False)
     | st.text(max_size=40)
     | st.sampled_from(["", "0", "00", "-1", "AAAA", "====", "\u2014 x AAAAAA==", "a" * 64]),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
     max_leaves=6,
 )
 

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from monitor.encoding import b64decode_strict
-from monitor.errors import TrustRootError
+from monitor.errors import NoteError, TrustRootError
 from monitor.note import (
     EcdsaNoteVerifier,
     Ed25519NoteVerifier,
@@ -40,6 +40,11 @@ _EC_DETAIL_HASH: dict[str, type[hashes.HashAlgorithm]] = {
     "PKIX_ECDSA_P256_SHA_256": hashes.SHA256,
     "PKIX_ECDSA_P384_SHA_384": hashes.SHA384,
     "PKIX_ECDSA_P521_SHA_512": hashes.SHA512,
+}
+_EC_DETAIL_CURVE = {
+    "PKIX_ECDSA_P256_SHA_256": "secp256r1",
+    "PKIX_ECDSA_P384_SHA_384": "secp384r1",
+    "PKIX_ECDSA_P521_SHA_512": "secp521r1",
 }
 
 
@@ -197,16 +202,23 @@ def _build_log(
     where = f"{source}: tlogs[{index}] ({inst.base_url})"
     raw = _decode(inst.public_key.raw_bytes, f"{where}.publicKey.rawBytes")
     key = _load_public_key(raw, where)
+    details = inst.public_key.key_details
+    curve = _EC_DETAIL_CURVE.get(details)
+    if curve is not None and (
+        not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != curve
+    ):
+        kind = key.curve.name if isinstance(key, ec.EllipticCurvePublicKey) else type(key).__name__
+        raise TrustRootError(f"{where}: public key is {kind} but keyDetails says {details}")
     key_name = _key_name(inst.base_url)
-    if not key_name:
-        raise TrustRootError(f"{where}: baseUrl has no host")
+    if urlsplit(inst.base_url).scheme not in ("https", "http") or not key_name:
+        raise TrustRootError(f"{where}: baseUrl must be an http(s) URL with a host")
     log_id = _decode(inst.log_id.key_id, f"{where}.logId.keyId")
     if inst.checkpoint_key_id is not None:
         ckid = _decode(inst.checkpoint_key_id.key_id, f"{where}.checkpointKeyId.keyId")[:4]
     else:
         ckid = _default_checkpoint_key_id(key_name, key)
     valid = inst.public_key.valid_for
-    return TransparencyLog(
+    log = TransparencyLog(
         base_url=inst.base_url.rstrip("/"),
         key_name=key_name,
         api_version=api_versions.get(_normalise_url(inst.base_url)),
@@ -219,6 +231,11 @@ def _build_log(
         valid_until=valid.end if valid else None,
         operator=inst.operator,
     )
+    try:
+        log.note_verifier()  # fail at load, not at the first checkpoint
+    except NoteError as e:
+        raise TrustRootError(f"{where}: {e.message}") from e
+    return log
 
 
 def _build_ca(index: int, ca: models.CertificateAuthority, source: str) -> CertificateAuthority:
