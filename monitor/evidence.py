@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
-from monitor.encoding import b64decode_strict, hexdecode_strict
 from monitor.errors import MalformedInputError
+from monitor.jsonread import JsonReader
 
 MAX_EVIDENCE_BYTES = 32 << 20
-_MAX_INT = (1 << 63) - 1
 
 
 @dataclass(frozen=True)
@@ -65,80 +63,6 @@ class Evidence:
     tree_heads: tuple[TreeHeadEvidence, ...] = ()
 
 
-class _Reader:
-    """Typed access into parsed JSON that names the path of whatever is wrong."""
-
-    def __init__(self, value: Any, path: str) -> None:
-        self.value = value
-        self.path = path
-
-    def fail(self, message: str) -> MalformedInputError:
-        return MalformedInputError(f"{self.path or '(top)'}: {message}")
-
-    def obj(self) -> dict[str, Any]:
-        if not isinstance(self.value, dict):
-            raise self.fail(f"expected an object, got {_type_name(self.value)}")
-        return self.value
-
-    def get(self, key: str) -> _Reader:
-        obj = self.obj()
-        if key not in obj:
-            raise MalformedInputError(f"{self._join(key)}: missing")
-        return _Reader(obj[key], self._join(key))
-
-    def opt(self, key: str) -> _Reader | None:
-        obj = self.obj()
-        if obj.get(key) is None:
-            return None
-        return _Reader(obj[key], self._join(key))
-
-    def _join(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def items(self) -> list[_Reader]:
-        if not isinstance(self.value, list):
-            raise self.fail(f"expected a list, got {_type_name(self.value)}")
-        return [_Reader(v, f"{self.path}[{i}]") for i, v in enumerate(self.value)]
-
-    def str(self) -> str:
-        if not isinstance(self.value, str):
-            raise self.fail(f"expected a string, got {_type_name(self.value)}")
-        return self.value
-
-    def int(self) -> int:
-        """An integer, or a decimal string (protobuf JSON encodes int64 as a string)."""
-        v = self.value
-        if isinstance(v, bool):
-            raise self.fail("expected an integer, got a boolean")
-        if isinstance(v, str):
-            if not v.isascii() or not v.isdigit() or (len(v) > 1 and v[0] == "0"):
-                raise self.fail(f"expected a decimal integer, got {v[:30]!r}")
-            v = int(v)
-        if not isinstance(v, int):
-            raise self.fail(f"expected an integer, got {_type_name(v)}")
-        if not 0 <= v <= _MAX_INT:
-            raise self.fail(f"integer {v} out of range")
-        return v
-
-    def b64(self) -> bytes:
-        try:
-            return b64decode_strict(self.str())
-        except ValueError:
-            raise self.fail("not valid base64") from None
-
-    def hex(self) -> bytes:
-        try:
-            return hexdecode_strict(self.str())
-        except ValueError:
-            raise self.fail("not valid hex") from None
-
-
-def _type_name(v: object) -> str:
-    return {dict: "an object", list: "a list", str: "a string", type(None): "null"}.get(
-        type(v), type(v).__name__
-    )
-
-
 def parse_evidence(data: bytes) -> Evidence:
     """Recognise and parse a bundle, a LogEntry, a LogInfo or a v2 TransparencyLogEntry."""
     if len(data) > MAX_EVIDENCE_BYTES:
@@ -149,7 +73,7 @@ def parse_evidence(data: bytes) -> Evidence:
         raise MalformedInputError(f"not JSON: {e}") from None
     except RecursionError:
         raise MalformedInputError("not JSON: nested too deeply") from None
-    top = _Reader(doc, "")
+    top = JsonReader(doc, "")
     obj = top.obj()
     if "mediaType" in obj and "verificationMaterial" in obj:
         return _parse_bundle(top)
@@ -175,7 +99,7 @@ _BUNDLE_MEDIA_TYPES = {
 }
 
 
-def _parse_bundle(top: _Reader) -> Evidence:
+def _parse_bundle(top: JsonReader) -> Evidence:
     media = top.get("mediaType").str()
     version = _BUNDLE_MEDIA_TYPES.get(media)
     if version is None:
@@ -187,7 +111,7 @@ def _parse_bundle(top: _Reader) -> Evidence:
     return Evidence(f"Sigstore bundle v{version}", entries)
 
 
-def _parse_tle(t: _Reader, label: str) -> EntryEvidence:
+def _parse_tle(t: JsonReader, label: str) -> EntryEvidence:
     """A protobuf-JSON TransparencyLogEntry (in a bundle, or a Rekor v2 write response)."""
     kv = t.opt("kindVersion")
     proof = t.opt("inclusionProof")
@@ -218,7 +142,7 @@ def _parse_tle(t: _Reader, label: str) -> EntryEvidence:
     )
 
 
-def _parse_logentry(key: str, e: _Reader) -> EntryEvidence:
+def _parse_logentry(key: str, e: JsonReader) -> EntryEvidence:
     if len(key) not in (64, 80) or not all(c in "0123456789abcdef" for c in key):
         raise MalformedInputError(f"LogEntry key {key[:90]!r} is not a 64- or 80-hex entry ID")
     verification = e.opt("verification")
@@ -251,7 +175,7 @@ def _parse_logentry(key: str, e: _Reader) -> EntryEvidence:
     )
 
 
-def _parse_loginfo(top: _Reader) -> Evidence:
+def _parse_loginfo(top: JsonReader) -> Evidence:
     heads = [_tree_head(top, "active tree")]
     shards = top.opt("inactiveShards")
     if shards is not None:
@@ -259,7 +183,7 @@ def _parse_loginfo(top: _Reader) -> Evidence:
     return Evidence("Rekor v1 LogInfo", tree_heads=tuple(heads))
 
 
-def _tree_head(r: _Reader, label: str) -> TreeHeadEvidence:
+def _tree_head(r: JsonReader, label: str) -> TreeHeadEvidence:
     tree_id = r.get("treeID")
     tid = tree_id.str()
     if not tid.isascii() or not tid.isdigit():

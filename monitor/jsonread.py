@@ -1,0 +1,88 @@
+"""Typed, path-naming access into parsed JSON from untrusted sources.
+
+Every accessor raises ``MalformedInputError`` naming the JSON path of the problem, so parsers
+built on it can never leak ``KeyError`` or ``TypeError`` to a user.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.encoding import b64decode_strict, hexdecode_strict
+from monitor.errors import MalformedInputError
+
+MAX_INT = (1 << 63) - 1
+
+
+class JsonReader:
+    """Typed access into parsed JSON that names the path of whatever is wrong."""
+
+    def __init__(self, value: Any, path: str) -> None:
+        self.value = value
+        self.path = path
+
+    def fail(self, message: str) -> MalformedInputError:
+        return MalformedInputError(f"{self.path or '(top)'}: {message}")
+
+    def obj(self) -> dict[str, Any]:
+        if not isinstance(self.value, dict):
+            raise self.fail(f"expected an object, got {_type_name(self.value)}")
+        return self.value
+
+    def get(self, key: str) -> JsonReader:
+        obj = self.obj()
+        if key not in obj:
+            raise MalformedInputError(f"{self._join(key)}: missing")
+        return JsonReader(obj[key], self._join(key))
+
+    def opt(self, key: str) -> JsonReader | None:
+        obj = self.obj()
+        if obj.get(key) is None:
+            return None
+        return JsonReader(obj[key], self._join(key))
+
+    def _join(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def items(self) -> list[JsonReader]:
+        if not isinstance(self.value, list):
+            raise self.fail(f"expected a list, got {_type_name(self.value)}")
+        return [JsonReader(v, f"{self.path}[{i}]") for i, v in enumerate(self.value)]
+
+    def str(self) -> str:
+        if not isinstance(self.value, str):
+            raise self.fail(f"expected a string, got {_type_name(self.value)}")
+        return self.value
+
+    def int(self) -> int:
+        """An integer, or a decimal string (protobuf JSON encodes int64 as a string)."""
+        v = self.value
+        if isinstance(v, bool):
+            raise self.fail("expected an integer, got a boolean")
+        if isinstance(v, str):
+            if not v.isascii() or not v.isdigit() or (len(v) > 1 and v[0] == "0"):
+                raise self.fail(f"expected a decimal integer, got {v[:30]!r}")
+            v = int(v)
+        if not isinstance(v, int):
+            raise self.fail(f"expected an integer, got {_type_name(v)}")
+        if not 0 <= v <= MAX_INT:
+            raise self.fail(f"integer {v} out of range")
+        return v
+
+    def b64(self) -> bytes:
+        try:
+            return b64decode_strict(self.str())
+        except ValueError:
+            raise self.fail("not valid base64") from None
+
+    def hex(self) -> bytes:
+        try:
+            return hexdecode_strict(self.str())
+        except ValueError:
+            raise self.fail("not valid hex") from None
+
+
+def _type_name(v: object) -> str:
+    return {dict: "an object", list: "a list", str: "a string", type(None): "null"}.get(
+        type(v), type(v).__name__
+    )
