@@ -1,0 +1,27 @@
+"""Rekor entries, v1 and v2, parsed into one typed signing record."""
+
+from monitor.entries.parse import parse_entry
+from monitor.entries.record import (
+    CertificateSigner,
+    ChainStatus,
+    Digest,
+    KeySigner,
+    MalformedEntry,
+    ParseResult,
+    Signer,
+    SigningRecord,
+    Subject,
+)
+
+__all__ = [
+    "CertificateSigner",
+    "ChainStatus",
+    "Digest",
+    "KeySigner",
+    "MalformedEntry",
+    "ParseResult",
+    "Signer",
+    "SigningRecord",
+    "Subject",
+    "parse_entry",
+]
