@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from monitor.entries.statement import Envelope
 from monitor.errors import MalformedInputError
 from monitor.jsonread import JsonReader
 
@@ -41,6 +42,7 @@ class EntryEvidence:
     entry_id: str | None  # Rekor v1 LogEntry key: 64-hex UUID or 80-hex EntryID
     inclusion: InclusionEvidence | None
     signed_entry_timestamp: bytes | None
+    attestation: bytes | None = None  # Rekor v1 attestation.data (an in-toto statement)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Evidence:
     form: str
     entries: tuple[EntryEvidence, ...] = ()
     tree_heads: tuple[TreeHeadEvidence, ...] = ()
+    envelope: Envelope | None = None  # a bundle's DSSE envelope
 
 
 def parse_evidence(data: bytes) -> Evidence:
@@ -108,7 +111,11 @@ def _parse_bundle(top: JsonReader) -> Evidence:
     if not tles:
         raise MalformedInputError("verificationMaterial.tlogEntries: empty")
     entries = tuple(_parse_tle(t, t.path) for t in tles)
-    return Evidence(f"Sigstore bundle v{version}", entries)
+    dsse = top.opt("dsseEnvelope")
+    envelope = None
+    if dsse is not None:
+        envelope = Envelope(dsse.get("payloadType").str(), dsse.get("payload").b64())
+    return Evidence(f"Sigstore bundle v{version}", entries, envelope=envelope)
 
 
 def _parse_tle(t: JsonReader, label: str) -> EntryEvidence:
@@ -172,6 +179,7 @@ def _parse_logentry(key: str, e: JsonReader) -> EntryEvidence:
         entry_id=key,
         inclusion=inclusion,
         signed_entry_timestamp=sig,
+        attestation=att.get("data").b64() if (att := e.opt("attestation")) else None,
     )
 
 

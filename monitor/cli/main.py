@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from monitor import __version__
-from monitor.cli import verify_bundle
+from monitor.cli import inspect, sim, verify_bundle
 from monitor.errors import MonitorError
 
 
@@ -19,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tlog-monitor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     verify_bundle.register(sub)
+    inspect.register(sub)
+    sim.register(sub)
     return parser
 
 

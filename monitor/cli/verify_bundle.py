@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=run)
 
 
-def _read(path: str) -> bytes:
+def read_input(path: str) -> bytes:
     if path == "-":
         return sys.stdin.buffer.read(MAX_EVIDENCE_BYTES + 1)
     p = Path(path)
@@ -68,13 +68,13 @@ def verify_file(
     path: str, trust: TrustRoot, shard_offsets: Mapping[int, int] | None = None
 ) -> tuple[str, tuple[Report, ...]]:
     """Return the evidence form and the reports; raises ``MalformedInputError``."""
-    evidence = parse_evidence(_read(path))
+    evidence = parse_evidence(read_input(path))
     return evidence.form, verify_evidence(evidence, trust, shard_offsets)
 
 
 def _load_shard_offsets(path: str, trust: TrustRoot) -> dict[int, int]:
     try:
-        return shard_offsets_from_loginfo(parse_evidence(_read(path)), trust)
+        return shard_offsets_from_loginfo(parse_evidence(read_input(path)), trust)
     except (MalformedInputError, VerificationError) as e:
         raise ConfigError(f"--log-info {path}: {e}") from None
 
