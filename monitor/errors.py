@@ -34,6 +34,24 @@ class TransientLogError(MonitorError):
     """The log could not be read right now (network, 5xx, rate limit); worth retrying."""
 
 
+class LogResponseError(MonitorError):
+    """The log answered, but not with what the protocol allows (bad JSON, wrong shape, an
+    oversize body, a refused request). Not retried as such: the caller decides."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class MissingEntriesError(TransientLogError):
+    """The log did not serve entries it should have; they are never skipped silently."""
+
+    def __init__(self, indexes: list[int]) -> None:
+        shown = ", ".join(str(i) for i in indexes[:10]) + (" ..." if len(indexes) > 10 else "")
+        super().__init__(f"log did not serve {len(indexes)} entries: {shown}")
+        self.indexes = indexes
+
+
 class VerificationError(MonitorError):
     """A check failed. ``check`` names which one, so that reports can say exactly what broke."""
 

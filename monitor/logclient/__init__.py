@@ -1,0 +1,1 @@
+"""Clients for Rekor v1 (REST) and Rekor v2 (C2SP tlog-tiles)."""

@@ -1,0 +1,240 @@
+"""Defensive HTTP for reading a public log.
+
+Bounded concurrency, a per-log request budget, ``Retry-After`` and adaptive slow-down on
+429, capped jittered retries on 5xx / timeouts / resets / truncated bodies, a response-size
+cap, no redirects off the log's host, a versioned User-Agent, and every request, retry and
+failure counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+
+from monitor import __version__
+from monitor.errors import LogResponseError, TransientLogError
+from monitor.logclient.ratelimit import TokenBucket
+from monitor.metrics import ClientMetrics
+
+USER_AGENT = f"tlog-monitor/{__version__}"
+_RETRY_STATUSES = frozenset({500, 502, 503, 504})
+_MAX_REDIRECTS = 3
+
+
+@dataclass(frozen=True)
+class HttpPolicy:
+    """How politely and defensively to read one log."""
+
+    requests_per_second: float = 8.0  # the public Rekor v1 allows about 16
+    burst: float = 4.0
+    max_concurrency: int = 4
+    timeout_seconds: float = 30.0
+    max_attempts: int = 6
+    backoff_base_seconds: float = 0.5
+    backoff_cap_seconds: float = 30.0
+    max_response_bytes: int = 32 << 20
+    max_retry_after_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class LogHttp:
+    """HTTP GET/POST against one log's base URL. 200 and 404 are returned; everything else
+    is retried (429, 5xx, network) or raised (other statuses)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        session: aiohttp.ClientSession,
+        *,
+        log: str,
+        metrics: ClientMetrics,
+        policy: HttpPolicy = HttpPolicy(),
+        rng: random.Random | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/") + "/"
+        self._host = urlsplit(self.base_url).netloc
+        self._session = session
+        self._log = log
+        self._metrics = metrics
+        self.policy = policy
+        self.bucket = TokenBucket(policy.requests_per_second, policy.burst)
+        self._slots = asyncio.Semaphore(policy.max_concurrency)
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
+
+    async def get(
+        self, path: str, *, params: Mapping[str, str] | None = None, accept: str | None = None
+    ) -> Response:
+        headers = {"Accept": accept} if accept else {}
+        return await self._request("GET", path, params=params, headers=headers)
+
+    async def post_json(self, path: str, payload: Any) -> Response:
+        return await self._request("POST", path, json_body=payload)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        json_body: Any = None,
+    ) -> Response:
+        url = urljoin(self.base_url, path.lstrip("/"))
+        last_problem = "no attempt made"
+        for attempt in range(1, self.policy.max_attempts + 1):
+            waited = await self.bucket.acquire()
+            if waited:
+                self._metrics.rate_limit_wait.labels(self._log).inc(waited)
+            try:
+                response = await self._once(method, url, params, headers, json_body)
+            except _Retryable as e:
+                last_problem = e.reason
+                self._metrics.requests.labels(self._log, e.label).inc()
+                if attempt == self.policy.max_attempts:
+                    break
+                self._metrics.retries.labels(self._log, e.reason_label).inc()
+                delay = self._backoff(attempt)
+                if e.retry_after is not None:
+                    delay = max(delay, e.retry_after)
+                await asyncio.sleep(delay)
+                continue
+            self._metrics.requests.labels(self._log, str(response.status)).inc()
+            self.bucket.succeeded()
+            return response
+        self._metrics.failures.labels(self._log, "exhausted").inc()
+        raise TransientLogError(
+            f"{self._log}: {method} {url} failed after {self.policy.max_attempts} attempts: "
+            f"{last_problem}"
+        )
+
+    def _backoff(self, attempt: int) -> float:
+        cap = min(self.policy.backoff_cap_seconds, self.policy.backoff_base_seconds * 2**attempt)
+        return self._rng.uniform(cap / 2, cap)  # "equal jitter": never zero, never in lockstep
+
+    async def _once(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        json_body: Any,
+    ) -> Response:
+        req_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, identity"}
+        req_headers.update(headers or {})
+        timeout = aiohttp.ClientTimeout(total=self.policy.timeout_seconds)
+        async with self._slots:
+            started = time.perf_counter()
+            try:
+                for _ in range(_MAX_REDIRECTS + 1):
+                    async with self._session.request(
+                        method,
+                        url,
+                        params=params,
+                        headers=req_headers,
+                        json=json_body,
+                        timeout=timeout,
+                        allow_redirects=False,
+                    ) as resp:
+                        if resp.status in (301, 302, 303, 307, 308):
+                            url = self._same_host_redirect(url, resp.headers.get("Location"))
+                            continue
+                        return await self._read(resp)
+                raise LogResponseError(f"{self._log}: too many redirects from {url}")
+            except TimeoutError:
+                raise _Retryable("timeout", "timeout", "timed out") from None
+            except aiohttp.ClientPayloadError as e:
+                raise _Retryable("truncated", "truncated", f"truncated body: {e}") from None
+            except aiohttp.ClientConnectionError as e:
+                raise _Retryable("connection", "connection", f"connection error: {e}") from None
+            finally:
+                self._metrics.latency.labels(self._log).observe(time.perf_counter() - started)
+
+    def _same_host_redirect(self, url: str, location: str | None) -> str:
+        if not location:
+            raise LogResponseError(f"{self._log}: redirect without a Location from {url}")
+        target = urljoin(url, location)
+        if urlsplit(target).netloc != self._host:
+            self._metrics.failures.labels(self._log, "redirect").inc()
+            raise LogResponseError(
+                f"{self._log}: refused a redirect off the log's host to {urlsplit(target).netloc}"
+            )
+        return target
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> Response:
+        status = resp.status
+        if status == 429:
+            retry_after = _retry_after(resp.headers.get("Retry-After"))
+            if retry_after is not None:
+                retry_after = min(retry_after, self.policy.max_retry_after_seconds)
+            self.bucket.back_off(retry_after)
+            raise _Retryable("429", "rate_limited", "HTTP 429 Too Many Requests", retry_after)
+        if status in _RETRY_STATUSES:
+            raise _Retryable(str(status), "server_error", f"HTTP {status}")
+        cap = self.policy.max_response_bytes
+        declared = resp.content_length
+        if declared is not None and declared > cap:
+            self._metrics.failures.labels(self._log, "oversize").inc()
+            raise LogResponseError(f"{self._log}: response of {declared} bytes exceeds {cap}")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > cap:
+                self._metrics.failures.labels(self._log, "oversize").inc()
+                raise LogResponseError(f"{self._log}: response exceeds {cap} bytes")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        if (
+            declared is not None
+            and len(body) != declared
+            and "gzip" not in (resp.headers.get("Content-Encoding") or "")
+        ):
+            raise _Retryable("truncated", "truncated", f"body {len(body)} of {declared} bytes")
+        if status not in (200, 201, 404):
+            self._metrics.failures.labels(self._log, f"http_{status}").inc()
+            raise LogResponseError(
+                f"{self._log}: HTTP {status} for {resp.url}: {body[:200]!r}", status
+            )
+        return Response(status, body, dict(resp.headers))
+
+
+class _Retryable(Exception):
+    def __init__(
+        self, label: str, reason_label: str, reason: str, retry_after: float | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.label = label
+        self.reason_label = reason_label
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After``: delta-seconds or an HTTP-date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
