@@ -1,0 +1,44 @@
+"""Misbehaviour on demand: everything a real log (or an attacker in front of it) can do wrong.
+
+Switchable at start (``tlog-monitor sim --fault ...``) and at run time (``POST /admin/faults``).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from monitor.errors import ConfigError
+
+
+@dataclass
+class Faults:
+    """Transport faults (rates are per request, 0 to 1) and log lies."""
+
+    rate_429: float = 0.0
+    rate_5xx: float = 0.0
+    rate_timeout: float = 0.0  # hold the request longer than any sane client timeout
+    rate_truncate: float = 0.0  # send half the body and cut the connection
+    latency_seconds: float = 0.0
+    retry_after_seconds: int = 1
+    omit_rate: float = 0.0  # batch retrieval silently leaves entries out
+    omit_always: list[int] = field(default_factory=list)  # never served, by any endpoint
+    bad_signature: bool = False  # checkpoints with a corrupted signature
+    tamper: list[int] = field(default_factory=list)  # bodies that do not hash to the tree
+    shrink_by: int = 0  # serve a checkpoint this many entries smaller than the last
+    fork_at: int | None = None  # serve a second tree that differs from this index on
+    fork_every_other: bool = False  # serve the fork to every other request only
+
+    def update(self, changes: dict[str, Any]) -> None:
+        known = {f.name: f for f in fields(self)}
+        for key, value in changes.items():
+            if key not in known:
+                raise ConfigError(f"unknown fault {key!r}; known: {', '.join(sorted(known))}")
+            setattr(self, key, value)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def roll(self, rng: random.Random, rate: float) -> bool:
+        return rate > 0 and rng.random() < rate

@@ -1,0 +1,370 @@
+"""The simulator's HTTP face: Rekor v1's REST API, Rekor v2's tiles, and an admin API.
+
+/api/v1/...                      a sharded Rekor v1 log
+/v2/<shard>/checkpoint, /tile/   a Rekor v2 (C2SP tlog-tiles) log
+/admin/state|faults|append|rotate   test controls (never part of a real log)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from monitor.encoding import b64decode_strict, b64encode
+from monitor.errors import ConfigError
+from monitor.merkle import HASH_SIZE
+from monitor.sim.faults import Faults
+from monitor.sim.logs import SimV1Log, SimV2Log, V1Shard
+from monitor.sim.tree import MerkleStore
+from monitor.tiles import TILE_WIDTH, encode_entry_bundle, parse_tile_path
+
+V2_PREFIX = "/v2/"
+
+
+@dataclass
+class SimState:
+    v1: SimV1Log
+    v2: SimV2Log
+    v2_name: str
+    v1_log_id: bytes
+    faults: Faults = field(default_factory=Faults)
+    rng: random.Random = field(default_factory=lambda: random.Random(7))  # noqa: S311
+    requests: int = 0
+
+    def serve_fork(self) -> bool:
+        if self.faults.fork_at is None:
+            return False
+        return not self.faults.fork_every_other or self.requests % 2 == 0
+
+
+STATE = web.AppKey("state", SimState)
+
+
+def build_app(state: SimState) -> web.Application:
+    app = web.Application(middlewares=[_faults_middleware])
+    app[STATE] = state
+    app.router.add_get("/api/v1/log", _v1_log_info)
+    app.router.add_get("/api/v1/log/publicKey", _v1_public_key)
+    app.router.add_get("/api/v1/log/proof", _v1_proof)
+    app.router.add_get("/api/v1/log/entries", _v1_entry_by_index)
+    app.router.add_post("/api/v1/log/entries/retrieve", _v1_retrieve)
+    app.router.add_get(V2_PREFIX + "{shard}/checkpoint", _v2_checkpoint)
+    app.router.add_get(V2_PREFIX + "{shard}/{path:tile/.+}", _v2_tile)
+    app.router.add_get("/admin/state", _admin_state)
+    app.router.add_post("/admin/faults", _admin_faults)
+    app.router.add_post("/admin/append", _admin_append)
+    app.router.add_post("/admin/rotate", _admin_rotate)
+    return app
+
+
+def _state(request: web.Request) -> SimState:
+    return request.app[STATE]
+
+
+@web.middleware
+async def _faults_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    state = _state(request)
+    if request.path.startswith("/admin/"):
+        response: web.StreamResponse = await handler(request)
+        return response
+    state.requests += 1
+    f, rng = state.faults, state.rng
+    if f.latency_seconds:
+        await asyncio.sleep(f.latency_seconds)
+    if f.roll(rng, f.rate_429):
+        return web.Response(
+            status=429,
+            text="<html><body>429 Too Many Requests</body></html>",
+            headers={"Retry-After": str(f.retry_after_seconds)},
+        )
+    if f.roll(rng, f.rate_5xx):
+        return web.json_response(
+            {"code": 503, "message": "unexpected error communicating with transparency log"},
+            status=503,
+        )
+    if f.roll(rng, f.rate_timeout):
+        await asyncio.sleep(3600)  # the client gives up first
+    response = await handler(request)
+    if f.roll(rng, f.rate_truncate) and isinstance(response, web.Response) and response.body:
+        return await _truncated(request, response)
+    return response
+
+
+async def _truncated(request: web.Request, full: web.Response) -> web.StreamResponse:
+    body = bytes(full.body) if isinstance(full.body, bytes | bytearray) else b""
+    resp = web.StreamResponse(status=full.status, headers={"Content-Type": full.content_type})
+    resp.content_length = len(body)
+    await resp.prepare(request)
+    await resp.write(body[: len(body) // 2])
+    if request.transport is not None:
+        request.transport.close()
+    return resp
+
+
+# --- Rekor v1 ----------------------------------------------------------------------------------
+
+
+def _v1_store(state: SimState, shard: V1Shard) -> MerkleStore:
+    if state.serve_fork() and state.faults.fork_at is not None and shard is state.v1.active:
+        local = state.faults.fork_at - shard.start
+        if 0 <= local < shard.store.size:
+            return state.v1.fork_store(shard, local)
+    return shard.store
+
+
+def _sth(state: SimState, shard: V1Shard, size: int) -> str:
+    note = state.v1.checkpoint(shard, size, _v1_store(state, shard))
+    return _corrupt(note) if state.faults.bad_signature else note
+
+
+def _corrupt(note: str) -> str:
+    """Flip a bit inside the signature of the first signature line."""
+    text, sigs = note.rsplit("\n\n", 1)
+    first, *rest = sigs.split("\n")
+    name, b64 = first.rsplit(" ", 1)
+    raw = bytearray(b64decode_strict(b64))
+    raw[-5] ^= 0x01
+    return text + "\n\n" + "\n".join([f"{name} {b64encode(bytes(raw))}", *rest])
+
+
+def _tree_head_json(state: SimState, shard: V1Shard, size: int) -> dict[str, Any]:
+    return {
+        "rootHash": _v1_store(state, shard).root(size).hex(),
+        "signedTreeHead": _sth(state, shard, size),
+        "treeID": str(shard.tree_id),
+        "treeSize": size,
+    }
+
+
+async def _v1_log_info(request: web.Request) -> web.Response:
+    state = _state(request)
+    log = state.v1
+    active = log.active
+    size = active.store.size
+    if state.faults.shrink_by:
+        size = max(0, size - state.faults.shrink_by)
+    doc = _tree_head_json(state, active, size)
+    inactive = [_tree_head_json(state, s, s.store.size) for s in log.shards[:-1]]
+    if inactive:
+        doc["inactiveShards"] = inactive
+    return web.json_response(doc)
+
+
+async def _v1_public_key(request: web.Request) -> web.Response:
+    pem = _state(request).v1.signer.public_pem()
+    return web.Response(body=pem, content_type="application/x-pem-file")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"code": status, "message": message}, status=status)
+
+
+def _int_param(request: web.Request, name: str, default: int | None = None) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise web.HTTPBadRequest(
+            text=json.dumps({"code": 400, "message": f"{name} must be an integer"}),
+            content_type="application/json",
+        )
+    return int(raw)
+
+
+async def _v1_proof(request: web.Request) -> web.Response:
+    state = _state(request)
+    first = _int_param(request, "firstSize", 1) or 1
+    last = _int_param(request, "lastSize")
+    tree_id = _int_param(request, "treeID")
+    shard = state.v1.active if tree_id is None else state.v1.shard_by_tree(tree_id)
+    if shard is None:
+        return _error(400, f"invalid tree ID {tree_id}")
+    if last is None:
+        return _error(400, "lastSize is required")
+    if first > last:
+        return _error(400, f"firstSize({first}) must be less than lastSize({last})")
+    if last > shard.store.size:
+        return _error(
+            400,
+            f"the tree size requested({last}) was greater than what is currently "
+            f"observable({shard.store.size})",
+        )
+    store = _v1_store(state, shard)
+    return web.json_response(
+        {
+            "rootHash": store.root(last).hex(),
+            "hashes": [h.hex() for h in store.consistency_proof(first, last)],
+        }
+    )
+
+
+def _served_body(state: SimState, index: int) -> bytes:
+    body = state.v1.entry(index).body
+    if index in state.faults.tamper:
+        return body.replace(b'"kind"', b'"kind" ', 1)  # same meaning, different leaf hash
+    return body
+
+
+def _v1_entry(state: SimState, index: int) -> dict[str, Any] | None:
+    if index in state.faults.omit_always or state.v1.shard_of(index) is None:
+        return None
+    return state.v1.log_entry_json(index, _served_body(state, index), state.v1_log_id)
+
+
+async def _v1_entry_by_index(request: web.Request) -> web.Response:
+    state = _state(request)
+    index = _int_param(request, "logIndex")
+    entry = _v1_entry(state, index) if index is not None else None
+    if entry is None:
+        return web.Response(status=404)  # as Rekor: 404 with an empty body
+    return web.json_response(entry)
+
+
+async def _v1_retrieve(request: web.Request) -> web.Response:
+    state = _state(request)
+    try:
+        query = await request.json()
+        indexes = [int(i) for i in query.get("logIndexes", [])]
+    except (json.JSONDecodeError, TypeError, ValueError, AttributeError):
+        return _error(400, "invalid SearchLogQuery")
+    if len(indexes) > 10:
+        return _error(422, "more than max allowed 10 entries in request")
+    out = []
+    for index in indexes:
+        if state.faults.roll(state.rng, state.faults.omit_rate):
+            continue  # Rekor skips missing entries silently
+        entry = _v1_entry(state, index)
+        if entry is not None:
+            out.append(entry)
+    state.rng.shuffle(out)  # order is not guaranteed either
+    return web.json_response(out)
+
+
+# --- Rekor v2 tiles -------------------------------------------------------------------------
+
+
+def _v2(request: web.Request) -> SimV2Log:
+    state = _state(request)
+    if request.match_info["shard"] != state.v2_name:
+        raise web.HTTPNotFound()
+    return state.v2
+
+
+def _v2_store(state: SimState) -> MerkleStore:
+    fork_at = state.faults.fork_at
+    if state.serve_fork() and fork_at is not None and 0 <= fork_at < state.v2.size:
+        return state.v2.fork_store(fork_at)
+    return state.v2.store
+
+
+async def _v2_checkpoint(request: web.Request) -> web.Response:
+    log = _v2(request)
+    state = _state(request)
+    size = max(0, log.size - state.faults.shrink_by) if state.faults.shrink_by else log.size
+    note = log.checkpoint(size, _v2_store(state))
+    if state.faults.bad_signature:
+        note = _corrupt(note)
+    return web.Response(text=note, content_type="text/plain")
+
+
+async def _v2_tile(request: web.Request) -> web.Response:
+    log = _v2(request)
+    state = _state(request)
+    try:
+        level, index, width = parse_tile_path(request.match_info["path"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    size = log.size
+    if level == "entries":
+        data = _entry_bundle(state, index, width, size)
+    else:
+        data = _hash_tile(_v2_store(state), level, index, width, size)
+    if data is None:
+        raise web.HTTPNotFound()
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        return web.Response(
+            body=gzip.compress(data, mtime=0),
+            headers={"Content-Encoding": "gzip"},
+            content_type="application/octet-stream",
+        )
+    return web.Response(body=data, content_type="application/octet-stream")
+
+
+def _available(level_size: int, index: int, width: int) -> bool:
+    """Full tiles exist once complete; a partial one only while it is the newest (a
+    partial tile disappears when its full tile exists, as the spec allows)."""
+    full_tiles, partial = divmod(level_size, TILE_WIDTH)
+    if width == TILE_WIDTH:
+        return index < full_tiles
+    return index == full_tiles and width == partial
+
+
+def _entry_bundle(state: SimState, index: int, width: int, size: int) -> bytes | None:
+    if not _available(size, index, width):
+        return None
+    start = index * TILE_WIDTH
+    bodies = []
+    for i in range(start, start + width):
+        body = state.v2.entry(i).body
+        if i in state.faults.tamper:
+            body = body.replace(b'"kind"', b'"kind" ', 1)
+        bodies.append(body)
+    return encode_entry_bundle(bodies)
+
+
+def _hash_tile(store: MerkleStore, level: int, index: int, width: int, size: int) -> bytes | None:
+    level_size = size >> (8 * level)
+    if not _available(level_size, index, width):
+        return None
+    data = store.tile(level, index, width)
+    assert len(data) == width * HASH_SIZE
+    return data
+
+
+# --- admin -----------------------------------------------------------------------------------
+
+
+async def _admin_state(request: web.Request) -> web.Response:
+    state = _state(request)
+    return web.json_response(
+        {
+            "v1": {
+                "size": state.v1.size,
+                "shards": [
+                    {"tree_id": str(s.tree_id), "start": s.start, "size": s.store.size}
+                    for s in state.v1.shards
+                ],
+            },
+            "v2": {"name": state.v2_name, "size": state.v2.size},
+            "faults": state.faults.as_dict(),
+            "requests": state.requests,
+        }
+    )
+
+
+async def _admin_faults(request: web.Request) -> web.Response:
+    state = _state(request)
+    try:
+        state.faults.update(await request.json())
+    except (ConfigError, json.JSONDecodeError, AttributeError) as e:
+        return _error(400, str(e))
+    return web.json_response(state.faults.as_dict())
+
+
+async def _admin_append(request: web.Request) -> web.Response:
+    state = _state(request)
+    doc = await request.json()
+    state.v1.append(int(doc.get("v1", 0)))
+    state.v2.append(int(doc.get("v2", 0)))
+    return await _admin_state(request)
+
+
+async def _admin_rotate(request: web.Request) -> web.Response:
+    _state(request).v1.rotate()
+    return await _admin_state(request)
