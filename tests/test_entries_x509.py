@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import json
 import textwrap
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -1181,6 +1182,28 @@ def test_negative_serial_warning_becomes_an_error() -> None:
     negative = der.replace(version_and_serial, bytes.fromhex("a0030201020201ff"))
     with pytest.raises(MalformedInputError, match=r"^certificate: Parsed a serial number which"):
         parse_certificate(negative)
+
+
+def test_wrong_length_country_warning_becomes_an_error() -> None:
+    """cryptography only warns about a three-letter country name; it must not escape."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    with warnings.catch_warnings():  # building it warns too
+        warnings.simplefilter("ignore")
+        # the builder refuses it unless told not to check: real certificates are not so careful
+        name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "USA", _validate=False)])
+        now = datetime.now(UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(5)
+            .not_valid_before(now)
+            .not_valid_after(now + timedelta(days=1))
+            .sign(key, hashes.SHA256())
+        )
+    with pytest.raises(MalformedInputError, match=r"^certificate: Attribute's length must be"):
+        parse_certificate(cert.public_bytes(serialization.Encoding.DER))
 
 
 # --- random damage to a real certificate ------------------------------------------------------
