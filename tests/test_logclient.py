@@ -392,3 +392,48 @@ def test_sim_wire_formats_match_real_ones(tmp_path: Path) -> None:
             assert cp.split("\n")[0] == h.v2.log.key_name
 
     run(body)
+
+
+def test_planted_entries_appear_where_planted(tmp_path: Path) -> None:
+    from monitor.entries import parse_entry
+    from monitor.entries.record import CertificateSigner, KeySigner, SigningRecord
+
+    async def body() -> None:
+        async with harness(tmp_path, entries=600) as h:
+            key_pem = h.sim.state.v1.factory.bare_key_pem(0).decode()
+            plans = [
+                {"index": 601, "identity": {"email": "mallory@evil.example"}},
+                {
+                    "index": 602,
+                    "identity": {"github": {"owner": "acme", "repo": "app", "ref": "refs/heads/x"}},
+                },
+                {"index": 603, "key_pem": key_pem},
+                {"index": 604, "image": "ghcr.io/acme/app", "digest": "ab" * 32},
+            ]
+            for plan in plans:
+                await h.admin("plant", plan)
+            async with h.session.post(
+                f"{h.sim.base_url}/admin/plant", json={"index": 5, "digest": "00" * 32}
+            ) as r:
+                assert r.status == 400
+                assert "already in the log" in (await r.json())["message"]
+            await h.admin("append", {"v1": 10, "v2": 10})
+            got = await h.v1.entries([601, 602, 603, 604])
+            records = {
+                i: parse_entry(e.body, log="sim", index=i, attestation=e.attestation)
+                for i, e in got.items()
+            }
+            r601, r602, r603, r604 = (records[i] for i in (601, 602, 603, 604))
+            assert isinstance(r601, SigningRecord)
+            assert isinstance(r601.signers[0], CertificateSigner)
+            assert r601.signers[0].sans[0].value == "mallory@evil.example"
+            assert isinstance(r602, SigningRecord)
+            assert isinstance(r602.signers[0], CertificateSigner)
+            assert r602.signers[0].extension("source-repository-ref") == "refs/heads/x"
+            assert isinstance(r603, SigningRecord)
+            assert isinstance(r603.signers[0], KeySigner)
+            assert r603.signers[0].fingerprint == h.sim.state.v1.factory.bare_keys[0].fingerprint
+            assert isinstance(r604, SigningRecord)
+            assert [s.name for s in r604.subjects] == ["ghcr.io/acme/app"]
+
+    run(body)

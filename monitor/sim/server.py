@@ -21,6 +21,7 @@ from monitor.errors import ConfigError
 from monitor.merkle import HASH_SIZE
 from monitor.sim.faults import Faults
 from monitor.sim.logs import SimV1Log, SimV2Log, V1Shard
+from monitor.sim.plans import plan_from_json
 from monitor.sim.tree import MerkleStore
 from monitor.tiles import TILE_WIDTH, encode_entry_bundle, parse_tile_path
 
@@ -60,6 +61,7 @@ def build_app(state: SimState) -> web.Application:
     app.router.add_post("/admin/faults", _admin_faults)
     app.router.add_post("/admin/append", _admin_append)
     app.router.add_post("/admin/rotate", _admin_rotate)
+    app.router.add_post("/admin/plant", _admin_plant)
     return app
 
 
@@ -363,6 +365,19 @@ async def _admin_append(request: web.Request) -> web.Response:
     state.v1.append(int(doc.get("v1", 0)))
     state.v2.append(int(doc.get("v2", 0)))
     return await _admin_state(request)
+
+
+async def _admin_plant(request: web.Request) -> web.Response:
+    """Plant an entry at an index neither log has reached yet (both logs share plans)."""
+    state = _state(request)
+    try:
+        index, plan = plan_from_json(await request.json())
+        if index < max(state.v1.size, state.v2.size):
+            raise ConfigError(f"plant: index {index} is already in the log")
+        state.v1.factory.plant(index, plan)
+    except (ConfigError, ValueError) as e:
+        return _error(400, str(e))
+    return web.json_response({"planted": index})
 
 
 async def _admin_rotate(request: web.Request) -> web.Response:
