@@ -58,6 +58,7 @@ demo: $(STAMP)
 # Benchmarks built so far; the full report (bench/RESULTS.md) comes with the later ones.
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_parse
+	$(BIN)/python -m bench.bench_fetch
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis
