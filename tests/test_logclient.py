@@ -19,6 +19,7 @@ from monitor.errors import (
 from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.merkle import CompactRange, leaf_hash, verify_consistency
 from monitor.metrics import ClientMetrics
+from monitor.trust import TrustRoot
 from tests.conftest import FIXTURES
 from tests.simlog import FAST, Harness, harness, run
 
@@ -435,5 +436,66 @@ def test_planted_entries_appear_where_planted(tmp_path: Path) -> None:
             assert r603.signers[0].fingerprint == h.sim.state.v1.factory.bare_keys[0].fingerprint
             assert isinstance(r604, SigningRecord)
             assert [s.name for s in r604.subjects] == ["ghcr.io/acme/app"]
+
+    run(body)
+
+
+def test_new_v2_shard_is_discovered_without_a_restart(tmp_path: Path) -> None:
+    from monitor.logclient.discovery import ShardDiscovery
+    from monitor.logclient.v2 import RekorV2Client
+    from monitor.trust import load_trust_root
+
+    def load() -> TrustRoot:
+        return load_trust_root(
+            str(tmp_path / "trusted_root.json"), str(tmp_path / "signing_config.json")
+        )
+
+    async def body() -> None:
+        async with harness(tmp_path, entries=300) as h:
+            discovery = ShardDiscovery(load)
+            first = discovery.refresh()
+            assert [s.key_name for s in first.added] == [h.v2.log.key_name]
+            assert discovery.refresh().added == ()
+            await h.admin("v2-shard", {"name": "log2026-sim", "entries": 40})
+            changes = discovery.refresh()
+            (new,) = changes.added
+            assert new.key_name.endswith("/log2026-sim")
+            assert len(changes.current) == 2
+            client = RekorV2Client(
+                LogHttp(new.base_url, h.session, log="new", metrics=h.metrics, policy=FAST), new
+            )
+            cp = await client.checkpoint()
+            assert (cp.origin, cp.size) == (new.key_name, 40)
+            rng = CompactRange()
+            rng.extend(leaf_hash(b) for b in await client.entries(0, 40, 40))
+            assert rng.root() == cp.root_hash
+
+    run(body)
+
+
+def test_latency_gzip_and_fork_every_other(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with harness(tmp_path, entries=300) as h:
+            # latency beyond the client's timeout is retried, then reported
+            await h.admin("faults", {"latency_seconds": 0.4})
+            slow = LogHttp(
+                h.v2.http.base_url,
+                h.session,
+                log="slow",
+                metrics=h.metrics,
+                policy=HttpPolicy(**{**FAST.__dict__, "timeout_seconds": 0.1, "max_attempts": 2}),
+            )
+            with pytest.raises(TransientLogError, match="timed out"):
+                await slow.get("checkpoint")
+            await h.admin("faults", {"latency_seconds": 0.0})
+            # tiles come gzip-compressed when asked
+            url = f"{h.v2.http.base_url}tile/entries/000"
+            async with h.session.get(url, headers={"Accept-Encoding": "gzip"}) as r:
+                assert r.headers["Content-Encoding"] == "gzip"
+                assert len(await r.read()) > 256 * 2
+            # a fork served to every other request: two different trees of the same size
+            await h.admin("faults", {"fork_at": 3, "fork_every_other": True})
+            roots = {(await h.v2.checkpoint()).root_hash for _ in range(4)}
+            assert len(roots) == 2
 
     run(body)

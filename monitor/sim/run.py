@@ -51,37 +51,38 @@ def build_state(config: SimConfig, port: int) -> tuple[SimState, SimCA]:
     v1.append(config.entries - v1.size)
     v2.append(config.entries if config.v2_entries is None else config.v2_entries)
     log_id = hashlib.sha256(v1.signer.public_spki()).digest()
-    return SimState(v1=v1, v2=v2, v2_name=V2_SHARD, v1_log_id=log_id), ca
+    return SimState(v1=v1, v2_shards={V2_SHARD: v2}, v1_log_id=log_id), ca
 
 
 def trusted_root(state: SimState, ca: SimCA, base_url: str) -> dict[str, Any]:
     start = (datetime.now(UTC) - timedelta(days=365)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    v2_signer = state.v2.signer
+    v1 = {
+        "baseUrl": base_url,
+        "hashAlgorithm": "SHA2_256",
+        "publicKey": {
+            "rawBytes": b64encode(state.v1.signer.public_spki()),
+            "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+            "validFor": {"start": start},
+        },
+        "logId": {"keyId": b64encode(state.v1_log_id)},
+    }
+    v2 = [
+        {
+            "baseUrl": f"{base_url}{V2_PREFIX}{name}",
+            "hashAlgorithm": "SHA2_256",
+            "publicKey": {
+                "rawBytes": b64encode(log.signer.public_spki()),
+                "keyDetails": "PKIX_ED25519",
+                "validFor": {"start": start},
+            },
+            # Rekor v2's log ID is the full C2SP key hash
+            "logId": {"keyId": b64encode(_ed25519_key_hash(log.signer))},
+        }
+        for name, log in state.v2_shards.items()
+    ]
     return {
         "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-        "tlogs": [
-            {
-                "baseUrl": base_url,
-                "hashAlgorithm": "SHA2_256",
-                "publicKey": {
-                    "rawBytes": b64encode(state.v1.signer.public_spki()),
-                    "keyDetails": "PKIX_ECDSA_P256_SHA_256",
-                    "validFor": {"start": start},
-                },
-                "logId": {"keyId": b64encode(state.v1_log_id)},
-            },
-            {
-                "baseUrl": f"{base_url}{V2_PREFIX}{state.v2_name}",
-                "hashAlgorithm": "SHA2_256",
-                "publicKey": {
-                    "rawBytes": b64encode(v2_signer.public_spki()),
-                    "keyDetails": "PKIX_ED25519",
-                    "validFor": {"start": start},
-                },
-                # Rekor v2's log ID is the full C2SP key hash
-                "logId": {"keyId": b64encode(_ed25519_key_hash(v2_signer))},
-            },
-        ],
+        "tlogs": [v1, *v2],
         "certificateAuthorities": [ca.trust_root_ca_json()],
         "ctlogs": [],
         "timestampAuthorities": [],
@@ -95,24 +96,21 @@ def _ed25519_key_hash(signer: NoteSigner) -> bytes:
 
 def signing_config(state: SimState, base_url: str) -> dict[str, Any]:
     start = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def service(url: str, version: int) -> dict[str, Any]:
+        return {
+            "url": url,
+            "majorApiVersion": version,
+            "validFor": {"start": start},
+            "operator": "tlog-monitor-sim",
+        }
+
+    v2 = [service(f"{base_url}{V2_PREFIX}{name}", 2) for name in reversed(state.v2_shards)]
     return {
         "mediaType": "application/vnd.dev.sigstore.signingconfig.v0.2+json",
         "caUrls": [],
         "oidcUrls": [],
-        "rekorTlogUrls": [
-            {
-                "url": f"{base_url}{V2_PREFIX}{state.v2_name}",
-                "majorApiVersion": 2,
-                "validFor": {"start": start},
-                "operator": "tlog-monitor-sim",
-            },
-            {
-                "url": base_url,
-                "majorApiVersion": 1,
-                "validFor": {"start": start},
-                "operator": "tlog-monitor-sim",
-            },
-        ],
+        "rekorTlogUrls": [*v2, service(base_url, 1)],
         "tsaUrls": [],
         "rekorTlogConfig": {"selector": "ANY"},
         "tsaConfig": {"selector": "ANY"},
@@ -153,6 +151,7 @@ async def start(
     base_url = f"http://{config.host}:{port}"
     if out is not None:
         write_trust_files(out, state, ca, base_url)
+        state.on_new_shard = lambda: write_trust_files(out, state, ca, base_url)
     # short: requests held open by the timeout fault must not hold up a stop
     runner = web.AppRunner(build_app(state), access_log=None, shutdown_timeout=0.5)
     await runner.setup()

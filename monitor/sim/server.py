@@ -11,6 +11,7 @@ import asyncio
 import gzip
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from monitor.merkle import HASH_SIZE
 from monitor.sim.faults import Faults
 from monitor.sim.logs import SimV1Log, SimV2Log, V1Shard
 from monitor.sim.plans import plan_from_json
+from monitor.sim.signing import NoteSigner
 from monitor.sim.tree import MerkleStore
 from monitor.tiles import TILE_WIDTH, encode_entry_bundle, parse_tile_path
 
@@ -31,12 +33,18 @@ V2_PREFIX = "/v2/"
 @dataclass
 class SimState:
     v1: SimV1Log
-    v2: SimV2Log
-    v2_name: str
+    v2_shards: dict[str, SimV2Log]  # by name, oldest first; the last one is active
     v1_log_id: bytes
     faults: Faults = field(default_factory=Faults)
     rng: random.Random = field(default_factory=lambda: random.Random(7))  # noqa: S311
     requests: int = 0
+
+    on_new_shard: Callable[[], None] | None = None  # rewrites the trust files
+
+    @property
+    def v2(self) -> SimV2Log:
+        """The active (newest) Rekor v2 shard."""
+        return next(reversed(self.v2_shards.values()))
 
     def serve_fork(self) -> bool:
         if self.faults.fork_at is None:
@@ -62,6 +70,7 @@ def build_app(state: SimState) -> web.Application:
     app.router.add_post("/admin/append", _admin_append)
     app.router.add_post("/admin/rotate", _admin_rotate)
     app.router.add_post("/admin/plant", _admin_plant)
+    app.router.add_post("/admin/v2-shard", _admin_v2_shard)
     return app
 
 
@@ -252,24 +261,24 @@ async def _v1_retrieve(request: web.Request) -> web.Response:
 
 
 def _v2(request: web.Request) -> SimV2Log:
-    state = _state(request)
-    if request.match_info["shard"] != state.v2_name:
+    log = _state(request).v2_shards.get(request.match_info["shard"])
+    if log is None:
         raise web.HTTPNotFound()
-    return state.v2
+    return log
 
 
-def _v2_store(state: SimState) -> MerkleStore:
+def _v2_store(state: SimState, log: SimV2Log) -> MerkleStore:
     fork_at = state.faults.fork_at
-    if state.serve_fork() and fork_at is not None and 0 <= fork_at < state.v2.size:
-        return state.v2.fork_store(fork_at)
-    return state.v2.store
+    if state.serve_fork() and fork_at is not None and 0 <= fork_at < log.size:
+        return log.fork_store(fork_at)
+    return log.store
 
 
 async def _v2_checkpoint(request: web.Request) -> web.Response:
     log = _v2(request)
     state = _state(request)
     size = max(0, log.size - state.faults.shrink_by) if state.faults.shrink_by else log.size
-    note = log.checkpoint(size, _v2_store(state))
+    note = log.checkpoint(size, _v2_store(state, log))
     if state.faults.bad_signature:
         note = _corrupt(note)
     return web.Response(text=note, content_type="text/plain")
@@ -284,9 +293,9 @@ async def _v2_tile(request: web.Request) -> web.Response:
         raise web.HTTPNotFound() from None
     size = log.size
     if level == "entries":
-        data = _entry_bundle(state, index, width, size)
+        data = _entry_bundle(state, log, index, width, size)
     else:
-        data = _hash_tile(_v2_store(state), level, index, width, size)
+        data = _hash_tile(_v2_store(state, log), level, index, width, size)
     if data is None:
         raise web.HTTPNotFound()
     if "gzip" in request.headers.get("Accept-Encoding", ""):
@@ -307,13 +316,15 @@ def _available(level_size: int, index: int, width: int) -> bool:
     return index == full_tiles and width == partial
 
 
-def _entry_bundle(state: SimState, index: int, width: int, size: int) -> bytes | None:
+def _entry_bundle(
+    state: SimState, log: SimV2Log, index: int, width: int, size: int
+) -> bytes | None:
     if not _available(size, index, width):
         return None
     start = index * TILE_WIDTH
     bodies = []
     for i in range(start, start + width):
-        body = state.v2.entry(i).body
+        body = log.entry(i).body
         if i in state.faults.tamper:
             body = body.replace(b'"kind"', b'"kind" ', 1)
         bodies.append(body)
@@ -343,7 +354,7 @@ async def _admin_state(request: web.Request) -> web.Response:
                     for s in state.v1.shards
                 ],
             },
-            "v2": {"name": state.v2_name, "size": state.v2.size},
+            "v2": [{"name": n, "size": log.size} for n, log in state.v2_shards.items()],
             "faults": state.faults.as_dict(),
             "requests": state.requests,
         }
@@ -378,6 +389,24 @@ async def _admin_plant(request: web.Request) -> web.Response:
     except (ConfigError, ValueError) as e:
         return _error(400, str(e))
     return web.json_response({"planted": index})
+
+
+async def _admin_v2_shard(request: web.Request) -> web.Response:
+    """Open a new Rekor v2 shard (as Sigstore does about every six months); the trust files
+    are rewritten to list it, so a monitor can discover it without a restart."""
+    state = _state(request)
+    doc = await request.json()
+    name = str(doc.get("name", ""))
+    if not name.replace("-", "").isalnum() or name in state.v2_shards:
+        return _error(400, f"shard name {name!r} is invalid or taken")
+    old = state.v2
+    origin = old.origin.rsplit("/", 1)[0] + "/" + name
+    signer = NoteSigner.ed25519(origin, old.factory.seed, f"rekor-v2:{name}")
+    state.v2_shards[name] = SimV2Log(origin, signer, old.factory)
+    state.v2.append(int(doc.get("entries", 0)))
+    if state.on_new_shard is not None:
+        state.on_new_shard()
+    return await _admin_state(request)
 
 
 async def _admin_rotate(request: web.Request) -> web.Response:
