@@ -1,0 +1,100 @@
+"""Findings: what the monitor tells people. One shape for every kind, so that the CLI, the
+API, storage and every alert sink speak of them alike.
+
+JSON fields (stable): id, kind, type, severity, rule, log, index, dedup_key, state,
+created_at, matched, unmet, detail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from monitor.rules.spec import Severity
+
+
+class FindingKind(StrEnum):
+    UNEXPECTED_SIGNER = "unexpected_signer"  # ours, signed by someone `expect` does not allow
+    UNEXPECTED_KEY_USE = "unexpected_key_use"  # the same, for a bare key
+    EXPECTED_USE = "expected_use"  # ours, signed as expected: recorded, not alerted by default
+    WATCHED_USE = "watched_use"  # a rule without expect: every use is news
+    INTEGRITY_FAILURE = "integrity_failure"  # the log lied (type says how)
+    MALFORMED_ENTRY = "malformed_entry"  # the log served something unparseable
+    HEALTH = "health"  # the monitor cannot do its job (type says why)
+
+
+class IntegrityType(StrEnum):
+    BAD_CHECKPOINT_SIGNATURE = "bad_checkpoint_signature"
+    CONSISTENCY_FAILURE = "consistency_failure"
+    ENTRY_NOT_IN_TREE = "entry_not_in_tree"
+    TREE_SHRUNK = "tree_shrunk"
+    TREE_CHANGED = "tree_changed"  # a different root for a size already seen
+    MISSING_ENTRIES = "missing_entries"
+
+
+class HealthType(StrEnum):
+    LOG_UNREACHABLE = "log_unreachable"
+    LOG_STALLED = "log_stalled"
+    LAG = "lag"
+    SINK_FAILING = "sink_failing"
+
+
+class FindingState(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class Unmet:
+    """One ``expect`` field the entry failed: what was expected, what was there."""
+
+    field: str
+    expected: tuple[str, ...]
+    actual: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: FindingKind
+    severity: Severity
+    dedup_key: str
+    rule: str | None = None
+    log: str | None = None
+    index: int | None = None
+    type: str | None = None  # for integrity_failure and health
+    matched: tuple[tuple[str, str], ...] = ()  # (field, the value that matched)
+    unmet: tuple[Unmet, ...] = ()
+    detail: str = ""
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC), compare=False)
+    state: FindingState = FindingState.OPEN
+    id: int | None = field(default=None, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": str(self.kind),
+            "type": self.type,
+            "severity": str(self.severity),
+            "rule": self.rule,
+            "log": self.log,
+            "index": self.index,
+            "dedup_key": self.dedup_key,
+            "state": str(self.state),
+            "created_at": self.created_at.isoformat(),
+            "matched": [{"field": f, "value": v} for f, v in self.matched],
+            "unmet": [
+                {"field": u.field, "expected": list(u.expected), "actual": list(u.actual)}
+                for u in self.unmet
+            ],
+            "detail": self.detail,
+        }
+
+
+def dedup_key(*parts: object) -> str:
+    """A stable key: the same event always gives the same key, across restarts and hosts."""
+    text = "\x1f".join("" if p is None else str(p) for p in parts)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
