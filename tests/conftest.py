@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 FIXTURES = Path(__file__).parent / "fixtures"
 STAGING_ROOT = FIXTURES / "trust" / "trusted_root.staging.json"
@@ -17,3 +18,15 @@ def evidence_files() -> list[Path]:
 def trust_args(path: Path) -> list[str]:
     """verify-bundle options for a fixture: staging ones need the staging trusted root."""
     return ["--trusted-root", str(STAGING_ROOT)] if "staging" in path.name else []
+
+
+def json_paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path into a JSON document (the document itself first), for mutation tests."""
+    out = [prefix]
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out += json_paths(v, (*prefix, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            out += json_paths(v, (*prefix, i))
+    return out

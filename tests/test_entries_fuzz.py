@@ -19,7 +19,7 @@ from monitor.entries import parse_entry
 from monitor.entries.record import MalformedEntry, SigningRecord
 from monitor.entries.serialize import result_json
 from monitor.entries.statement import Envelope
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, json_paths
 
 EXAMPLES = 520
 VARIANTS = 8
@@ -50,17 +50,6 @@ ODD_VALUES: list[Any] = [
     None, True, 0, -1, 2**64, 1e308, "", "0", "=", "AAAA", "\u2028", "x" * 70_000,
     [], {}, [[[[[]]]]], {"algorithm": "sha256", "value": "0" * 64},
 ]  # fmt: skip
-
-
-def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += _paths(v, (*prefix, i))
-    return out
 
 
 def _set(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
@@ -102,7 +91,7 @@ def _bytes_op(rng: random.Random, data: bytearray) -> bytearray:
 
 def _json_op(rng: random.Random, body: bytes) -> bytes:
     doc = json.loads(body)
-    path = rng.choice(_paths(doc))
+    path = rng.choice(json_paths(doc))
     target = _get(doc, path)
     match rng.randrange(5):
         case 0:

@@ -14,7 +14,7 @@ from monitor.errors import MalformedInputError
 from monitor.evidence import parse_evidence
 from monitor.trust import TrustRoot, load_trust_root
 from monitor.verify_evidence import verify_evidence
-from tests.conftest import STAGING_ROOT, evidence_files
+from tests.conftest import STAGING_ROOT, evidence_files, json_paths
 
 FILES = evidence_files()
 RAW = [p.read_bytes() for p in FILES]
@@ -38,18 +38,7 @@ def _check(index: int, data: bytes) -> None:
             assert check.ok or check.detail
 
 
-def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-PATHS = [_paths(d)[1:] for d in DOCS]
+PATHS = [json_paths(d)[1:] for d in DOCS]
 
 json_values = st.recursive(
     st.none()

@@ -23,6 +23,17 @@ def _altered(leaf: bytes) -> bytes:
     return hashlib.sha256(b"forked:" + leaf).digest()
 
 
+def _forked(store: MerkleStore, cached: MerkleStore | None, fork_at: int) -> MerkleStore:
+    """The same tree with a different leaf at ``fork_at`` (rebuilt when the tree grew)."""
+    if cached is not None and cached.size == store.size:
+        return cached
+    fork = MerkleStore()
+    fork.extend(
+        _altered(store.leaf(i)) if i == fork_at else store.leaf(i) for i in range(store.size)
+    )
+    return fork
+
+
 @dataclass
 class V1Shard:
     tree_id: int
@@ -108,12 +119,7 @@ class SimV1Log:
 
     def fork_store(self, shard: V1Shard, fork_at: int) -> MerkleStore:
         """The same tree, but a different leaf at ``fork_at`` (a shard-local index)."""
-        if shard.fork is None or shard.fork.size != shard.store.size:
-            fork = MerkleStore()
-            for i in range(shard.store.size):
-                leaf = shard.store.leaf(i)
-                fork.append(_altered(leaf) if i == fork_at else leaf)
-            shard.fork = fork
+        shard.fork = _forked(shard.store, shard.fork, fork_at)
         return shard.fork
 
     def log_entry_json(
@@ -174,10 +180,5 @@ class SimV2Log:
         return self.signer.sign_checkpoint(self.origin, n, (store or self.store).root(n))
 
     def fork_store(self, fork_at: int) -> MerkleStore:
-        if self.fork is None or self.fork.size != self.store.size:
-            fork = MerkleStore()
-            for i in range(self.store.size):
-                leaf = self.store.leaf(i)
-                fork.append(_altered(leaf) if i == fork_at else leaf)
-            self.fork = fork
+        self.fork = _forked(self.store, self.fork, fork_at)
         return self.fork
