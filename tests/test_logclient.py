@@ -499,3 +499,38 @@ def test_latency_gzip_and_fork_every_other(tmp_path: Path) -> None:
             assert len(roots) == 2
 
     run(body)
+
+
+def test_sim_bodies_and_tiles_have_the_real_shapes(tmp_path: Path) -> None:
+    import base64
+
+    def body_of(name: str) -> object:
+        doc = json.loads((FIXTURES / name).read_text())
+        tle = (
+            doc["verificationMaterial"]["tlogEntries"][0] if "verificationMaterial" in doc else doc
+        )
+        return json.loads(base64.b64decode(tle["canonicalizedBody"]))
+
+    real_v1 = body_of("v1-bundles/conformance.happy-path-v0.3.hashedrekord.sigstore.json")
+    real_v2 = body_of("v2/sigstore-js.TLOG_HASHEDREKORDV002.prod.hashedrekord-v002.sigstore.json")
+
+    async def body() -> None:
+        async with harness(tmp_path, entries=600) as h:
+            v1 = await h.v1.entries(range(300, 400))
+            kinds = {json.loads(e.body)["kind"]: json.loads(e.body) for e in v1.values()}
+            assert _shape(kinds["hashedrekord"]) == _shape(real_v1)
+            bodies = await h.v2.entries(0, 600, 600)
+            v2_hr = [
+                json.loads(b) for b in bodies if b'"hashedrekord"' in b and b'"publicKey"' in b
+            ]
+            assert v2_hr
+            assert _shape(v2_hr[0]) == _shape(real_v2)
+            # C2SP: a full hash tile is 256 hashes (8192 bytes); a partial one W hashes
+            async with h.session.get(f"{h.v2.http.base_url}tile/0/000") as r:
+                assert len(await r.read()) == 8192
+            async with h.session.get(f"{h.v2.http.base_url}tile/0/002.p/88") as r:
+                assert len(await r.read()) == 88 * 32
+            async with h.session.get(f"{h.v2.http.base_url}tile/0/002.p/87") as r:
+                assert r.status == 404  # only the partial tile the tree size implies exists
+
+    run(body)
