@@ -59,6 +59,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_parse
 	$(BIN)/python -m bench.bench_fetch
+	$(BIN)/python -m bench.bench_match
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -89,6 +89,8 @@ class Pattern:
                 re2.compile(pattern.as_regex())
             except re2.error as e:
                 raise ConfigError(f"invalid regular expression {pattern.text!r}: {e}") from None
+            except UnicodeEncodeError:
+                raise ConfigError(f"pattern {pattern.text!r} is not valid Unicode") from None
         return pattern
 
     def as_regex(self) -> str:
