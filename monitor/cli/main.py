@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from monitor import __version__
-from monitor.cli import inspect, sim, verify_bundle
+from monitor.cli import check_config, inspect, sim, verify_bundle
 from monitor.errors import MonitorError
 
 
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify_bundle.register(sub)
     inspect.register(sub)
     sim.register(sub)
+    check_config.register(sub)
     return parser
 
 

@@ -39,7 +39,14 @@ from monitor.entries.record import (
 from monitor.errors import ConfigError
 from monitor.findings import Finding, FindingKind, Unmet, dedup_key
 from monitor.rules.fields import RECORD_FIELDS, Fields, record_level_fields, signer_field
-from monitor.rules.spec import EXT_PREFIX, Pattern, PatternKind, RuleSpec, Severity
+from monitor.rules.spec import (
+    EXT_PREFIX,
+    Pattern,
+    PatternKind,
+    RuleSpec,
+    Severity,
+    regex_options,
+)
 
 HEX_FIELDS = frozenset({"digest", "subject_digest", "key_fingerprint", "cert_fingerprint"})
 CHAIN_FIELD = "fulcio_chain"
@@ -52,15 +59,6 @@ ChainCheck = Callable[[SigningRecord], ParseResult]
 
 Pair = tuple[str, str]
 Hits = dict[int, list[Pair]]  # clause id -> the (field, value) pairs that satisfied it
-
-
-def regex_options() -> re2.Options:
-    """The RE2 options every rule pattern is compiled with."""
-    options = re2.Options()
-    options.dot_nl = True  # a glob's `*` matches anything, newline included
-    options.max_mem = 64 << 20  # room for the DFA of a thousand patterns in one set
-    options.log_errors = False  # a bad pattern becomes a ConfigError, not stderr noise
-    return options
 
 
 def variants(field: str, pattern: Pattern) -> tuple[Pattern, ...]:

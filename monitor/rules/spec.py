@@ -38,6 +38,20 @@ _OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
 MAX_PATTERN_LENGTH = 4096
 
 
+def regex_options() -> re2.Options:
+    """The RE2 options every rule pattern is compiled with."""
+    options = re2.Options()
+    options.dot_nl = True  # a glob's `*` matches anything, newline included
+    options.max_mem = 64 << 20  # room for the DFA of a thousand patterns in one set
+    options.log_errors = False  # a bad pattern becomes a ConfigError, not stderr noise
+    return options
+
+
+def _re2_message(e: Exception) -> str:
+    msg = e.args[0] if e.args else str(e)
+    return msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
+
+
 class Severity(IntEnum):
     INFO = 0
     LOW = 1
@@ -86,9 +100,11 @@ class Pattern:
             raise ConfigError(f"a pattern is longer than {MAX_PATTERN_LENGTH} characters")
         if pattern.kind is not PatternKind.EXACT:
             try:
-                re2.compile(pattern.as_regex())
+                re2.compile(pattern.as_regex(), regex_options())
             except re2.error as e:
-                raise ConfigError(f"invalid regular expression {pattern.text!r}: {e}") from None
+                raise ConfigError(
+                    f"invalid regular expression {pattern.text!r}: {_re2_message(e)}"
+                ) from None
             except UnicodeEncodeError:
                 raise ConfigError(f"pattern {pattern.text!r} is not valid Unicode") from None
         return pattern

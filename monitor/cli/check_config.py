@@ -1,0 +1,146 @@
+"""``tlog-monitor check-config``: validate a configuration file and summarise it.
+
+Exit 0 with a summary when the file is usable; exit 2 with every problem on stderr, one a
+line as ``<file>:<line>: <field.path>: <what is wrong>``, when it is not. Secrets (webhook
+secrets, token hashes, passwords, sink URLs) are never printed: sinks show their host only.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.config.models import Settings, SinkSettings, WatchRule
+    from monitor.config.trustcheck import ResolvedLog
+    from monitor.rules.spec import Selector
+    from monitor.trust import TrustRoot
+
+DEFAULT_CONFIG_PATH = "config/monitor.yaml"  # = monitor.config.DEFAULT_CONFIG_PATH
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "check-config",
+        help="validate a configuration file and print a summary",
+        description=(
+            "Validate a configuration file (secrets are read from the environment as the "
+            "daemon would) and check its logs against the trust root. Prints a summary, or "
+            "every problem with its line."
+        ),
+    )
+    p.add_argument(
+        "path",
+        nargs="?",
+        default=DEFAULT_CONFIG_PATH,
+        metavar="PATH",
+        help=f"the configuration file (default: {DEFAULT_CONFIG_PATH})",
+    )
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from monitor.config.load import settings_from_document
+    from monitor.config.problems import Problem
+    from monitor.config.trustcheck import resolve_logs
+    from monitor.config.yamldoc import read_document
+    from monitor.errors import TrustRootError
+    from monitor.trust import load_trust_root
+
+    doc = read_document(args.path)
+    settings = settings_from_document(doc)
+    try:
+        trust = load_trust_root(settings.trust.trusted_root, settings.trust.signing_config)
+    except TrustRootError as e:
+        raise doc.error([Problem(("trust",), str(e))]) from None
+    resolved, problems = resolve_logs(settings, trust)
+    if problems:
+        raise doc.error(problems)
+    print("\n".join(summary(args.path, settings, trust, resolved)))
+    return 0
+
+
+def summary(
+    path: str, settings: Settings, trust: TrustRoot, resolved: tuple[ResolvedLog, ...]
+) -> list[str]:
+    """The lines check-config prints: everything but secrets."""
+    from monitor.config.durations import format_duration
+
+    sources = settings.trust
+    refresh = (
+        f"refreshed over TUF from {sources.tuf_url} every "
+        f"{format_duration(sources.refresh_interval)}"
+        if sources.refresh == "tuf"
+        else "no refresh"
+    )
+    lines = [
+        f"config: {path}: OK",
+        f"trust: trusted root {_file(sources.trusted_root)}, signing config "
+        f"{_file(sources.signing_config)}; {refresh}; {len(trust.logs)} logs, "
+        f"{len(trust.certificate_authorities)} Fulcio CAs",
+        f"logs: {len(resolved)}",
+    ]
+    for item in resolved:
+        log = item.config
+        if log.discover:
+            shards = ", ".join(t.base_url for t in item.logs)
+            where = f"discover v2 shards from the signing config: {shards}"
+        else:
+            where = log.url or ""
+        lines.append(
+            f"  {log.name}: api {log.api}, {where}; start {log.start}, "
+            f"poll every {format_duration(log.poll_interval)}, "
+            f"{log.requests_per_second:g} requests/s" + (", index_all" if log.index_all else "")
+        )
+    db = settings.database
+    password = f", password from ${db.password_env}" if db.password_env else ""
+    migrate = "migrations applied at start" if db.migrate_on_start else "no migration at start"
+    lines.append(f"database: {db.masked_url()}{password}; {migrate}")
+    server = settings.server
+    tokens = ", ".join(f"{t.name} ({'+'.join(t.scopes)})" for t in server.tokens) or "none"
+    lines.append(
+        f"server: listen {server.listen}; tokens: {tokens}; "
+        f"metrics {'public' if server.metrics_public else 'need a token'}, "
+        f"health {'public' if server.health_public else 'needs a token'}"
+    )
+    lines.append(f"rules: {len(settings.watch)}")
+    lines += [line for rule in settings.watch for line in _rule(rule)]
+    lines.append(f"sinks: {len(settings.alerts.sinks)}")
+    lines += [_sink(sink) for sink in settings.alerts.sinks]
+    return lines
+
+
+def _rule(rule: WatchRule) -> list[str]:
+    out = [f"  {rule.name}: severity {rule.severity}"]
+    out.append(f"    match:  {_selector(rule.match)}")
+    if rule.expect is not None:
+        out.append(f"    expect: {_selector(rule.expect)}")
+    return out
+
+
+def _selector(selector: Selector) -> str:
+    return "; ".join(
+        f"{field} = {' | '.join(str(p) for p in patterns)}" for field, patterns in selector.fields
+    )
+
+
+def _file(value: str) -> str:
+    return "default (Sigstore production)" if value == "default" else value
+
+
+def _sink(sink: SinkSettings) -> str:
+    line = f"  {sink.name}: {sink.type} to {sink.host}"
+    if sink.url_env:
+        line += f" (url from ${sink.url_env})"
+    line += f", min severity {sink.min_severity}"
+    if sink.secret_env:
+        line += f", signed with the secret from ${sink.secret_env}"
+    elif sink.secret is not None:
+        line += ", signed with the secret in the file"
+    if sink.routing_key_env:
+        line += f", routing key from ${sink.routing_key_env}"
+    if sink.rules is not None:
+        line += f", rules {', '.join(sink.rules)}"
+    if sink.kinds is not None:
+        line += f", kinds {', '.join(sink.kinds)}"
+    return line

@@ -1,0 +1,122 @@
+"""Small value types of the configuration, each validated with a message that says what to
+write instead: names, environment variable names, URLs, addresses, start points, paths."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+
+from monitor.config.problems import error
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+DEFAULT = "default"  # the production trust files shipped with the package
+
+
+def name(value: str) -> str:
+    """Names of logs, rules, sinks and tokens: they appear in findings, labels and URLs."""
+    if not _NAME.fullmatch(value):
+        raise error(
+            "a name starts with a letter or digit and has only letters, digits, '.', '_' "
+            "and '-' (at most 63 characters)"
+        )
+    return value
+
+
+def env_name(value: str) -> str:
+    if not _ENV_NAME.fullmatch(value):
+        raise error("must be the name of an environment variable (letters, digits and '_')")
+    return value
+
+
+def http_url(value: str) -> str:
+    """An http(s) URL with a host, without its trailing slash. Never echoed: it may be secret."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError:
+        raise error("must be an http(s) URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise error("must be an http(s) URL with a host, such as https://host/path")
+    if any(c.isspace() for c in value):
+        raise error("must be an http(s) URL without spaces")
+    return value.rstrip("/")
+
+
+def secret_http_url(value: Any) -> Any:
+    """``http_url`` before the value becomes a ``SecretStr``."""
+    if isinstance(value, str):
+        return http_url(value)
+    if isinstance(value, SecretStr):
+        return SecretStr(http_url(value.get_secret_value()))
+    return value
+
+
+def url_host(url: str) -> str:
+    return urlsplit(url).hostname or ""
+
+
+def trust_file(value: str) -> str:
+    """``default`` or the path of a readable file (relative to the working directory)."""
+    if value == DEFAULT:
+        return value
+    path = Path(value)
+    if not path.is_file():
+        raise error(f"{value}: no such file (give a path, or 'default')")
+    return value
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def listen_address(value: Any) -> ListenAddress:
+    """``host:port``; an IPv6 host in brackets: ``[::1]:9464``."""
+    if isinstance(value, ListenAddress):
+        return value
+    how = "must be host:port, such as 127.0.0.1:9464 or [::1]:9464"
+    if not isinstance(value, str):
+        raise error(how)
+    host, sep, port = value.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise error(how)
+    if not sep or not host or not port.isdigit():
+        raise error(how)
+    if not 0 < int(port) < 65536:
+        raise error("the port must be between 1 and 65535")
+    return ListenAddress(host, int(port))
+
+
+Start = Literal["tip", "resume"] | int
+
+
+def start_point(value: Any) -> Start:
+    """``tip`` (from the current end), ``resume`` (from the stored cursor), or an index."""
+    if value in ("tip", "resume"):
+        return "tip" if value == "tip" else "resume"
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise error("must be tip, resume, or a log index (an integer, 0 or more)")
+
+
+def sha256_hex(value: Any) -> Any:
+    """64 hex digits, lower-cased. Never echoed: it identifies a bearer token."""
+    raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if not isinstance(raw, str):
+        return value
+    text = raw.strip().lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise error("must be 64 hexadecimal digits: the SHA-256 of the bearer token")
+    return text

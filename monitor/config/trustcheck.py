@@ -1,0 +1,69 @@
+"""The configured logs against the trust root: every log must be one whose key the trusted root
+holds (else its checkpoints cannot be verified), speak the API the signing config says, and a
+``discover`` log must find at least one current Rekor v2 shard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from monitor.config.models import LogSettings, Settings
+from monitor.config.problems import Problem
+from monitor.trust import TransparencyLog, TrustRoot
+
+_API = {"v1": 1, "v2": 2}
+
+
+@dataclass(frozen=True)
+class ResolvedLog:
+    """A configured log and the trust-root logs it stands for (one, or the v2 shards)."""
+
+    config: LogSettings
+    logs: tuple[TransparencyLog, ...]
+
+
+def resolve_logs(
+    settings: Settings, trust: TrustRoot, at: datetime | None = None
+) -> tuple[tuple[ResolvedLog, ...], list[Problem]]:
+    """Each configured log with its trust-root logs, and the problems found on the way."""
+    when = at or datetime.now(UTC)
+    resolved: list[ResolvedLog] = []
+    problems: list[Problem] = []
+    for i, log in enumerate(settings.logs):
+        if log.discover:
+            shards = trust.v2_shards(when)
+            if not shards:
+                problems.append(
+                    Problem(
+                        ("logs", i, "discover"),
+                        f"the signing config ({_source(settings)}) lists no current v2 shard",
+                    )
+                )
+            resolved.append(ResolvedLog(log, shards))
+            continue
+        assert log.url is not None  # a log without discover has a url (checked at load)
+        found = trust.log_by_url(log.url)
+        if found is None:
+            known = ", ".join(t.base_url for t in trust.logs) or "none"
+            problems.append(
+                Problem(
+                    ("logs", i, "url"),
+                    f"not a log of the trusted root ({trust.source}), so its checkpoints "
+                    f"cannot be verified; it lists {known}",
+                )
+            )
+            continue
+        if found.api_version is not None and found.api_version != _API[log.api]:
+            problems.append(
+                Problem(
+                    ("logs", i, "api"),
+                    f"the signing config says {found.base_url} speaks v{found.api_version}",
+                )
+            )
+        resolved.append(ResolvedLog(log, (found,)))
+    return tuple(resolved), problems
+
+
+def _source(settings: Settings) -> str:
+    path = settings.trust.signing_config
+    return "the default one" if path == "default" else path
