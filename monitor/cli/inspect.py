@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from monitor.cli.verify_bundle import read_input
+from monitor.cli.inputs import read_input
 from monitor.encoding import b64decode_strict
 from monitor.entries.parse import parse_entry, with_chain_status
 from monitor.entries.record import (

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+from monitor.cli.inputs import read_input
 from monitor.errors import ConfigError, MalformedInputError, VerificationError
-from monitor.evidence import MAX_EVIDENCE_BYTES, parse_evidence
+from monitor.evidence import parse_evidence
 from monitor.trust import TrustRoot, load_trust_root
 from monitor.verify_evidence import Report, shard_offsets_from_loginfo, verify_evidence
 
@@ -51,17 +50,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("-v", "--verbose", action="store_true", help="list every check")
     p.set_defaults(handler=run)
-
-
-def read_input(path: str) -> bytes:
-    if path == "-":
-        return sys.stdin.buffer.read(MAX_EVIDENCE_BYTES + 1)
-    p = Path(path)
-    try:
-        with p.open("rb") as f:
-            return f.read(MAX_EVIDENCE_BYTES + 1)
-    except OSError as e:
-        raise MalformedInputError(f"cannot read: {e.strerror or e}") from None
 
 
 def verify_file(
