@@ -1,0 +1,630 @@
+"""The verification core: what is proven about a log, and the only ways to move it forward.
+
+A ``VerifiedTree`` is a proven fact: the leaves [0, size) of a log tree have Merkle root
+``root_hash``, and that tree is a prefix of the signed checkpoint kept in ``checkpoint_raw``.
+It carries the compact range of [0, size) (one hash per set bit of ``size``), which is all it
+takes to prove later entries. Indexes and sizes are those of one tree: tree-local (shard-local)
+for Rekor v1, where ``tree_id`` names the tree, and plain log indexes for a Rekor v2 shard.
+
+Per poll, the daemon does::
+
+    advance_checkpoint(state, new, proof)          # the new tree extends the verified one
+    state = verify_extension(state, new, leaf_hashes, state.size)   # the entries are its leaves
+
+``advance_checkpoint`` checks the log's consistency proof (Rekor v1: ``/api/v1/log/proof``;
+Rekor v2 has no proof endpoint, so ``v2_consistency_proof`` builds the RFC 6962 proof from hash
+tiles; either way it is untrusted data that ``verify_consistency`` judges). It catches a fork
+before anything is fetched. ``verify_extension`` appends the leaf hash of every entry in
+[state.size, new.size) to a copy of the stored compact range and requires the signed root: one
+comparison proves every entry, with no per-entry proofs. (It also proves consistency by
+itself; the separate proof is the early warning and the evidence.)
+
+Start points without history: ``VerifiedTree.empty`` (index 0 of a tree), ``seed_from_inclusion``
+(Rekor v1: the inclusion proof that Rekor ships with the entry just before the start point) and
+``seed_v2`` (Rekor v2: the compact range read from hash tiles, proven against the checkpoint).
+
+What may be committed, and when
+-------------------------------
+One bad leaf anywhere in a range changes the computed root, and the root does not say which
+leaf is bad. So no entry of a range may be committed (stored, matched, alerted on, or counted
+towards the cursor) until the whole range has verified. ``BatchVerifier`` takes the range in
+ordered chunks as they arrive and keeps only O(log n) hashes, but the *entries* of those chunks
+are still unverified until ``finish()`` returns. Three ways to live with that:
+
+1. Keep the range in memory. For tailing that is the growth since the last poll: small.
+2. Verify in bounded steps against a proven *intermediate* target. Any prefix [0, m) of a
+   signed tree can be proven cheaply, and ``verify_extension`` / ``BatchVerifier`` accept such
+   a ``VerifiedTree`` as the target: for Rekor v2, ``await seed_v2(client, checkpoint, m)``
+   (O(log n) tiles); for Rekor v1, ``seed_from_inclusion`` with the inclusion proof Rekor
+   attaches to entry m - 1. A long catch-up then holds one step at a time, and every step
+   commits only verified entries. This is the memory-bounded path; prefer it.
+3. Stage each chunk as "unverified" (a spill file or rows the readers ignore), feed its leaf
+   hashes to a ``BatchVerifier``, and promote the staged rows in the same transaction as the
+   new cursor once ``finish()`` succeeds; drop them if it raises. Memory stays flat without
+   extra requests, at the price of writing every entry twice and of a "verified" flag that
+   every reader must respect. Never promote on a failure, "to catch up".
+
+Failures: ``IntegrityFailure`` (a ``VerificationError``) when the log contradicts itself or a
+signed checkpoint, with ``type`` (an ``IntegrityType``) and ``evidence``, a JSON-ready dict
+(checkpoints as raw signed notes, hashes as hex, tree IDs as decimal strings). ``ValueError``
+when the caller breaks the contract (chunks out of order, a checkpoint of another tree, a
+leaf hash that is not 32 bytes): those are bugs, not lies, and must not raise an alert about
+the log. ``TransientLogError`` from tile fetching passes through untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from monitor.checkpoint import Checkpoint, SignedCheckpoint
+from monitor.errors import ProofError, TransientLogError, VerificationError
+from monitor.findings import IntegrityType
+from monitor.merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    CompactRange,
+    CompactRangeState,
+    node_hash,
+    verify_consistency,
+)
+from monitor.note import SignedNote
+from monitor.tiles import TILE_HEIGHT, node_to_tile, tile_path, tile_width
+from monitor.trust import v1_tree_id
+
+__all__ = [
+    "BatchVerifier",
+    "IntegrityFailure",
+    "TileSource",
+    "VerifiedTree",
+    "advance_checkpoint",
+    "seed_from_inclusion",
+    "seed_v2",
+    "v2_consistency_proof",
+    "verify_extension",
+]
+
+Evidence = dict[str, object]
+
+
+class IntegrityFailure(VerificationError):
+    """The log lied: ``type`` says how, ``evidence`` (JSON-serialisable) shows it.
+
+    ``check`` (from ``VerificationError``) is the ``IntegrityType`` value.
+    """
+
+    def __init__(self, integrity_type: IntegrityType, message: str, evidence: Evidence) -> None:
+        super().__init__(str(integrity_type), message)
+        self.type = integrity_type
+        self.evidence = evidence
+
+
+@dataclass(frozen=True)
+class VerifiedTree:
+    """Proven: leaves [0, size) of the tree have root ``root_hash``, and they are a prefix of
+    the tree that the signed note ``checkpoint_raw`` commits to (whose size may be larger, for
+    a seeded start point). ``range`` is the compact range of [0, size)."""
+
+    size: int
+    root_hash: bytes
+    checkpoint_raw: str
+    range: CompactRangeState
+    tree_id: int | None = None  # the Rekor v1 tree; None for Rekor v2
+
+    def __post_init__(self) -> None:
+        if self.range.size != self.size:
+            raise ValueError(f"compact range has size {self.range.size}, tree has {self.size}")
+        try:
+            root = CompactRange.from_state(self.range).root()
+        except ProofError as e:
+            raise ValueError(f"compact range is malformed: {e}") from None
+        if root != self.root_hash:
+            raise ValueError(
+                f"compact range of size {self.size} has root {root.hex()}, "
+                f"not {self.root_hash.hex()}"
+            )
+
+    @classmethod
+    def empty(cls, checkpoint: SignedCheckpoint, tree_id: int | None = None) -> VerifiedTree:
+        """The empty prefix of the tree ``checkpoint`` signs: a start at index 0 of the tree
+        (also of a new Rekor v1 tree after a shard rotation)."""
+        if tree_id is not None and v1_tree_id(checkpoint.origin) != tree_id:
+            raise ValueError(f"checkpoint origin {checkpoint.origin!r} is not tree {tree_id}")
+        return cls(0, EMPTY_ROOT, checkpoint.raw, CompactRangeState(0, ()), tree_id)
+
+    @property
+    def origin(self) -> str:
+        """The origin line of ``checkpoint_raw``: which log (and v1 tree) this is about."""
+        return Checkpoint.from_text(SignedNote.from_text(self.checkpoint_raw).text).origin
+
+    def compact_range(self) -> CompactRange:
+        """A fresh, mutable copy of the compact range of [0, size)."""
+        return CompactRange.from_state(self.range)
+
+
+# -- evidence ---------------------------------------------------------------------------------
+
+
+def _hexes(hashes: Iterable[bytes]) -> list[str]:
+    return [h.hex() for h in hashes]
+
+
+def _tree_evidence(tree: VerifiedTree) -> Evidence:
+    return {
+        "size": tree.size,
+        "root_hash": tree.root_hash.hex(),
+        "checkpoint": tree.checkpoint_raw,
+        "tree_id": None if tree.tree_id is None else str(tree.tree_id),
+    }
+
+
+def _checkpoint_evidence(checkpoint: SignedCheckpoint) -> Evidence:
+    return {
+        "size": checkpoint.size,
+        "root_hash": checkpoint.root_hash.hex(),
+        "checkpoint": checkpoint.raw,
+    }
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What a range is verified against: a signed checkpoint, or a proven prefix of one."""
+
+    size: int
+    root_hash: bytes
+    checkpoint_raw: str
+    origin: str
+    proven_prefix: bool  # a VerifiedTree (seeded or earlier step), not a checkpoint
+    evidence: Evidence
+
+    @classmethod
+    def of(cls, target: SignedCheckpoint | VerifiedTree) -> _Target:
+        if isinstance(target, VerifiedTree):
+            return cls(
+                target.size,
+                target.root_hash,
+                target.checkpoint_raw,
+                target.origin,
+                True,
+                _tree_evidence(target),
+            )
+        return cls(
+            target.size,
+            target.root_hash,
+            target.raw,
+            target.origin,
+            False,
+            _checkpoint_evidence(target),
+        )
+
+
+def _same_tree(state: VerifiedTree, origin: str, tree_id: int | None = None) -> str:
+    """Refuse to compare different trees (e.g. a new Rekor v1 shard): a caller bug, not a lie."""
+    ours = state.origin
+    if origin != ours:
+        raise ValueError(
+            f"checkpoint is for {origin!r}, the verified tree is {ours!r}: "
+            "a new tree (shard rotation) starts from its own seed"
+        )
+    if tree_id is not None and tree_id != state.tree_id:
+        raise ValueError(f"target is tree {tree_id}, the verified tree is {state.tree_id}")
+    return ours
+
+
+def _not_rewritten(state: VerifiedTree, origin: str, size: int, root: bytes, new: Evidence) -> None:
+    """A smaller tree, or another root for the verified size, is a lie whatever else holds."""
+    if size < state.size:
+        raise IntegrityFailure(
+            IntegrityType.TREE_SHRUNK,
+            f"{origin}: the signed tree shrank from {state.size} to {size} entries",
+            {"old": _tree_evidence(state), "new": new},
+        )
+    if size == state.size and root != state.root_hash:
+        raise IntegrityFailure(
+            IntegrityType.TREE_CHANGED,
+            f"{origin}: two roots for tree size {size}: verified {state.root_hash.hex()}, "
+            f"now signed {root.hex()}",
+            {"old": _tree_evidence(state), "new": new},
+        )
+
+
+# -- checkpoints ------------------------------------------------------------------------------
+
+
+def advance_checkpoint(
+    state: VerifiedTree, new: SignedCheckpoint, proof: Sequence[bytes] | None
+) -> None:
+    """Check that the signed tree ``new`` extends the verified ``state``.
+
+    ``proof`` is the log's consistency proof from ``state.size`` to ``new.size``; it may be
+    ``None`` only when there is nothing to prove (equal sizes, or an empty verified tree),
+    and is ignored then. Raises ``IntegrityFailure``: ``TREE_SHRUNK`` (smaller tree),
+    ``TREE_CHANGED`` (another root for the same size), ``CONSISTENCY_FAILURE`` (the proof
+    does not verify). ``ValueError`` if ``new`` is another tree or a needed proof is missing.
+    Nothing is returned: the entries of the new range still have to be proven
+    (``verify_extension``) before the verified tree can move.
+    """
+    origin = _same_tree(state, new.origin)
+    _not_rewritten(state, origin, new.size, new.root_hash, _checkpoint_evidence(new))
+    if state.size in (0, new.size):
+        return  # the same tree, or the empty one: every tree extends it
+    if proof is None:
+        raise ValueError(f"a consistency proof from size {state.size} to {new.size} is needed")
+    try:
+        verify_consistency(state.size, new.size, proof, state.root_hash, new.root_hash)
+    except ProofError as e:
+        raise IntegrityFailure(
+            IntegrityType.CONSISTENCY_FAILURE,
+            f"{origin}: the signed tree of size {new.size} is not an extension of the verified "
+            f"tree of size {state.size}: {e.message}",
+            {
+                "old": _tree_evidence(state),
+                "new": _checkpoint_evidence(new),
+                "proof": _hexes(proof),
+            },
+        ) from None
+
+
+# -- entries ----------------------------------------------------------------------------------
+
+
+class BatchVerifier:
+    """Proves the entries [state.size, target.size) arrive as the target tree's leaves.
+
+    Feed the leaf hashes in log order with ``add`` (chunks of any size; fetch them in
+    parallel, add them in order), then ``finish()``: only its result may be committed, with
+    every entry of the range (see the module docstring for bounding memory). Holds O(log n)
+    hashes whatever the range. ``target`` is a signed checkpoint, or a proven prefix of one
+    (a ``VerifiedTree`` from ``seed_v2`` / ``seed_from_inclusion``) for a bounded step.
+    """
+
+    def __init__(self, state: VerifiedTree, target: SignedCheckpoint | VerifiedTree) -> None:
+        t = _Target.of(target)
+        tree_id = target.tree_id if isinstance(target, VerifiedTree) else None
+        origin = _same_tree(state, t.origin, tree_id)
+        if t.proven_prefix and t.size < state.size:
+            raise ValueError(f"target size {t.size} is below the verified size {state.size}")
+        _not_rewritten(state, origin, t.size, t.root_hash, t.evidence)
+        self._state = state
+        self._target = t
+        self._origin = origin
+        self._range = state.compact_range()
+        self._digest = hashlib.sha256()  # of every leaf hash added, to name the data checked
+        self._last_leaf = b""
+        self._done = False
+
+    @property
+    def next_index(self) -> int:
+        """The index the next ``add`` must start at."""
+        return self._range.size
+
+    @property
+    def remaining(self) -> int:
+        """Entries still to add before ``finish()``."""
+        return self._target.size - self._range.size
+
+    def add(self, first_index: int, leaf_hashes: Sequence[bytes]) -> None:
+        """Append the leaf hashes of entries [first_index, first_index + len(leaf_hashes)).
+
+        ``ValueError`` unless ``first_index == next_index`` (chunks go in log order, without
+        gaps) and every hash is 32 bytes. ``IntegrityFailure(ENTRY_NOT_IN_TREE)`` if the
+        chunk goes past the target size: those entries are not in the signed tree.
+        """
+        self._check_open()
+        if first_index != self._range.size:
+            raise ValueError(f"chunk starts at {first_index}, expected {self._range.size}")
+        end = first_index + len(leaf_hashes)
+        if end > self._target.size:
+            self._done = True
+            raise IntegrityFailure(
+                IntegrityType.ENTRY_NOT_IN_TREE,
+                f"{self._origin}: {len(leaf_hashes)} entries from index {first_index} run to "
+                f"{end}, past the signed tree of size {self._target.size}: entries "
+                f"[{self._target.size}, {end}) are not in it",
+                self._evidence(chunk_first_index=first_index, chunk_end_index=end),
+            )
+        for i, h in enumerate(leaf_hashes):
+            if len(h) != HASH_SIZE:
+                self._done = True
+                raise ValueError(
+                    f"leaf hash of entry {first_index + i} is {len(h)} bytes, not {HASH_SIZE}"
+                )
+            self._range.append(h)
+            self._digest.update(h)
+        if leaf_hashes:
+            self._last_leaf = leaf_hashes[-1]
+
+    def finish(self) -> VerifiedTree:
+        """The new verified tree, once the range is complete and hashes to the target root.
+
+        ``IntegrityFailure``: ``MISSING_ENTRIES`` if entries are still missing,
+        ``ENTRY_NOT_IN_TREE`` if the root differs (evidence names the range and both roots).
+        """
+        self._check_open()
+        self._done = True
+        state, t, rng = self._state, self._target, self._range
+        if rng.size < t.size:
+            raise IntegrityFailure(
+                IntegrityType.MISSING_ENTRIES,
+                f"{self._origin}: entries [{rng.size}, {t.size}) are missing: got "
+                f"{rng.size - state.size} of the {t.size - state.size} entries "
+                f"[{state.size}, {t.size})",
+                self._evidence(missing_first_index=rng.size, missing_end_index=t.size),
+            )
+        computed = rng.root()
+        if computed != t.root_hash:
+            raise IntegrityFailure(
+                IntegrityType.ENTRY_NOT_IN_TREE,
+                f"{self._origin}: entries [{state.size}, {t.size}) do not hash into the signed "
+                f"tree: the verified range of size {state.size} extended with their "
+                f"{t.size - state.size} leaf hashes has root {computed.hex()}, the tree of size "
+                f"{t.size} has root {t.root_hash.hex()}",
+                self._evidence(computed_root=computed.hex(), **self._single_entry()),
+            )
+        return VerifiedTree(t.size, t.root_hash, t.checkpoint_raw, rng.state(), state.tree_id)
+
+    def _check_open(self) -> None:
+        if self._done:
+            raise ValueError("this BatchVerifier has finished or failed; start a new one")
+
+    def _evidence(self, **extra: object) -> Evidence:
+        state, t = self._state, self._target
+        ev: Evidence = {
+            "old": _tree_evidence(state),
+            "new": t.evidence,
+            "first_index": state.size,
+            "end_index": t.size,
+            "expected_root": t.root_hash.hex(),
+        }
+        ev.update(extra)
+        ev["leaf_count"] = self._range.size - state.size  # leaves added so far
+        ev["leaf_hashes_sha256"] = self._digest.hexdigest()  # of those, concatenated
+        return ev
+
+    def _single_entry(self) -> Evidence:
+        """A range of one entry that fails names it: it is the offending one."""
+        if self._range.size - self._state.size != 1:
+            return {}
+        return {"index": self._state.size, "leaf_hash": self._last_leaf.hex()}
+
+
+def verify_extension(
+    state: VerifiedTree,
+    new: SignedCheckpoint | VerifiedTree,
+    leaf_hashes: Sequence[bytes],
+    first_index: int,
+) -> VerifiedTree:
+    """Prove that ``leaf_hashes`` are exactly the leaves [state.size, new.size) of ``new``.
+
+    ``first_index`` must be ``state.size`` (``ValueError`` otherwise). ``IntegrityFailure``:
+    ``ENTRY_NOT_IN_TREE`` (root mismatch, or more leaves than the tree has),
+    ``MISSING_ENTRIES`` (fewer), ``TREE_SHRUNK`` / ``TREE_CHANGED`` as ``advance_checkpoint``.
+    """
+    verifier = BatchVerifier(state, new)
+    verifier.add(first_index, leaf_hashes)
+    return verifier.finish()
+
+
+# -- seeding: Rekor v1 ------------------------------------------------------------------------
+
+
+def seed_from_inclusion(
+    tree_id: int,
+    index: int,
+    leaf_hash: bytes,
+    proof: Sequence[bytes],
+    checkpoint: SignedCheckpoint,
+) -> VerifiedTree:
+    """Start a Rekor v1 tree at ``index + 1`` from the inclusion proof of entry ``index``.
+
+    ``index`` is tree-local, ``leaf_hash`` the leaf hash of the entry as fetched, ``proof``
+    and ``checkpoint`` (signature already verified) the ``verification.inclusionProof`` that
+    Rekor serves with it. The proof's left siblings are the compact range of [0, index + 1),
+    so the result has size ``index + 1`` and that range's root, and keeps the proof's
+    checkpoint as evidence. ``IntegrityFailure(ENTRY_NOT_IN_TREE)`` if the proof fails;
+    ``VerificationError("checkpoint-origin")`` if the checkpoint is of another tree.
+    """
+    if index < 0:
+        raise ValueError(f"entry index {index} is negative")
+    if len(leaf_hash) != HASH_SIZE:
+        raise ValueError(f"leaf hash is {len(leaf_hash)} bytes, not {HASH_SIZE}")
+    if v1_tree_id(checkpoint.origin) != tree_id:
+        raise VerificationError(
+            "checkpoint-origin",
+            f"inclusion proof checkpoint origin {checkpoint.origin!r} is not tree {tree_id}",
+        )
+    try:
+        rng = CompactRange.from_inclusion_proof(
+            index, checkpoint.size, leaf_hash, proof, checkpoint.root_hash
+        )
+    except ProofError as e:
+        raise IntegrityFailure(
+            IntegrityType.ENTRY_NOT_IN_TREE,
+            f"{checkpoint.origin}: entry {index} (leaf hash {leaf_hash.hex()}) is not in the "
+            f"signed tree of size {checkpoint.size}: {e.message}",
+            {
+                "new": _checkpoint_evidence(checkpoint),
+                "tree_id": str(tree_id),
+                "index": index,
+                "leaf_hash": leaf_hash.hex(),
+                "proof": _hexes(proof),
+            },
+        ) from None
+    return VerifiedTree(index + 1, rng.root(), checkpoint.raw, rng.state(), tree_id)
+
+
+# -- Rekor v2: hash tiles ---------------------------------------------------------------------
+
+
+class TileSource(Protocol):
+    """Where hash tiles come from (``RekorV2Client`` is one): ``width`` hashes of tile
+    ``level``/``index``, full (256) or partial; untrusted until proven."""
+
+    async def tile(self, level: int, index: int, width: int) -> list[bytes]: ...
+
+
+Node = tuple[int, int]  # (tree level, index): the perfect subtree over [index << level, ...)
+
+
+def _split(n: int) -> int:
+    """RFC 6962's k: the largest power of two strictly below ``n`` (n >= 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def _prefix_nodes(size: int) -> list[Node]:
+    """The perfect subtrees that make up [0, size), largest first (the compact range)."""
+    nodes: list[Node] = []
+    start = 0
+    for level in reversed(range(size.bit_length())):
+        if size >> level & 1:
+            nodes.append((level, start >> level))
+            start += 1 << level
+    return nodes
+
+
+def _cover(lo: int, hi: int) -> list[Node]:
+    """The perfect subtrees that RFC 6962's split of MTH(D[lo:hi]) bottoms out in."""
+    n = hi - lo
+    if not n & (n - 1) and not lo & (n - 1):
+        level = n.bit_length() - 1
+        return [(level, lo >> level)]
+    k = _split(n)
+    return _cover(lo, lo + k) + _cover(lo + k, hi)
+
+
+def _mth(lo: int, hi: int, nodes: dict[Node, bytes]) -> bytes:
+    n = hi - lo
+    if not n & (n - 1) and not lo & (n - 1):
+        level = n.bit_length() - 1
+        return nodes[level, lo >> level]
+    k = _split(n)
+    return node_hash(_mth(lo, lo + k, nodes), _mth(lo + k, hi, nodes))
+
+
+def _consistency_ranges(size1: int, size2: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose tree hashes make up PROOF(size1, D[size2]), in proof order
+    (RFC 6962 §2.1.2, as ``monitor.sim.tree.MerkleStore.consistency_proof``)."""
+    ranges: list[tuple[int, int]] = []
+    lo, hi = 0, size2
+    whole = True
+    while size1 != hi:
+        mid = lo + _split(hi - lo)
+        if size1 <= mid:
+            ranges.append((mid, hi))
+            hi = mid
+        else:
+            ranges.append((lo, mid))
+            lo = mid
+            whole = False
+    if not whole:
+        ranges.append((lo, hi))
+    ranges.reverse()
+    return ranges
+
+
+async def _fetch_nodes(
+    source: TileSource, tree_size: int, wanted: Iterable[Node]
+) -> tuple[dict[Node, bytes], list[str]]:
+    """Read tree nodes from hash tiles of the tree of ``tree_size`` (each tile once, at the
+    width that tree has); rows between tile levels are recomputed by hashing pairs.
+
+    Returns the nodes and the paths of the tiles read (for evidence)."""
+    by_tile: dict[tuple[int, int], list[Node]] = {}
+    for node in sorted(set(wanted)):
+        level, index = node
+        if (index + 1) << level > tree_size:
+            raise ValueError(f"node {node} is not complete in a tree of size {tree_size}")
+        addr = node_to_tile(level, index)
+        by_tile.setdefault((addr.tile_level, addr.tile_index), []).append(node)
+    keys = sorted(by_tile)
+    widths = [tile_width(level, index, tree_size) for level, index in keys]
+    tiles = await asyncio.gather(
+        *(source.tile(level, index, w) for (level, index), w in zip(keys, widths, strict=True))
+    )
+    out: dict[Node, bytes] = {}
+    for (tile_level, tile_index), width, hashes in zip(keys, widths, tiles, strict=True):
+        if len(hashes) != width or any(len(h) != HASH_SIZE for h in hashes):
+            raise TransientLogError(
+                f"hash tile {tile_path(tile_level, tile_index, width)} is not {width} hashes"
+            )
+        for level, index in by_tile[tile_level, tile_index]:
+            row = level % TILE_HEIGHT
+            position = node_to_tile(level, index).position
+            row_hashes = hashes[position << row : (position + 1) << row]
+            while len(row_hashes) > 1:
+                row_hashes = [
+                    node_hash(row_hashes[i], row_hashes[i + 1])
+                    for i in range(0, len(row_hashes), 2)
+                ]
+            out[level, index] = row_hashes[0]
+    paths = [tile_path(level, index, w) for (level, index), w in zip(keys, widths, strict=True)]
+    return out, paths
+
+
+async def v2_consistency_proof(
+    source: TileSource, old_size: int, checkpoint: SignedCheckpoint
+) -> list[bytes]:
+    """The RFC 6962 consistency proof from ``old_size`` to ``checkpoint.size``, read from
+    hash tiles (a tile log has no proof endpoint); ``[]`` when there is nothing to prove
+    (``old_size`` is 0 or not below the checkpoint's size: ``advance_checkpoint`` judges
+    those). Untrusted: hand it to ``advance_checkpoint``, which verifies it."""
+    if not 0 < old_size < checkpoint.size:
+        return []
+    ranges = _consistency_ranges(old_size, checkpoint.size)
+    wanted = [node for lo, hi in ranges for node in _cover(lo, hi)]
+    nodes, _ = await _fetch_nodes(source, checkpoint.size, wanted)
+    return [_mth(lo, hi, nodes) for lo, hi in ranges]
+
+
+async def seed_v2(source: TileSource, checkpoint: SignedCheckpoint, start: int) -> VerifiedTree:
+    """Start a Rekor v2 log at ``start`` (0 <= start <= checkpoint.size) from hash tiles.
+
+    Reads the compact range of [0, start) (one perfect subtree per set bit of ``start``)
+    from the tiles of the checkpoint's tree, then proves it: its root must be the
+    checkpoint's root (``start == checkpoint.size``) or verify against it with the
+    consistency proof read from the same tiles. O(log n) tiles. The result's
+    ``checkpoint_raw`` is ``checkpoint``'s. ``IntegrityFailure(CONSISTENCY_FAILURE)`` if the
+    tiles contradict the signed checkpoint (the log's own data does not match what it signed).
+    Also the way to a proven intermediate target for a bounded catch-up step.
+    """
+    size = checkpoint.size
+    if not 0 <= start <= size:
+        raise ValueError(f"start {start} is not within the tree of size {size}")
+    if start == 0 and size > 0:
+        return VerifiedTree.empty(checkpoint)  # the empty prefix needs no proof
+    left = _prefix_nodes(start)
+    ranges = _consistency_ranges(start, size) if start < size else []
+    wanted = left + [node for lo, hi in ranges for node in _cover(lo, hi)]
+    nodes, paths = await _fetch_nodes(source, size, wanted)
+    rng = CompactRange(start, [nodes[node] for node in left])
+    root = rng.root()
+    proof = [_mth(lo, hi, nodes) for lo, hi in ranges]
+    try:
+        if start == size:
+            if root != checkpoint.root_hash:
+                raise ProofError(
+                    "tile-root",
+                    f"hash tiles give root {root.hex()}, the checkpoint says "
+                    f"{checkpoint.root_hash.hex()}",
+                )
+        else:
+            verify_consistency(start, size, proof, root, checkpoint.root_hash)
+    except ProofError as e:
+        raise IntegrityFailure(
+            IntegrityType.CONSISTENCY_FAILURE,
+            f"{checkpoint.origin}: hash tiles contradict the signed tree of size {size}: the "
+            f"compact range of [0, {start}) they hold (root {root.hex()}) is not its prefix: "
+            f"{e.message}",
+            {
+                "new": _checkpoint_evidence(checkpoint),
+                "start": start,
+                "compact_range": _hexes(rng.hashes),
+                "computed_root": root.hex(),
+                "proof": _hexes(proof),
+                "tiles": paths,
+            },
+        ) from None
+    return VerifiedTree(start, root, checkpoint.raw, rng.state(), None)
