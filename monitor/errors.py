@@ -70,3 +70,8 @@ class ProofError(VerificationError):
 
 class NoteError(VerificationError):
     """A signed note (checkpoint) is malformed or its signature does not verify."""
+
+
+class StorageError(MonitorError):
+    """The database failed or refused a read or write. Not retried silently: the task that
+    hit it fails, and whoever runs the task decides."""

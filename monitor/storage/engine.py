@@ -1,0 +1,149 @@
+"""Engines and migrations: database URLs, connection set-up (SQLite pragmas), and Alembic run
+from inside the package.
+
+URLs: ``sqlite:///path`` (or a bare file path) and ``postgresql://user@host/db`` are accepted
+and mapped to the async drivers (aiosqlite, asyncpg).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from monitor.errors import StorageError
+
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def normalize_url(url: str) -> URL:
+    """The async-driver URL for ``url``; a string with no ``://`` is a SQLite file path."""
+    if "://" not in url:
+        url = f"sqlite+aiosqlite:///{url}"
+    try:
+        u = make_url(url)
+    except ArgumentError as e:
+        raise StorageError(f"bad database URL: {e}") from None
+    driver = _DRIVERS.get(u.drivername)
+    if driver is None:
+        raise StorageError(
+            f"unsupported database {u.drivername!r}: use sqlite:///FILE or postgresql://..."
+        )
+    if driver.startswith("sqlite") and u.database in (None, "", ":memory:"):
+        raise StorageError("SQLite needs a file: an in-memory database is one per connection")
+    return u.set(drivername=driver)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy (not the sqlite3 module) decide where transactions begin: see _sqlite_begin.
+    dbapi_connection.isolation_level = None
+    cur = dbapi_connection.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = FULL")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # Writers take the write lock up front: a deferred transaction that reads and then
+    # writes can fail at once (SQLITE_BUSY) instead of waiting for another writer.
+    write = conn.get_execution_options().get("tlog_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    u = normalize_url(url)
+    if u.drivername.startswith("sqlite"):
+        assert u.database is not None
+        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(u, echo=echo)
+        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        return engine
+    return create_async_engine(u, echo=echo, pool_pre_ping=True)
+
+
+# ----------------------------------------------------------------------------------- Alembic
+
+
+@contextmanager
+def migrations_dir() -> Iterator[Path]:
+    """The Alembic scripts: shipped in the wheel as ``monitor/_migrations``, or ``migrations/``
+    beside the package in a source checkout."""
+    packaged = resources.files("monitor") / "_migrations"
+    if packaged.is_dir():
+        with resources.as_file(packaged) as p:
+            yield p
+        return
+    here = Path(__file__).resolve().parents[2] / "migrations"
+    if not (here / "env.py").is_file():
+        raise StorageError(f"migration scripts not found (looked in the package and {here})")
+    yield here
+
+
+def alembic_config(script_location: Path, connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    with migrations_dir() as d:
+        head = ScriptDirectory.from_config(alembic_config(d)).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade_sync(conn: Connection, revision: str = "head") -> None:
+    with migrations_dir() as d:
+        command.upgrade(alembic_config(d, conn), revision)
+
+
+def downgrade_sync(conn: Connection, revision: str) -> None:
+    with migrations_dir() as d:
+        command.downgrade(alembic_config(d, conn), revision)
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Migrate the database of ``engine`` to ``revision`` in one transaction."""
+    async with engine.connect() as plain:
+        conn = await plain.execution_options(tlog_write=True)
+        async with conn.begin():
+            await conn.run_sync(upgrade_sync, revision)
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    async with engine.connect() as plain:
+        conn = await plain.execution_options(tlog_write=True)
+        async with conn.begin():
+            await conn.run_sync(downgrade_sync, revision)
+
+
+async def revision_of(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as conn:
+        return await conn.run_sync(current_revision)

@@ -1,0 +1,337 @@
+"""The database schema: SQLAlchemy 2 typed ORM models, one per table.
+
+The same schema serves SQLite and PostgreSQL. Portable types hide the differences:
+
+- ``UTCDateTime``: aware UTC datetimes in and out (SQLite has no time zones);
+- ``SafeText`` / ``IndexValue``: text that PostgreSQL can store (no NUL, no lone surrogates:
+  a hostile certificate can carry both); ``IndexValue`` also caps indexed values at
+  ``INDEX_VALUE_CHARS`` characters, so that no value can exceed PostgreSQL's B-tree row limit,
+  and compares byte-wise (``COLLATE "C"`` on PostgreSQL, SQLite's default ``BINARY``), so that
+  prefix ranges mean the same on both engines;
+- ``SafeJSON``: JSON on SQLite, JSONB on PostgreSQL, cleaned like ``SafeText``.
+
+Every index is named explicitly (``ix_<table>_<what>``), so that migrations can name them.
+The migration ``migrations/versions/0001_initial.py`` creates exactly this schema; a test
+checks that they do not drift.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+INDEX_VALUE_CHARS = 400
+"""Indexed identity values are stored on their first 400 characters (at most 1,600 bytes of
+UTF-8, well inside PostgreSQL's B-tree limit of about 2,700 bytes per row)."""
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def clean_text(s: str) -> str:
+    """``s`` as both engines can store it: NUL and unpaired surrogates become U+FFFD."""
+    if "\x00" in s:
+        s = s.replace("\x00", "\ufffd")
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        s = s.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return s
+
+
+def clean_json(doc: Any) -> Any:
+    """A JSON document with every string (keys too) passed through ``clean_text``."""
+    if isinstance(doc, str):
+        return clean_text(doc)
+    if isinstance(doc, dict):
+        return {clean_text(str(k)): clean_json(v) for k, v in doc.items()}
+    if isinstance(doc, list | tuple):
+        return [clean_json(v) for v in doc]
+    return doc
+
+
+def index_value(s: str) -> str:
+    """A value as it is stored in (and looked up from) an indexed identity column."""
+    return clean_text(s)[:INDEX_VALUE_CHARS]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime, stored in UTC: ``timestamptz`` on PostgreSQL, ISO text on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store takes aware datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class SafeText(TypeDecorator[str]):
+    """Text without NUL or lone surrogates (PostgreSQL refuses both)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else clean_text(value)
+
+
+class IndexValue(TypeDecorator[str]):
+    """An indexed identity value: cleaned, capped, compared byte-wise on both engines."""
+
+    impl = String(INDEX_VALUE_CHARS)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(String(INDEX_VALUE_CHARS, collation="C"))
+        return dialect.type_descriptor(String(INDEX_VALUE_CHARS))
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else index_value(value)
+
+
+class SafeJSON(TypeDecorator[Any]):
+    """JSON (JSONB on PostgreSQL) whose strings are cleaned like ``SafeText``."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else clean_json(value)
+
+
+# BIGINT everywhere, but SQLite only auto-increments a column declared exactly INTEGER.
+BigID = BigInteger().with_variant(Integer(), "sqlite")
+
+LOG_NAME = 255
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Log(Base):
+    """One monitored log: where processing stands and what was last proven."""
+
+    __tablename__ = "logs"
+
+    name: Mapped[str] = mapped_column(String(LOG_NAME), primary_key=True)
+    api: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(Text)
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0)  # next index to process
+    verified_size: Mapped[int | None] = mapped_column(BigInteger)
+    verified_root: Mapped[bytes | None] = mapped_column(LargeBinary)
+    verified_checkpoint: Mapped[str | None] = mapped_column(SafeText)  # raw signed note
+    compact_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    compact_hashes: Mapped[bytes] = mapped_column(LargeBinary, default=b"")  # 32 bytes each
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CheckpointRow(Base):
+    """Every checkpoint seen, verified or not, with its raw signed note: kept forever, as
+    evidence should the log ever be caught lying."""
+
+    __tablename__ = "checkpoints"
+    __table_args__ = (
+        UniqueConstraint("log", "size", "root", name="uq_checkpoints_log_size_root"),
+        Index("ix_checkpoints_log_seen_at", "log", "seen_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    log: Mapped[str] = mapped_column(String(LOG_NAME), ForeignKey("logs.name"))
+    origin: Mapped[str] = mapped_column(SafeText)
+    size: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    raw: Mapped[str] = mapped_column(SafeText)
+    verified: Mapped[bool] = mapped_column(Boolean)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EntryRow(Base):
+    """An entry that matched a rule: the parser's record, the raw body, and the columns that
+    queries show. Every queryable identity is in ``entry_identities``."""
+
+    __tablename__ = "entries"
+    __table_args__ = (Index("ix_entries_time", "time", "log", "idx"),)
+
+    log: Mapped[str] = mapped_column(String(LOG_NAME), ForeignKey("logs.name"), primary_key=True)
+    index: Mapped[int] = mapped_column("idx", BigInteger, primary_key=True, autoincrement=False)
+    integrated_time: Mapped[int | None] = mapped_column(BigInteger)  # as the log says
+    time: Mapped[int] = mapped_column(BigInteger)  # integrated time, else when first stored
+    kind: Mapped[str] = mapped_column(SafeText)
+    api_version: Mapped[str] = mapped_column(SafeText)
+    san: Mapped[str | None] = mapped_column(SafeText)  # the first SAN of the first signer
+    issuer: Mapped[str | None] = mapped_column(SafeText)
+    key_fingerprint: Mapped[str | None] = mapped_column(SafeText)
+    cert_fingerprint: Mapped[str | None] = mapped_column(SafeText)
+    record: Mapped[Any] = mapped_column(SafeJSON)  # monitor.entries.serialize.result_json
+    raw_body: Mapped[bytes] = mapped_column(LargeBinary)
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EntryIdentity(Base):
+    """One (field, value) of a stored entry: ``san``, ``issuer``, ``ext:<Fulcio extension>``,
+    ``fingerprint`` (key or certificate), ``digest`` (every digest of the entry, subjects'
+    included), ``subject`` (in-toto subject name), ``subject_digest``."""
+
+    __tablename__ = "entry_identities"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["log", "idx"],
+            ["entries.log", "entries.idx"],
+            ondelete="CASCADE",
+            name="fk_entry_identities_entry",
+        ),
+        Index("ix_entry_identities_lookup", "field", "value", "log", "idx"),
+        # SQLite: the table is its primary key B-tree (no rowid, no third copy of each row)
+        {"sqlite_with_rowid": False},
+    )
+
+    log: Mapped[str] = mapped_column(String(LOG_NAME), primary_key=True)
+    index: Mapped[int] = mapped_column("idx", BigInteger, primary_key=True, autoincrement=False)
+    field: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(IndexValue, primary_key=True)
+
+
+class FindingRow(Base):
+    __tablename__ = "findings"
+    __table_args__ = (
+        Index("ix_findings_state", "state", "id"),
+        Index("ix_findings_severity", "severity", "id"),
+        Index("ix_findings_kind", "kind", "id"),
+        Index("ix_findings_rule", "rule", "id"),
+        Index("ix_findings_log", "log", "idx"),
+        Index("ix_findings_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str | None] = mapped_column(String(64))
+    severity: Mapped[int] = mapped_column(Integer)
+    rule: Mapped[str | None] = mapped_column(String(255))
+    log: Mapped[str | None] = mapped_column(String(LOG_NAME))
+    index: Mapped[int | None] = mapped_column("idx", BigInteger)
+    dedup_key: Mapped[str] = mapped_column(String(128), unique=True)
+    state: Mapped[str] = mapped_column(String(32))
+    state_changed_by: Mapped[str | None] = mapped_column(SafeText)
+    state_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    comment: Mapped[str | None] = mapped_column(SafeText)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    matched: Mapped[Any] = mapped_column(SafeJSON)
+    unmet: Mapped[Any] = mapped_column(SafeJSON)
+    detail: Mapped[str] = mapped_column(SafeText)
+    evidence: Mapped[Any | None] = mapped_column(SafeJSON)
+
+
+class OutboxRow(Base):
+    """An alert to deliver to one sink, written in the same transaction as its finding."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("dedup_key", "sink", name="uq_outbox_dedup_key_sink"),
+        Index("ix_outbox_due", "sink", "delivered_at", "dead_at", "next_attempt_at"),
+        Index("ix_outbox_dead_at", "dead_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    dedup_key: Mapped[str] = mapped_column(String(128), ForeignKey("findings.dedup_key"))
+    sink: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[Any] = mapped_column(SafeJSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(SafeText)
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (Index("ix_delivery_attempts_outbox", "outbox_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    outbox_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("outbox.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(SafeText)
+    duration: Mapped[float] = mapped_column(Float)  # seconds
+
+
+class MalformedRow(Base):
+    __tablename__ = "malformed_entries"
+
+    log: Mapped[str] = mapped_column(String(LOG_NAME), ForeignKey("logs.name"), primary_key=True)
+    index: Mapped[int] = mapped_column("idx", BigInteger, primary_key=True, autoincrement=False)
+    reason: Mapped[str] = mapped_column(SafeText)
+    kind: Mapped[str | None] = mapped_column(SafeText)
+    api_version: Mapped[str | None] = mapped_column(SafeText)
+    raw_body: Mapped[bytes] = mapped_column(LargeBinary)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IndexAllRow(Base):
+    """A compact row for every entry of the log (``index_all``), purged after a retention
+    period: the search index that Rekor v2 does not offer."""
+
+    __tablename__ = "index_all"
+    __table_args__ = (
+        Index("ix_index_all_san", "san", "log", "idx"),
+        Index("ix_index_all_issuer", "issuer", "log", "idx"),
+        Index("ix_index_all_key_fingerprint", "key_fingerprint", "log", "idx"),
+        Index("ix_index_all_digest", "digest", "log", "idx"),
+        Index("ix_index_all_time", "time"),
+        {"sqlite_with_rowid": False},
+    )
+
+    log: Mapped[str] = mapped_column(String(LOG_NAME), primary_key=True)
+    index: Mapped[int] = mapped_column("idx", BigInteger, primary_key=True, autoincrement=False)
+    time: Mapped[int] = mapped_column(BigInteger)  # integrated time, else when seen
+    kind: Mapped[str] = mapped_column(SafeText)
+    san: Mapped[str | None] = mapped_column(IndexValue)
+    issuer: Mapped[str | None] = mapped_column(IndexValue)
+    key_fingerprint: Mapped[str | None] = mapped_column(IndexValue)
+    digest: Mapped[str | None] = mapped_column(IndexValue)
+
+
+metadata = Base.metadata
