@@ -8,6 +8,9 @@ from collections.abc import Sequence
 
 from monitor import __version__
 from monitor.cli import check_config, inspect, sim, verify_bundle
+from monitor.cli import db as db_cli
+from monitor.cli import findings as findings_cli
+from monitor.cli import history as history_cli
 from monitor.errors import MonitorError
 
 
@@ -21,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify_bundle.register(sub)
     inspect.register(sub)
     sim.register(sub)
+    db_cli.register(sub)
+    history_cli.register(sub)
+    findings_cli.register(sub)
     check_config.register(sub)
     return parser
 
