@@ -13,7 +13,7 @@ STAMP := $(VENV)/.synced
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help setup run demo test lint typecheck pytest bench clean
+.PHONY: help setup run demo test lint typecheck pytest bench bench-storage clean
 
 help:
 	@echo "make run    run the monitor (SQLite by default)"
@@ -60,6 +60,10 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_parse
 	$(BIN)/python -m bench.bench_fetch
 	$(BIN)/python -m bench.bench_match
+
+# 1,000,000 stored entries on SQLite and PostgreSQL: about 25 minutes, so not part of `bench`
+bench-storage: $(STAMP)
+	$(BIN)/python -m bench.bench_storage
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis
