@@ -155,19 +155,7 @@ def _rows(records: Sequence[SigningRecord], at: datetime) -> tuple[list[Any], li
         for r in records
         for f, v in identities(r)
     ]
-    index = [
-        {
-            "log": x.log,
-            "idx": x.index,
-            "time": x.time,
-            "kind": x.kind,
-            "san": x.san,
-            "issuer": x.issuer,
-            "key_fingerprint": x.key_fingerprint,
-            "digest": x.digest,
-        }
-        for x in (IndexRow.from_record(r, r.integrated_time or 0) for r in records)
-    ]
+    index = [IndexRow.from_record(r, r.integrated_time or 0).row() for r in records]
     return entries, idents, index
 
 

@@ -6,10 +6,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from monitor.errors import StorageError
 from monitor.storage.urls import URL_ENV, default_url
+
+if TYPE_CHECKING:
+    from monitor.storage import Store
+
+T = TypeVar("T")
 
 
 def add_database_options(p: argparse.ArgumentParser, flag: str = "--db") -> None:
@@ -47,6 +54,21 @@ def existing_database_url(args: argparse.Namespace) -> str:
     if u.get_backend_name() == "sqlite" and not Path(u.database or "").is_file():
         raise StorageError(f"no database at {u.database}: run `tlog-monitor db upgrade` first")
     return url
+
+
+def read_store(url: str, query: Callable[[Store], Awaitable[T]]) -> T:
+    """Open an existing database read-only in spirit (no migration), run one query, close."""
+
+    async def go() -> T:
+        from monitor.storage import Store
+
+        store = await Store.open(url, migrate=False)
+        try:
+            return await query(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from typing import TYPE_CHECKING
 
-from monitor.cli.db import add_database_options, existing_database_url
+from monitor.cli.db import add_database_options, existing_database_url, read_store
 from monitor.cli.history import parse_time, print_table
 
 if TYPE_CHECKING:
-    from monitor.storage import FindingQuery, Page, StoredFinding
+    from monitor.storage import FindingQuery
 
 STATES = ("open", "acknowledged", "resolved")
 SEVERITIES = ("info", "low", "medium", "high", "critical")
@@ -63,19 +62,9 @@ def query_of(args: argparse.Namespace) -> FindingQuery:
     )
 
 
-async def _findings(url: str, query: FindingQuery) -> Page[StoredFinding]:
-    from monitor.storage import Store
-
-    store = await Store.open(url, migrate=False)
-    try:
-        return await store.findings(query)
-    finally:
-        await store.close()
-
-
 def run(args: argparse.Namespace) -> int:
     query = query_of(args)
-    page = asyncio.run(_findings(existing_database_url(args), query))
+    page = read_store(existing_database_url(args), lambda store: store.findings(query))
     if args.json:
         doc = {"items": [f.to_json() for f in page.items], "next_cursor": page.next_cursor}
         print(json.dumps(doc, indent=2))

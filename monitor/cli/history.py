@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from monitor.cli.db import add_database_options, existing_database_url
+from monitor.cli.db import add_database_options, existing_database_url, read_store
 from monitor.errors import MalformedInputError
 
 if TYPE_CHECKING:
-    from monitor.storage import HistoryQuery, Page
-    from monitor.storage.store import HistoryItem
+    from monitor.storage import HistoryQuery
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -100,23 +98,13 @@ def query_of(args: argparse.Namespace) -> HistoryQuery:
     )
 
 
-async def _history(url: str, query: HistoryQuery) -> Page[HistoryItem]:
-    from monitor.storage import Store
-
-    store = await Store.open(url, migrate=False)
-    try:
-        return await store.history(query)
-    finally:
-        await store.close()
-
-
 def _when(t: int) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def run(args: argparse.Namespace) -> int:
     query = query_of(args)
-    page = asyncio.run(_history(existing_database_url(args), query))
+    page = read_store(existing_database_url(args), lambda store: store.history(query))
     if args.json:
         doc = {"items": [e.to_json() for e in page.items], "next_cursor": page.next_cursor}
         print(json.dumps(doc, indent=2))

@@ -128,6 +128,19 @@ class IndexRow:
     key_fingerprint: str | None = None
     digest: str | None = None
 
+    def row(self) -> dict[str, object]:
+        """The ``index_all`` table row."""
+        return {
+            "log": self.log,
+            "idx": self.index,
+            "time": self.time,
+            "kind": self.kind,
+            "san": self.san,
+            "issuer": self.issuer,
+            "key_fingerprint": self.key_fingerprint,
+            "digest": self.digest,
+        }
+
     @classmethod
     def from_record(cls, r: SigningRecord, seen: int) -> IndexRow:
         """The row for ``r``: first SAN, issuer and key fingerprint of the first signer (a
@@ -970,19 +983,7 @@ class Store:
             index_rows = await self._insert_many(
                 conn,
                 INDEX_ALL,
-                [
-                    {
-                        "log": x.log,
-                        "idx": x.index,
-                        "time": x.time,
-                        "kind": x.kind,
-                        "san": x.san,
-                        "issuer": x.issuer,
-                        "key_fingerprint": x.key_fingerprint,
-                        "digest": x.digest,
-                    }
-                    for x in batch.index_rows
-                ],
+                [x.row() for x in batch.index_rows],
             )
             self._step("index_all")
         return BatchResult(entries, findings, outbox, malformed, index_rows)
