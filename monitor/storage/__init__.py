@@ -10,22 +10,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from monitor.storage.store import (
-        Batch,
-        BatchResult,
-        CheckpointData,
-        FindingQuery,
-        HistoryQuery,
-        IndexedEntry,
-        IndexRow,
-        LogState,
-        OutboxItem,
-        OutboxSpec,
-        Page,
-        Store,
-        StoredEntry,
-        StoredFinding,
-    )
+    from monitor.storage.batch import Batch, BatchResult, IndexRow, OutboxSpec
+    from monitor.storage.findings_store import FindingQuery, StoredFinding
+    from monitor.storage.history import IndexedEntry, StoredEntry
+    from monitor.storage.history_query import HistoryQuery
+    from monitor.storage.logs_state import CheckpointData, LogState
+    from monitor.storage.outbox import OutboxItem
+    from monitor.storage.paging import Page
+    from monitor.storage.store import Store
 
 __all__ = [
     "Batch",
@@ -45,7 +37,26 @@ __all__ = [
 ]
 
 
+# where each public name is defined (a module of this package)
+_HOMES = {
+    "Batch": "batch",
+    "BatchResult": "batch",
+    "IndexRow": "batch",
+    "OutboxSpec": "batch",
+    "FindingQuery": "findings_store",
+    "StoredFinding": "findings_store",
+    "IndexedEntry": "history",
+    "StoredEntry": "history",
+    "HistoryQuery": "history_query",
+    "CheckpointData": "logs_state",
+    "LogState": "logs_state",
+    "OutboxItem": "outbox",
+    "Page": "paging",
+    "Store": "store",
+}
+
+
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        return getattr(importlib.import_module("monitor.storage.store"), name)
+        return getattr(importlib.import_module(f"monitor.storage.{_HOMES[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,108 @@
+"""What every part of ``Store`` shares: the tables, the clock, and the connection
+plumbing (``StoreBase``: one writer at a time, failures raised as ``StorageError``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Select, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from monitor.errors import StorageError
+from monitor.storage.models import (
+    Base,
+    CheckpointRow,
+    DeliveryAttempt,
+    EntryIdentity,
+    EntryRow,
+    FindingRow,
+    IndexAllRow,
+    Log,
+    MalformedRow,
+    OutboxRow,
+)
+
+JSON = dict[str, Any]
+T = TypeVar("T")
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+LOGS = _table(Log)
+CHECKPOINTS = _table(CheckpointRow)
+ENTRIES = _table(EntryRow)
+IDENTITIES = _table(EntryIdentity)
+FINDINGS = _table(FindingRow)
+OUTBOX = _table(OutboxRow)
+ATTEMPTS = _table(DeliveryAttempt)
+MALFORMED = _table(MalformedRow)
+INDEX_ALL = _table(IndexAllRow)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def orm(conn: AsyncConnection, stmt: Select[T]) -> list[T]:
+    """The ORM objects that ``stmt`` selects, read on ``conn`` (detached, fully loaded)."""
+    async with AsyncSession(bind=conn, expire_on_commit=False) as session:
+        return list((await session.scalars(stmt)).all())
+
+
+class StoreBase:
+    """The engine and the read/write plumbing that the parts of ``Store`` are built on."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._dialect = engine.dialect.name
+        # One writer at a time in this process: SQLite has one write lock per database, and
+        # waiting here is cheaper than waiting on it.
+        self._write_lock = asyncio.Lock()
+        self.after_step: Callable[[str], None] | None = None
+        """Test hook: called after each step of ``store_batch``, inside its transaction."""
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engine.connect() as conn:
+                yield conn
+        except (SQLAlchemyError, OSError) as e:
+            raise StorageError(f"database read failed: {e}") from e
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction, committed on exit, rolled back on any exception."""
+        async with self._write_lock:
+            try:
+                async with self._engine.connect() as plain:
+                    conn = await plain.execution_options(tlog_write=True)
+                    async with conn.begin():
+                        yield conn
+            except (SQLAlchemyError, OSError) as e:
+                raise StorageError(f"database write failed: {e}") from e
+
+    def _insert(self, table: Any) -> Any:
+        """INSERT ... ON CONFLICT DO NOTHING, in this engine's dialect."""
+        if self._dialect == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        return sqlite.insert(table).on_conflict_do_nothing()
+
+    async def _insert_many(self, conn: AsyncConnection, table: Any, rows: Sequence[JSON]) -> int:
+        if not rows:
+            return 0
+        # RETURNING counts what was really inserted (rowcount is unreliable for executemany)
+        stmt = self._insert(table).returning(next(iter(table.primary_key.columns)))
+        result = await conn.execute(stmt, list(rows))
+        return len(result.all())
+
+    def _step(self, name: str) -> None:
+        if self.after_step is not None:
+            self.after_step(name)

@@ -1,0 +1,272 @@
+"""A batch: everything one step of a log's processing produced, and ``store_batch``,
+which writes it in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from monitor.entries.record import CertificateSigner, KeySigner, MalformedEntry, SigningRecord
+from monitor.entries.serialize import result_json
+from monitor.errors import StorageError
+from monitor.findings import Finding
+from monitor.merkle import CompactRangeState
+from monitor.storage.base import (
+    ENTRIES,
+    FINDINGS,
+    IDENTITIES,
+    INDEX_ALL,
+    JSON,
+    MALFORMED,
+    OUTBOX,
+    orm,
+    utcnow,
+)
+from monitor.storage.findings_store import finding_values, stored_finding
+from monitor.storage.identities import identities
+from monitor.storage.logs_state import CheckpointData, LogsMixin
+from monitor.storage.models import FindingRow, Log, clean_text
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """One ``index_all`` row: a compact line per log entry."""
+
+    log: str
+    index: int
+    time: int  # unix seconds: integrated time, else when the monitor saw the entry
+    kind: str
+    san: str | None = None
+    issuer: str | None = None
+    key_fingerprint: str | None = None
+    digest: str | None = None
+
+    def row(self) -> dict[str, object]:
+        """The ``index_all`` table row."""
+        return {
+            "log": self.log,
+            "idx": self.index,
+            "time": self.time,
+            "kind": self.kind,
+            "san": self.san,
+            "issuer": self.issuer,
+            "key_fingerprint": self.key_fingerprint,
+            "digest": self.digest,
+        }
+
+    @classmethod
+    def from_record(cls, r: SigningRecord, seen: int) -> IndexRow:
+        """The row for ``r``: first SAN, issuer and key fingerprint of the first signer (a
+        certificate's key), and the first digest (artifact, payload, then subject)."""
+        san = issuer = key = None
+        if r.signers:
+            s = r.signers[0]
+            if isinstance(s, CertificateSigner):
+                san = s.sans[0].value if s.sans else None
+                issuer = s.issuer
+                key = s.key.fingerprint
+            else:
+                key = s.fingerprint
+        digests = [*r.artifact_digests, *([r.payload_hash] if r.payload_hash else [])]
+        digests += [d for subj in r.subjects for d in subj.digests]
+        t = r.integrated_time if r.integrated_time is not None else seen
+        return cls(
+            r.log, r.index, t, r.kind, san, issuer, key, str(digests[0]) if digests else None
+        )
+
+
+@dataclass(frozen=True)
+class OutboxSpec:
+    """Announce the finding ``dedup_key`` to each sink in ``sinks``."""
+
+    dedup_key: str
+    sinks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Everything one step of a log's processing produced, stored in one transaction.
+
+    ``cursor`` is the next index to process; ``checkpoint`` the verified checkpoint the
+    batch was proven against (if any); ``compact_range`` the range to resume from.
+    ``evidence`` maps a finding's dedup key to the evidence kept with it.
+    """
+
+    log: str
+    cursor: int
+    checkpoint: CheckpointData | None = None
+    compact_range: CompactRangeState | None = None
+    records: tuple[SigningRecord, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    evidence: Mapping[str, JSON] = field(default_factory=dict)
+    outbox: tuple[OutboxSpec, ...] = ()
+    malformed: tuple[MalformedEntry, ...] = ()
+    index_rows: tuple[IndexRow, ...] = ()
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """How many rows the batch added (0 everywhere when it was stored before)."""
+
+    entries: int
+    findings: int
+    outbox: int
+    malformed: int
+    index_rows: int
+
+
+def _first_signer_columns(
+    r: SigningRecord,
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """(first SAN, issuer, key fingerprint, certificate fingerprint) of the first signer."""
+    if not r.signers:
+        return None, None, None, None
+    s = r.signers[0]
+    if isinstance(s, KeySigner):
+        return None, None, s.fingerprint, None
+    san = s.sans[0].value if s.sans else None
+    return san, s.issuer, s.key.fingerprint, s.fingerprint
+
+
+class BatchMixin(LogsMixin):
+    """``Store``: ``store_batch`` (it records the checkpoint as ``LogsMixin`` does)."""
+
+    async def store_batch(self, batch: Batch) -> BatchResult:
+        """Store ``batch`` in one transaction; see ``monitor.storage.store`` for the
+        guarantees."""
+        for r in batch.records:
+            if r.log != batch.log:
+                raise StorageError(f"record of log {r.log!r} in a batch of {batch.log!r}")
+        cr = batch.compact_range
+        if cr is not None and len(cr.hashes) != cr.size.bit_count():
+            raise StorageError(f"compact range of size {cr.size} has {len(cr.hashes)} hashes")
+        at = batch.at
+        async with self._write() as conn:
+            await self._advance_log(conn, batch)
+            self._step("log")
+            if batch.checkpoint is not None:
+                await self._checkpoint(conn, batch.log, batch.checkpoint, True, at)
+            self._step("checkpoint")
+            entries = await self._insert_many(
+                conn, ENTRIES, [self._entry_values(r, at) for r in batch.records]
+            )
+            self._step("entries")
+            await self._insert_many(
+                conn,
+                IDENTITIES,
+                [
+                    {"log": r.log, "idx": r.index, "field": f, "value": v}
+                    for r in batch.records
+                    for f, v in sorted(identities(r))
+                ],
+            )
+            self._step("identities")
+            malformed = await self._insert_many(
+                conn,
+                MALFORMED,
+                [
+                    {
+                        "log": m.log,
+                        "idx": m.index,
+                        "reason": m.reason,
+                        "kind": m.kind,
+                        "api_version": m.api_version,
+                        "raw_body": m.raw_body,
+                        "seen_at": at,
+                    }
+                    for m in batch.malformed
+                ],
+            )
+            self._step("malformed")
+            findings = await self._insert_many(
+                conn,
+                FINDINGS,
+                [finding_values(f, batch.evidence.get(f.dedup_key)) for f in batch.findings],
+            )
+            self._step("findings")
+            outbox = await self._add_outbox(conn, batch.outbox, at)
+            self._step("outbox")
+            index_rows = await self._insert_many(
+                conn,
+                INDEX_ALL,
+                [x.row() for x in batch.index_rows],
+            )
+            self._step("index_all")
+        return BatchResult(entries, findings, outbox, malformed, index_rows)
+
+    async def _advance_log(self, conn: AsyncConnection, batch: Batch) -> None:
+        """Move the cursor, verified checkpoint and compact range forward, never back."""
+        values: dict[str, Any] = {
+            "cursor": case((Log.cursor < batch.cursor, batch.cursor), else_=Log.cursor),
+            "updated_at": batch.at,
+        }
+        cp = batch.checkpoint
+        if cp is not None:
+            newer = func.coalesce(Log.verified_size, -1) <= cp.size
+            values["verified_size"] = case((newer, cp.size), else_=Log.verified_size)
+            values["verified_root"] = case((newer, cp.root), else_=Log.verified_root)
+            values["verified_checkpoint"] = case(
+                (newer, clean_text(cp.raw)), else_=Log.verified_checkpoint
+            )
+        cr = batch.compact_range
+        if cr is not None:
+            newer = Log.compact_size <= cr.size
+            values["compact_size"] = case((newer, cr.size), else_=Log.compact_size)
+            values["compact_hashes"] = case((newer, b"".join(cr.hashes)), else_=Log.compact_hashes)
+        result = await conn.execute(update(Log).where(Log.name == batch.log).values(**values))
+        if result.rowcount != 1:
+            raise StorageError(f"unknown log {batch.log!r}: register it first")
+
+    @staticmethod
+    def _entry_values(r: SigningRecord, at: datetime) -> JSON:
+        san, issuer, key, cert = _first_signer_columns(r)
+        return {
+            "log": r.log,
+            "idx": r.index,
+            "integrated_time": r.integrated_time,
+            "time": r.integrated_time if r.integrated_time is not None else int(at.timestamp()),
+            "kind": r.kind,
+            "api_version": r.api_version,
+            "san": san,
+            "issuer": issuer,
+            "key_fingerprint": key,
+            "cert_fingerprint": cert,
+            "record": result_json(r),
+            "raw_body": r.raw_body,
+            "stored_at": at,
+        }
+
+    async def _add_outbox(
+        self, conn: AsyncConnection, specs: Iterable[OutboxSpec], at: datetime
+    ) -> int:
+        specs = list(specs)
+        if not specs:
+            return 0
+        keys = sorted({s.dedup_key for s in specs})
+        rows = await orm(conn, select(FindingRow).where(FindingRow.dedup_key.in_(keys)))
+        payloads = {r.dedup_key: stored_finding(r).to_json() for r in rows}
+        missing = [k for k in keys if k not in payloads]
+        if missing:
+            raise StorageError(f"outbox rows for unknown findings: {', '.join(missing)}")
+        return await self._insert_many(
+            conn,
+            OUTBOX,
+            [
+                {
+                    "dedup_key": s.dedup_key,
+                    "sink": sink,
+                    "payload": payloads[s.dedup_key],
+                    "created_at": at,
+                    "next_attempt_at": at,
+                    "attempts": 0,
+                }
+                for s in specs
+                for sink in dict.fromkeys(s.sinks)
+            ],
+        )

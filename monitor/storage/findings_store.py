@@ -1,0 +1,163 @@
+"""Stored findings: their query, and reading and triaging them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, select, update
+
+from monitor.findings import Finding, FindingKind, FindingState, Unmet
+from monitor.rules.spec import Severity
+from monitor.storage.base import FINDINGS, JSON, StoreBase, orm, utcnow
+from monitor.storage.models import FindingRow
+from monitor.storage.paging import Page, decode_cursor, encode_cursor, page_limit
+
+
+@dataclass(frozen=True)
+class StoredFinding:
+    """A finding as stored (``finding.id`` and ``finding.state`` are the stored ones)."""
+
+    finding: Finding
+    state_changed_by: str | None
+    state_changed_at: datetime | None
+    comment: str | None
+    evidence: JSON | None
+
+    def to_json(self) -> JSON:
+        return {
+            **self.finding.to_json(),
+            "state_changed_by": self.state_changed_by,
+            "state_changed_at": (
+                None if self.state_changed_at is None else self.state_changed_at.isoformat()
+            ),
+            "comment": self.comment,
+            "evidence": self.evidence,
+        }
+
+
+@dataclass(frozen=True)
+class FindingQuery:
+    """Filters are ANDed; newest first."""
+
+    states: tuple[FindingState, ...] = ()
+    min_severity: Severity | None = None
+    kinds: tuple[FindingKind, ...] = ()
+    rule: str | None = None
+    log: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
+def findings_select(q: FindingQuery, limit: int) -> Select[Any]:
+    f = FINDINGS
+    conds: list[ColumnElement[bool]] = []
+    if q.states:
+        conds.append(f.c.state.in_([str(s) for s in q.states]))
+    if q.min_severity is not None:
+        # an IN list, not >=: both engines then walk (severity, id) for each level
+        conds.append(f.c.severity.in_([int(v) for v in Severity if v >= q.min_severity]))
+    if q.kinds:
+        conds.append(f.c.kind.in_([str(k) for k in q.kinds]))
+    if q.rule is not None:
+        conds.append(f.c.rule == q.rule)
+    if q.log is not None:
+        conds.append(f.c.log == q.log)
+    if q.since is not None:
+        conds.append(FindingRow.created_at >= q.since)
+    if q.until is not None:
+        conds.append(FindingRow.created_at < q.until)
+    if q.cursor is not None:
+        (last,) = decode_cursor(q.cursor, (int,))
+        conds.append(f.c.id < last)
+    return select(FindingRow).where(*conds).order_by(f.c.id.desc()).limit(limit)
+
+
+def stored_finding(row: FindingRow) -> StoredFinding:
+    f = Finding(
+        kind=FindingKind(row.kind),
+        severity=Severity(row.severity),
+        dedup_key=row.dedup_key,
+        rule=row.rule,
+        log=row.log,
+        index=row.index,
+        type=row.type,
+        matched=tuple((m["field"], m["value"]) for m in row.matched),
+        unmet=tuple(Unmet(u["field"], tuple(u["expected"]), tuple(u["actual"])) for u in row.unmet),
+        detail=row.detail,
+        created_at=row.created_at,
+        state=FindingState(row.state),
+        id=row.id,
+    )
+    return StoredFinding(f, row.state_changed_by, row.state_changed_at, row.comment, row.evidence)
+
+
+def finding_values(f: Finding, evidence: JSON | None) -> JSON:
+    doc = f.to_json()
+    return {
+        "kind": str(f.kind),
+        "type": f.type,
+        "severity": int(f.severity),
+        "rule": f.rule,
+        "log": f.log,
+        "idx": f.index,
+        "dedup_key": f.dedup_key,
+        "state": str(f.state),
+        "created_at": f.created_at,
+        "matched": doc["matched"],
+        "unmet": doc["unmet"],
+        "detail": f.detail,
+        "evidence": evidence,
+    }
+
+
+class FindingsMixin(StoreBase):
+    """``Store``: findings."""
+
+    async def findings(self, query: FindingQuery) -> Page[StoredFinding]:
+        limit = page_limit(query.limit)
+        async with self._read() as conn:
+            rows = await orm(conn, findings_select(query, limit + 1))
+        items = [stored_finding(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        last = items[-1].finding.id if items else None
+        return Page(tuple(items), encode_cursor(last) if more else None)
+
+    async def finding(self, finding_id: int) -> StoredFinding | None:
+        async with self._read() as conn:
+            rows = await orm(conn, select(FindingRow).where(FindingRow.id == finding_id))
+        return stored_finding(rows[0]) if rows else None
+
+    async def finding_by_key(self, dedup_key: str) -> StoredFinding | None:
+        stmt = select(FindingRow).where(FindingRow.dedup_key == dedup_key)
+        async with self._read() as conn:
+            rows = await orm(conn, stmt)
+        return stored_finding(rows[0]) if rows else None
+
+    async def set_finding_state(
+        self,
+        finding_id: int,
+        state: FindingState,
+        who: str,
+        comment: str | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> StoredFinding | None:
+        """Change a finding's state, recording who and when; None if there is no such id."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(FindingRow)
+                .where(FindingRow.id == finding_id)
+                .values(
+                    state=str(state),
+                    state_changed_by=who,
+                    state_changed_at=at or utcnow(),
+                    comment=comment,
+                )
+            )
+            if result.rowcount != 1:
+                return None
+        return await self.finding(finding_id)

@@ -1,0 +1,150 @@
+"""Reading history: matched entries, ``index_all`` rows and malformed entries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, select
+
+from monitor.entries.record import MalformedEntry
+from monitor.storage.base import JSON, StoreBase, orm
+from monitor.storage.history_query import HistoryQuery, history_select, index_all_select, timestamp
+from monitor.storage.models import EntryRow, IndexAllRow, MalformedRow
+from monitor.storage.paging import Page, encode_cursor, page_limit
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """A matched entry as stored: ``record`` is ``result_json`` of the parser's record."""
+
+    log: str
+    index: int
+    integrated_time: int | None
+    time: int
+    kind: str
+    api_version: str
+    san: str | None
+    issuer: str | None
+    key_fingerprint: str | None
+    cert_fingerprint: str | None
+    record: JSON
+    raw_body: bytes = field(repr=False)
+    stored_at: datetime | None = None
+
+    def to_json(self) -> JSON:
+        return {
+            "log": self.log,
+            "index": self.index,
+            "integrated_time": self.integrated_time,
+            "time": self.time,
+            "kind": self.kind,
+            "api_version": self.api_version,
+            "san": self.san,
+            "issuer": self.issuer,
+            "key_fingerprint": self.key_fingerprint,
+            "cert_fingerprint": self.cert_fingerprint,
+            "record": self.record,
+        }
+
+
+@dataclass(frozen=True)
+class IndexedEntry:
+    """An ``index_all`` row."""
+
+    log: str
+    index: int
+    time: int
+    kind: str
+    san: str | None
+    issuer: str | None
+    key_fingerprint: str | None
+    digest: str | None
+
+    def to_json(self) -> JSON:
+        return {
+            "log": self.log,
+            "index": self.index,
+            "time": self.time,
+            "kind": self.kind,
+            "san": self.san,
+            "issuer": self.issuer,
+            "key_fingerprint": self.key_fingerprint,
+            "digest": self.digest,
+        }
+
+
+HistoryItem = StoredEntry | IndexedEntry
+
+
+def _entry(row: EntryRow) -> StoredEntry:
+    return StoredEntry(
+        log=row.log,
+        index=row.index,
+        integrated_time=row.integrated_time,
+        time=row.time,
+        kind=row.kind,
+        api_version=row.api_version,
+        san=row.san,
+        issuer=row.issuer,
+        key_fingerprint=row.key_fingerprint,
+        cert_fingerprint=row.cert_fingerprint,
+        record=row.record,
+        raw_body=bytes(row.raw_body),
+        stored_at=row.stored_at,
+    )
+
+
+def _indexed(row: IndexAllRow) -> IndexedEntry:
+    return IndexedEntry(
+        row.log,
+        row.index,
+        row.time,
+        row.kind,
+        row.san,
+        row.issuer,
+        row.key_fingerprint,
+        row.digest,
+    )
+
+
+class HistoryMixin(StoreBase):
+    """``Store``: history, and the upkeep of ``index_all``."""
+
+    async def history(self, query: HistoryQuery) -> Page[HistoryItem]:
+        """Entries matching ``query`` in (log, index) order, one page."""
+        limit = page_limit(query.limit)
+        items: list[HistoryItem]
+        async with self._read() as conn:
+            if query.all_entries:
+                items = [_indexed(r) for r in await orm(conn, index_all_select(query, limit + 1))]
+            else:
+                items = [_entry(r) for r in await orm(conn, history_select(query, limit + 1))]
+        more = len(items) > limit
+        items = items[:limit]
+        cursor = encode_cursor(items[-1].log, items[-1].index) if more else None
+        return Page(tuple(items), cursor)
+
+    async def entry(self, log: str, index: int) -> StoredEntry | None:
+        stmt = select(EntryRow).where(EntryRow.log == log, EntryRow.index == index)
+        async with self._read() as conn:
+            rows = await orm(conn, stmt)
+        return _entry(rows[0]) if rows else None
+
+    async def malformed(self, log: str, index: int) -> MalformedEntry | None:
+        stmt = select(MalformedRow).where(MalformedRow.log == log, MalformedRow.index == index)
+        async with self._read() as conn:
+            rows = await orm(conn, stmt)
+        if not rows:
+            return None
+        row = rows[0]
+        return MalformedEntry(
+            row.log, row.index, row.reason, bytes(row.raw_body), row.kind, row.api_version
+        )
+
+    async def purge_index_all(self, older_than: datetime) -> int:
+        """Delete ``index_all`` rows whose time is before ``older_than``; how many went."""
+        cutoff = timestamp(older_than)
+        async with self._write() as conn:
+            result = await conn.execute(delete(IndexAllRow).where(IndexAllRow.time < cutoff))
+            return max(result.rowcount, 0)

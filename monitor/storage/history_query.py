@@ -1,0 +1,192 @@
+"""History queries: ``HistoryQuery`` and the SELECTs that answer it from an index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, literal, literal_column, select, tuple_
+
+from monitor.errors import MalformedInputError
+from monitor.storage.base import ENTRIES, IDENTITIES, INDEX_ALL
+from monitor.storage.identities import normalize_digest
+from monitor.storage.models import EntryRow, IndexAllRow, index_value
+from monitor.storage.paging import decode_cursor
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """Filters are ANDed. ``san`` is exact, or a prefix when it ends with ``*``. ``ext`` is a
+    Fulcio extension (name, value), e.g. ``("source-repository-uri", "https://...")``.
+    ``fingerprint`` matches a key or certificate fingerprint; ``digest`` any digest of the
+    entry (``sha256:<hex>``; bare hex is taken by its length). Index bounds are inclusive;
+    ``since`` is inclusive, ``until`` exclusive. ``all_entries`` searches ``index_all``
+    (every entry of the log; no ``ext`` or ``subject`` there) instead of matched entries."""
+
+    san: str | None = None
+    issuer: str | None = None
+    ext: tuple[str, str] | None = None
+    fingerprint: str | None = None
+    digest: str | None = None
+    subject: str | None = None
+    log: str | None = None
+    index_min: int | None = None
+    index_max: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+    cursor: str | None = None
+    all_entries: bool = False
+
+
+def _successor(prefix: str) -> str | None:
+    """The least string greater than every string starting with ``prefix`` (code point
+    order, which is byte order in UTF-8), or None when there is none."""
+    chars = list(prefix)
+    while chars:
+        c = ord(chars.pop()) + 1
+        if c == 0xD800:
+            c = 0xE000
+        if c <= 0x10FFFF:
+            return "".join(chars) + chr(c)
+    return None
+
+
+def _value_condition(col: Any, text: str) -> ColumnElement[bool]:
+    """Exact match, or a prefix range when ``text`` ends with ``*`` (an index range scan on
+    both engines: byte-wise comparison, no LIKE)."""
+    if text.endswith("*"):
+        prefix = index_value(text[:-1])
+        upper = _successor(prefix)
+        if not prefix:
+            return col.is_not(None)  # type: ignore[no-any-return]
+        if upper is None:
+            return col >= prefix  # type: ignore[no-any-return]
+        return and_(col >= prefix, col < upper)
+    return col == text  # type: ignore[no-any-return]
+
+
+def _identity_filters(q: HistoryQuery) -> list[tuple[str, str]]:
+    """(field, value) pairs, most selective first: the first one drives the query."""
+    out: list[tuple[str, str]] = []
+    if q.fingerprint:
+        out.append(("fingerprint", q.fingerprint.strip()))
+    if q.digest:
+        out.append(("digest", normalize_digest(q.digest)))
+    if q.subject:
+        out.append(("subject", q.subject))
+    if q.ext:
+        out.append((f"ext:{q.ext[0]}", q.ext[1]))
+    if q.san and not q.san.endswith("*"):
+        out.append(("san", q.san))
+    if q.san and q.san.endswith("*"):
+        out.append(("san", q.san))
+    if q.issuer:
+        out.append(("issuer", q.issuer))
+    return out
+
+
+def timestamp(t: datetime) -> int:
+    if t.tzinfo is None:
+        raise MalformedInputError("history times must be aware datetimes")
+    return int(t.timestamp())
+
+
+def _key_conditions(log_col: Any, idx_col: Any, q: HistoryQuery) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    if q.log is not None:
+        conds.append(log_col == q.log)
+    if q.index_min is not None:
+        conds.append(idx_col >= q.index_min)
+    if q.index_max is not None:
+        conds.append(idx_col <= q.index_max)
+    if q.cursor is not None:
+        log, idx = decode_cursor(q.cursor, (str, int))
+        conds.append(tuple_(log_col, idx_col) > tuple_(log, idx))
+    return conds
+
+
+def history_select(q: HistoryQuery, limit: int) -> Select[Any]:
+    """The SELECT answering ``q`` over matched entries (``EntryRow`` rows, in (log, index)
+    order, ``limit`` of them)."""
+    e = ENTRIES
+    filters = _identity_filters(q)
+    time_conds: list[ColumnElement[bool]] = []
+    if q.since is not None:
+        time_conds.append(e.c.time >= timestamp(q.since))
+    if q.until is not None:
+        time_conds.append(e.c.time < timestamp(q.until))
+    if not filters:
+        stmt = select(EntryRow).where(*_key_conditions(e.c.log, e.c.idx, q), *time_conds)
+        return stmt.order_by(e.c.log, e.c.idx).limit(limit)
+
+    ident = IDENTITIES
+    drive = ident.alias("d")
+    field0, value0 = filters[0]
+    keys = select(drive.c.log, drive.c.idx).where(
+        drive.c.field == field0,
+        _value_condition(drive.c.value, value0),
+        *_key_conditions(drive.c.log, drive.c.idx, q),
+    )
+    for n, (f, v) in enumerate(filters[1:]):
+        other = ident.alias(f"o{n}")
+        # checked per driving row through the primary key. LIMIT/OFFSET keep PostgreSQL from
+        # turning the EXISTS into a semi-join that it may drive from the other, unselective
+        # side (an issuer matches most of the log): san + issuer took 350 ms on 1M entries
+        # without them, 2 ms (p50) with them on 300k
+        check = (
+            select(literal(1))
+            .where(
+                other.c.log == drive.c.log,
+                other.c.idx == drive.c.idx,
+                other.c.field == f,
+                _value_condition(other.c.value, v),
+            )
+            .limit(literal_column("1"))
+            .offset(literal_column("0"))
+        )
+        keys = keys.where(exists(check))
+    if time_conds:
+        keys = keys.join(e, and_(e.c.log == drive.c.log, e.c.idx == drive.c.idx)).where(*time_conds)
+    if any(v.endswith("*") for _, v in filters[:1]):
+        keys = keys.distinct()  # one entry can hold several values under one prefix
+    sub = keys.order_by(drive.c.log, drive.c.idx).limit(limit).subquery("k")
+    return (
+        select(EntryRow)
+        .join(sub, and_(e.c.log == sub.c.log, e.c.idx == sub.c.idx))
+        .order_by(e.c.log, e.c.idx)
+    )
+
+
+def index_all_select(q: HistoryQuery, limit: int) -> Select[Any]:
+    """The SELECT answering ``q`` over ``index_all``."""
+    if q.ext or q.subject:
+        raise MalformedInputError("index_all keeps no extensions or subjects: search matches")
+    t = INDEX_ALL
+    conds = _key_conditions(t.c.log, t.c.idx, q)
+    # (column, condition builder) most selective first: the first drives the query through
+    # its index; the others are checked on the rows it finds, through an expression that no
+    # index matches (col || ''), so that no planner without statistics (SQLite's) picks the
+    # unselective issuer index instead
+    wanted: list[tuple[Any, str]] = []
+    if q.fingerprint:
+        wanted.append((t.c.key_fingerprint, q.fingerprint.strip()))
+    if q.digest:
+        wanted.append((t.c.digest, normalize_digest(q.digest)))
+    if q.san:
+        wanted.append((t.c.san, q.san))
+    if q.issuer:
+        wanted.append((t.c.issuer, q.issuer))
+    for n, (col, value) in enumerate(wanted):
+        if n == 0:
+            conds.append(_value_condition(col, value))
+        elif value.endswith("*"):
+            conds.append(_value_condition(col.concat(""), value))
+        else:
+            conds.append(col.concat("") == index_value(value))
+    if q.since is not None:
+        conds.append(t.c.time >= timestamp(q.since))
+    if q.until is not None:
+        conds.append(t.c.time < timestamp(q.until))
+    return select(IndexAllRow).where(*conds).order_by(t.c.log, t.c.idx).limit(limit)

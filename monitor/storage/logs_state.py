@@ -1,0 +1,157 @@
+"""Logs and their checkpoints: registration, the per-log state, checkpoint evidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from monitor.checkpoint import SignedCheckpoint
+from monitor.merkle import HASH_SIZE, CompactRangeState
+from monitor.storage.base import CHECKPOINTS, LOGS, StoreBase, orm, utcnow
+from monitor.storage.models import CheckpointRow, Log
+from monitor.storage.paging import page_limit
+
+
+@dataclass(frozen=True)
+class CheckpointData:
+    """A checkpoint as stored: its origin, size, root hash and the raw signed note."""
+
+    origin: str
+    size: int
+    root: bytes
+    raw: str
+
+    @classmethod
+    def from_signed(cls, cp: SignedCheckpoint) -> CheckpointData:
+        return cls(cp.origin, cp.size, cp.root_hash, cp.raw)
+
+
+@dataclass(frozen=True)
+class LogState:
+    name: str
+    api: str
+    url: str
+    cursor: int
+    verified_size: int | None
+    verified_root: bytes | None
+    verified_checkpoint: str | None
+    compact_range: CompactRangeState
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    log: str
+    origin: str
+    size: int
+    root: bytes
+    raw: str
+    verified: bool
+    seen_at: datetime
+
+
+class LogsMixin(StoreBase):
+    """``Store``: logs and checkpoints."""
+
+    async def register_log(self, name: str, api: str, url: str) -> None:
+        """Make sure the log exists (a new log starts at cursor 0); update its API and URL."""
+        async with self._write() as conn:
+            now = utcnow()
+            await conn.execute(
+                self._insert(LOGS),
+                [
+                    {
+                        "name": name,
+                        "api": api,
+                        "url": url,
+                        "cursor": 0,
+                        "compact_size": 0,
+                        "compact_hashes": b"",
+                        "updated_at": now,
+                    }
+                ],
+            )
+            await conn.execute(
+                update(Log)
+                .where(Log.name == name, or_(Log.api != api, Log.url != url))
+                .values(api=api, url=url, updated_at=now)
+            )
+
+    async def log_state(self, name: str) -> LogState | None:
+        async with self._read() as conn:
+            rows = await orm(conn, select(Log).where(Log.name == name))
+        row = rows[0] if rows else None
+        if row is None:
+            return None
+        hashes = bytes(row.compact_hashes)
+        return LogState(
+            name=row.name,
+            api=row.api,
+            url=row.url,
+            cursor=row.cursor,
+            verified_size=row.verified_size,
+            verified_root=None if row.verified_root is None else bytes(row.verified_root),
+            verified_checkpoint=row.verified_checkpoint,
+            compact_range=CompactRangeState(
+                row.compact_size,
+                tuple(hashes[i : i + HASH_SIZE] for i in range(0, len(hashes), HASH_SIZE)),
+            ),
+            updated_at=row.updated_at,
+        )
+
+    async def record_checkpoint(
+        self, log: str, checkpoint: CheckpointData, *, verified: bool, at: datetime | None = None
+    ) -> bool:
+        """Keep a checkpoint as evidence (verified or not). True if it was new."""
+        async with self._write() as conn:
+            return await self._checkpoint(conn, log, checkpoint, verified, at or utcnow())
+
+    async def _checkpoint(
+        self,
+        conn: AsyncConnection,
+        log: str,
+        cp: CheckpointData,
+        verified: bool,
+        at: datetime,
+    ) -> bool:
+        t = CHECKPOINTS
+        values = {
+            "log": log,
+            "origin": cp.origin,
+            "size": cp.size,
+            "root": cp.root,
+            "raw": cp.raw,
+            "verified": verified,
+            "seen_at": at,
+        }
+        added = await self._insert_many(conn, t, [values])
+        if verified and not added:  # seen before unverified, proven now
+            await conn.execute(
+                update(t)
+                .where(
+                    t.c.log == log,
+                    t.c.size == cp.size,
+                    t.c.root == cp.root,
+                    t.c.verified.is_(False),
+                )
+                .values(verified=True)
+            )
+        return added > 0
+
+    async def checkpoints(self, log: str, limit: int = 100) -> list[StoredCheckpoint]:
+        """The checkpoints seen for ``log``, newest first."""
+        stmt = (
+            select(CheckpointRow)
+            .where(CheckpointRow.log == log)
+            .order_by(CheckpointRow.seen_at.desc(), CheckpointRow.id.desc())
+            .limit(page_limit(limit))
+        )
+        async with self._read() as conn:
+            rows = await orm(conn, stmt)
+        return [
+            StoredCheckpoint(r.log, r.origin, r.size, bytes(r.root), r.raw, r.verified, r.seen_at)
+            for r in rows
+        ]

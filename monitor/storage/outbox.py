@@ -1,0 +1,183 @@
+"""The alert outbox: due rows, delivery attempts, dead letters and their replay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from monitor.errors import StorageError
+from monitor.storage.base import ATTEMPTS, JSON, StoreBase, orm, utcnow
+from monitor.storage.models import DeliveryAttempt, OutboxRow
+from monitor.storage.paging import page_limit
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    dedup_key: str
+    sink: str
+    payload: JSON
+    created_at: datetime
+    next_attempt_at: datetime
+    attempts: int
+    delivered_at: datetime | None
+    dead_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    outbox_id: int
+    at: datetime
+    status: str  # delivered, failed, dead
+    error: str | None
+    duration: float
+
+
+def _outbox(row: OutboxRow) -> OutboxItem:
+    return OutboxItem(
+        id=row.id,
+        dedup_key=row.dedup_key,
+        sink=row.sink,
+        payload=row.payload,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at,
+        attempts=row.attempts,
+        delivered_at=row.delivered_at,
+        dead_at=row.dead_at,
+        last_error=row.last_error,
+    )
+
+
+class OutboxMixin(StoreBase):
+    """``Store``: the outbox."""
+
+    async def due_outbox(self, sink: str, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        """Undelivered, live rows of ``sink`` whose next attempt is due, oldest first."""
+        stmt = (
+            select(OutboxRow)
+            .where(
+                OutboxRow.sink == sink,
+                OutboxRow.delivered_at.is_(None),
+                OutboxRow.dead_at.is_(None),
+                OutboxRow.next_attempt_at <= now,
+            )
+            .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+            .limit(page_limit(limit))
+        )
+        async with self._read() as conn:
+            return [_outbox(r) for r in await orm(conn, stmt)]
+
+    async def outbox_item(self, outbox_id: int) -> OutboxItem | None:
+        async with self._read() as conn:
+            rows = await orm(conn, select(OutboxRow).where(OutboxRow.id == outbox_id))
+        return _outbox(rows[0]) if rows else None
+
+    async def outbox_for(self, dedup_key: str) -> list[OutboxItem]:
+        stmt = select(OutboxRow).where(OutboxRow.dedup_key == dedup_key).order_by(OutboxRow.id)
+        async with self._read() as conn:
+            return [_outbox(r) for r in await orm(conn, stmt)]
+
+    async def _attempt(
+        self,
+        conn: AsyncConnection,
+        outbox_id: int,
+        *,
+        at: datetime,
+        status: str,
+        error: str | None,
+        duration: float,
+        **changes: Any,
+    ) -> None:
+        result = await conn.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == outbox_id)
+            .values(attempts=OutboxRow.attempts + 1, **changes)
+        )
+        if result.rowcount != 1:
+            raise StorageError(f"no outbox row {outbox_id}")
+        await conn.execute(
+            ATTEMPTS.insert().values(
+                outbox_id=outbox_id, at=at, status=status, error=error, duration=duration
+            )
+        )
+
+    async def mark_delivered(self, outbox_id: int, *, at: datetime, duration: float) -> None:
+        """The sink accepted the alert: record the attempt and stop delivering it."""
+        async with self._write() as conn:
+            await self._attempt(
+                conn,
+                outbox_id,
+                at=at,
+                status="delivered",
+                error=None,
+                duration=duration,
+                delivered_at=at,
+            )
+
+    async def record_attempt(
+        self,
+        outbox_id: int,
+        *,
+        at: datetime,
+        error: str,
+        duration: float,
+        retry_at: datetime | None,
+    ) -> None:
+        """A failed delivery: retry at ``retry_at``, or dead-letter the row when None."""
+        async with self._write() as conn:
+            if retry_at is None:
+                await self._attempt(
+                    conn,
+                    outbox_id,
+                    at=at,
+                    status="dead",
+                    error=error,
+                    duration=duration,
+                    dead_at=at,
+                    last_error=error,
+                )
+            else:
+                await self._attempt(
+                    conn,
+                    outbox_id,
+                    at=at,
+                    status="failed",
+                    error=error,
+                    duration=duration,
+                    next_attempt_at=retry_at,
+                    last_error=error,
+                )
+
+    async def attempts(self, outbox_id: int) -> list[Attempt]:
+        t = DeliveryAttempt
+        stmt = select(t).where(t.outbox_id == outbox_id).order_by(t.at, t.id)
+        async with self._read() as conn:
+            return [
+                Attempt(r.outbox_id, r.at, r.status, r.error, r.duration)
+                for r in await orm(conn, stmt)
+            ]
+
+    async def dead_letters(self, sink: str | None = None, limit: int = 100) -> list[OutboxItem]:
+        """Rows that gave up, most recent first."""
+        stmt = select(OutboxRow).where(OutboxRow.dead_at.is_not(None))
+        if sink is not None:
+            stmt = stmt.where(OutboxRow.sink == sink)
+        stmt = stmt.order_by(OutboxRow.dead_at.desc(), OutboxRow.id.desc()).limit(page_limit(limit))
+        async with self._read() as conn:
+            return [_outbox(r) for r in await orm(conn, stmt)]
+
+    async def replay(self, outbox_id: int, *, now: datetime | None = None) -> bool:
+        """Bring a dead letter back: due at once, attempts counted from zero. False if the
+        row is not a dead letter."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == outbox_id, OutboxRow.dead_at.is_not(None))
+                .values(dead_at=None, next_attempt_at=now or utcnow(), attempts=0)
+            )
+            return result.rowcount == 1
