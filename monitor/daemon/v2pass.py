@@ -22,14 +22,15 @@ from typing import Literal
 from monitor.checkpoint import SignedCheckpoint
 from monitor.entries.parse import parse_entry, with_chain_status
 from monitor.entries.record import MalformedEntry, ParseResult, SigningRecord
-from monitor.errors import ProofError
 from monitor.findings import Finding, FindingKind, IntegrityType, dedup_key
 from monitor.logclient.v2 import RekorV2Client
-from monitor.merkle import CompactRange, leaf_hash, verify_consistency
+from monitor.merkle import CompactRange, leaf_hash
 from monitor.pipeline.verify import (
+    Anchor,
     IntegrityFailure,
     VerifiedTree,
     advance_checkpoint,
+    check_extends,
     seed_v2,
     v2_consistency_proof,
     verify_extension,
@@ -148,34 +149,13 @@ class _Pass:
         size, root, raw = stored.verified_size, stored.verified_root, stored.verified_checkpoint
         if size is None or root is None or raw is None or size <= stored.cursor:
             return  # the verified tree is the stored checkpoint: advance_checkpoint judged it
-        old: dict[str, object] = {"size": size, "root_hash": root.hex(), "checkpoint": raw}
-        new: dict[str, object] = {"size": cp.size, "root_hash": cp.root_hash.hex()}
-        new["checkpoint"] = cp.raw
-        if cp.size < size:
-            raise IntegrityFailure(
-                IntegrityType.TREE_SHRUNK,
-                f"{cp.origin}: the signed tree shrank from {size} to {cp.size} entries",
-                {"old": old, "new": new},
-            )
-        if cp.size == size:
-            if cp.root_hash != root:
-                raise IntegrityFailure(
-                    IntegrityType.TREE_CHANGED,
-                    f"{cp.origin}: two roots for tree size {size}: {root.hex()} signed before, "
-                    f"{cp.root_hash.hex()} now",
-                    {"old": old, "new": new},
-                )
-            return
-        proof = await v2_consistency_proof(self.client, size, cp)
-        try:
-            verify_consistency(size, cp.size, proof, root, cp.root_hash)
-        except ProofError as e:
-            raise IntegrityFailure(
-                IntegrityType.CONSISTENCY_FAILURE,
-                f"{cp.origin}: the signed tree of size {cp.size} is not an extension of the "
-                f"signed tree of size {size}: {e.message}",
-                {"old": old, "new": new, "proof": [h.hex() for h in proof]},
-            ) from None
+        old = Anchor(
+            size, root, {"size": size, "root_hash": root.hex(), "checkpoint": raw}, "signed"
+        )
+        proof = None
+        if cp.size > size:
+            proof = await v2_consistency_proof(self.client, size, cp)
+        check_extends(cp.origin, old, cp, proof)
 
     async def _prove(
         self, state: VerifiedTree, cp: SignedCheckpoint, hashes: list[bytes]

@@ -214,20 +214,35 @@ def _same_tree(state: VerifiedTree, origin: str, tree_id: int | None = None) -> 
     return ours
 
 
-def _not_rewritten(state: VerifiedTree, origin: str, size: int, root: bytes, new: Evidence) -> None:
+@dataclass(frozen=True)
+class Anchor:
+    """An earlier tree of the log that a new checkpoint must extend: the verified tree, or a
+    signed checkpoint stored before (``what`` says which, for messages)."""
+
+    size: int
+    root_hash: bytes
+    evidence: Evidence
+    what: str = "verified"
+
+    @classmethod
+    def of(cls, tree: VerifiedTree) -> Anchor:
+        return cls(tree.size, tree.root_hash, _tree_evidence(tree))
+
+
+def _not_rewritten(old: Anchor, origin: str, size: int, root: bytes, new: Evidence) -> None:
     """A smaller tree, or another root for the verified size, is a lie whatever else holds."""
-    if size < state.size:
+    if size < old.size:
         raise IntegrityFailure(
             IntegrityType.TREE_SHRUNK,
-            f"{origin}: the signed tree shrank from {state.size} to {size} entries",
-            {"old": _tree_evidence(state), "new": new},
+            f"{origin}: the signed tree shrank from {old.size} to {size} entries",
+            {"old": old.evidence, "new": new},
         )
-    if size == state.size and root != state.root_hash:
+    if size == old.size and root != old.root_hash:
         raise IntegrityFailure(
             IntegrityType.TREE_CHANGED,
-            f"{origin}: two roots for tree size {size}: verified {state.root_hash.hex()}, "
+            f"{origin}: two roots for tree size {size}: {old.what} {old.root_hash.hex()}, "
             f"now signed {root.hex()}",
-            {"old": _tree_evidence(state), "new": new},
+            {"old": old.evidence, "new": new},
         )
 
 
@@ -247,24 +262,27 @@ def advance_checkpoint(
     Nothing is returned: the entries of the new range still have to be proven
     (``verify_extension``) before the verified tree can move.
     """
-    origin = _same_tree(state, new.origin)
-    _not_rewritten(state, origin, new.size, new.root_hash, _checkpoint_evidence(new))
-    if state.size in (0, new.size):
+    check_extends(_same_tree(state, new.origin), Anchor.of(state), new, proof)
+
+
+def check_extends(
+    origin: str, old: Anchor, new: SignedCheckpoint, proof: Sequence[bytes] | None
+) -> None:
+    """The signed tree ``new`` extends the tree ``old`` of the same log (see
+    ``advance_checkpoint``); raises ``IntegrityFailure`` or, for a missing proof, ``ValueError``."""
+    _not_rewritten(old, origin, new.size, new.root_hash, _checkpoint_evidence(new))
+    if old.size in (0, new.size):
         return  # the same tree, or the empty one: every tree extends it
     if proof is None:
-        raise ValueError(f"a consistency proof from size {state.size} to {new.size} is needed")
+        raise ValueError(f"a consistency proof from size {old.size} to {new.size} is needed")
     try:
-        verify_consistency(state.size, new.size, proof, state.root_hash, new.root_hash)
+        verify_consistency(old.size, new.size, proof, old.root_hash, new.root_hash)
     except ProofError as e:
         raise IntegrityFailure(
             IntegrityType.CONSISTENCY_FAILURE,
-            f"{origin}: the signed tree of size {new.size} is not an extension of the verified "
-            f"tree of size {state.size}: {e.message}",
-            {
-                "old": _tree_evidence(state),
-                "new": _checkpoint_evidence(new),
-                "proof": _hexes(proof),
-            },
+            f"{origin}: the signed tree of size {new.size} is not an extension of the "
+            f"{old.what} tree of size {old.size}: {e.message}",
+            {"old": old.evidence, "new": _checkpoint_evidence(new), "proof": _hexes(proof)},
         ) from None
 
 
@@ -287,7 +305,7 @@ class BatchVerifier:
         origin = _same_tree(state, t.origin, tree_id)
         if t.proven_prefix and t.size < state.size:
             raise ValueError(f"target size {t.size} is below the verified size {state.size}")
-        _not_rewritten(state, origin, t.size, t.root_hash, t.evidence)
+        _not_rewritten(Anchor.of(state), origin, t.size, t.root_hash, t.evidence)
         self._state = state
         self._target = t
         self._origin = origin
