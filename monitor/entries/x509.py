@@ -277,20 +277,38 @@ def _build_general(cert: x509.Certificate, der: bytes) -> CertificateSigner:
     with _step("issuer or subject name cannot be parsed"):
         issuer_dn, subject_dn = cert.issuer.rfc4514_string(), cert.subject.rfc4514_string()
     with _step("fields cannot be read"):
-        return CertificateSigner(
-            sans=sans,
-            issuer=decoded.get(ISSUER_OID, decoded.get(ISSUER_V1_OID)),
-            extensions=extensions,
-            serial=format(cert.serial_number, "x"),
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-            issuer_dn=issuer_dn,
-            subject_dn=subject_dn,
-            fingerprint=_fingerprint(der),
-            key=key,
-            chain=ChainStatus.UNCHECKED,
-            der=der,
+        issuer = decoded.get(ISSUER_OID, decoded.get(ISSUER_V1_OID))
+        names = (issuer_dn, subject_dn)
+        return _signer(
+            cert, der, sans=sans, issuer=issuer, extensions=extensions, names=names, key=key
         )
+
+
+def _signer(
+    cert: x509.Certificate,
+    der: bytes,
+    *,
+    sans: tuple[SubjectAltName, ...],
+    issuer: str | None,
+    extensions: tuple[CertExtension, ...],
+    names: tuple[str, str],
+    key: KeySigner,
+) -> CertificateSigner:
+    """The record both parsing paths build; the fields read from ``cert`` are read here."""
+    return CertificateSigner(
+        sans=sans,
+        issuer=issuer,
+        extensions=extensions,
+        serial=format(cert.serial_number, "x"),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        issuer_dn=names[0],
+        subject_dn=names[1],
+        fingerprint=_fingerprint(der),
+        key=key,
+        chain=ChainStatus.UNCHECKED,
+        der=der,
+    )
 
 
 # --- the direct reader ------------------------------------------------------------------------
@@ -641,19 +659,15 @@ def _build(
         issuer_dn = _dn(cert, layout.issuer, caught, subject=False)
         subject_dn = _dn(cert, layout.subject, caught, subject=True)
         step = "fields cannot be read"
-        return CertificateSigner(
+        names = (issuer_dn, subject_dn)
+        return _signer(
+            cert,
+            cert_der,
             sans=sans,
             issuer=walk.issuer(),
             extensions=settled.extensions,
-            serial=format(cert.serial_number, "x"),
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-            issuer_dn=issuer_dn,
-            subject_dn=subject_dn,
-            fingerprint=_fingerprint(cert_der),
+            names=names,
             key=key,
-            chain=ChainStatus.UNCHECKED,
-            der=cert_der,
         )
     except x509.DuplicateExtension as e:
         raise MalformedInputError(f"certificate: duplicate extension {e.oid.dotted_string}") from e
