@@ -32,6 +32,14 @@ def add_database_options(p: argparse.ArgumentParser, flag: str = "--db") -> None
     p.add_argument("--config", metavar="FILE", help="read the database URL from this config")
 
 
+def add_page_options(p: argparse.ArgumentParser) -> None:
+    """What every command reading pages from the database takes."""
+    p.add_argument("--limit", type=int, default=50, help="page size (default 50, at most 1000)")
+    p.add_argument("--cursor", help="the next_cursor a previous page printed")
+    p.add_argument("--json", action="store_true", help="one JSON document: items, next_cursor")
+    add_database_options(p)
+
+
 def database_url(args: argparse.Namespace) -> str:
     """--db, else the database of --config, else $TLOG_MONITOR_DB, else the default."""
     if args.db_url:

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from monitor.cli.db import add_database_options, existing_database_url, read_store
+from monitor.cli.db import add_page_options, existing_database_url, read_store
 from monitor.cli.history import parse_time, print_table
 
 if TYPE_CHECKING:
@@ -29,10 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--log", help="log name")
     p.add_argument("--since", metavar="TIME", help="created at or after (ISO 8601, unix s)")
     p.add_argument("--until", metavar="TIME", help="created before")
-    p.add_argument("--limit", type=int, default=50, help="page size (default 50, at most 1000)")
-    p.add_argument("--cursor", help="the next_cursor a previous page printed")
-    p.add_argument("--json", action="store_true", help="one JSON document: items, next_cursor")
-    add_database_options(p)
+    add_page_options(p)
     p.set_defaults(handler=run)
 
 

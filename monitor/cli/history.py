@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from monitor.cli.db import add_database_options, existing_database_url, read_store
+from monitor.cli.db import add_page_options, existing_database_url, read_store
 from monitor.errors import MalformedInputError
 
 if TYPE_CHECKING:
@@ -41,10 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--since", metavar="TIME", help="ISO 8601 time or unix seconds (inclusive)")
     p.add_argument("--until", metavar="TIME", help="ISO 8601 time or unix seconds (exclusive)")
     p.add_argument("--all", action="store_true", help="search index_all (every entry)")
-    p.add_argument("--limit", type=int, default=50, help="page size (default 50, at most 1000)")
-    p.add_argument("--cursor", help="the next_cursor a previous page printed")
-    p.add_argument("--json", action="store_true", help="one JSON document: items, next_cursor")
-    add_database_options(p)
+    add_page_options(p)
     p.set_defaults(handler=run)
 
 
