@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from monitor.storage.backfills import BackfillState
     from monitor.storage.batch import Batch, BatchResult, IndexRow, OutboxSpec
     from monitor.storage.findings_store import FindingQuery, StoredFinding
     from monitor.storage.history import IndexedEntry, StoredEntry
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from monitor.storage.store import Store
 
 __all__ = [
+    "BackfillState",
     "Batch",
     "BatchResult",
     "CheckpointData",
@@ -39,6 +41,7 @@ __all__ = [
 
 # where each public name is defined (a module of this package)
 _HOMES = {
+    "BackfillState": "backfills",
     "Batch": "batch",
     "BatchResult": "batch",
     "IndexRow": "batch",

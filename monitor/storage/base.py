@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from monitor.errors import StorageError
 from monitor.storage.models import (
+    BackfillRow,
     Base,
     CheckpointRow,
     DeliveryAttempt,
@@ -45,6 +46,7 @@ OUTBOX = _table(OutboxRow)
 ATTEMPTS = _table(DeliveryAttempt)
 MALFORMED = _table(MalformedRow)
 INDEX_ALL = _table(IndexAllRow)
+BACKFILLS = _table(BackfillRow)
 
 
 def utcnow() -> datetime:

@@ -16,6 +16,7 @@ from monitor.entries.serialize import result_json
 from monitor.errors import StorageError
 from monitor.findings import Finding
 from monitor.merkle import CompactRangeState
+from monitor.storage.backfills import BackfillsMixin, check_span
 from monitor.storage.base import (
     ENTRIES,
     FINDINGS,
@@ -95,6 +96,15 @@ class Batch:
     ``cursor`` is the next index to process; ``checkpoint`` the verified checkpoint the
     batch was proven against (if any); ``compact_range`` the range to resume from.
     ``evidence`` maps a finding's dedup key to the evidence kept with it.
+
+    ``new_tree``: the log (Rekor v1) rotated to a new tree, whose checkpoint and compact
+    range start small again while the cursor (a global index) keeps growing: they replace
+    the stored ones, unless the stored cursor is already past the batch's (an old batch
+    stored again). Needs ``checkpoint`` and ``compact_range``.
+
+    ``backfill``: the batch belongs to the backfill of [start, end), not to the log's
+    tailing: cursor, checkpoint and compact range move that backfill's row forward and leave
+    the log's own untouched (with ``new_tree``: the backfill crossed into a new tree).
     """
 
     log: str
@@ -108,6 +118,8 @@ class Batch:
     malformed: tuple[MalformedEntry, ...] = ()
     index_rows: tuple[IndexRow, ...] = ()
     at: datetime = field(default_factory=utcnow)
+    new_tree: bool = False
+    backfill: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -134,8 +146,9 @@ def _first_signer_columns(
     return san, s.issuer, s.key.fingerprint, s.fingerprint
 
 
-class BatchMixin(LogsMixin):
-    """``Store``: ``store_batch`` (it records the checkpoint as ``LogsMixin`` does)."""
+class BatchMixin(LogsMixin, BackfillsMixin):
+    """``Store``: ``store_batch`` (it records the checkpoint as ``LogsMixin`` does, and moves
+    backfills as ``BackfillsMixin`` reads them)."""
 
     async def store_batch(self, batch: Batch) -> BatchResult:
         """Store ``batch`` in one transaction; see ``monitor.storage.store`` for the
@@ -146,9 +159,26 @@ class BatchMixin(LogsMixin):
         cr = batch.compact_range
         if cr is not None and len(cr.hashes) != cr.size.bit_count():
             raise StorageError(f"compact range of size {cr.size} has {len(cr.hashes)} hashes")
+        if batch.new_tree and (batch.checkpoint is None or cr is None):
+            raise StorageError("a new tree replaces the checkpoint and compact range: give both")
+        if batch.backfill is not None:
+            check_span(batch.backfill, batch.cursor)
         at = batch.at
         async with self._write() as conn:
-            await self._advance_log(conn, batch)
+            if batch.backfill is None:
+                await self._advance_log(conn, batch)
+            else:
+                raw = None if batch.checkpoint is None else batch.checkpoint.raw
+                await self._advance_backfill(
+                    conn,
+                    batch.log,
+                    batch.backfill,
+                    cursor=batch.cursor,
+                    checkpoint=raw,
+                    compact_range=cr,
+                    new_tree=batch.new_tree,
+                    at=at,
+                )
             self._step("log")
             if batch.checkpoint is not None:
                 await self._checkpoint(conn, batch.log, batch.checkpoint, True, at)
@@ -201,14 +231,19 @@ class BatchMixin(LogsMixin):
         return BatchResult(entries, findings, outbox, malformed, index_rows)
 
     async def _advance_log(self, conn: AsyncConnection, batch: Batch) -> None:
-        """Move the cursor, verified checkpoint and compact range forward, never back."""
+        """Move the cursor, verified checkpoint and compact range forward, never back; for a
+        new tree, replace the checkpoint and compact range unless the stored cursor is past
+        the batch's (decided in this UPDATE, which reads the row as it was before it)."""
         values: dict[str, Any] = {
             "cursor": case((Log.cursor < batch.cursor, batch.cursor), else_=Log.cursor),
             "updated_at": batch.at,
         }
+        not_behind = Log.cursor <= batch.cursor
         cp = batch.checkpoint
         if cp is not None:
-            newer = func.coalesce(Log.verified_size, -1) <= cp.size
+            newer = (
+                not_behind if batch.new_tree else func.coalesce(Log.verified_size, -1) <= cp.size
+            )
             values["verified_size"] = case((newer, cp.size), else_=Log.verified_size)
             values["verified_root"] = case((newer, cp.root), else_=Log.verified_root)
             values["verified_checkpoint"] = case(
@@ -216,7 +251,7 @@ class BatchMixin(LogsMixin):
             )
         cr = batch.compact_range
         if cr is not None:
-            newer = Log.compact_size <= cr.size
+            newer = not_behind if batch.new_tree else Log.compact_size <= cr.size
             values["compact_size"] = case((newer, cr.size), else_=Log.compact_size)
             values["compact_hashes"] = case((newer, b"".join(cr.hashes)), else_=Log.compact_hashes)
         result = await conn.execute(update(Log).where(Log.name == batch.log).values(**values))

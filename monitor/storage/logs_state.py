@@ -29,6 +29,14 @@ class CheckpointData:
         return cls(cp.origin, cp.size, cp.root_hash, cp.raw)
 
 
+def compact_range_state(size: int, hashes: bytes) -> CompactRangeState:
+    """A compact range as stored: its size and its hashes, concatenated."""
+    hashes = bytes(hashes)
+    return CompactRangeState(
+        size, tuple(hashes[i : i + HASH_SIZE] for i in range(0, len(hashes), HASH_SIZE))
+    )
+
+
 @dataclass(frozen=True)
 class LogState:
     name: str
@@ -86,7 +94,6 @@ class LogsMixin(StoreBase):
         row = rows[0] if rows else None
         if row is None:
             return None
-        hashes = bytes(row.compact_hashes)
         return LogState(
             name=row.name,
             api=row.api,
@@ -95,10 +102,7 @@ class LogsMixin(StoreBase):
             verified_size=row.verified_size,
             verified_root=None if row.verified_root is None else bytes(row.verified_root),
             verified_checkpoint=row.verified_checkpoint,
-            compact_range=CompactRangeState(
-                row.compact_size,
-                tuple(hashes[i : i + HASH_SIZE] for i in range(0, len(hashes), HASH_SIZE)),
-            ),
+            compact_range=compact_range_state(row.compact_size, row.compact_hashes),
             updated_at=row.updated_at,
         )
 

@@ -11,8 +11,8 @@ The same schema serves SQLite and PostgreSQL. Portable types hide the difference
 - ``SafeJSON``: JSON on SQLite, JSONB on PostgreSQL, cleaned like ``SafeText``.
 
 Every index is named explicitly (``ix_<table>_<what>``), so that migrations can name them.
-The migration ``migrations/versions/0001_initial.py`` creates exactly this schema; a test
-checks that they do not drift.
+The migrations in ``migrations/versions/`` (``0001_initial``, then ``0002_backfills``) create
+exactly this schema; a test checks that they do not drift.
 """
 
 from __future__ import annotations
@@ -163,6 +163,25 @@ class Log(Base):
     verified_size: Mapped[int | None] = mapped_column(BigInteger)
     verified_root: Mapped[bytes | None] = mapped_column(LargeBinary)
     verified_checkpoint: Mapped[str | None] = mapped_column(SafeText)  # raw signed note
+    compact_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    compact_hashes: Mapped[bytes] = mapped_column(LargeBinary, default=b"")  # 32 bytes each
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BackfillRow(Base):
+    """Where a backfill of the range [start, end) of a log stands, apart from the log's own
+    cursor: kept so that a backfill resumes after a crash instead of starting over."""
+
+    __tablename__ = "backfills"
+
+    log: Mapped[str] = mapped_column(String(LOG_NAME), ForeignKey("logs.name"), primary_key=True)
+    # start_idx / end_idx: START and END are reserved words in SQL
+    start: Mapped[int] = mapped_column(
+        "start_idx", BigInteger, primary_key=True, autoincrement=False
+    )
+    end: Mapped[int] = mapped_column("end_idx", BigInteger, primary_key=True, autoincrement=False)
+    cursor: Mapped[int] = mapped_column(BigInteger)  # next index to process
+    checkpoint: Mapped[str | None] = mapped_column(SafeText)  # raw signed note proven against
     compact_size: Mapped[int] = mapped_column(BigInteger, default=0)
     compact_hashes: Mapped[bytes] = mapped_column(LargeBinary, default=b"")  # 32 bytes each
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -7,14 +7,18 @@ Guarantees (tested against SQLite and PostgreSQL by ``tests/test_storage_contrac
   twice changes nothing;
 - ``store_batch`` writes a batch (matches, findings, outbox rows, malformed entries,
   index_all rows, checkpoint, compact range and cursor) in ONE transaction: all or nothing;
-- the cursor, the verified checkpoint and the compact range never move backwards;
+- the cursor, the verified checkpoint and the compact range never move backwards, except
+  that a batch for a new tree (Rekor v1 shard rotation) replaces the checkpoint and compact
+  range when its cursor is not behind the stored one;
+- a backfill batch moves its backfill's row forward (never back) and leaves the log's cursor,
+  checkpoint and compact range alone;
 - every history and findings query is answered from an index, and paged by a stable cursor.
 
 Any database failure raises ``StorageError``: nothing is retried silently.
 
 ``Store`` is assembled from one part per job: ``logs_state`` (logs, checkpoints),
-``batch`` (``store_batch``), ``history``, ``findings_store`` and ``outbox``; ``base`` holds
-the tables and the connection plumbing they share.
+``batch`` (``store_batch``), ``backfills``, ``history``, ``findings_store`` and ``outbox``;
+``base`` holds the tables and the connection plumbing they share.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.errors import StorageError
 from monitor.storage import engine as engines
+from monitor.storage.backfills import BackfillsMixin
 from monitor.storage.base import (
     ATTEMPTS,
+    BACKFILLS,
     CHECKPOINTS,
     ENTRIES,
     FINDINGS,
@@ -58,7 +64,7 @@ __all__ = [
 ]
 
 
-class Store(BatchMixin, LogsMixin, HistoryMixin, FindingsMixin, OutboxMixin):
+class Store(BatchMixin, LogsMixin, BackfillsMixin, HistoryMixin, FindingsMixin, OutboxMixin):
     """The monitor's database. Open with ``await Store.open(url)``; close with ``close()``."""
 
     @classmethod
@@ -105,7 +111,7 @@ class Store(BatchMixin, LogsMixin, HistoryMixin, FindingsMixin, OutboxMixin):
     async def counts(self) -> dict[str, int]:
         """Rows per table (for tests, metrics and the benchmark)."""
         tables = [LOGS, CHECKPOINTS, ENTRIES, IDENTITIES, FINDINGS, OUTBOX, ATTEMPTS]
-        tables += [MALFORMED, INDEX_ALL]
+        tables += [MALFORMED, INDEX_ALL, BACKFILLS]
         out: dict[str, int] = {}
         async with self._read() as conn:
             for t in tables:
