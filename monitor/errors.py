@@ -72,6 +72,15 @@ class NoteError(VerificationError):
     """A signed note (checkpoint) is malformed or its signature does not verify."""
 
 
+class CheckpointError(VerificationError):
+    """A checkpoint the log served failed verification (signature, format, origin or
+    agreement with what the log says beside it). ``raw`` keeps what was served, as evidence."""
+
+    def __init__(self, check: str, message: str, raw: str) -> None:
+        super().__init__(check, message)
+        self.raw = raw
+
+
 class StorageError(MonitorError):
     """The database failed or refused a read or write. Not retried silently: the task that
     hit it fails, and whoever runs the task decides."""

@@ -6,7 +6,7 @@ Only bounded label values: log names, statuses, reasons. Never identities or dig
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 PREFIX = "tlog_monitor"
 
@@ -51,4 +51,93 @@ class ClientMetrics:
     @classmethod
     def standalone(cls) -> ClientMetrics:
         """Metrics on a private registry (CLI tools, tests)."""
+        return cls(CollectorRegistry())
+
+
+class DaemonMetrics:
+    """What the daemon counts per log: progress, findings, lies, malformed entries, errors.
+
+    Gauges hold the latest known value (sizes, lag, timestamps); counters only grow. Lag in
+    entries is the log's latest checkpoint size minus the verified cursor, so a dashboard can
+    tell "behind" from "stuck" (``last_progress_timestamp_seconds``).
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.entries = Counter(
+            f"{PREFIX}_entries_processed",
+            "Entries proven in the signed tree, parsed, matched and stored.",
+            ["log"],
+            registry=registry,
+        )
+        self.findings = Counter(
+            f"{PREFIX}_findings",
+            "Findings newly stored, by kind.",
+            ["log", "kind"],
+            registry=registry,
+        )
+        self.malformed = Counter(
+            f"{PREFIX}_malformed_entries",
+            "Entries the parser could not read (stored with their raw body).",
+            ["log"],
+            registry=registry,
+        )
+        self.integrity_failures = Counter(
+            f"{PREFIX}_integrity_failures",
+            "Passes stopped by a proven lie of the log, by type.",
+            ["log", "type"],
+            registry=registry,
+        )
+        self.pass_errors = Counter(
+            f"{PREFIX}_pass_errors",
+            "Catch-up passes that failed for a reason other than a lie, by error class.",
+            ["log", "error"],
+            registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            f"{PREFIX}_batch_seconds",
+            "Time to parse, match and store one batch of proven entries.",
+            ["log"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
+        self.log_size = Gauge(
+            f"{PREFIX}_log_size",
+            "Size of the log's latest verified checkpoint (global index for Rekor v1).",
+            ["log"],
+            registry=registry,
+        )
+        self.cursor = Gauge(
+            f"{PREFIX}_cursor",
+            "Next index to process: every entry before it is proven and stored.",
+            ["log"],
+            registry=registry,
+        )
+        self.lag_entries = Gauge(
+            f"{PREFIX}_lag_entries",
+            "Entries between the cursor and the log's latest verified checkpoint.",
+            ["log"],
+            registry=registry,
+        )
+        self.last_progress = Gauge(
+            f"{PREFIX}_last_progress_timestamp_seconds",
+            "When the cursor last moved, or the log was last seen fully processed.",
+            ["log"],
+            registry=registry,
+        )
+        self.last_checkpoint = Gauge(
+            f"{PREFIX}_last_checkpoint_timestamp_seconds",
+            "When a verified checkpoint of the log was last read.",
+            ["log"],
+            registry=registry,
+        )
+        self.health = Gauge(
+            f"{PREFIX}_health_findings_open",
+            "Open health findings, by type (1 while the condition lasts).",
+            ["log", "type"],
+            registry=registry,
+        )
+
+    @classmethod
+    def standalone(cls) -> DaemonMetrics:
         return cls(CollectorRegistry())

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from monitor.checkpoint import SignedCheckpoint
-from monitor.daemon import PassResult, Start, catch_up_v2
+from monitor.daemon import PassContext, PassResult, Start, catch_up_v2
 from monitor.findings import FindingKind, IntegrityType
 from monitor.logclient.v2 import RekorV2Client
 from monitor.merkle import leaf_hash
@@ -65,7 +65,7 @@ async def catch_up(
     h: Harness, store: Store, start: Start = "resume", chunk: int = 1024
 ) -> PassResult:
     cas = h.trust.certificate_authorities
-    return await catch_up_v2(LOG, h.v2, store, RULES, cas, start=start, chunk=chunk)
+    return await catch_up_v2(h.v2, PassContext(LOG, store, RULES, cas), start=start, chunk=chunk)
 
 
 async def findings(store: Store) -> list[StoredFinding]:
@@ -84,7 +84,7 @@ def test_planted_entries_give_their_findings_once(tmp_path: Path) -> None:
     async def body() -> None:
         async with setup(tmp_path) as (h, store):
             first = await catch_up(h, store, start=590)
-            assert (first.entries, first.findings, first.verified_size) == (10, 0, 600)
+            assert (first.entries, first.findings, first.cursor) == (10, 0, 600)
             assert first.failure is None
             for plan in (
                 {"index": 601, "identity": {"email": "mallory@evil.example"}},
@@ -98,7 +98,7 @@ def test_planted_entries_give_their_findings_once(tmp_path: Path) -> None:
             await h.admin("append", {"v2": 300})
 
             got = await catch_up(h, store, chunk=100)  # several chunks, one partial bundle
-            assert (got.entries, got.findings, got.verified_size) == (300, 3, 900)
+            assert (got.entries, got.findings, got.cursor) == (300, 3, 900)
             assert got.failure is None
             stored = await findings(store)
             assert [(f.finding.index, f.finding.kind, f.finding.rule) for f in stored] == [
@@ -115,7 +115,7 @@ def test_planted_entries_give_their_findings_once(tmp_path: Path) -> None:
             assert state.verified_root == (await h.v2.checkpoint()).root_hash
 
             again = await catch_up(h, store)
-            assert (again.entries, again.findings, again.verified_size) == (0, 0, 900)
+            assert (again.entries, again.findings, again.cursor) == (0, 0, 900)
             assert await store.counts() == counts
             assert len(await findings(store)) == 3
 
@@ -128,13 +128,13 @@ def test_tip_processes_only_what_comes_after(tmp_path: Path) -> None:
             await h.admin("plant", {"index": 605, "identity": {"email": "mallory@evil.example"}})
             await h.admin("append", {"v2": 10})
             tip = await catch_up(h, store, start="tip")
-            assert (tip.entries, tip.findings, tip.verified_size) == (0, 0, 610)
+            assert (tip.entries, tip.findings, tip.cursor) == (0, 0, 610)
             assert await cursor(store) == 610
 
             await h.admin("plant", {"index": 615, "identity": {"email": "mallory@evil.example"}})
             await h.admin("append", {"v2": 10})
             got = await catch_up(h, store, start="tip")  # the stored state wins: resumes
-            assert (got.entries, got.findings, got.verified_size) == (10, 1, 620)
+            assert (got.entries, got.findings, got.cursor) == (10, 1, 620)
             assert [f.finding.index for f in await findings(store)] == [615]
 
     run(body)
@@ -144,7 +144,7 @@ def test_resume_without_state_starts_at_the_tip(tmp_path: Path) -> None:
     async def body() -> None:
         async with setup(tmp_path) as (h, store):
             got = await catch_up(h, store)
-            assert (got.entries, got.verified_size) == (0, 600)
+            assert (got.entries, got.cursor) == (0, 600)
             assert await cursor(store) == 600
 
     run(body)
@@ -161,7 +161,7 @@ def test_tampered_entry_stops_the_pass_at_it(tmp_path: Path) -> None:
                 assert got.failure is not None
                 assert got.failure.type is IntegrityType.ENTRY_NOT_IN_TREE
                 # the proven entries before the tampered one are kept, nothing from it on
-                assert (got.entries, got.verified_size) == (10 if attempt == 0 else 0, 610)
+                assert (got.entries, got.cursor) == (10 if attempt == 0 else 0, 610)
                 assert got.findings == (1 if attempt == 0 else 0)
                 assert await cursor(store) == 610
             (stored,) = await findings(store)
@@ -180,11 +180,11 @@ def test_tampered_entry_stops_the_pass_at_it(tmp_path: Path) -> None:
             got = await catch_up(h, store)
             assert got.failure is not None
             assert got.failure.type is IntegrityType.TREE_SHRUNK
-            assert (got.entries, got.findings, got.verified_size) == (0, 1, 610)
+            assert (got.entries, got.findings, got.cursor) == (0, 1, 610)
 
             await h.admin("faults", {"shrink_by": 0})  # the log mends: the pass moves on
             got = await catch_up(h, store)
-            assert (got.entries, got.verified_size, got.failure) == (40, 650, None)
+            assert (got.entries, got.cursor, got.failure) == (40, 650, None)
 
     run(body)
 
@@ -243,8 +243,10 @@ def test_malformed_entries_are_stored_and_the_log_moves_on(tmp_path: Path) -> No
         try:
             client = cast(RekorV2Client, log)
             for attempt in range(2):
-                got = await catch_up_v2(LOG, client, store, RULES, [], start=0, chunk=2)
-                assert (got.entries, got.verified_size, got.failure) == (
+                got = await catch_up_v2(
+                    client, PassContext(LOG, store, RULES, []), start=0, chunk=2
+                )
+                assert (got.entries, got.cursor, got.failure) == (
                     5 if attempt == 0 else 0,
                     5,
                     None,

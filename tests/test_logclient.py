@@ -10,9 +10,9 @@ import pytest
 from aiohttp import web
 
 from monitor.errors import (
+    CheckpointError,
     LogResponseError,
     MissingEntriesError,
-    NoteError,
     ProofError,
     TransientLogError,
 )
@@ -173,8 +173,10 @@ def test_v1_bad_signature_is_rejected(tmp_path: Path) -> None:
     async def body() -> None:
         async with harness(tmp_path) as h:
             await h.admin("faults", {"bad_signature": True})
-            with pytest.raises(NoteError, match="does not verify"):
+            with pytest.raises(CheckpointError, match="does not verify") as e:
                 await h.v1.log_info()
+            assert e.value.check == "checkpoint-signature"
+            assert e.value.raw.startswith(h.trust.logs[0].key_name)
 
     run(body)
 
@@ -315,8 +317,10 @@ def test_v2_lies(tmp_path: Path) -> None:
         async with harness(tmp_path, entries=600) as h:
             honest = await h.v2.checkpoint()
             await h.admin("faults", {"bad_signature": True})
-            with pytest.raises(NoteError):
+            with pytest.raises(CheckpointError) as e:
                 await h.v2.checkpoint()
+            assert e.value.check == "checkpoint-signature"
+            assert e.value.raw.startswith(honest.origin)
             await h.admin("faults", {"bad_signature": False, "tamper": [10]})
             bodies = await h.v2.entries(0, 600, 600)
             rng = CompactRange()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
-from monitor.daemon.v2pass import PassResult, Start, catch_up_v2
+from monitor.daemon.commit import PassContext, PassResult, Start
+from monitor.daemon.v1pass import catch_up_v1
+from monitor.daemon.v2pass import catch_up_v2
 
-__all__ = ["PassResult", "Start", "catch_up_v2"]
+__all__ = ["PassContext", "PassResult", "Start", "catch_up_v1", "catch_up_v2"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from monitor.checkpoint import SignedCheckpoint, open_checkpoint
 from monitor.errors import (
+    CheckpointError,
     LogResponseError,
     MalformedInputError,
     MissingEntriesError,
@@ -69,6 +70,18 @@ class LogInfo:
 
 
 @dataclass(frozen=True)
+class InclusionProof:
+    """``verification.inclusionProof`` as served: unverified until checked against its
+    checkpoint (whose signature is not checked here either)."""
+
+    index: int  # tree-local
+    tree_size: int
+    root_hash: bytes
+    hashes: tuple[bytes, ...]
+    checkpoint: str
+
+
+@dataclass(frozen=True)
 class V1Entry:
     log_index: int  # global
     body: bytes
@@ -76,6 +89,7 @@ class V1Entry:
     log_id: bytes
     entry_id: str
     attestation: bytes | None
+    inclusion: InclusionProof | None = None
 
 
 class RekorV1Client:
@@ -103,18 +117,31 @@ class RekorV1Client:
         tree_id = int(tree_id_text)
         size = r.get("treeSize").int()
         root = r.get("rootHash").hex()
-        cp = open_checkpoint(r.get("signedTreeHead").str(), [self._verifier])
-        if not self.log.origin_matches(cp.origin) or v1_tree_id(cp.origin) != tree_id:
-            raise VerificationError(
-                "checkpoint-origin", f"tree head origin {cp.origin!r} is not tree {tree_id}"
-            )
+        raw = r.get("signedTreeHead").str()
+        cp = self.verify_checkpoint(raw, tree_id)
         if cp.size != size or cp.root_hash != root:
-            raise VerificationError(
+            raise CheckpointError(
                 "checkpoint-agreement",
                 f"tree {tree_id}: signed tree head says size {cp.size} root "
                 f"{cp.root_hash.hex()}, LogInfo says size {size} root {root.hex()}",
+                raw,
             )
         return TreeHead(tree_id, size, root, cp)
+
+    def verify_checkpoint(self, raw: str, tree_id: int) -> SignedCheckpoint:
+        """A signed tree head of tree ``tree_id`` of this log (from LogInfo or an inclusion
+        proof); ``CheckpointError`` if its signature or origin is wrong."""
+        try:
+            cp = open_checkpoint(raw, [self._verifier])
+        except VerificationError as e:
+            raise CheckpointError(
+                e.check, f"{self.log.key_name}: tree {tree_id}: {e.message}", raw
+            ) from None
+        if not self.log.origin_matches(cp.origin) or v1_tree_id(cp.origin) != tree_id:
+            raise CheckpointError(
+                "checkpoint-origin", f"tree head origin {cp.origin!r} is not tree {tree_id}", raw
+            )
+        return cp
 
     async def consistency_proof(self, first: int, last: int, tree_id: int) -> list[bytes]:
         """``GET /api/v1/log/proof``: hashes proving tree ``last`` extends tree ``first``."""
@@ -198,6 +225,8 @@ def _parse_entries(item: JsonReader) -> list[V1Entry]:
         e = item.get(key)
         att = e.opt("attestation")
         data = att.opt("data") if att else None
+        verification = e.opt("verification")
+        proof = verification.opt("inclusionProof") if verification else None
         out.append(
             V1Entry(
                 log_index=e.get("logIndex").int(),
@@ -206,6 +235,17 @@ def _parse_entries(item: JsonReader) -> list[V1Entry]:
                 log_id=e.get("logID").hex(),
                 entry_id=key,
                 attestation=data.b64() if data else None,
+                inclusion=_inclusion(proof) if proof else None,
             )
         )
     return out
+
+
+def _inclusion(r: JsonReader) -> InclusionProof:
+    return InclusionProof(
+        index=r.get("logIndex").int(),
+        tree_size=r.get("treeSize").int(),
+        root_hash=r.get("rootHash").hex(),
+        hashes=tuple(h.hex() for h in r.get("hashes").items()),
+        checkpoint=r.get("checkpoint").str(),
+    )

@@ -10,7 +10,12 @@ from __future__ import annotations
 import asyncio
 
 from monitor.checkpoint import SignedCheckpoint, open_checkpoint
-from monitor.errors import MalformedInputError, TransientLogError, VerificationError
+from monitor.errors import (
+    CheckpointError,
+    MalformedInputError,
+    TransientLogError,
+    VerificationError,
+)
 from monitor.logclient.http import LogHttp
 from monitor.tiles import TILE_WIDTH, decode_entry_bundle, entries_path, split_tile, tile_path
 from monitor.trust import TransparencyLog
@@ -26,10 +31,16 @@ class RekorV2Client:
         resp = await self.http.get("checkpoint", accept="text/plain")
         if resp.status == 404:
             raise TransientLogError(f"{self.log.key_name}: no checkpoint served")
-        cp = open_checkpoint(resp.body, [self._verifier])
+        raw = resp.body.decode("utf-8", "replace")
+        try:
+            cp = open_checkpoint(resp.body, [self._verifier])
+        except VerificationError as e:
+            raise CheckpointError(e.check, f"{self.log.key_name}: {e.message}", raw) from None
         if cp.origin != self.log.key_name:
-            raise VerificationError(
-                "checkpoint-origin", f"checkpoint origin {cp.origin!r} is not {self.log.key_name}"
+            raise CheckpointError(
+                "checkpoint-origin",
+                f"checkpoint origin {cp.origin!r} is not {self.log.key_name}",
+                raw,
             )
         return cp
 

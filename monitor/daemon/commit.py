@@ -1,0 +1,227 @@
+"""Turning proven entries into stored facts, the same way for every log API.
+
+A pass (``v1pass``, ``v2pass``) proves a range of entries; ``Committer`` parses and matches
+them and stores the batch (records that matched, findings, their outbox rows, malformed
+entries, index_all rows, the new cursor and compact range) in one transaction. It also stores
+the lie that stopped a pass. Batches are stored shielded from cancellation: a stop finishes
+or abandons a batch as a whole, never half of one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from monitor.daemon.routing import Routing
+from monitor.entries.parse import parse_entry, with_chain_status
+from monitor.entries.record import MalformedEntry, ParseResult, SigningRecord
+from monitor.findings import Finding, FindingKind, dedup_key
+from monitor.merkle import CompactRangeState
+from monitor.metrics import DaemonMetrics
+from monitor.pipeline.verify import IntegrityFailure, VerifiedTree
+from monitor.rules.engine import RuleEngine, malformed_finding
+from monitor.rules.spec import Severity
+from monitor.storage.batch import Batch, BatchResult, IndexRow
+from monitor.storage.logs_state import CheckpointData
+from monitor.storage.store import Store
+from monitor.trust import CertificateAuthority
+
+__all__ = ["Committer", "PassContext", "PassResult", "RawEntry", "Start", "first_cursor"]
+
+Start = Literal["tip", "resume"] | int
+
+
+@dataclass(frozen=True)
+class RawEntry:
+    """An entry as fetched: its (global) index, leaf bytes, and what v1 serves beside them."""
+
+    index: int
+    body: bytes
+    integrated_time: int | None = None
+    attestation: bytes | None = None
+
+
+@dataclass(frozen=True)
+class PassContext:
+    """What a pass of one log needs besides its client: where and how to store.
+
+    ``name`` is the log's name in the store. With ``backfill=(start, end)`` batches advance
+    that backfill's own cursor, not the log's. ``progress`` is told of every stored batch
+    (entries in it)."""
+
+    name: str
+    store: Store
+    engine: RuleEngine
+    cas: Sequence[CertificateAuthority]
+    routing: Routing = field(default_factory=Routing)
+    index_all: bool = False
+    backfill: tuple[int, int] | None = None
+    metrics: DaemonMetrics | None = None
+    progress: Callable[[int], None] | None = None
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What one pass did: entries proven and processed, findings newly stored (integrity
+    findings included), the cursor it ended at (a global index), the size of the log's
+    latest checkpoint, and the lie that stopped it."""
+
+    entries: int
+    findings: int
+    cursor: int
+    log_size: int
+    failure: IntegrityFailure | None = None
+
+
+def first_cursor(ctx: PassContext) -> int:
+    """The cursor before anything was stored: a backfill's first index, else 0."""
+    return 0 if ctx.backfill is None else ctx.backfill[0]
+
+
+class Committer:
+    def __init__(self, ctx: PassContext) -> None:
+        self.ctx = ctx
+        self.entries = 0
+        self.findings = 0
+
+    def result(self, cursor: int, log_size: int, failure: IntegrityFailure | None) -> PassResult:
+        return PassResult(self.entries, self.findings, cursor, log_size, failure)
+
+    async def commit(
+        self,
+        cursor: int,
+        checkpoint: CheckpointData | None,
+        compact_range: CompactRangeState | None,
+        entries: Sequence[RawEntry],
+        *,
+        new_tree: bool = False,
+    ) -> None:
+        """Parse, match and store proven ``entries``; the cursor moves to ``cursor``."""
+        started = time.perf_counter()
+        ctx = self.ctx
+        records: list[SigningRecord] = []
+        findings: list[Finding] = []
+        malformed: list[MalformedEntry] = []
+        index_rows: list[IndexRow] = []
+        cas = ctx.cas
+        seen = int(time.time())
+
+        def check_chain(r: SigningRecord) -> ParseResult:
+            return with_chain_status(r, cas)
+
+        for e in entries:
+            result = parse_entry(
+                e.body,
+                log=ctx.name,
+                index=e.index,
+                integrated_time=e.integrated_time,
+                attestation=e.attestation,
+            )
+            if isinstance(result, MalformedEntry):
+                malformed.append(result)
+                findings.append(malformed_finding(result))
+                continue
+            if ctx.index_all:
+                index_rows.append(IndexRow.from_record(result, seen))
+            found = ctx.engine.evaluate(result, check_chain)
+            if found:
+                records.append(result)
+                findings.extend(found)
+        batch = Batch(
+            ctx.name,
+            cursor,
+            checkpoint,
+            compact_range,
+            records=tuple(records),
+            findings=tuple(findings),
+            malformed=tuple(malformed),
+            outbox=ctx.routing.outbox(findings),
+            index_rows=tuple(index_rows),
+            new_tree=new_tree,
+            backfill=ctx.backfill,
+        )
+        await self.store(batch)
+        self.entries += len(entries)
+        m = ctx.metrics
+        if m is not None:
+            m.entries.labels(ctx.name).inc(len(entries))
+            if malformed:
+                m.malformed.labels(ctx.name).inc(len(malformed))
+            m.batch_seconds.labels(ctx.name).observe(time.perf_counter() - started)
+        if ctx.progress is not None:
+            ctx.progress(len(entries))
+
+    async def seed(
+        self, cursor: int, checkpoint: CheckpointData, state: VerifiedTree, *, new_tree: bool
+    ) -> None:
+        """Store a start point (no entries): the cursor and the compact range to prove from."""
+        await self.store(
+            Batch(
+                self.ctx.name,
+                cursor,
+                checkpoint,
+                state.range,
+                new_tree=new_tree,
+                backfill=self.ctx.backfill,
+            )
+        )
+
+    async def fail(
+        self,
+        e: IntegrityFailure,
+        state: VerifiedTree | None,
+        cursor: int,
+        *,
+        tree_start: int = 0,
+    ) -> None:
+        """Store the integrity finding, moving nothing. Its key names the verified tree the
+        log failed to extend and how: retries of the same lie find the same finding open.
+        ``tree_start`` turns the tree-local index of the evidence into a global one (v1)."""
+        ctx = self.ctx
+        kind = FindingKind.INTEGRITY_FAILURE
+        size, root = (None, None) if state is None else (state.size, state.root_hash.hex())
+        key = dedup_key(kind, e.type, ctx.name, size, root)
+        index = e.evidence.get("index")
+        finding = Finding(
+            kind=kind,
+            severity=Severity.CRITICAL,
+            dedup_key=key,
+            log=ctx.name,
+            index=index + tree_start if isinstance(index, int) else None,
+            type=str(e.type),
+            detail=e.message,
+        )
+        batch = Batch(
+            ctx.name,
+            cursor,
+            findings=(finding,),
+            evidence={key: e.evidence},
+            outbox=ctx.routing.outbox([finding]),
+            backfill=ctx.backfill,
+        )
+        await self.store(batch)
+        if ctx.metrics is not None:
+            ctx.metrics.integrity_failures.labels(ctx.name, str(e.type)).inc()
+
+    async def store(self, batch: Batch) -> BatchResult:
+        """Store ``batch``; a cancellation waits for its transaction to end either way."""
+        task = asyncio.ensure_future(self.ctx.store.store_batch(batch))
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await task
+            raise
+        self.findings += result.findings
+        m = self.ctx.metrics
+        if m is not None and result.findings:
+            if result.findings == len(batch.findings):
+                for f in batch.findings:
+                    m.findings.labels(self.ctx.name, str(f.kind)).inc()
+            else:  # some were stored before (a batch overlapping a backfill): kinds unknown
+                m.findings.labels(self.ctx.name, "mixed").inc(result.findings)
+        return result
