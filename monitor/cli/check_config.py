@@ -40,22 +40,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from monitor.config.load import settings_from_document
-    from monitor.config.problems import Problem
-    from monitor.config.trustcheck import resolve_logs
-    from monitor.config.yamldoc import read_document
-    from monitor.errors import TrustRootError
-    from monitor.trust import load_trust_root
+    from monitor.config.trustcheck import load_checked
 
-    doc = read_document(args.path)
-    settings = settings_from_document(doc)
-    try:
-        trust = load_trust_root(settings.trust.trusted_root, settings.trust.signing_config)
-    except TrustRootError as e:
-        raise doc.error([Problem(("trust",), str(e))]) from None
-    resolved, problems = resolve_logs(settings, trust)
-    if problems:
-        raise doc.error(problems)
+    checked = load_checked(args.path)
+    settings, trust, resolved = checked.settings, checked.trust, checked.logs
     print("\n".join(summary(args.path, settings, trust, resolved)))
     return 0
 

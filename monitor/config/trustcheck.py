@@ -4,12 +4,16 @@ holds (else its checkpoints cannot be verified), speak the API the signing confi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from monitor.config.load import settings_from_document
 from monitor.config.models import LogSettings, Settings
 from monitor.config.problems import Problem
-from monitor.trust import TransparencyLog, TrustRoot
+from monitor.config.yamldoc import read_document
+from monitor.errors import TrustRootError
+from monitor.trust import TransparencyLog, TrustRoot, load_trust_root
 
 _API = {"v1": 1, "v2": 2}
 
@@ -62,6 +66,35 @@ def resolve_logs(
             )
         resolved.append(ResolvedLog(log, (found,)))
     return tuple(resolved), problems
+
+
+@dataclass(frozen=True)
+class CheckedConfig:
+    """A configuration file that loads, with the trust root its logs were checked against."""
+
+    settings: Settings
+    trust: TrustRoot
+    logs: tuple[ResolvedLog, ...]
+
+
+def load_checked(
+    path: str, load_trust: Callable[[Settings], TrustRoot] | None = None
+) -> CheckedConfig:
+    """Load ``path`` and check its logs against the trust root (``load_trust``, by default
+    the files the settings name); every problem is reported against the file."""
+    doc = read_document(path)
+    settings = settings_from_document(doc)
+    try:
+        if load_trust is None:
+            trust = load_trust_root(settings.trust.trusted_root, settings.trust.signing_config)
+        else:
+            trust = load_trust(settings)
+    except TrustRootError as e:
+        raise doc.error([Problem(("trust",), str(e))]) from None
+    resolved, problems = resolve_logs(settings, trust)
+    if problems:
+        raise doc.error(problems)
+    return CheckedConfig(settings, trust, resolved)
 
 
 def _source(settings: Settings) -> str:

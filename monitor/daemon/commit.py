@@ -50,8 +50,8 @@ class PassContext:
     """What a pass of one log needs besides its client: where and how to store.
 
     ``name`` is the log's name in the store. With ``backfill=(start, end)`` batches advance
-    that backfill's own cursor, not the log's. ``progress`` is told of every stored batch
-    (entries in it)."""
+    that backfill's own cursor, not the log's. ``planned`` is told how many entries the pass
+    will read, once it knows; ``progress`` of every stored batch (entries in it)."""
 
     name: str
     store: Store
@@ -62,6 +62,7 @@ class PassContext:
     backfill: tuple[int, int] | None = None
     metrics: DaemonMetrics | None = None
     progress: Callable[[int], None] | None = None
+    planned: Callable[[int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,10 @@ class Committer:
         self.ctx = ctx
         self.entries = 0
         self.findings = 0
+
+    def plan(self, entries: int) -> None:
+        if self.ctx.planned is not None:
+            self.ctx.planned(max(0, entries))
 
     def result(self, cursor: int, log_size: int, failure: IntegrityFailure | None) -> PassResult:
         return PassResult(self.entries, self.findings, cursor, log_size, failure)

@@ -141,6 +141,7 @@ class _Pass:
         size = _log_size(info)
         cursor, state, anchor = resume.cursor, resume.tree, resume.anchor
         shards = info.shards()
+        self.out.plan(end - cursor)
         while True:
             pos = next((i for i, s in enumerate(shards) if s.tree_id == state.tree_id), None)
             if pos is None:

@@ -113,6 +113,7 @@ class _Pass:
         except IntegrityFailure as e:
             await self.out.fail(e, state, state.size)
             return self.out.result(state.size, cp.size, e)
+        self.out.plan(end - state.size)
         while state.size < end:
             first = state.size
             stop = min(end, first - first % chunk + chunk)  # chunk-aligned: whole bundles

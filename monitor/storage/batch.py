@@ -3,7 +3,7 @@ which writes it in one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -229,6 +229,25 @@ class BatchMixin(LogsMixin, BackfillsMixin):
             )
             self._step("index_all")
         return BatchResult(entries, findings, outbox, malformed, index_rows)
+
+    async def store_findings(
+        self,
+        findings: Sequence[Finding],
+        *,
+        outbox: Sequence[OutboxSpec] = (),
+        evidence: Mapping[str, JSON] | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        """Store findings that belong to no batch of entries (the monitor's own health), with
+        their outbox rows, in one transaction; how many were new (idempotent on dedup key)."""
+        when = at or utcnow()
+        ev = evidence or {}
+        async with self._write() as conn:
+            added = await self._insert_many(
+                conn, FINDINGS, [finding_values(f, ev.get(f.dedup_key)) for f in findings]
+            )
+            await self._add_outbox(conn, outbox, when)
+        return added
 
     async def _advance_log(self, conn: AsyncConnection, batch: Batch) -> None:
         """Move the cursor, verified checkpoint and compact range forward, never back; for a

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, select
 
 from monitor.entries.record import MalformedEntry
 from monitor.storage.base import JSON, StoreBase, orm
@@ -142,9 +142,13 @@ class HistoryMixin(StoreBase):
             row.log, row.index, row.reason, bytes(row.raw_body), row.kind, row.api_version
         )
 
-    async def purge_index_all(self, older_than: datetime) -> int:
-        """Delete ``index_all`` rows whose time is before ``older_than``; how many went."""
+    async def purge_index_all(self, older_than: datetime, log: str | None = None) -> int:
+        """Delete ``index_all`` rows (of ``log``, or of every log) whose time is before
+        ``older_than``; how many went."""
         cutoff = timestamp(older_than)
+        cond = IndexAllRow.time < cutoff
+        if log is not None:
+            cond = and_(cond, IndexAllRow.log == log)
         async with self._write() as conn:
-            result = await conn.execute(delete(IndexAllRow).where(IndexAllRow.time < cutoff))
+            result = await conn.execute(delete(IndexAllRow).where(cond))
             return max(result.rowcount, 0)

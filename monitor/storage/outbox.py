@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.errors import StorageError
@@ -71,6 +71,18 @@ class OutboxMixin(StoreBase):
         )
         async with self._read() as conn:
             return [_outbox(r) for r in await orm(conn, stmt)]
+
+    async def oldest_undelivered(self, sink: str) -> datetime | None:
+        """When the oldest live, undelivered row of ``sink`` was written (None: none wait).
+        How long alerts have been waiting is what tells a failing sink from a quiet one."""
+        stmt = select(func.min(OutboxRow.created_at)).where(
+            OutboxRow.sink == sink,
+            OutboxRow.delivered_at.is_(None),
+            OutboxRow.dead_at.is_(None),
+        )
+        async with self._read() as conn:
+            value: datetime | None = (await conn.execute(stmt)).scalar_one()
+        return value
 
     async def outbox_item(self, outbox_id: int) -> OutboxItem | None:
         async with self._read() as conn:

@@ -1,0 +1,406 @@
+"""The daemon, assembled from a configuration file: one tailed runner per log tree set (a
+Rekor v1 log, or each Rekor v2 shard), the store, the trust root, and the periodic jobs.
+
+``Monitor.open(path)`` loads and checks the configuration (every problem named against the
+file), opens the database (migrating it if the settings allow), and builds one ``Runner`` per
+log. Then one of:
+
+- ``run(stop)``: the daemon. A supervised ``Tailer`` task per runner; APScheduler drives the
+  checkpoint polls, health evaluation, trust-root refresh (which also discovers new v2
+  shards and starts tailing them from their first entry) and index_all retention. When
+  ``stop`` is set the tailers are cancelled: a batch being stored is finished (it is shielded),
+  anything else of the pass is abandoned, and nothing half-done is ever stored.
+- ``once()``: one catch-up pass of every runner, for cron and CI.
+- ``backfill(name, first, end)``: one verified range, resumed from its stored progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import CollectorRegistry
+
+from monitor.config.models import LogSettings, Settings
+from monitor.config.trustcheck import CheckedConfig, load_checked
+from monitor.daemon.commit import PassContext, PassResult, Start
+from monitor.daemon.health import HealthMonitor, LogStatus
+from monitor.daemon.progress import Progress
+from monitor.daemon.routing import Routing
+from monitor.daemon.tailer import Backoff, Tailer
+from monitor.daemon.v1pass import catch_up_v1
+from monitor.daemon.v2pass import catch_up_v2
+from monitor.errors import ConfigError, MonitorError
+from monitor.logclient.discovery import ShardDiscovery
+from monitor.logclient.http import HttpPolicy, LogHttp
+from monitor.logclient.v1 import RekorV1Client
+from monitor.logclient.v2 import RekorV2Client
+from monitor.metrics import ClientMetrics, DaemonMetrics
+from monitor.rules.engine import RuleEngine
+from monitor.storage.store import Store
+from monitor.trust import TransparencyLog, TrustRoot, load_trust_root
+
+__all__ = ["Monitor", "Runner", "runner_name"]
+
+log = logging.getLogger("monitor.daemon")
+
+RETENTION_EVERY = 3600.0
+LONG_PASS = 10_000  # entries: a pass this long reports its progress
+
+
+class _PassProgress:
+    """Progress of one pass, shown only once the pass turns out to be long."""
+
+    def __init__(self, label: str, show_over: int) -> None:
+        self.label = label
+        self.show_over = show_over
+        self.progress: Progress | None = None
+
+    def planned(self, entries: int) -> None:
+        if self.progress is None and entries >= self.show_over and entries > 0:
+            self.progress = Progress(self.label, entries)
+
+    def advance(self, entries: int) -> None:
+        if self.progress is not None:
+            self.progress.advance(entries)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.close()
+
+
+def runner_name(config: LogSettings, tlog: TransparencyLog) -> str:
+    """A log's name in the store: the configured name, or for a discovered v2 shard the
+    configured name and the shard, e.g. ``rekor-v2@log2025-1.rekor.sigstore.dev``."""
+    if not config.discover:
+        return config.name
+    return f"{config.name}@{re.sub(r'[^A-Za-z0-9.-]+', '-', tlog.key_name)}"
+
+
+@dataclass
+class Runner:
+    """One tree set to tail: its configuration, trust-root entry, client and status."""
+
+    name: str
+    config: LogSettings
+    tlog: TransparencyLog
+    client: RekorV1Client | RekorV2Client
+    start: Start
+    status: LogStatus
+    tailer: Tailer | None = None
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+def load_trust(settings: Settings) -> TrustRoot:
+    """The trust root the settings name: TUF (online) or files (offline)."""
+    if settings.trust.refresh == "tuf":
+        from monitor.trust.tuf import refresh_trust_root  # noqa: PLC0415 - online only
+
+        return refresh_trust_root(Path(settings.trust.tuf_cache), str(settings.trust.tuf_url))
+    return load_trust_root(settings.trust.trusted_root, settings.trust.signing_config)
+
+
+class Monitor:
+    def __init__(
+        self,
+        checked: CheckedConfig,
+        store: Store,
+        session: aiohttp.ClientSession,
+        registry: CollectorRegistry,
+        *,
+        health_interval: float = 15.0,
+    ) -> None:
+        self.settings = checked.settings
+        self.trust = checked.trust
+        self.store = store
+        self.session = session
+        self.registry = registry
+        self.client_metrics = ClientMetrics(registry)
+        self.metrics = DaemonMetrics(registry)
+        self.engine = RuleEngine.compile(self.settings.rules)
+        self.routing = Routing.from_settings(self.settings)
+        self.health = HealthMonitor(store, self.settings.health, self.routing, self.metrics)
+        self.health_interval = health_interval
+        self.runners: dict[str, Runner] = {}
+        self._discovery: dict[str, ShardDiscovery] = {}
+        self._stop: asyncio.Event | None = None
+        for resolved in checked.logs:
+            cfg = resolved.config
+            if cfg.discover:
+                self._discovery[cfg.name] = ShardDiscovery(lambda: self.trust)
+                resolved_logs = self._discovery[cfg.name].refresh().current
+            else:
+                resolved_logs = resolved.logs
+            for tlog in resolved_logs:
+                self._add(cfg, tlog, cfg.start)
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        path: str,
+        *,
+        registry: CollectorRegistry | None = None,
+        health_interval: float = 15.0,
+    ) -> AsyncIterator[Monitor]:
+        checked = await asyncio.to_thread(load_checked, path, load_trust)
+        db = checked.settings.database
+        url = db.sqlalchemy_url().render_as_string(hide_password=False)
+        store = await Store.open(url, migrate=db.migrate_on_start)
+        session = aiohttp.ClientSession()
+        try:
+            yield cls(
+                checked,
+                store,
+                session,
+                registry or CollectorRegistry(),
+                health_interval=health_interval,
+            )
+        finally:
+            await session.close()
+            await store.close()
+
+    # -- runners -----------------------------------------------------------------------------
+
+    def _add(self, cfg: LogSettings, tlog: TransparencyLog, start: Start) -> Runner:
+        name = runner_name(cfg, tlog)
+        policy = HttpPolicy(
+            requests_per_second=cfg.requests_per_second,
+            burst=cfg.burst,
+            max_concurrency=cfg.max_concurrency,
+            timeout_seconds=cfg.timeout.total_seconds(),
+        )
+        http = LogHttp(
+            tlog.base_url, self.session, log=name, metrics=self.client_metrics, policy=policy
+        )
+        client: RekorV1Client | RekorV2Client
+        client = RekorV1Client(http, tlog) if cfg.api == "v1" else RekorV2Client(http, tlog)
+        runner = Runner(name, cfg, tlog, client, start, LogStatus(name))
+        self.runners[name] = runner
+        return runner
+
+    def runner(self, name: str) -> Runner:
+        found = self.runners.get(name)
+        if found is None:
+            known = ", ".join(sorted(self.runners)) or "none"
+            raise ConfigError(f"no log named {name!r} in the configuration; known: {known}")
+        return found
+
+    def context(
+        self,
+        runner: Runner,
+        backfill: tuple[int, int] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> PassContext:
+        return PassContext(
+            runner.name,
+            self.store,
+            self.engine,
+            self.trust.certificate_authorities,
+            routing=self.routing,
+            index_all=runner.config.index_all,
+            backfill=backfill,
+            metrics=self.metrics,
+            progress=progress,
+        )
+
+    async def catch_up(
+        self,
+        runner: Runner,
+        *,
+        backfill: tuple[int, int] | None = None,
+        show_over: int = LONG_PASS,
+    ) -> PassResult:
+        """One verified pass of ``runner`` (or of its backfill range). A pass of at least
+        ``show_over`` entries reports its progress (a bar on a terminal, else log lines)."""
+        label = runner.name if backfill is None else f"{runner.name} backfill"
+        shown = _PassProgress(label, show_over)
+        ctx = self.context(runner, backfill, shown.advance)
+        ctx = dataclasses.replace(ctx, planned=shown.planned)
+        chunk = runner.config.batch_size
+        try:
+            if isinstance(runner.client, RekorV1Client):
+                return await catch_up_v1(runner.client, ctx, start=runner.start, chunk=chunk)
+            return await catch_up_v2(runner.client, ctx, start=runner.start, chunk=chunk)
+        finally:
+            shown.close()
+
+    # -- once and backfill -------------------------------------------------------------------
+
+    async def once(
+        self, *, show_over: int = LONG_PASS
+    ) -> dict[str, PassResult | MonitorError | Exception]:
+        """One pass of every runner, concurrently; each one's result or error."""
+        names = list(self.runners)
+        results = await asyncio.gather(
+            *(self.catch_up(self.runners[n], show_over=show_over) for n in names),
+            return_exceptions=True,
+        )
+        out: dict[str, PassResult | MonitorError | Exception] = {}
+        for name, r in zip(names, results, strict=True):
+            if isinstance(r, PassResult | Exception):
+                out[name] = r
+            else:
+                raise r  # CancelledError, KeyboardInterrupt: not a log's failure
+        return out
+
+    async def backfill(
+        self,
+        name: str,
+        first: int,
+        end: int,
+        *,
+        show_over: int = LONG_PASS,
+        attempts: int = 8,
+    ) -> PassResult:
+        """The verified range [first, end) of ``name``, resumed from its stored progress.
+        Errors of the log are retried with backoff (``attempts`` in a row); a lie ends it."""
+        if not 0 <= first <= end:
+            raise ConfigError(f"backfill range [{first}, {end}) is empty or negative")
+        runner = self.runner(name)
+        backoff = Backoff(base=1.0, cap=60.0)
+        while True:
+            try:
+                return await self.catch_up(runner, backfill=(first, end), show_over=show_over)
+            except MonitorError as e:
+                if backoff.failures + 1 >= attempts:
+                    raise
+                delay = backoff.next_delay()
+                log.warning(
+                    "backfill pass failed: %s; retrying in %.1fs",
+                    e,
+                    delay,
+                    extra={"fields": {"log": name}},
+                )
+                await asyncio.sleep(delay)
+
+    # -- the daemon --------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tail every log until ``stop`` is set."""
+        self._stop = stop
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        for runner in list(self.runners.values()):
+            self._start(runner, scheduler)
+        scheduler.add_job(
+            self.evaluate_health,
+            "interval",
+            seconds=self.health_interval,
+            id="health",
+            coalesce=True,
+            max_instances=1,
+        )
+        scheduler.add_job(
+            self.refresh_trust,
+            "interval",
+            seconds=self.settings.trust.refresh_interval.total_seconds(),
+            id="trust-refresh",
+            coalesce=True,
+            max_instances=1,
+            kwargs={"scheduler": scheduler},
+        )
+        if any(r.config.retention is not None for r in self.runners.values()):
+            scheduler.add_job(
+                self.apply_retention,
+                "interval",
+                seconds=RETENTION_EVERY,
+                id="retention",
+                coalesce=True,
+                max_instances=1,
+                next_run_time=datetime.now(UTC),
+            )
+        scheduler.start()
+        log.info(
+            "monitor started",
+            extra={"fields": {"logs": sorted(self.runners), "database": self.store.dialect}},
+        )
+        try:
+            await stop.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            await self._stop_tailers()
+            log.info("monitor stopped")
+
+    def _start(self, runner: Runner, scheduler: AsyncIOScheduler) -> None:
+        assert self._stop is not None
+        tailer = Tailer(
+            runner.name, lambda: self.catch_up(runner), runner.status, metrics=self.metrics
+        )
+        runner.tailer = tailer
+        runner.task = asyncio.create_task(tailer.run(self._stop), name=f"tail {runner.name}")
+        scheduler.add_job(
+            tailer.wake,
+            "interval",
+            seconds=runner.config.poll_interval.total_seconds(),
+            id=f"poll {runner.name}",
+            coalesce=True,
+            max_instances=1,
+        )
+
+    async def _stop_tailers(self) -> None:
+        tasks = [r.task for r in self.runners.values() if r.task is not None]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+
+    async def evaluate_health(self) -> None:
+        statuses = [r.status for r in self.runners.values()]
+        sinks = [s.name for s in self.settings.alerts.sinks]
+        try:
+            await self.health.evaluate(statuses, sinks)
+        except MonitorError as e:
+            log.warning("health evaluation failed: %s", e)
+
+    async def refresh_trust(self, scheduler: AsyncIOScheduler | None = None) -> list[str]:
+        """Reload the trust root (files, or TUF when configured) and start tailing any new
+        v2 shard from its first entry; the names of the runners added."""
+        try:
+            self.trust = await asyncio.to_thread(load_trust, self.settings)
+        except MonitorError as e:
+            log.error("trust root refresh failed, keeping the current one: %s", e)
+            return []
+        added = []
+        for cfg in self.settings.logs:
+            discovery = self._discovery.get(cfg.name)
+            if discovery is None:
+                continue
+            changes = discovery.refresh()
+            for tlog in changes.added:
+                if runner_name(cfg, tlog) in self.runners:
+                    continue
+                runner = self._add(cfg, tlog, 0)  # a new shard is read from its start
+                added.append(runner.name)
+                log.info("new shard", extra={"fields": {"log": runner.name}})
+                if scheduler is not None and self._stop is not None:
+                    self._start(runner, scheduler)
+            for tlog in changes.retired:
+                retired = self.runners.get(runner_name(cfg, tlog))
+                if retired is not None:
+                    retired.status.frozen = True
+        return added
+
+    async def apply_retention(self) -> None:
+        now = datetime.now(UTC)
+        for runner in self.runners.values():
+            keep = runner.config.retention
+            if keep is None:
+                continue
+            try:
+                gone = await self.store.purge_index_all(now - keep, runner.name)
+            except MonitorError as e:
+                log.warning("retention failed: %s", e, extra={"fields": {"log": runner.name}})
+                continue
+            if gone:
+                log.info("retention", extra={"fields": {"log": runner.name, "purged": gone}})
