@@ -119,6 +119,8 @@ class Monitor:
         registry: CollectorRegistry,
         *,
         health_interval: float = 15.0,
+        retry_base: float = 1.0,
+        tune_http: Callable[[HttpPolicy], HttpPolicy] | None = None,
     ) -> None:
         self.settings = checked.settings
         self.trust = checked.trust
@@ -131,9 +133,12 @@ class Monitor:
         self.routing = Routing.from_settings(self.settings)
         self.health = HealthMonitor(store, self.settings.health, self.routing, self.metrics)
         self.health_interval = health_interval
+        self.retry_base = retry_base  # seconds before the first retry of a failed pass
+        self.tune_http = tune_http  # tests shorten the HTTP retry backoff with it
         self.runners: dict[str, Runner] = {}
         self._discovery: dict[str, ShardDiscovery] = {}
         self._stop: asyncio.Event | None = None
+        self._scheduler: AsyncIOScheduler | None = None
         for resolved in checked.logs:
             cfg = resolved.config
             if cfg.discover:
@@ -152,6 +157,8 @@ class Monitor:
         *,
         registry: CollectorRegistry | None = None,
         health_interval: float = 15.0,
+        retry_base: float = 1.0,
+        tune_http: Callable[[HttpPolicy], HttpPolicy] | None = None,
     ) -> AsyncIterator[Monitor]:
         checked = await asyncio.to_thread(load_checked, path, load_trust)
         db = checked.settings.database
@@ -165,6 +172,8 @@ class Monitor:
                 session,
                 registry or CollectorRegistry(),
                 health_interval=health_interval,
+                retry_base=retry_base,
+                tune_http=tune_http,
             )
         finally:
             await session.close()
@@ -180,6 +189,8 @@ class Monitor:
             max_concurrency=cfg.max_concurrency,
             timeout_seconds=cfg.timeout.total_seconds(),
         )
+        if self.tune_http is not None:
+            policy = self.tune_http(policy)
         http = LogHttp(
             tlog.base_url, self.session, log=name, metrics=self.client_metrics, policy=policy
         )
@@ -289,7 +300,7 @@ class Monitor:
     async def run(self, stop: asyncio.Event) -> None:
         """Tail every log until ``stop`` is set."""
         self._stop = stop
-        scheduler = AsyncIOScheduler(timezone=UTC)
+        scheduler = self._scheduler = AsyncIOScheduler(timezone=UTC)
         for runner in list(self.runners.values()):
             self._start(runner, scheduler)
         scheduler.add_job(
@@ -307,7 +318,6 @@ class Monitor:
             id="trust-refresh",
             coalesce=True,
             max_instances=1,
-            kwargs={"scheduler": scheduler},
         )
         if any(r.config.retention is not None for r in self.runners.values()):
             scheduler.add_job(
@@ -328,13 +338,18 @@ class Monitor:
             await stop.wait()
         finally:
             scheduler.shutdown(wait=False)
+            self._scheduler = None
             await self._stop_tailers()
             log.info("monitor stopped")
 
     def _start(self, runner: Runner, scheduler: AsyncIOScheduler) -> None:
         assert self._stop is not None
         tailer = Tailer(
-            runner.name, lambda: self.catch_up(runner), runner.status, metrics=self.metrics
+            runner.name,
+            lambda: self.catch_up(runner),
+            runner.status,
+            metrics=self.metrics,
+            backoff=Backoff(base=self.retry_base),
         )
         runner.tailer = tailer
         runner.task = asyncio.create_task(tailer.run(self._stop), name=f"tail {runner.name}")
@@ -363,9 +378,10 @@ class Monitor:
         except MonitorError as e:
             log.warning("health evaluation failed: %s", e)
 
-    async def refresh_trust(self, scheduler: AsyncIOScheduler | None = None) -> list[str]:
+    async def refresh_trust(self) -> list[str]:
         """Reload the trust root (files, or TUF when configured) and start tailing any new
-        v2 shard from its first entry; the names of the runners added."""
+        v2 shard from its first entry (when running); the names of the runners added."""
+        scheduler = self._scheduler
         try:
             self.trust = await asyncio.to_thread(load_trust, self.settings)
         except MonitorError as e:

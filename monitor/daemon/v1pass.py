@@ -31,6 +31,7 @@ from monitor.daemon.commit import (
     Start,
     first_cursor,
 )
+from monitor.daemon.prefetch import Prefetcher, chunks
 from monitor.daemon.state import Resume, load_resume
 from monitor.daemon.v2pass import checkpoint_failure
 from monitor.errors import CheckpointError, LogResponseError, MissingEntriesError
@@ -49,6 +50,8 @@ from monitor.pipeline.verify import (
 from monitor.storage.logs_state import CheckpointData
 
 __all__ = ["catch_up_v1"]
+
+PREFETCH = 4  # chunks in flight ahead of the one being proven and stored
 
 
 async def catch_up_v1(
@@ -127,7 +130,7 @@ class _Pass:
         head = _head(info, shard)
         if local == 0:
             return VerifiedTree.empty(head.checkpoint, shard.tree_id), _data(head)
-        entry = (await self._fetch([first - 1]))[0]
+        entry = (await self._fetch(first - 1, first))[0]
         proof = entry.inclusion
         if proof is None:
             raise LogResponseError(f"entry {first - 1} was served without an inclusion proof")
@@ -161,25 +164,12 @@ class _Pass:
                 await self.out.fail(e, state, cursor, tree_start=shard.start)
                 return self.out.result(cursor, size, e)
             limit = min(end, shard.start + head.size)
-            while cursor < limit:
-                stop = min(limit, cursor + chunk)
-                try:
-                    entries = await self._fetch(list(range(cursor, stop)))
-                except MissingEntriesError as e:
-                    failure = _missing(e, state, head, shard)
-                    await self.out.fail(failure, state, cursor, tree_start=shard.start)
-                    return self.out.result(cursor, size, failure)
-                good, lie = self._prove(state, head, shard, entries)
-                done = good.size - state.size
-                if done:
-                    cursor += done
-                    await self.out.commit(
-                        cursor, _data(head), good.range, [_raw(e) for e in entries[:done]]
-                    )
-                state = good
-                if lie is not None:
-                    await self.out.fail(lie, state, cursor, tree_start=shard.start)
-                    return self.out.result(cursor, size, lie)
+            state, cursor, lie = await self._tree(
+                state, cursor, head, shard, limit=limit, chunk=chunk
+            )
+            if lie is not None:
+                await self.out.fail(lie, state, cursor, tree_start=shard.start)
+                return self.out.result(cursor, size, lie)
             anchor = None
             if cursor >= end or shard.active or pos + 1 >= len(shards):
                 return self.out.result(cursor, size, None)
@@ -188,6 +178,35 @@ class _Pass:
             nxt_head = _head(info, nxt)
             state = VerifiedTree.empty(nxt_head.checkpoint, nxt.tree_id)
             await self.out.seed(cursor, _data(nxt_head), state, new_tree=True)
+
+    async def _tree(
+        self,
+        state: VerifiedTree,
+        cursor: int,
+        head: TreeHead,
+        shard: Shard,
+        *,
+        limit: int,
+        chunk: int,
+    ) -> tuple[VerifiedTree, int, IntegrityFailure | None]:
+        """Prove and store [cursor, limit) of one tree, chunks fetched ahead and processed in
+        order; the state reached, its cursor, and the lie that stopped it."""
+        ahead = Prefetcher(self._fetch, chunks(cursor, limit, chunk), PREFETCH)
+        async with ahead:
+            try:
+                async for _, _, entries in ahead:
+                    good, lie = self._prove(state, head, shard, entries)
+                    done = good.size - state.size
+                    if done:
+                        cursor += done
+                        raws = [_raw(e) for e in entries[:done]]
+                        await self.out.commit(cursor, _data(head), good.range, raws)
+                    state = good
+                    if lie is not None:
+                        return state, cursor, lie
+            except MissingEntriesError as e:
+                return state, cursor, _missing(e, state, head, shard)
+        return state, cursor, None
 
     async def _advance(self, state: VerifiedTree, anchor: Anchor | None, head: TreeHead) -> None:
         """The head must extend the stored checkpoint (if larger) and the proven tree."""
@@ -262,7 +281,8 @@ class _Pass:
             shard.tree_id, entry.log_index - shard.start, h, proof.hashes, cp
         )
 
-    async def _fetch(self, indexes: list[int]) -> list[V1Entry]:
+    async def _fetch(self, start: int, stop: int) -> list[V1Entry]:
+        indexes = list(range(start, stop))
         got = await self.client.entries(indexes)
         return [got[i] for i in indexes]
 

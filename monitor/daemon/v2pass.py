@@ -15,6 +15,8 @@ entry that does not hash into the tree, the chunk is narrowed down to the offend
 
 from __future__ import annotations
 
+import asyncio
+
 from monitor.checkpoint import SignedCheckpoint
 from monitor.daemon.commit import (
     Committer,
@@ -24,6 +26,7 @@ from monitor.daemon.commit import (
     Start,
     first_cursor,
 )
+from monitor.daemon.prefetch import Prefetcher, chunks
 from monitor.daemon.state import Resume, load_resume
 from monitor.errors import CheckpointError
 from monitor.findings import IntegrityType
@@ -114,19 +117,32 @@ class _Pass:
             await self.out.fail(e, state, state.size)
             return self.out.result(state.size, cp.size, e)
         self.out.plan(end - state.size)
-        while state.size < end:
-            first = state.size
-            stop = min(end, first - first % chunk + chunk)  # chunk-aligned: whole bundles
-            bodies = await self.client.entries(first, stop, cp.size)
-            hashes = [leaf_hash(b) for b in bodies]
-            good, lie = await self._prove(state, cp, hashes)
-            if good.size > first:
-                proven = [RawEntry(first + i, b) for i, b in enumerate(bodies[: good.size - first])]
-                await self.out.commit(good.size, _cp(cp), good.range, proven)
-            state = good
-            if lie is not None:
-                await self.out.fail(lie, state, state.size)
-                return self.out.result(state.size, cp.size, lie)
+        return await self._chunks(state, cp, end, chunk)
+
+    async def _chunks(
+        self, state: VerifiedTree, cp: SignedCheckpoint, end: int, chunk: int
+    ) -> PassResult:
+        """Prove and store [state.size, end) in tile-aligned chunks, fetched (entries and the
+        proof of each chunk's end) ahead and processed in order."""
+
+        async def fetch(first: int, stop: int) -> tuple[list[bytes], _Target]:
+            bodies, target = await asyncio.gather(
+                self.client.entries(first, stop, cp.size), _prefix(self.client, cp, stop)
+            )
+            return bodies, target
+
+        async with Prefetcher(fetch, chunks(state.size, end, chunk, aligned=True)) as ahead:
+            async for first, _, (bodies, target) in ahead:
+                hashes = [leaf_hash(b) for b in bodies]
+                good, lie = await self._prove(state, cp, hashes, target)
+                if good.size > first:
+                    done = bodies[: good.size - first]
+                    proven = [RawEntry(first + i, b) for i, b in enumerate(done)]
+                    await self.out.commit(good.size, _cp(cp), good.range, proven)
+                state = good
+                if lie is not None:
+                    await self.out.fail(lie, state, state.size)
+                    return self.out.result(state.size, cp.size, lie)
         return self.out.result(state.size, cp.size, None)
 
     async def _seed(self, cp: SignedCheckpoint, start: Start) -> VerifiedTree | IntegrityFailure:
@@ -154,7 +170,7 @@ class _Pass:
         check_extends(cp.origin, old, cp, proof)
 
     async def _prove(
-        self, state: VerifiedTree, cp: SignedCheckpoint, hashes: list[bytes]
+        self, state: VerifiedTree, cp: SignedCheckpoint, hashes: list[bytes], target: _Target
     ) -> tuple[VerifiedTree, IntegrityFailure | None]:
         """The longest proven extension of ``state`` by ``hashes``, and the lie that stopped
         it. A chunk whose entries do not hash into the tree is narrowed down to its first bad
@@ -162,7 +178,8 @@ class _Pass:
         first = state.size
         end = first + len(hashes)
         try:
-            target = await seed_v2(self.client, cp, end)
+            if isinstance(target, IntegrityFailure):
+                raise target
             return verify_extension(state, target, hashes, first), None
         except IntegrityFailure as e:
             if len(hashes) == 1 or e.type is not IntegrityType.ENTRY_NOT_IN_TREE:
@@ -185,6 +202,18 @@ class _Pass:
         except IntegrityFailure as e:
             return good, e  # the single offending entry, named in the evidence
         return state, whole  # the narrowing did not reproduce the lie: keep nothing of it
+
+
+_Target = VerifiedTree | IntegrityFailure
+
+
+async def _prefix(client: RekorV2Client, cp: SignedCheckpoint, size: int) -> _Target:
+    """The proven prefix of size ``size`` of the checkpoint's tree, or the lie met proving it
+    (a value, so that it is judged in log order, not when fetched)."""
+    try:
+        return await seed_v2(client, cp, size)
+    except IntegrityFailure as e:
+        return e
 
 
 def _cp(cp: SignedCheckpoint) -> CheckpointData:

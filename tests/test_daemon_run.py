@@ -1,0 +1,216 @@
+"""The daemon end to end, in process, against the simulator over loopback and a real database
+(SQLite and PostgreSQL): tailing growing logs through a v1 rotation and a new v2 shard finds
+exactly the planted entries; a lie gives one integrity finding and one alert per sink however
+often it is retried; 20% transport faults change nothing in the final state."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from monitor.daemon.commit import PassResult
+from monitor.daemon.service import Monitor
+from monitor.findings import FindingKind
+from monitor.logclient.http import HttpPolicy
+from monitor.storage import FindingQuery
+from monitor.storage.store import Store
+from tests.daemon_support import (
+    ARTIFACT,
+    ENGINES,
+    MALLORY,
+    engine_urls,
+    pg_dbs,
+    snapshot,
+    write_config,
+)
+from tests.simlog import Harness, harness, run
+
+__all__ = ["pg_dbs"]
+
+
+@pytest.fixture(params=ENGINES)
+def make_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], str]]:
+    yield from engine_urls(request, tmp_path)
+
+
+async def until(check: Callable[[], bool], m: Monitor, timeout: float = 60.0) -> None:
+    """Wake the tailers until ``check`` holds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            states = {n: (r.status.cursor, r.status.last_error) for n, r in m.runners.items()}
+            raise AssertionError(f"timed out; runners: {states}")
+        for r in m.runners.values():
+            if r.tailer is not None:
+                r.tailer.wake()
+        await asyncio.sleep(0.05)
+
+
+def cursors(m: Monitor) -> dict[str, int | None]:
+    return {n: r.status.cursor for n, r in m.runners.items()}
+
+
+async def findings_by_log(store: Store) -> dict[str, list[tuple[int | None, str | None]]]:
+    page = await store.findings(FindingQuery(limit=1000))
+    out: dict[str, list[tuple[int | None, str | None]]] = {}
+    for f in page.items:
+        out.setdefault(f.finding.log or "", []).append((f.finding.index, f.finding.rule))
+    return {k: sorted(v, key=lambda x: (x[0] or 0, x[1] or "")) for k, v in out.items()}
+
+
+def test_tails_growing_logs_and_finds_exactly_the_planted_entries(
+    tmp_path: Path, make_db: Callable[[str], str]
+) -> None:
+    url = make_db("monitor")
+
+    async def body() -> None:
+        async with harness(tmp_path, entries=600, shards=2) as h:
+            cfg = write_config(
+                tmp_path / "monitor.yaml",
+                h.sim,
+                tmp_path,
+                url,
+                v1={"start": "tip", "batch_size": 16},
+                v2={"start": "tip", "batch_size": 16},
+            )
+            async with Monitor.open(str(cfg), health_interval=0.2) as m:
+                (v2_name,) = [n for n in m.runners if n != "v1"]
+                stop = asyncio.Event()
+                task = asyncio.create_task(m.run(stop))
+                await until(lambda: cursors(m) == {"v1": 600, v2_name: 600}, m)
+                planted: list[tuple[int | None, str | None]] = []
+                size = 600
+                for rnd in range(4):
+                    a, b = size + 5 + rnd, size + 30
+                    await h.admin("plant", {"index": a, "identity": MALLORY})
+                    await h.admin("plant", {"index": b, "digest": ARTIFACT})
+                    planted += [(a, "mallory"), (b, "artifact")]
+                    if rnd == 2:  # v1 rotates between the two planted entries
+                        await h.admin("append", {"v1": 20, "v2": 40})
+                        await h.admin("rotate", {})
+                        await h.admin("append", {"v1": 20})
+                    else:
+                        await h.admin("append", {"v1": 40, "v2": 40})
+                    size += 40
+                    await until(lambda n=size: cursors(m) == {"v1": n, v2_name: n}, m)  # type: ignore[misc]
+
+                await h.admin("v2-shard", {"name": "log2026-sim", "entries": 30})
+                added = await m.refresh_trust()
+                assert len(added) == 1
+                await until(lambda: m.runners[added[0]].status.cursor == 30, m)
+                stop.set()
+                await asyncio.wait_for(task, 10)
+
+            store = await Store.open(url, migrate=False)
+            try:
+                got = await findings_by_log(store)
+                assert got == {"v1": planted, v2_name: planted}
+                counts = await store.counts()
+                assert counts["entries"] == 2 * len(planted)
+                assert counts["outbox"] == 2 * len(planted)  # one sink takes high and medium
+                new_shard = await store.log_state(added[0])
+                assert new_shard is not None
+                assert new_shard.cursor == 30  # a new shard is read from its first entry
+            finally:
+                await store.close()
+
+    run(body)
+
+
+def test_a_lie_is_one_finding_and_one_alert_however_often_retried(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
+
+    async def body() -> None:
+        async with harness(tmp_path, entries=300, shards=1) as h:
+            cfg = write_config(tmp_path / "monitor.yaml", h.sim, tmp_path, url, v1={"start": "tip"})
+            async with Monitor.open(str(cfg), retry_base=0.02) as m:
+                stop = asyncio.Event()
+                task = asyncio.create_task(m.run(stop))
+                await until(lambda: set(cursors(m).values()) == {300}, m)
+                await h.admin("append", {"v1": 10, "v2": 10})
+                await h.admin("faults", {"bad_signature": True})
+                tailers = [r.tailer for r in m.runners.values() if r.tailer is not None]
+                await until(lambda: all(t.backoff.failures >= 4 for t in tailers), m)
+                assert set(cursors(m).values()) == {300}  # nothing past the lie
+                await h.admin("faults", {"bad_signature": False})
+                await until(lambda: set(cursors(m).values()) == {310}, m)
+                stop.set()
+                await asyncio.wait_for(task, 10)
+            store = await Store.open(url, migrate=False)
+            try:
+                page = await store.findings(FindingQuery(kinds=(FindingKind.INTEGRITY_FAILURE,)))
+                assert sorted(f.finding.type or "" for f in page.items) == [
+                    "bad_checkpoint_signature",
+                    "bad_checkpoint_signature",
+                ]
+                assert {f.finding.log for f in page.items} == set(cursors(m))
+                for f in page.items:
+                    assert [o.sink for o in await store.outbox_for(f.finding.dedup_key)] == ["soc"]
+            finally:
+                await store.close()
+
+    run(body)
+
+
+# one request in five fails; 429s say Retry-After: 0 (each still halves the request rate)
+FAULTS = {
+    "rate_5xx": 0.1,
+    "rate_429": 0.04,
+    "rate_timeout": 0.02,
+    "rate_truncate": 0.04,
+    "retry_after_seconds": 0,
+}
+
+
+def quick_retries(p: HttpPolicy) -> HttpPolicy:
+    return dataclasses.replace(p, backoff_base_seconds=0.02, backoff_cap_seconds=0.2)
+
+
+async def once_until_done(m: Monitor, attempts: int = 20) -> dict[str, PassResult | Exception]:
+    """``once`` again until every log got through a pass (faults may fail some)."""
+    for _ in range(attempts):
+        results = await m.once()
+        if all(isinstance(r, PassResult) and r.cursor == r.log_size for r in results.values()):
+            return dict(results)
+    raise AssertionError(f"no clean pass in {attempts} attempts: {results}")
+
+
+def test_twenty_percent_faults_give_the_same_final_state(
+    tmp_path: Path, make_db: Callable[[str], str]
+) -> None:
+    clean_url, faulty_url = make_db("clean"), make_db("faulty")
+
+    async def plant(h: Harness) -> None:
+        for i in (20, 333, 700, 1111):
+            await h.admin("plant", {"index": 1200 + i, "identity": MALLORY})
+        await h.admin("plant", {"index": 1500, "digest": ARTIFACT})
+        await h.admin("append", {"v1": 1200, "v2": 1200})
+
+    async def body() -> None:
+        async with harness(tmp_path, entries=1200, shards=2) as h:
+            await plant(h)
+            overrides = {"start": 900, "batch_size": 64, "index_all": True, "timeout": "1s"}
+            for url, name in ((clean_url, "clean"), (faulty_url, "faulty")):
+                cfg = write_config(
+                    tmp_path / f"{name}.yaml", h.sim, tmp_path, url, v1=overrides, v2=overrides
+                )
+                if name == "faulty":
+                    await h.admin("faults", FAULTS)
+                async with Monitor.open(str(cfg), tune_http=quick_retries) as m:
+                    results = await once_until_done(m)
+                    assert {r.cursor for r in results.values() if isinstance(r, PassResult)} == {
+                        2400
+                    }
+            requests = await h.admin("state")
+            assert requests["requests"] > 0
+            clean, faulty = await snapshot(clean_url), await snapshot(faulty_url)
+            assert len(clean["index_all"]) == 2 * 1500
+            assert len(clean["findings"]) == 2 * 5
+            assert faulty == clean
+
+    run(body)
