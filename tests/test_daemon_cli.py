@@ -60,7 +60,7 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(
     tmp_path: Path, make_db: Callable[[str], str]
 ) -> None:
     reference_url, killed_url = make_db("reference"), make_db("killed")
-    rng = random.Random(11)  # noqa: S311 - test schedule
+    rng = random.Random(11)
 
     async def body() -> None:
         async with harness(tmp_path, entries=400, shards=2) as h:
@@ -95,7 +95,7 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(
                 else:
                     break  # it finished before the kill: the rest is checked the same way
             assert kills >= 5  # the schedule really did interrupt catch-ups
-            code, out, err = await cli("once", "--config", str(cfg))
+            code, _out, err = await cli("once", "--config", str(cfg))
             assert code in (0, 1), err
             reference, after = await snapshot(reference_url), await snapshot(killed_url)
             assert len(reference["findings"]) == 12  # 6 planted, in each log
