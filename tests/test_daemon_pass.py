@@ -264,3 +264,26 @@ def test_malformed_entries_are_stored_and_the_log_moves_on(tmp_path: Path) -> No
             await store.close()
 
     run(body)
+
+
+def test_bad_checkpoint_signature_is_a_finding_with_the_served_note(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with setup(tmp_path) as (h, store):
+            await catch_up(h, store, start="tip")
+            await h.admin("append", {"v2": 30})
+            await h.admin("faults", {"bad_signature": True})
+            for _ in range(2):
+                got = await catch_up(h, store)
+                assert got.failure is not None
+                assert got.failure.type is IntegrityType.BAD_CHECKPOINT_SIGNATURE
+                assert (got.entries, got.cursor) == (0, 600)
+            (stored,) = await findings(store)
+            assert stored.finding.type == "bad_checkpoint_signature"
+            assert stored.evidence is not None
+            served = str(stored.evidence["checkpoint"])
+            assert "\n630\n" in served  # the note as served, kept as evidence
+            await h.admin("faults", {"bad_signature": False})
+            got = await catch_up(h, store)
+            assert (got.entries, got.cursor, got.failure) == (30, 630, None)
+
+    run(body)
