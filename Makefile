@@ -16,7 +16,7 @@ export UV_PYTHON_DOWNLOADS := never
 .PHONY: help setup run demo test lint typecheck pytest bench bench-storage clean
 
 help:
-	@echo "make run    run the monitor (SQLite by default)"
+	@echo "make run    run the monitor (SQLite by default; CONFIG=FILE for another config)"
 	@echo "make test   set up, lint (ruff), type-check (mypy --strict) and test (pytest)"
 	@echo "make demo   offline demo on the built-in simulator"
 	@echo "make bench  benchmarks"
@@ -47,9 +47,11 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+CONFIG ?= config/monitor.yaml
+
+# The daemon on the public Sigstore logs (CONFIG=FILE for another configuration).
 run: $(STAMP)
-	@echo "make run: the daemon is not built yet (see the open issues); nothing to run." >&2
-	@exit 1
+	$(BIN)/tlog-monitor run --config $(CONFIG)
 
 demo: $(STAMP)
 	@echo "make demo: the offline demo is not built yet (see the open issues)." >&2
