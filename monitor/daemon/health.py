@@ -44,6 +44,7 @@ SEVERITY = {
     HealthType.SINK_FAILING: Severity.HIGH,
 }
 SINK = "sink"  # the ``matched`` field naming the sink of a sink_failing finding
+LOG_TYPES = (HealthType.LOG_UNREACHABLE, HealthType.LOG_STALLED, HealthType.LAG)
 
 
 @dataclass
@@ -65,13 +66,15 @@ class LogStatus:
     def record_pass(self, result: PassResult, now: float) -> None:
         self.failing_since = None
         self.last_error = None
+        caught_up = result.cursor >= result.log_size
         if self.log_size != result.log_size:
             self.size_changed_at = now
-        if self.cursor != result.cursor or self.progress_at is None:
+        # progress: the cursor moved, or nothing was left to read (a quiet log is not stalled)
+        if self.cursor != result.cursor or self.progress_at is None or caught_up:
             self.progress_at = now
         self.cursor, self.log_size = result.cursor, result.log_size
         self.lie = None if result.failure is None else str(result.failure.type)
-        if result.cursor >= result.log_size:
+        if caught_up:
             self.caught_up_at = now
 
     def record_error(self, error: BaseException, now: float) -> None:
@@ -137,6 +140,7 @@ class HealthMonitor:
         return set(self._open)
 
     async def evaluate(self, statuses: Iterable[LogStatus], sinks: Sequence[str]) -> None:
+        statuses = list(statuses)  # read twice: for the conditions, then for the metrics
         if not self._loaded:
             await self.load()
         now = self.clock()
@@ -145,13 +149,28 @@ class HealthMonitor:
         active = {(c.type, c.subject): c for c in found}
         for key, cond in active.items():
             if key not in self._open:
-                await self._raise(cond)
-        for key in [k for k in self._open if k not in active]:
+                await self._raise(cond, now)
+        kept = set(active) | self._not_over(statuses)
+        for key in [k for k in self._open if k not in kept]:
             await self._resolve(key)
         if self.metrics is not None:
             for s in statuses:
-                for t in (HealthType.LOG_UNREACHABLE, HealthType.LOG_STALLED, HealthType.LAG):
+                for t in LOG_TYPES:
                     self.metrics.health.labels(s.name, str(t)).set(int((t, s.name) in self._open))
+
+    @staticmethod
+    def _not_over(statuses: Iterable[LogStatus]) -> set[tuple[HealthType, str]]:
+        """Log conditions not known to have ended, though not (or not yet) found again: a
+        log still failing has not become reachable, and a log no pass has succeeded on since
+        the start is unknown, not healthy. (After a restart, statuses start blank: the
+        episodes read back stay open until the tailers learn that they ended.)"""
+        out: set[tuple[HealthType, str]] = set()
+        for s in statuses:
+            if s.failing_since is not None:
+                out.add((HealthType.LOG_UNREACHABLE, s.name))
+            if s.cursor is None:
+                out.update((t, s.name) for t in LOG_TYPES)
+        return out
 
     def _log_conditions(self, s: LogStatus, now: float) -> list[_Condition]:
         cfg = self.settings
@@ -169,7 +188,8 @@ class HealthMonitor:
                 )
         stall = cfg.stall_after.total_seconds()
         lag = s.lag()
-        if lag and s.progress_at is not None and now - s.progress_at >= stall:
+        reachable = not out  # else unreachable says why nothing moves: one alert, not two
+        if reachable and lag and s.progress_at is not None and now - s.progress_at >= stall:
             why = f" ({s.lie})" if s.lie else ""
             out.append(
                 _Condition(
@@ -180,7 +200,12 @@ class HealthMonitor:
                     s.progress_at,
                 )
             )
-        elif not s.frozen and s.size_changed_at is not None and now - s.size_changed_at >= stall:
+        elif (
+            reachable
+            and not s.frozen
+            and s.size_changed_at is not None
+            and now - s.size_changed_at >= stall
+        ):
             out.append(
                 _Condition(
                     HealthType.LOG_STALLED,
@@ -224,13 +249,20 @@ class HealthMonitor:
                 )
         return out
 
-    async def _raise(self, c: _Condition) -> None:
+    async def _raise(self, c: _Condition, now: float) -> None:
         is_sink = c.type is HealthType.SINK_FAILING
         started = datetime.fromtimestamp(c.since, UTC).isoformat()
+        key = dedup_key(FindingKind.HEALTH, c.type, c.subject, started)
+        earlier = await self.store.finding_by_key(key)
+        if earlier is not None and earlier.finding.state is FindingState.RESOLVED:
+            # the same start as an episode already resolved (lag that cleared before the
+            # monitor caught up, then came back): a new episode all the same, a new finding
+            raised = datetime.fromtimestamp(now, UTC).isoformat()
+            key = dedup_key(FindingKind.HEALTH, c.type, c.subject, started, raised)
         finding = Finding(
             kind=FindingKind.HEALTH,
             severity=SEVERITY[c.type],
-            dedup_key=dedup_key(FindingKind.HEALTH, c.type, c.subject, started),
+            dedup_key=key,
             log=None if is_sink else c.subject,
             type=str(c.type),
             matched=((SINK, c.subject),) if is_sink else (),
