@@ -214,3 +214,33 @@ def test_twenty_percent_faults_give_the_same_final_state(
             assert faulty == clean
 
     run(body)
+
+
+def test_retention_purges_old_index_rows_of_its_log_only(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
+
+    async def body() -> None:
+        async with harness(tmp_path, entries=300, shards=1) as h:
+            cfg = write_config(
+                tmp_path / "monitor.yaml",
+                h.sim,
+                tmp_path,
+                url,
+                v1={"start": 200, "index_all": True, "retention": "1h"},
+                v2={"start": 200, "index_all": True},
+            )
+            async with Monitor.open(str(cfg)) as m:
+                await m.once()
+                (v2_name,) = [n for n in m.runners if n != "v1"]
+                before = await snapshot(url)
+                assert {row[0] for row in before["index_all"]} == {"v1", v2_name}
+                await m.apply_retention()  # the simulator's entries are older than an hour
+                after = await snapshot(url)
+                assert {row[0] for row in after["index_all"]} == {v2_name}
+                assert len(after["index_all"]) == 100
+                processed = m.registry.get_sample_value(
+                    "tlog_monitor_entries_processed_total", {"log": "v1"}
+                )
+                assert processed == 100
+
+    run(body)

@@ -163,7 +163,7 @@ class Monitor:
         checked = await asyncio.to_thread(load_checked, path, load_trust)
         db = checked.settings.database
         url = db.sqlalchemy_url().render_as_string(hide_password=False)
-        store = await Store.open(url, migrate=db.migrate_on_start)
+        store = await Store.open(url, migrate=db.migrate_on_start, pool_size=db.pool_size)
         session = aiohttp.ClientSession()
         try:
             yield cls(

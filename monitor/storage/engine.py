@@ -71,7 +71,7 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> AsyncEngine:
     u = normalize_url(url)
     if u.drivername.startswith("sqlite"):
         assert u.database is not None
@@ -80,7 +80,7 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(u, echo=echo, pool_pre_ping=True)
+    return create_async_engine(u, echo=echo, pool_pre_ping=True, pool_size=pool_size)
 
 
 # ----------------------------------------------------------------------------------- Alembic

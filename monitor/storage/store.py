@@ -68,10 +68,12 @@ class Store(BatchMixin, LogsMixin, BackfillsMixin, HistoryMixin, FindingsMixin, 
     """The monitor's database. Open with ``await Store.open(url)``; close with ``close()``."""
 
     @classmethod
-    async def open(cls, url: str, *, migrate: bool = True, echo: bool = False) -> Store:
+    async def open(
+        cls, url: str, *, migrate: bool = True, echo: bool = False, pool_size: int = 5
+    ) -> Store:
         """Connect; with ``migrate``, bring the schema to the latest revision first, else
-        refuse a database that is not at it."""
-        engine = engines.make_engine(url, echo=echo)
+        refuse a database that is not at it. ``pool_size``: PostgreSQL connections kept."""
+        engine = engines.make_engine(url, echo=echo, pool_size=pool_size)
         try:
             if migrate:
                 await engines.upgrade(engine)
