@@ -15,7 +15,7 @@ import pytest
 
 from monitor.daemon.commit import PassResult
 from monitor.daemon.service import Monitor
-from monitor.findings import FindingKind
+from monitor.findings import FindingKind, FindingState
 from monitor.logclient.http import HttpPolicy
 from monitor.storage import FindingQuery
 from monitor.storage.store import Store
@@ -137,6 +137,12 @@ def test_a_lie_is_one_finding_and_one_alert_however_often_retried(tmp_path: Path
                 tailers = [r.tailer for r in m.runners.values() if r.tailer is not None]
                 await until(lambda: all(t.backoff.failures >= 4 for t in tailers), m)
                 assert set(cursors(m).values()) == {300}  # nothing past the lie
+                open_now = await m.store.findings(
+                    FindingQuery(
+                        kinds=(FindingKind.INTEGRITY_FAILURE,), states=(FindingState.OPEN,)
+                    )
+                )
+                assert len(open_now.items) == 2  # one per log, open while it keeps lying
                 await h.admin("faults", {"bad_signature": False})
                 await until(lambda: set(cursors(m).values()) == {310}, m)
                 stop.set()
@@ -151,6 +157,10 @@ def test_a_lie_is_one_finding_and_one_alert_however_often_retried(tmp_path: Path
                 assert {f.finding.log for f in page.items} == set(cursors(m))
                 for f in page.items:
                     assert [o.sink for o in await store.outbox_for(f.finding.dedup_key)] == ["soc"]
+                    # open while the log lied; resolved once new entries proved it consistent
+                    assert f.finding.state is FindingState.RESOLVED
+                    assert f.state_changed_by == "monitor"
+                    assert f.evidence is not None
             finally:
                 await store.close()
 

@@ -62,6 +62,8 @@ class LogStatus:
     progress_at: float | None = None
     caught_up_at: float | None = None
     lie: str | None = None  # the integrity type that stopped the last pass
+    # integrity findings of this log may be open (unknown at start: checked once)
+    integrity_open: bool = True
 
     def record_pass(self, result: PassResult, now: float) -> None:
         self.failing_since = None

@@ -41,12 +41,14 @@ from monitor.daemon.tailer import Backoff, Tailer
 from monitor.daemon.v1pass import catch_up_v1
 from monitor.daemon.v2pass import catch_up_v2
 from monitor.errors import ConfigError, MonitorError
+from monitor.findings import FindingKind, FindingState
 from monitor.logclient.discovery import ShardDiscovery
 from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.logclient.v1 import RekorV1Client
 from monitor.logclient.v2 import RekorV2Client
 from monitor.metrics import ClientMetrics, DaemonMetrics
 from monitor.rules.engine import RuleEngine
+from monitor.storage import FindingQuery
 from monitor.storage.store import Store
 from monitor.trust import TransparencyLog, TrustRoot, load_trust_root
 
@@ -241,10 +243,46 @@ class Monitor:
         chunk = runner.config.batch_size
         try:
             if isinstance(runner.client, RekorV1Client):
-                return await catch_up_v1(runner.client, ctx, start=runner.start, chunk=chunk)
-            return await catch_up_v2(runner.client, ctx, start=runner.start, chunk=chunk)
+                result = await catch_up_v1(runner.client, ctx, start=runner.start, chunk=chunk)
+            else:
+                result = await catch_up_v2(runner.client, ctx, start=runner.start, chunk=chunk)
         finally:
             shown.close()
+        if backfill is None:
+            await self._settle_integrity(runner, result)
+        return result
+
+    async def _settle_integrity(self, runner: Runner, result: PassResult) -> None:
+        """Integrity findings stay open while the log keeps failing; once a pass proves new
+        entries consistent with everything verified before, the log is consistent again and
+        they are resolved (their evidence stays). A pass without new entries proves nothing
+        new, so it resolves nothing."""
+        status = runner.status
+        if result.failure is not None:
+            status.integrity_open = True
+            return
+        if not status.integrity_open or result.entries == 0:
+            return
+        query = FindingQuery(
+            kinds=(FindingKind.INTEGRITY_FAILURE,),
+            states=(FindingState.OPEN, FindingState.ACKNOWLEDGED),
+            log=runner.name,
+            limit=1000,
+        )
+        note = (
+            f"the log is consistent again: entries up to index {result.cursor} verified "
+            "against its signed checkpoints; the evidence is kept"
+        )
+        for sf in (await self.store.findings(query)).items:
+            if sf.finding.id is not None:
+                await self.store.set_finding_state(
+                    sf.finding.id, FindingState.RESOLVED, "monitor", note
+                )
+                log.info(
+                    "integrity failure resolved",
+                    extra={"fields": {"log": runner.name, "finding": sf.finding.id}},
+                )
+        status.integrity_open = False
 
     # -- once and backfill -------------------------------------------------------------------
 
