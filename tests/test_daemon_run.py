@@ -156,7 +156,8 @@ def test_a_lie_is_one_finding_and_one_alert_however_often_retried(tmp_path: Path
                 ]
                 assert {f.finding.log for f in page.items} == set(cursors(m))
                 for f in page.items:
-                    assert [o.sink for o in await store.outbox_for(f.finding.dedup_key)] == ["soc"]
+                    sent = [(o.sink, o.event) for o in await store.outbox_for(f.finding.dedup_key)]
+                    assert sent == [("soc", "trigger"), ("soc", "resolve")]
                     # open while the log lied; resolved once new entries proved it consistent
                     assert f.finding.state is FindingState.RESOLVED
                     assert f.state_changed_by == "monitor"

@@ -400,10 +400,10 @@ def test_the_backfills_migration_upgrades_and_downgrades(url: str) -> None:
             assert "backfills" not in await tables(eng)
         finally:
             await eng.dispose()
-        # a database at 0001 with a log in it: the store brings it to 0002
+        # a database at 0001 with a log in it: the store brings it to the head
         s = await Store.open(url)
         try:
-            assert await engines.revision_of(s.engine) == "0002"
+            assert await engines.revision_of(s.engine) == engines.head_revision()
             await s.register_log(LOG, "v1", "https://rekor.example")
             await s.store_batch(Batch(LOG, 5, at=T0, backfill=(0, 10)))
         finally:

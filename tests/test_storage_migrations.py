@@ -46,7 +46,7 @@ def test_migrations_match_the_models_and_downgrade(
 ) -> None:
     assert main(["db", "current", "--url", empty_url]) == 1
     assert main(["db", "upgrade", "--url", empty_url]) == 0
-    assert "revision 0002" in capsys.readouterr().out
+    assert "revision 0003" in capsys.readouterr().out
     assert main(["db", "current", "--url", empty_url]) == 0
 
     diffs, tables = run(lambda: _inspect(empty_url))
@@ -76,8 +76,8 @@ def test_migration_scripts_are_found() -> None:
     with engines.migrations_dir() as d:
         assert (d / "env.py").is_file()
         assert any((d / "versions").glob("0001_*.py"))
-        assert any((d / "versions").glob("0002_*.py"))
-    assert engines.head_revision() == "0002"
+        assert any((d / "versions").glob("0003_*.py"))
+    assert engines.head_revision() == "0003"
 
 
 def test_urls_are_mapped_to_async_drivers(tmp_path: Path) -> None:

@@ -288,9 +288,7 @@ class HealthMonitor:
 
     async def _resolve(self, key: tuple[HealthType, str]) -> None:
         finding_id = self._open.pop(key)
-        await self.store.set_finding_state(
-            finding_id, FindingState.RESOLVED, "monitor", "the condition cleared"
-        )
+        await self.store.resolve_finding(finding_id, "monitor", "the condition cleared")
         log.info(
             "health resolved: %s %s",
             key[0],

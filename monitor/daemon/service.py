@@ -275,9 +275,7 @@ class Monitor:
         )
         for sf in (await self.store.findings(query)).items:
             if sf.finding.id is not None:
-                await self.store.set_finding_state(
-                    sf.finding.id, FindingState.RESOLVED, "monitor", note
-                )
+                await self.store.resolve_finding(sf.finding.id, "monitor", note)
                 log.info(
                     "integrity failure resolved",
                     extra={"fields": {"log": runner.name, "finding": sf.finding.id}},

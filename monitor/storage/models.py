@@ -284,18 +284,21 @@ class FindingRow(Base):
 
 
 class OutboxRow(Base):
-    """An alert to deliver to one sink, written in the same transaction as its finding."""
+    """An alert to deliver to one sink, written in the same transaction as its finding:
+    ``event`` trigger (the finding), or resolve (the finding cleared), once each per sink."""
 
     __tablename__ = "outbox"
     __table_args__ = (
-        UniqueConstraint("dedup_key", "sink", name="uq_outbox_dedup_key_sink"),
+        UniqueConstraint("dedup_key", "sink", "event", name="uq_outbox_dedup_key_sink_event"),
         Index("ix_outbox_due", "sink", "delivered_at", "dead_at", "next_attempt_at"),
+        Index("ix_outbox_pending", "sink", "delivered_at", "dead_at", "id"),
         Index("ix_outbox_dead_at", "dead_at"),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
     dedup_key: Mapped[str] = mapped_column(String(128), ForeignKey("findings.dedup_key"))
     sink: Mapped[str] = mapped_column(String(128))
+    event: Mapped[str] = mapped_column(String(16), server_default="trigger")
     payload: Mapped[Any] = mapped_column(SafeJSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)

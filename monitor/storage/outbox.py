@@ -10,9 +10,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.errors import StorageError
-from monitor.storage.base import ATTEMPTS, JSON, StoreBase, orm, utcnow
-from monitor.storage.models import DeliveryAttempt, OutboxRow
+from monitor.findings import FindingState
+from monitor.storage.base import ATTEMPTS, JSON, OUTBOX, StoreBase, orm, utcnow
+from monitor.storage.findings_store import stored_finding
+from monitor.storage.models import DeliveryAttempt, FindingRow, OutboxRow
 from monitor.storage.paging import page_limit
+
+TRIGGER, RESOLVE = "trigger", "resolve"
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,7 @@ class OutboxItem:
     dedup_key: str
     sink: str
     payload: JSON
+    event: str  # trigger or resolve
     created_at: datetime
     next_attempt_at: datetime
     attempts: int
@@ -44,6 +49,7 @@ def _outbox(row: OutboxRow) -> OutboxItem:
         dedup_key=row.dedup_key,
         sink=row.sink,
         payload=row.payload,
+        event=row.event,
         created_at=row.created_at,
         next_attempt_at=row.next_attempt_at,
         attempts=row.attempts,
@@ -71,6 +77,69 @@ class OutboxMixin(StoreBase):
         )
         async with self._read() as conn:
             return [_outbox(r) for r in await orm(conn, stmt)]
+
+    async def pending_outbox(self, sink: str, limit: int = 100) -> list[OutboxItem]:
+        """Undelivered, live rows of ``sink`` in the order they were written, due or not: a
+        sink hears of findings in order, so a row waiting for its retry holds back the rest."""
+        stmt = (
+            select(OutboxRow)
+            .where(
+                OutboxRow.sink == sink,
+                OutboxRow.delivered_at.is_(None),
+                OutboxRow.dead_at.is_(None),
+            )
+            .order_by(OutboxRow.id)
+            .limit(page_limit(limit))
+        )
+        async with self._read() as conn:
+            return [_outbox(r) for r in await orm(conn, stmt)]
+
+    async def resolve_finding(
+        self, finding_id: int, who: str, comment: str | None = None, *, at: datetime | None = None
+    ) -> bool:
+        """Resolve an open or acknowledged finding and, in the same transaction, queue a
+        resolve message for every sink that was sent (or is to be sent) its trigger. False if
+        there is no such finding or it was resolved already."""
+        when = at or utcnow()
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(FindingRow)
+                .where(FindingRow.id == finding_id, FindingRow.state != str(FindingState.RESOLVED))
+                .values(
+                    state=str(FindingState.RESOLVED),
+                    state_changed_by=who,
+                    state_changed_at=when,
+                    comment=comment,
+                )
+            )
+            if result.rowcount != 1:
+                return False
+            (row,) = await orm(conn, select(FindingRow).where(FindingRow.id == finding_id))
+            sinks = (
+                await conn.execute(
+                    select(OutboxRow.sink).where(
+                        OutboxRow.dedup_key == row.dedup_key, OutboxRow.event == TRIGGER
+                    )
+                )
+            ).scalars()
+            payload = stored_finding(row).to_json()
+            await self._insert_many(
+                conn,
+                OUTBOX,
+                [
+                    {
+                        "dedup_key": row.dedup_key,
+                        "sink": sink,
+                        "event": RESOLVE,
+                        "payload": payload,
+                        "created_at": when,
+                        "next_attempt_at": when,
+                        "attempts": 0,
+                    }
+                    for sink in sorted(set(sinks))
+                ],
+            )
+        return True
 
     async def oldest_undelivered(self, sink: str) -> datetime | None:
         """When the oldest live, undelivered row of ``sink`` was written (None: none wait).
