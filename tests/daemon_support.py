@@ -26,8 +26,13 @@ RULES: list[dict[str, Any]] = [
     {"name": "artifact", "match": {"digest": f"sha256:{ARTIFACT}"}, "severity": "medium"},
 ]
 SINKS: list[dict[str, Any]] = [
-    {"name": "soc", "type": "webhook", "url": "http://127.0.0.1:9/hook", "secret": "whsec_"
-     "dGVzdHNlY3JldHRlc3RzZWNyZXR0ZXN0c2VjcmV0", "min_severity": "medium"},
+    {
+        "name": "soc",
+        "type": "webhook",
+        "url": "http://127.0.0.1:9/hook",
+        "secret": "whsec_dGVzdHNlY3JldHRlc3RzZWNyZXR0ZXN0c2VjcmV0",
+        "min_severity": "medium",
+    },
 ]
 
 
