@@ -141,3 +141,54 @@ class DaemonMetrics:
     @classmethod
     def standalone(cls) -> DaemonMetrics:
         return cls(CollectorRegistry())
+
+
+class AlertMetrics:
+    """What alert delivery counts per sink: messages and findings delivered, failed attempts,
+    dead letters, the backlog, and whether the sink is disabled (410 Gone)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.messages = Counter(
+            f"{PREFIX}_alert_messages",
+            "Alert messages a sink accepted, by event (trigger, resolve, test, reminder).",
+            ["sink", "event"],
+            registry=registry,
+        )
+        self.delivered = Counter(
+            f"{PREFIX}_alerts_delivered",
+            "Outbox rows delivered (a grouped message delivers several).",
+            ["sink"],
+            registry=registry,
+        )
+        self.failures = Counter(
+            f"{PREFIX}_alert_failures",
+            "Failed delivery attempts, by reason (status code or error class).",
+            ["sink", "reason"],
+            registry=registry,
+        )
+        self.dead = Counter(
+            f"{PREFIX}_alerts_dead_lettered",
+            "Outbox rows given up on (too old or too many attempts, or refused for good).",
+            ["sink"],
+            registry=registry,
+        )
+        self.backlog = Gauge(
+            f"{PREFIX}_alert_backlog",
+            "Outbox rows waiting for delivery (at the last look, up to 1000).",
+            ["sink"],
+            registry=registry,
+        )
+        self.disabled = Gauge(
+            f"{PREFIX}_alert_sink_disabled",
+            "1 when the sink answered 410 Gone and delivery to it stopped.",
+            ["sink"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            f"{PREFIX}_alert_delivery_seconds",
+            "Time for one delivery request.",
+            ["sink"],
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry,
+        )

@@ -104,7 +104,11 @@ async def _once(config: str) -> int:
 
     async with Monitor.open(config) as monitor:
         results = await monitor.once(show_over=1 if sys.stderr.isatty() else 10_000)
+        pending = await monitor.deliver_pending()
     codes = [_report(name, r) for name, r in sorted(results.items())]
+    for sink, left in sorted(pending.items()):
+        if left:  # kept in the outbox for the next run: not lost, but worth saying
+            print(f"alerts: {left} waiting for sink {sink}")
     return max(codes, default=EXIT_CLEAN)
 
 

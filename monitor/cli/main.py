@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from monitor import __version__
+from monitor.cli import alerts as alerts_cli
 from monitor.cli import check_config, inspect, sim, verify_bundle
 from monitor.cli import daemon as daemon_cli
 from monitor.cli import db as db_cli
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tlog-monitor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     daemon_cli.register(sub)
+    alerts_cli.register(sub)
     verify_bundle.register(sub)
     inspect.register(sub)
     sim.register(sub)

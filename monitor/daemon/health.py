@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -141,13 +141,25 @@ class HealthMonitor:
     def open_conditions(self) -> set[tuple[HealthType, str]]:
         return set(self._open)
 
-    async def evaluate(self, statuses: Iterable[LogStatus], sinks: Sequence[str]) -> None:
+    async def evaluate(
+        self,
+        statuses: Iterable[LogStatus],
+        sinks: Sequence[str],
+        disabled: Mapping[str, str] | None = None,
+    ) -> None:
+        """Raise and resolve findings for the current conditions; ``disabled`` maps each sink
+        that delivery gave up on (410 Gone) to why: failing at once, whatever waits."""
         statuses = list(statuses)  # read twice: for the conditions, then for the metrics
         if not self._loaded:
             await self.load()
         now = self.clock()
         found = [c for s in statuses for c in self._log_conditions(s, now)]
-        found += await self._sink_conditions(sinks, now)
+        off = disabled or {}
+        found += await self._sink_conditions([s for s in sinks if s not in off], now)
+        found += [
+            _Condition(HealthType.SINK_FAILING, sink, f"delivery to {sink} stopped: {why}", now)
+            for sink, why in sorted(off.items())
+        ]
         active = {(c.type, c.subject): c for c in found}
         for key, cond in active.items():
             if key not in self._open:

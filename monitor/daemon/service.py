@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 
+from monitor.alerts.deliver import SinkWorker
 from monitor.config.models import LogSettings, Settings
 from monitor.config.trustcheck import CheckedConfig, load_checked
 from monitor.daemon.commit import PassContext, PassResult, Start
@@ -46,7 +48,7 @@ from monitor.logclient.discovery import ShardDiscovery
 from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.logclient.v1 import RekorV1Client
 from monitor.logclient.v2 import RekorV2Client
-from monitor.metrics import ClientMetrics, DaemonMetrics
+from monitor.metrics import AlertMetrics, ClientMetrics, DaemonMetrics
 from monitor.rules.engine import RuleEngine
 from monitor.storage import FindingQuery
 from monitor.storage.store import Store
@@ -112,6 +114,14 @@ def load_trust(settings: Settings) -> TrustRoot:
     return load_trust_root(settings.trust.trusted_root, settings.trust.signing_config)
 
 
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for t in tasks:
+        t.cancel()
+    for t in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await t
+
+
 class Monitor:
     def __init__(
         self,
@@ -134,6 +144,19 @@ class Monitor:
         self.engine = RuleEngine.compile(self.settings.rules)
         self.routing = Routing.from_settings(self.settings)
         self.health = HealthMonitor(store, self.settings.health, self.routing, self.metrics)
+        self.alert_metrics = AlertMetrics(registry)
+        self.workers = {
+            sink.name: SinkWorker(
+                sink,
+                store,
+                session,
+                self.settings.alerts,
+                metrics=self.alert_metrics,
+                entry_url=self.entry_url,
+            )
+            for sink in self.settings.alerts.sinks
+        }
+        self._worker_tasks: list[asyncio.Task[None]] = []
         self.health_interval = health_interval
         self.retry_base = retry_base  # seconds before the first retry of a failed pass
         self.tune_http = tune_http  # tests shorten the HTTP retry backoff with it
@@ -366,6 +389,10 @@ class Monitor:
                 next_run_time=datetime.now(UTC),
             )
         scheduler.start()
+        self._worker_tasks = [
+            asyncio.create_task(w.run(stop), name=f"deliver {name}")
+            for name, w in self.workers.items()
+        ]
         log.info(
             "monitor started",
             extra={"fields": {"logs": sorted(self.runners), "database": self.store.dialect}},
@@ -376,6 +403,7 @@ class Monitor:
             scheduler.shutdown(wait=False)
             self._scheduler = None
             await self._stop_tailers()
+            await _cancel(self._worker_tasks)
             log.info("monitor stopped")
 
     def _start(self, runner: Runner, scheduler: AsyncIOScheduler) -> None:
@@ -399,18 +427,29 @@ class Monitor:
         )
 
     async def _stop_tailers(self) -> None:
-        tasks = [r.task for r in self.runners.values() if r.task is not None]
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await _cancel([r.task for r in self.runners.values() if r.task is not None])
+
+    def entry_url(self, log_name: str, index: int) -> str | None:
+        """A link to an entry for people: the public search UI for the public Rekor v1 log."""
+        runner = self.runners.get(log_name)
+        if runner is None or runner.config.api != "v1":
+            return None
+        if runner.tlog.base_url.rstrip("/") != "https://rekor.sigstore.dev":
+            return None
+        return f"https://search.sigstore.dev/?logIndex={index}"
+
+    async def deliver_pending(self, seconds: float = 30.0) -> dict[str, int]:
+        """Deliver what waits in the outbox now (``once``); rows still pending per sink."""
+        deadline = time.monotonic() + seconds
+        left = await asyncio.gather(*(w.drain(deadline) for w in self.workers.values()))
+        return dict(zip(self.workers, left, strict=True))
 
     async def evaluate_health(self) -> None:
         statuses = [r.status for r in self.runners.values()]
         sinks = [s.name for s in self.settings.alerts.sinks]
         try:
-            await self.health.evaluate(statuses, sinks)
+            disabled = {n: w.disabled for n, w in self.workers.items() if w.disabled}
+            await self.health.evaluate(statuses, sinks, disabled)
         except MonitorError as e:
             log.warning("health evaluation failed: %s", e)
 

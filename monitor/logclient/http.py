@@ -178,7 +178,7 @@ class LogHttp:
     async def _read(self, resp: aiohttp.ClientResponse) -> Response:
         status = resp.status
         if status == 429:
-            retry_after = _retry_after(resp.headers.get("Retry-After"))
+            retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
             if retry_after is not None:
                 retry_after = min(retry_after, self.policy.max_retry_after_seconds)
             self.bucket.back_off(retry_after)
@@ -224,7 +224,7 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
     """``Retry-After``: delta-seconds or an HTTP-date."""
     if not value:
         return None

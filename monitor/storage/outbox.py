@@ -141,6 +141,24 @@ class OutboxMixin(StoreBase):
             )
         return True
 
+    async def active_alerts(self, sink: str, limit: int = 1000) -> list[JSON]:
+        """The findings ``sink`` was told of (trigger delivered) that are not resolved, as
+        they are now: what an Alertmanager must be reminded of before its alerts expire."""
+        stmt = (
+            select(FindingRow)
+            .join(OutboxRow, OutboxRow.dedup_key == FindingRow.dedup_key)
+            .where(
+                OutboxRow.sink == sink,
+                OutboxRow.event == TRIGGER,
+                OutboxRow.delivered_at.is_not(None),
+                FindingRow.state != str(FindingState.RESOLVED),
+            )
+            .order_by(FindingRow.id)
+            .limit(page_limit(limit))
+        )
+        async with self._read() as conn:
+            return [stored_finding(r).to_json() for r in await orm(conn, stmt)]
+
     async def oldest_undelivered(self, sink: str) -> datetime | None:
         """When the oldest live, undelivered row of ``sink`` was written (None: none wait).
         How long alerts have been waiting is what tells a failing sink from a quiet one."""

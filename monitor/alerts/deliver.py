@@ -1,0 +1,320 @@
+"""Delivering the outbox: one worker per sink, at least once, in the order findings were found.
+
+The outbox rows are written with their findings (and a resolve row when a finding clears), so
+a crash anywhere loses nothing: whatever was not marked delivered is sent again, with the same
+idempotency key (Standard Webhooks ``webhook-id``, PagerDuty ``dedup_key``, the findings'
+dedup keys in every payload) so that receivers can drop repeats.
+
+Per sink:
+- rows go out in creation order; a row waiting for its retry holds back the ones behind it;
+- triggers of one rule that arrive within ``group_window`` go out as one message (every row is
+  still marked delivered on its own, so nothing is lost from the record);
+- at most ``rate_limit_per_minute`` messages a minute (a token bucket); the rest wait;
+- a failure (5xx, timeout, connection) is retried with capped exponential backoff and
+  jitter; ``Retry-After`` is honoured; a 4xx other than 408/425/429 will not get better, and
+  the row is dead-lettered at once; so is a row older than ``max_age`` or tried
+  ``max_attempts`` times; dead letters are listed by ``tlog-monitor alerts dead`` and can be
+  replayed;
+- 410 Gone disables the sink (until restart): the daemon raises a ``health`` finding and rows
+  wait, undelivered, for a fixed configuration;
+- Alertmanager is reminded of every active alert before its ``endsAt`` passes.
+
+Errors name the sink and its host at most: a Slack webhook URL is itself a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+
+from monitor.alerts.payloads import (
+    ALERTMANAGER_RESEND_AFTER,
+    EntryUrl,
+    Message,
+    build,
+    message_id,
+    test_message,
+)
+from monitor.config.models import AlertSettings, SinkSettings
+from monitor.logclient.http import retry_after_seconds
+from monitor.logclient.ratelimit import TokenBucket
+from monitor.metrics import AlertMetrics
+from monitor.storage.outbox import OutboxItem
+from monitor.storage.store import Store
+
+__all__ = ["Outcome", "SinkWorker", "post", "send_test"]
+
+log = logging.getLogger("monitor.alerts")
+
+GROUP_MAX = 50  # findings in one message at most
+RETRY_BASE = 5.0  # seconds before the first retry
+RETRY_CAP = 600.0
+MAX_RESPONSE = 64 << 10  # bytes of a receiver's answer read (and then dropped)
+_PERMANENT = frozenset(range(400, 500)) - {408, 425, 429}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one POST came to: ``status`` (None when no response), a safe ``reason``."""
+
+    status: int | None
+    reason: str
+    duration: float
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+async def post(session: aiohttp.ClientSession, sink: SinkSettings, msg: Message) -> Outcome:
+    """POST ``msg`` to the sink's endpoint; never raises for the network's sake."""
+    started = time.perf_counter()
+    timeout = aiohttp.ClientTimeout(total=sink.timeout.total_seconds())
+    try:
+        async with session.post(
+            sink.endpoint(),
+            data=msg.body,
+            headers=msg.headers,
+            timeout=timeout,
+            allow_redirects=False,  # a redirect could carry a signed alert elsewhere
+        ) as resp:
+            await resp.content.read(MAX_RESPONSE)
+            retry = retry_after_seconds(resp.headers.get("Retry-After"))
+            return Outcome(resp.status, f"HTTP {resp.status}", time.perf_counter() - started, retry)
+    except (aiohttp.ClientError, TimeoutError, OSError) as e:
+        # the class only: aiohttp's messages may quote the URL, and a Slack URL is a secret
+        return Outcome(None, type(e).__name__, time.perf_counter() - started)
+
+
+async def send_test(
+    session: aiohttp.ClientSession, sink: SinkSettings, *, now: datetime | None = None
+) -> Outcome:
+    """``tlog-monitor alerts test``: a clearly marked test alert, straight to the sink."""
+    return await post(session, sink, test_message(sink, now=now or datetime.now(UTC)))
+
+
+class SinkWorker:
+    def __init__(
+        self,
+        sink: SinkSettings,
+        store: Store,
+        session: aiohttp.ClientSession,
+        alerts: AlertSettings,
+        *,
+        metrics: AlertMetrics | None = None,
+        entry_url: EntryUrl | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        retry_base: float = RETRY_BASE,
+        resend_after: timedelta = ALERTMANAGER_RESEND_AFTER,
+    ) -> None:
+        self.sink = sink
+        self.store = store
+        self.session = session
+        self.alerts = alerts
+        self.metrics = metrics
+        self.entry_url = entry_url
+        self.clock = clock
+        self.retry_base = retry_base
+        self.resend_after = resend_after
+        per_second = sink.rate_limit_per_minute / 60.0
+        self.bucket = TokenBucket(per_second, burst=float(min(10, sink.rate_limit_per_minute)))
+        self.disabled: str | None = None
+        self._reminded: datetime | None = None
+        self._wake = asyncio.Event()
+        self._rng = random.Random()  # noqa: S311 - jitter, not secrets
+
+    def wake(self) -> None:
+        """New rows may be waiting (the daemon stored findings)."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event, *, idle: float = 1.0) -> None:
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                delay = await self.step()
+            except Exception as e:
+                log.warning(
+                    "delivery failed: %s",
+                    type(e).__name__,
+                    extra={"fields": {"sink": self.sink.name}},
+                )
+                delay = 5.0
+            await self._wait(stop, idle if delay is None else delay)
+
+    async def drain(self, deadline: float) -> int:
+        """Deliver what is due now, without waiting for group windows, until nothing is due
+        or ``deadline`` (monotonic) passes (``once``). How many rows are still pending."""
+        while time.monotonic() < deadline and self.disabled is None:
+            delay = await self.step(group_wait=False)
+            if delay is None or delay > 0:
+                break
+        return len(await self.store.pending_outbox(self.sink.name, limit=1000))
+
+    async def step(self, *, group_wait: bool = True) -> float | None:
+        """One delivery (or dead letter); seconds until the next is due, 0 to go on at once,
+        None when nothing waits."""
+        if self.disabled is not None:
+            return None
+        await self._remind()
+        items = await self.store.pending_outbox(self.sink.name, limit=GROUP_MAX)
+        if self.metrics is not None:
+            self.metrics.backlog.labels(self.sink.name).set(len(items))
+        if not items:
+            return None
+        now = self.clock()
+        head = items[0]
+        why = self._expired(head, now)
+        if why is not None:
+            await self._dead([head], now, why, 0.0)
+            return 0.0
+        if head.next_attempt_at > now:
+            return (head.next_attempt_at - now).total_seconds()
+        group = self._group(items, now)
+        window_ends = head.created_at + self.sink.group_window
+        first_try = head.attempts == 0 and len(group) < GROUP_MAX
+        if group_wait and _groupable(head) and first_try and now < window_ends:
+            return (window_ends - now).total_seconds()  # let the rest of the group arrive
+        await self.bucket.acquire()
+        now = self.clock()
+        keys = tuple(i.dedup_key for i in group)
+        msg = build(
+            self.sink,
+            "resolve" if head.event == "resolve" else "trigger",
+            [i.payload for i in group],
+            now=now,
+            entry_url=self.entry_url,
+            resend_after=self.resend_after,
+            msg_id=message_id("resolve" if head.event == "resolve" else "trigger", keys),
+        )
+        outcome = await post(self.session, self.sink, msg)
+        await self._settle(group, msg, outcome, now)
+        return 0.0
+
+    def _expired(self, item: OutboxItem, now: datetime) -> str | None:
+        if item.attempts >= self.alerts.max_attempts:
+            return f"gave up after {item.attempts} attempts: {item.last_error}"
+        if now - item.created_at > self.alerts.max_age:
+            return f"gave up: older than {self.alerts.max_age}; last error: {item.last_error}"
+        return None
+
+    def _group(self, items: list[OutboxItem], now: datetime) -> list[OutboxItem]:
+        """The head and the due triggers of its rule written within its group window."""
+        head = items[0]
+        if not _groupable(head) or self.sink.group_window <= timedelta():
+            return [head]
+        ends = head.created_at + self.sink.group_window
+        group = [head]
+        for item in items[1:]:
+            same = item.event == head.event and item.payload.get("rule") == head.payload["rule"]
+            if not same or item.created_at > ends or item.next_attempt_at > now:
+                break  # order is kept: a group never jumps over another row
+            if not _groupable(item):
+                break
+            group.append(item)
+        return group
+
+    async def _settle(
+        self, group: list[OutboxItem], msg: Message, outcome: Outcome, now: datetime
+    ) -> None:
+        name = self.sink.name
+        m = self.metrics
+        if m is not None:
+            m.latency.labels(name).observe(outcome.duration)
+        if outcome.ok:
+            for item in group:
+                await self.store.mark_delivered(item.id, at=now, duration=outcome.duration)
+            if m is not None:
+                m.messages.labels(name, msg.event).inc()
+                m.delivered.labels(name).inc(len(group))
+            log.info(
+                "alert delivered",
+                extra={"fields": {"sink": name, "event": msg.event, "findings": len(group)}},
+            )
+            return
+        if m is not None:
+            m.failures.labels(name, outcome.reason).inc()
+        if outcome.status == 410:
+            self.disabled = f"{self.sink.host} answered 410 Gone"
+            if m is not None:
+                m.disabled.labels(name).set(1)
+            for item in group:  # kept, undelivered, for when the sink is fixed
+                await self.store.record_attempt(
+                    item.id, at=now, error=outcome.reason, duration=outcome.duration, retry_at=now
+                )
+            log.error("alert sink disabled: 410 Gone", extra={"fields": {"sink": name}})
+            return
+        if outcome.status in _PERMANENT:
+            await self._dead(group, now, f"refused: {outcome.reason}", outcome.duration)
+            return
+        attempts = group[0].attempts + 1
+        ceiling = min(RETRY_CAP, self.retry_base * 2.0 ** min(attempts - 1, 20))
+        delay = self._rng.uniform(ceiling / 2, ceiling)
+        if outcome.retry_after is not None:
+            delay = max(delay, min(outcome.retry_after, RETRY_CAP))
+        retry_at = now + timedelta(seconds=delay)
+        for item in group:
+            await self.store.record_attempt(
+                item.id, at=now, error=outcome.reason, duration=outcome.duration, retry_at=retry_at
+            )
+        log.warning(
+            "alert delivery failed: %s; retry in %.0fs",
+            outcome.reason,
+            delay,
+            extra={"fields": {"sink": name, "attempts": attempts}},
+        )
+
+    async def _dead(self, group: list[OutboxItem], now: datetime, why: str, dur: float) -> None:
+        for item in group:
+            await self.store.record_attempt(item.id, at=now, error=why, duration=dur, retry_at=None)
+        if self.metrics is not None:
+            self.metrics.dead.labels(self.sink.name).inc(len(group))
+        log.error(
+            "alert dead-lettered: %s",
+            why,
+            extra={"fields": {"sink": self.sink.name, "findings": len(group)}},
+        )
+
+    async def _remind(self) -> None:
+        """Alertmanager forgets an alert whose ``endsAt`` passed: send the active ones again
+        every ``resend_after``."""
+        if self.sink.type != "alertmanager":
+            return
+        now = self.clock()
+        if self._reminded is not None and now - self._reminded < self.resend_after:
+            return
+        self._reminded = now
+        active = await self.store.active_alerts(self.sink.name)
+        if not active:
+            return
+        msg = build(self.sink, "trigger", active, now=now, resend_after=self.resend_after)
+        outcome = await post(self.session, self.sink, msg)
+        if self.metrics is not None:
+            if outcome.ok:
+                self.metrics.messages.labels(self.sink.name, "reminder").inc()
+            else:
+                self.metrics.failures.labels(self.sink.name, outcome.reason).inc()
+
+    async def _wait(self, stop: asyncio.Event, delay: float) -> None:
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await w
+
+
+def _groupable(item: OutboxItem) -> bool:
+    """Only triggers of rule findings are grouped: integrity and health findings resolve one
+    by one, and a resolve must name what its trigger named."""
+    return item.event == "trigger" and item.payload.get("rule") is not None
