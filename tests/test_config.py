@@ -37,7 +37,7 @@ from tests.conftest import STAGING_ROOT
 
 CONFIG_DIR = Path(__file__).parent.parent / "config"
 EXE = Path(sys.executable).parent / "tlog-monitor"
-SECRET = "whsec_dGhpcyBpcyB0aGUgc29jIHNlY3JldA=="
+SECRET = "whsec_dGhpcyBpcyB0aGUgc29jIHNlY3JldCwgbG9uZyBlbm91Z2g="
 TOKEN_HASH = "e2186dbdb1bb4193608605e84f33208765b5693b55edd4f730a719a100eeea6f"
 
 # Verbatim from issue 5, "The shape".
@@ -534,7 +534,7 @@ def test_the_message_starts_with_the_count_then_one_problem_a_line() -> None:
         ),
         (
             MINIMAL + "alerts:\n  sinks:\n    - {name: s, type: webhook}\n"
-            "    - {name: p, type: pagerduty, secret: x}\n    - {name: q, type: email}\n",
+            f"    - {{name: p, type: pagerduty, secret: {SECRET}}}\n    - {{name: q, type: email}}\n",
             [
                 "c.yaml:5: alerts.sinks[0].url: a webhook sink needs url or url_env",
                 "c.yaml:5: alerts.sinks[0].secret_env: a webhook sink needs secret_env or "
@@ -562,6 +562,14 @@ def test_the_message_starts_with_the_count_then_one_problem_a_line() -> None:
             [
                 "c.yaml:4: health.stall_after: must be at least 1m",
                 "c.yaml:5: health.lag_entries: must be greater than or equal to 1",
+            ],
+        ),
+        (
+            MINIMAL + "alerts:\n  sinks:\n    - name: s\n      type: webhook\n"
+            "      url: https://soc.example/hook\n      secret: whsec_c2hvcnQ=\n",
+            [
+                "c.yaml:8: alerts.sinks[0].secret: webhook secret decodes to 5 bytes; Standard "
+                "Webhooks secrets are 24 to 64 random bytes",
             ],
         ),
         (

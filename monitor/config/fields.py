@@ -120,3 +120,20 @@ def sha256_hex(value: Any) -> Any:
     if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
         raise error("must be 64 hexadecimal digits: the SHA-256 of the bearer token")
     return text
+
+
+def webhook_secret(value: Any) -> Any:
+    """Standard Webhooks secrets (``whsec_`` + base64, space-separated while rotating),
+    checked at load so that a bad one is a config error, not a failed delivery. Never
+    echoed."""
+    from monitor.alerts.signing import parse_secrets  # noqa: PLC0415 - config stays light
+    from monitor.errors import ConfigError  # noqa: PLC0415
+
+    raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if not isinstance(raw, str):
+        return value
+    try:
+        parse_secrets(raw)
+    except ConfigError as e:
+        raise error(str(e)) from None
+    return value

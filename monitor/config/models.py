@@ -294,7 +294,7 @@ class SinkSettings(ConfigModel):
     type: SinkType
     url: SecretHttpUrl | None = None
     url_env: EnvName | None = None
-    secret: SecretStr | None = None
+    secret: Annotated[SecretStr | None, BeforeValidator(fields.webhook_secret)] = None
     secret_env: EnvName | None = None
     routing_key: SecretStr | None = None
     routing_key_env: EnvName | None = None
