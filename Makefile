@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_parse
 	$(BIN)/python -m bench.bench_fetch
 	$(BIN)/python -m bench.bench_match
+	$(BIN)/python -m bench.bench_daemon --breakdown
 
 # 1,000,000 stored entries on SQLite and PostgreSQL: about 25 minutes, so not part of `bench`
 bench-storage: $(STAMP)

@@ -534,7 +534,8 @@ def test_the_message_starts_with_the_count_then_one_problem_a_line() -> None:
         ),
         (
             MINIMAL + "alerts:\n  sinks:\n    - {name: s, type: webhook}\n"
-            f"    - {{name: p, type: pagerduty, secret: {SECRET}}}\n    - {{name: q, type: email}}\n",
+            f"    - {{name: p, type: pagerduty, secret: {SECRET}}}\n"
+            "    - {name: q, type: email}\n",
             [
                 "c.yaml:5: alerts.sinks[0].url: a webhook sink needs url or url_env",
                 "c.yaml:5: alerts.sinks[0].secret_env: a webhook sink needs secret_env or "

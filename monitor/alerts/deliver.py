@@ -14,7 +14,7 @@ Per sink:
   jitter; ``Retry-After`` is honoured; a 4xx other than 408/425/429 will not get better, and
   the row is dead-lettered at once; so is a row older than ``max_age`` or tried
   ``max_attempts`` times; dead letters are listed by ``tlog-monitor alerts dead`` and can be
-  replayed;
+  replayed (a replayed row is tried again up to ``max_attempts`` times, whatever its age);
 - 410 Gone disables the sink (until restart): the daemon raises a ``health`` finding and rows
   wait, undelivered, for a fixed configuration;
 - Alertmanager is reminded of every active alert before its ``endsAt`` passes.
@@ -165,6 +165,14 @@ class SinkWorker:
         if self.disabled is not None:
             return None
         await self._remind()
+        delay = await self._deliver(group_wait)
+        if delay is None or self._reminded is None:
+            return delay
+        # Alertmanager: come back in time for the next reminder, whatever the rows wait for
+        due = (self._reminded + self.resend_after - self.clock()).total_seconds()
+        return min(delay, max(due, 0.0))
+
+    async def _deliver(self, group_wait: bool) -> float | None:
         items = await self.store.pending_outbox(self.sink.name, limit=GROUP_MAX)
         if self.metrics is not None:
             self.metrics.backlog.labels(self.sink.name).set(len(items))
@@ -172,7 +180,7 @@ class SinkWorker:
             return None
         now = self.clock()
         head = items[0]
-        why = self._expired(head, now)
+        why = await self._expired(head, now)
         if why is not None:
             await self._dead([head], now, why, 0.0)
             return 0.0
@@ -199,12 +207,17 @@ class SinkWorker:
         await self._settle(group, msg, outcome, now)
         return 0.0
 
-    def _expired(self, item: OutboxItem, now: datetime) -> str | None:
+    async def _expired(self, item: OutboxItem, now: datetime) -> str | None:
         if item.attempts >= self.alerts.max_attempts:
             return f"gave up after {item.attempts} attempts: {item.last_error}"
-        if now - item.created_at > self.alerts.max_age:
+        if now - item.created_at > self.alerts.max_age and not await self._replayed(item):
             return f"gave up: older than {self.alerts.max_age}; last error: {item.last_error}"
         return None
+
+    async def _replayed(self, item: OutboxItem) -> bool:
+        """A pending row that was dead-lettered before: an operator replayed it, and it is
+        not to die of old age again before it is even tried."""
+        return any(a.status == "dead" for a in await self.store.attempts(item.id))
 
     def _group(self, items: list[OutboxItem], now: datetime) -> list[OutboxItem]:
         """The head and the due triggers of its rule written within its group window."""
@@ -217,6 +230,11 @@ class SinkWorker:
             same = item.event == head.event and item.payload.get("rule") == head.payload["rule"]
             if not same or item.created_at > ends or item.next_attempt_at > now:
                 break  # order is kept: a group never jumps over another row
+            if head.attempts and (item.attempts, item.next_attempt_at) != (
+                head.attempts,
+                head.next_attempt_at,
+            ):
+                break  # a retry is the message that failed, as it was: the same webhook-id
             if not _groupable(item):
                 break
             group.append(item)
