@@ -1,0 +1,236 @@
+"""``tlog-monitor alerts test|dead|replay`` and delivery by ``once``, as a user runs them: in
+child processes, against real receivers on loopback; ``once`` killed in the middle of a
+delivery loses nothing and, after the receiver drops repeats, doubles nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+from sqlalchemy import select
+
+from monitor.alerts.deliver import SinkWorker, send_test
+from monitor.config.models import AlertSettings, SinkSettings
+from monitor.storage.base import OUTBOX
+from monitor.storage.batch import OutboxSpec
+from monitor.storage.store import Store
+from tests.alert_receivers import (
+    ALERTMANAGER,
+    HOOK,
+    PAGERDUTY,
+    SLACK,
+    Receiver,
+    Reply,
+    finding_keys,
+)
+from tests.daemon_support import ARTIFACT, MALLORY, SINKS, write_config
+from tests.simlog import harness, run
+from tests.storage_support import cert_record, finding_for
+
+TLOG_MONITOR = str(Path(sys.executable).parent / "tlog-monitor")
+SECRET = SINKS[0]["secret"]
+LOG = "rekor.example"
+
+
+async def cli(*args: str, timeout: float = 60.0) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        TLOG_MONITOR, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def config(path: Path, db: Path, sinks: list[dict[str, Any]]) -> Path:
+    """A configuration with one (unused) log, the database ``db`` and ``sinks``."""
+    doc = {
+        "logs": [{"name": "v1", "api": "v1", "url": "https://rekor.example"}],
+        "database": {"url": f"sqlite+aiosqlite:///{db}"},
+        "alerts": {"sinks": sinks},
+    }
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def sinks_for(ok: Receiver, failing: Receiver) -> list[dict[str, Any]]:
+    return [
+        {"name": "soc", "type": "webhook", "url": ok.url(HOOK), "secret": SECRET},
+        {"name": "chat", "type": "slack", "url": ok.url(SLACK + "/T1/B2/s3cr3t")},
+        {"name": "pd", "type": "pagerduty", "url": ok.url(PAGERDUTY), "routing_key": "r" * 32},
+        {"name": "am", "type": "alertmanager", "url": ok.url(ALERTMANAGER)},
+        {"name": "broken", "type": "webhook", "url": failing.url(HOOK), "secret": SECRET},
+    ]
+
+
+def test_alerts_test_sends_a_marked_test_alert(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with Receiver(secret=SECRET) as ok, Receiver(secret=SECRET) as failing:
+            failing.script(HOOK, [], then=500)
+            sinks = sinks_for(ok, failing)
+            cfg = config(tmp_path / "m.yaml", tmp_path / "m.db", sinks)
+            names = ("soc", "broken", "nope")
+            results = await asyncio.gather(
+                *(cli("alerts", "test", "--sink", n, "--config", str(cfg)) for n in names)
+            )
+            (code, out, err), (bcode, bout, berr), (ncode, _, nerr) = results
+            assert code == 0, (out, err)
+            assert "sink soc (webhook, 127.0.0.1): test alert accepted (HTTP 200" in out
+            assert bcode == 1, berr
+            assert "sink broken (webhook, 127.0.0.1): test alert FAILED: HTTP 500" in bout
+            assert ncode == 2
+            assert str(cfg) in nerr
+            assert "no sink named 'nope'" in nerr
+            assert "Traceback" not in nerr
+            for _, output, errors in results:
+                assert SECRET not in output + errors
+
+            (hook,) = ok.at(HOOK)
+            assert hook.signature_valid is True
+            assert hook.json["type"] == "test"
+            assert hook.json["sink"] == "soc"
+            (finding,) = hook.json["findings"]
+            assert finding["kind"] == "test"
+            assert finding["dedup_key"].startswith("test-")
+            assert "TEST" in finding["detail"]
+            assert len(failing.at(HOOK)) == 1
+
+            # the other formats, through the function the command calls (child processes
+            # are slow to start)
+            async with aiohttp.ClientSession() as session:
+                for sink in sinks[1:4]:
+                    outcome = await send_test(session, SinkSettings.model_validate(sink))
+                    assert outcome.ok, (sink["name"], outcome)
+            (slack,) = ok.at(SLACK)
+            assert "TEST" in slack.json["text"]
+            assert "No action is needed" in slack.body.decode()
+            (pd,) = ok.at(PAGERDUTY)
+            assert pd.status == 202
+            assert pd.json["event_action"] == "trigger"
+            assert "TEST" in pd.json["payload"]["summary"]
+            assert pd.json["payload"]["severity"] == "info"
+            (am,) = ok.at(ALERTMANAGER)
+            assert am.json[0]["labels"]["test"] == "true"
+
+    run(body)
+
+
+def test_alerts_dead_lists_and_replay_requeues(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with Receiver(secret=SECRET) as receiver:
+            db = tmp_path / "m.db"
+            sink = {
+                "name": "soc",
+                "type": "webhook",
+                "url": receiver.url(HOOK),
+                "secret": SECRET,
+                "group_window": "0s",
+            }
+            cfg = config(tmp_path / "m.yaml", db, [sink])
+            store = await Store.open(f"sqlite+aiosqlite:///{db}")
+            try:
+                await store.register_log(LOG, "v1", "https://rekor.example")
+                f = finding_for(cert_record(LOG, 12), rule="acme-release")
+                await store.store_findings([f], outbox=[OutboxSpec(f.dedup_key, ("soc",))])
+                receiver.script(HOOK, [400])
+                async with aiohttp.ClientSession() as session:
+                    worker = SinkWorker(
+                        SinkSettings.model_validate(sink), store, session, AlertSettings()
+                    )
+                    assert await worker.step() == 0.0
+                    (dead,) = await store.dead_letters()
+
+                    code, out, err = await cli("alerts", "dead", "--json", "--config", str(cfg))
+                    assert code == 0, err
+                    (row,) = [json.loads(line) for line in out.splitlines()]
+                    assert row["id"] == dead.id
+                    assert row["sink"] == "soc"
+                    assert row["dedup_key"] == f.dedup_key
+                    assert (row["rule"], row["log"], row["index"]) == ("acme-release", LOG, 12)
+                    assert row["last_error"] == "refused: HTTP 400"
+
+                    missing = str(dead.id + 100)
+                    code, out, err = await cli(
+                        "alerts", "replay", str(dead.id), missing, "--config", str(cfg)
+                    )
+                    assert code == 1, err  # one of the ids is no dead letter
+                    assert "1 dead letters queued again" in out
+                    assert f"not dead letters: {missing}" in out
+                    assert [o.id for o in await store.pending_outbox("soc")] == [dead.id]
+                    assert await store.dead_letters() == []
+
+                    assert await worker.step() == 0.0  # the running monitor delivers it
+                    assert await store.pending_outbox("soc") == []
+                    assert [r.status for r in receiver.at(HOOK)] == [400, 200]
+            finally:
+                await store.close()
+
+    run(body)
+
+
+def test_once_killed_mid_delivery_delivers_everything_exactly_once(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
+
+    async def body() -> None:
+        async with harness(tmp_path, entries=300, shards=2) as h, Receiver(secret=SECRET) as rx:
+            for i in (301, 303, 305, 309, 311):
+                await h.admin("plant", {"index": i, "identity": MALLORY})
+            await h.admin("plant", {"index": 307, "digest": ARTIFACT})
+            await h.admin("append", {"v1": 20, "v2": 20})
+            sink = {**SINKS[0], "url": rx.url(HOOK), "timeout": "60s"}
+            logs = {"start": 290}
+            cfg = write_config(
+                tmp_path / "m.yaml", h.sim, tmp_path, url, v1=logs, v2=logs, sinks=[sink]
+            )
+            # the first message is taken at once, the second hangs: the monitor is killed
+            # while it waits for the answer (the receiver took it, as a slow receiver does)
+            rx.script(HOOK, [Reply(200), Reply(200, delay=60.0)])
+            proc = await asyncio.create_subprocess_exec(
+                TLOG_MONITOR,
+                "once",
+                "--config",
+                str(cfg),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            try:
+                await rx.wait_for(lambda: len(rx.requests) >= 2, timeout=60)
+            finally:
+                proc.send_signal(signal.SIGKILL)
+                await proc.wait()
+            assert proc.returncode == -signal.SIGKILL
+
+            code, out, err = await cli("once", "--config", str(cfg))
+            assert code == 0, (out, err)  # nothing new: the findings were stored before
+            assert "alerts:" not in out  # nothing left waiting
+
+            store = await Store.open(url, migrate=False)
+            try:
+                async with store.engine.connect() as conn:
+                    stored = list(
+                        (await conn.execute(select(OUTBOX.c.dedup_key).order_by(OUTBOX.c.id)))
+                        .scalars()
+                        .all()
+                    )
+                assert await store.pending_outbox("soc") == []
+            finally:
+                await store.close()
+            assert len(stored) == 12  # 6 planted in each log
+            assert all(r.signature_valid for r in rx.requests)
+            # the message in flight at the kill came twice, with the same webhook-id
+            ids = Counter(r.headers["webhook-id"] for r in rx.requests)
+            assert ids.most_common(1)[0][1] == 2
+            assert rx.requests[1].duplicate is False
+            assert [r for r in rx.requests if r.duplicate] != []
+            # after dropping repeats, every finding arrived exactly once
+            arrived = Counter(finding_keys(rx.unique(HOOK)))
+            assert sorted(arrived) == sorted(stored)
+            assert set(arrived.values()) == {1}
+
+    run(body)
