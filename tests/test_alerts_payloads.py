@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr, ValidationError
 
 import monitor
 from monitor.alerts import payloads
@@ -443,11 +444,17 @@ def test_webhook_secret_problems_name_the_sink_not_the_secret() -> None:
     missing = SinkSettings.model_construct(name="hook", type="webhook", secret=None)
     with pytest.raises(ConfigError, match="sink hook: a webhook sink needs a secret"):
         webhook(missing, "trigger", [stored()], timestamp=1)
+    # a short secret is refused when the configuration loads, without echoing it
+    with pytest.raises(ValidationError) as bad:
+        sink("webhook", secret="whsec_c2hvcnRzZWNyZXQ=")
+    assert "c2hvcnRzZWNyZXQ" not in str(bad.value)
+    # and by the signer too, should settings be built some other way
+    short = SinkSettings.model_construct(
+        name="hook", type="webhook", secret=SecretStr("whsec_c2hvcnRzZWNyZXQ=")
+    )
     with pytest.raises(ConfigError) as info:
-        webhook(
-            sink("webhook", secret="whsec_c2hvcnRzZWNyZXQ="), "trigger", [stored()], timestamp=1
-        )
-    assert "webhook-sink" in str(info.value)
+        webhook(short, "trigger", [stored()], timestamp=1)
+    assert "sink hook" in str(info.value)
     assert "c2hvcnRzZWNyZXQ" not in str(info.value)
 
 
