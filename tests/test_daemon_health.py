@@ -579,3 +579,24 @@ def test_an_unreachable_log_is_not_also_reported_stalled(tmp_path: Path) -> None
             await store.close()
 
     run(body)
+
+
+def test_a_sink_that_answered_410_is_failing_at_once(tmp_path: Path) -> None:
+    async def body() -> None:
+        store = await open_store(tmp_path)
+        try:
+            clock = Clock()
+            routing = Routing.build([sink("soc"), sink("ops")], {})
+            monitor = HealthMonitor(store, HEALTH, routing, clock=clock)
+            await monitor.evaluate([], ["soc", "ops"], {"soc": "soc.example answered 410 Gone"})
+            (f,) = await of_type(store, HealthType.SINK_FAILING)
+            assert ("sink", "soc") in f.finding.matched
+            assert "410 Gone" in f.finding.detail
+            assert await sinks_of(store, f) == ["ops"]  # not the sink that is gone
+            await monitor.evaluate([], ["soc", "ops"], {})  # fixed and restarted
+            (f,) = await of_type(store, HealthType.SINK_FAILING)
+            assert_resolved_by_monitor(f)
+        finally:
+            await store.close()
+
+    run(body)
