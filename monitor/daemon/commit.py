@@ -11,26 +11,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from monitor.daemon.parsing import Chunk, parse_chunk
 from monitor.daemon.routing import Routing
-from monitor.entries.parse import parse_entry, with_chain_status
-from monitor.entries.record import MalformedEntry, ParseResult, SigningRecord
 from monitor.findings import Finding, FindingKind, dedup_key
 from monitor.merkle import CompactRangeState
 from monitor.metrics import DaemonMetrics
 from monitor.pipeline.verify import IntegrityFailure, VerifiedTree
-from monitor.rules.engine import RuleEngine, malformed_finding
+from monitor.rules.engine import RuleEngine
 from monitor.rules.spec import Severity
-from monitor.storage.batch import Batch, BatchResult, IndexRow
+from monitor.storage.batch import Batch, BatchResult
 from monitor.storage.logs_state import CheckpointData
 from monitor.storage.store import Store
 from monitor.trust import CertificateAuthority
 
-__all__ = ["Committer", "PassContext", "PassResult", "RawEntry", "Start", "first_cursor"]
+__all__ = [
+    "Committer",
+    "PassContext",
+    "PassResult",
+    "RawEntry",
+    "Start",
+    "drive",
+    "first_cursor",
+]
 
 Start = Literal["tip", "resume"] | int
 
@@ -83,11 +91,26 @@ def first_cursor(ctx: PassContext) -> int:
     return 0 if ctx.backfill is None else ctx.backfill[0]
 
 
+async def drive(out: Committer, run: Awaitable[PassResult]) -> PassResult:
+    """Run a pass, then wait for its last batch to be stored; the result counts it."""
+    try:
+        draft = await run
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await out.flush()
+        raise
+    await out.flush()
+    return out.final(draft)
+
+
 class Committer:
     def __init__(self, ctx: PassContext) -> None:
         self.ctx = ctx
         self.entries = 0
         self.findings = 0
+        # the batch being stored while the next one is parsed (storing waits on the database,
+        # parsing on the CPU: overlapped, a pass goes faster)
+        self._pending: asyncio.Future[None] | None = None
 
     def plan(self, entries: int) -> None:
         if self.ctx.planned is not None:
@@ -105,60 +128,65 @@ class Committer:
         *,
         new_tree: bool = False,
     ) -> None:
-        """Parse, match and store proven ``entries``; the cursor moves to ``cursor``."""
+        """Parse, match and store proven ``entries``; the cursor moves to ``cursor``. The
+        store runs in the background while the next chunk is proven and parsed."""
         started = time.perf_counter()
         ctx = self.ctx
-        records: list[SigningRecord] = []
-        findings: list[Finding] = []
-        malformed: list[MalformedEntry] = []
-        index_rows: list[IndexRow] = []
-        cas = ctx.cas
-        seen = int(time.time())
-
-        def check_chain(r: SigningRecord) -> ParseResult:
-            return with_chain_status(r, cas)
-
-        for e in entries:
-            result = parse_entry(
-                e.body,
-                log=ctx.name,
-                index=e.index,
-                integrated_time=e.integrated_time,
-                attestation=e.attestation,
-            )
-            if isinstance(result, MalformedEntry):
-                malformed.append(result)
-                findings.append(malformed_finding(result))
-                continue
-            if ctx.index_all:
-                index_rows.append(IndexRow.from_record(result, seen))
-            found = ctx.engine.evaluate(result, check_chain)
-            if found:
-                records.append(result)
-                findings.extend(found)
+        chunk = Chunk(
+            ctx.name,
+            tuple((e.index, e.body, e.integrated_time, e.attestation) for e in entries),
+            ctx.index_all,
+            int(time.time()),
+        )
+        parsed = parse_chunk(chunk, ctx.engine, ctx.cas)
         batch = Batch(
             ctx.name,
             cursor,
             checkpoint,
             compact_range,
-            records=tuple(records),
-            findings=tuple(findings),
-            malformed=tuple(malformed),
-            outbox=ctx.routing.outbox(findings),
-            index_rows=tuple(index_rows),
+            records=parsed.records,
+            findings=parsed.findings,
+            malformed=parsed.malformed,
+            outbox=ctx.routing.outbox(parsed.findings),
+            index_rows=parsed.index_rows,
             new_tree=new_tree,
             backfill=ctx.backfill,
         )
-        await self.store(batch)
-        self.entries += len(entries)
+        malformed = parsed.malformed
+        await self.flush()  # batches are stored in log order, one at a time
+        self._pending = asyncio.ensure_future(
+            self._store_entries(batch, len(entries), len(malformed), started)
+        )
+
+    async def _store_entries(self, batch: Batch, entries: int, malformed: int, t0: float) -> None:
+        ctx = self.ctx
+        await self._store_now(batch)
+        self.entries += entries
         m = ctx.metrics
         if m is not None:
-            m.entries.labels(ctx.name).inc(len(entries))
+            m.entries.labels(ctx.name).inc(entries)
             if malformed:
-                m.malformed.labels(ctx.name).inc(len(malformed))
-            m.batch_seconds.labels(ctx.name).observe(time.perf_counter() - started)
+                m.malformed.labels(ctx.name).inc(malformed)
+            m.batch_seconds.labels(ctx.name).observe(time.perf_counter() - t0)
         if ctx.progress is not None:
-            ctx.progress(len(entries))
+            ctx.progress(entries)
+
+    async def flush(self) -> None:
+        """Wait for the batch being stored (its error, if any, is raised here). A cancelled
+        caller still waits for the transaction to end, then is cancelled."""
+        task, self._pending = self._pending, None
+        if task is None:
+            return
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await task
+            raise
+
+    def final(self, draft: PassResult) -> PassResult:
+        """``draft`` with the counts of everything stored (call after ``flush``)."""
+        return dataclasses.replace(draft, entries=self.entries, findings=self.findings)
 
     async def seed(
         self, cursor: int, checkpoint: CheckpointData, state: VerifiedTree, *, new_tree: bool
@@ -213,7 +241,12 @@ class Committer:
             ctx.metrics.integrity_failures.labels(ctx.name, str(e.type)).inc()
 
     async def store(self, batch: Batch) -> BatchResult:
-        """Store ``batch``; a cancellation waits for its transaction to end either way."""
+        """Store ``batch`` after the batch in flight; a cancellation waits for its
+        transaction to end either way."""
+        await self.flush()
+        return await self._store_now(batch)
+
+    async def _store_now(self, batch: Batch) -> BatchResult:
         task = asyncio.ensure_future(self.ctx.store.store_batch(batch))
         try:
             result = await asyncio.shield(task)

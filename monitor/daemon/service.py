@@ -191,7 +191,7 @@ class Monitor:
         store = await Store.open(url, migrate=db.migrate_on_start, pool_size=db.pool_size)
         session = aiohttp.ClientSession()
         try:
-            yield cls(
+            monitor = cls(
                 checked,
                 store,
                 session,
@@ -200,6 +200,7 @@ class Monitor:
                 retry_base=retry_base,
                 tune_http=tune_http,
             )
+            yield monitor
         finally:
             await session.close()
             await store.close()

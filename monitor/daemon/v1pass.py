@@ -29,6 +29,7 @@ from monitor.daemon.commit import (
     PassResult,
     RawEntry,
     Start,
+    drive,
     first_cursor,
 )
 from monitor.daemon.prefetch import Prefetcher, chunks
@@ -72,7 +73,8 @@ async def catch_up_v1(
         raise ValueError(f"chunk must be positive, not {chunk}")
     if isinstance(start, int) and start < 0:
         raise ValueError(f"start index {start} is negative")
-    return await _Pass(client, ctx).run(start, chunk)
+    run = _Pass(client, ctx)
+    return await drive(run.out, run.run(start, chunk))
 
 
 def _log_size(info: LogInfo) -> int:

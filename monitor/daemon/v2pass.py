@@ -24,6 +24,7 @@ from monitor.daemon.commit import (
     PassResult,
     RawEntry,
     Start,
+    drive,
     first_cursor,
 )
 from monitor.daemon.prefetch import Prefetcher, chunks
@@ -66,7 +67,8 @@ async def catch_up_v2(
         raise ValueError(f"chunk must be positive, not {chunk}")
     if isinstance(start, int) and start < 0:
         raise ValueError(f"start index {start} is negative")
-    return await _Pass(client, ctx).run(start, chunk)
+    run = _Pass(client, ctx)
+    return await drive(run.out, run.run(start, chunk))
 
 
 def checkpoint_failure(e: CheckpointError) -> IntegrityFailure:

@@ -100,7 +100,13 @@ class StoreBase:
     async def _insert_many(self, conn: AsyncConnection, table: Any, rows: Sequence[JSON]) -> int:
         if not rows:
             return 0
-        # RETURNING counts what was really inserted (rowcount is unreliable for executemany)
+        if self._dialect == "sqlite":
+            # one executemany: sqlite3 sums the rows each statement changed into rowcount,
+            # so the count is exact, without the cost of RETURNING
+            result = await conn.execute(self._insert(table), list(rows))
+            return max(result.rowcount, 0)
+        # PostgreSQL: RETURNING counts what was really inserted (asyncpg's executemany
+        # reports no row count)
         stmt = self._insert(table).returning(next(iter(table.primary_key.columns)))
         result = await conn.execute(stmt, list(rows))
         return len(result.all())
