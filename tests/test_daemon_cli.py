@@ -130,7 +130,10 @@ def test_run_stops_cleanly_on_sigterm_and_logs_json(tmp_path: Path) -> None:
             _, err = await asyncio.wait_for(proc.communicate(), 15)
             assert time.monotonic() - sent < 5.0
             assert proc.returncode == 0
-            lines = [json.loads(line) for line in err.decode().splitlines() if line]
+            text = err.decode()
+            non_json = [line for line in text.splitlines() if line and not line.startswith("{")]
+            assert not non_json, text  # every line of standard error is a JSON log line
+            lines = [json.loads(line) for line in text.splitlines() if line]
             assert lines[-1]["message"] == "monitor stopped"
             assert all(line["level"] != "error" for line in lines), lines
             store = await Store.open(url, migrate=False)

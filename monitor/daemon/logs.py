@@ -94,7 +94,13 @@ def setup_logging(
     logger.propagate = False
 
     for name in NOISY:
-        logging.getLogger(name).setLevel(logging.WARNING)
+        # their warnings go out as the monitor's lines do (one format on standard error)
+        noisy = logging.getLogger(name)
+        noisy.setLevel(logging.WARNING)
+        for old in [h for h in noisy.handlers if isinstance(h, _MonitorHandler)]:
+            noisy.removeHandler(old)
+        noisy.addHandler(handler)
+        noisy.propagate = False
 
 
 def parse_level(level: str) -> int:

@@ -22,7 +22,7 @@ import dataclasses
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -112,6 +112,26 @@ def load_trust(settings: Settings) -> TrustRoot:
 
         return refresh_trust_root(Path(settings.trust.tuf_cache), str(settings.trust.tuf_url))
     return load_trust_root(settings.trust.trusted_root, settings.trust.signing_config)
+
+
+def _on_loop(fn: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    """A job APScheduler runs on the event loop (it runs plain functions in a thread, and
+    waking a tailer is not thread-safe)."""
+
+    async def job() -> None:
+        fn()
+
+    return job
+
+
+def _job(fn: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+    """A periodic job that a stop may cancel mid-way: that is the stop, not an error."""
+
+    async def job() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await fn()
+
+    return job
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
@@ -364,7 +384,7 @@ class Monitor:
         for runner in list(self.runners.values()):
             self._start(runner, scheduler)
         scheduler.add_job(
-            self.evaluate_health,
+            _job(self.evaluate_health),
             "interval",
             seconds=self.health_interval,
             id="health",
@@ -372,7 +392,7 @@ class Monitor:
             max_instances=1,
         )
         scheduler.add_job(
-            self.refresh_trust,
+            _job(self.refresh_trust),
             "interval",
             seconds=self.settings.trust.refresh_interval.total_seconds(),
             id="trust-refresh",
@@ -381,7 +401,7 @@ class Monitor:
         )
         if any(r.config.retention is not None for r in self.runners.values()):
             scheduler.add_job(
-                self.apply_retention,
+                _job(self.apply_retention),
                 "interval",
                 seconds=RETENTION_EVERY,
                 id="retention",
@@ -419,7 +439,7 @@ class Monitor:
         runner.tailer = tailer
         runner.task = asyncio.create_task(tailer.run(self._stop), name=f"tail {runner.name}")
         scheduler.add_job(
-            tailer.wake,
+            _on_loop(tailer.wake),
             "interval",
             seconds=runner.config.poll_interval.total_seconds(),
             id=f"poll {runner.name}",
