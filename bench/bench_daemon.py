@@ -34,6 +34,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -214,15 +215,66 @@ def running_sim(entries: int, out: Path, log: IO[str], env: dict[str, str]) -> I
 # --- the monitor ------------------------------------------------------------------------------
 
 
+class TreeMemory(threading.Thread):
+    """Samples the resident memory of a process and all its descendants (worker processes,
+    if the monitor starts any): the peak of their sum, and the most processes seen at once.
+    ``wait4`` alone gives only the largest single process."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.interval = interval
+        self.peak_kb = 0
+        self.max_procs = 0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            self.sample()
+            self._done.wait(self.interval)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+    def sample(self) -> None:
+        parents: dict[int, int] = {}
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    stat = (d / "stat").read_text()
+                except OSError:
+                    continue  # gone meanwhile
+                parents[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        tree, frontier = {self.pid}, [self.pid]
+        while frontier:
+            parent = frontier.pop()
+            kids = [p for p, pp in parents.items() if pp == parent and p not in tree]
+            tree.update(kids)
+            frontier += kids
+        total = 0
+        for pid in tree:
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            m = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+            total += int(m.group(1)) if m else 0
+        self.peak_kb = max(self.peak_kb, total)
+        self.max_procs = max(self.max_procs, len(tree))
+
+
 @dataclass(frozen=True)
 class MonitorRun:
     label: str
     entries: int
     findings: int
     wall_seconds: float
-    cpu_seconds: float  # user + system of the monitor's process
+    cpu_seconds: float  # user + system of the monitor's process and the workers it waited for
     sys_seconds: float
-    peak_rss_mb: float
+    peak_rss_mb: float  # the sum over its processes, sampled (at least the largest one's)
+    largest_process_mb: float  # ru_maxrss: the largest single process of the tree
+    processes: int  # the most processes at once (1 unless it starts workers)
     sim_cpu_seconds: float  # what serving it cost the simulator meanwhile
     db_mb: float
     load: float  # 1-minute load average at the end: above ~1.5, something else competed
@@ -305,7 +357,12 @@ def run_monitor(
     with out_path.open("w") as out, err_path.open("w") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err)  # noqa: S603
-        _, status, usage = os.wait4(proc.pid, 0)
+        memory = TreeMemory(proc.pid)
+        memory.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            memory.stop()
         wall = time.perf_counter() - t0
     proc.returncode = code = os.waitstatus_to_exitcode(status)
     sim_cpu = sim.cpu_seconds() - sim_cpu0
@@ -326,7 +383,9 @@ def run_monitor(
         wall_seconds=wall,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
         sys_seconds=usage.ru_stime,
-        peak_rss_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
+        peak_rss_mb=max(memory.peak_kb, usage.ru_maxrss) / 1024,  # kilobytes on Linux
+        largest_process_mb=usage.ru_maxrss / 1024,
+        processes=max(1, memory.max_procs),
         sim_cpu_seconds=sim_cpu,
         db_mb=db.stat().st_size / 2**20 if db is not None else 0.0,
         load=os.getloadavg()[0],
@@ -458,7 +517,8 @@ def render(rep: Report) -> str:
     w("")
     head = (
         f"{'run':<10} {'entries':>9} {'wall s':>7} {'entries/s':>9} {'CPU s':>7} "
-        f"{'(sys)':>6} {'CPU s/10k':>9} {'peak RSS':>9} {'findings':>8} {'sim CPU s':>9} "
+        f"{'(sys)':>6} {'CPU s/10k':>9} {'peak RSS':>9} {'procs':>5} {'findings':>8} "
+        f"{'sim CPU s':>9} "
         f"{'DB MB':>7} {'load':>5}"
     )
     w(head)
@@ -467,7 +527,8 @@ def render(rep: Report) -> str:
         w(
             f"{r.label:<10} {r.entries:>9,} {r.wall_seconds:>7.1f} {r.rate:>9,.0f} "
             f"{r.cpu_seconds:>7.1f} {r.sys_seconds:>6.1f} {r.cpu_per_10k:>9.2f} "
-            f"{r.peak_rss_mb:>6.0f} MB {r.findings:>8,} {r.sim_cpu_seconds:>9.1f} {r.db_mb:>7.0f} "
+            f"{r.peak_rss_mb:>6.0f} MB {r.processes:>5} {r.findings:>8,} "
+            f"{r.sim_cpu_seconds:>9.1f} {r.db_mb:>7.0f} "
             f"{r.load:>5.1f}"
         )
     w("")
@@ -523,23 +584,24 @@ def render_stages(rep: Report) -> str:
     n, wall, cpu, main = b["entries"], b["wall"], b["cpu"], b["main_thread_cpu"]
     stages: dict[str, float] = b["stages"]
     out = [
-        f"  {n:,} entries (batch_size {rep.batch_size}) in {wall:.1f} s = {n / wall:,.0f}/s; "
-        f"CPU {cpu:.1f} s: main thread {main:.1f} s, other threads (SQLite) {cpu - main:.1f} s"
+        f"  {n:,} entries (batch_size {rep.batch_size}) in {wall:.1f} s = {n / wall:,.0f}/s",
+        f"  CPU: the monitor's process {cpu:.1f} s (main thread {main:.1f} s, other threads, "
+        f"SQLite's among them, {cpu - main:.1f} s); worker processes {b['worker_cpu']:.1f} s",
+        "  time inside each stage, in the monitor's process (stages that overlap need not add "
+        "up to the wall time):",
     ]
 
     def row(title: str, seconds: float) -> str:
         return (
-            f"    {title:<40} {seconds:6.1f} s {seconds / wall:6.1%} of wall "
+            f"    {title:<36} {seconds:6.1f} s {seconds / wall:6.1%} of wall "
             f"{seconds / n * 1e6:7.1f} us/entry"
         )
 
-    done = stages.get("commit", 0.0)
-    out.append(row("commit: parse, match, store (in turn)", done))
-    for name in ("parse", "match", "index_all rows", "store (awaited)"):
-        out.append(row(f"  {name}", stages.get(name, 0.0)))
-    other = done - sum(stages.get(k, 0.0) for k in ("parse", "match", "store (awaited)"))
-    out.append(row("  rest of commit", other))
-    out.append(row("outside commit (fetch, verify not hidden)", wall - done))
+    for name, seconds in sorted(stages.items(), key=lambda kv: -kv[1]):
+        out.append(row(name, seconds))
+    if "commit (awaited by the pass)" in stages:
+        outside = max(0.0, wall - stages["commit (awaited by the pass)"])
+        out.append(row("outside commit (fetch, prove)", outside))
     return "\n".join(out)
 
 

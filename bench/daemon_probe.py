@@ -1,6 +1,10 @@
-"""One ``once`` pass of the monitor in this process, with the time of each stage of a batch
-measured (no profiler: wrappers around the stage functions): parse, match, index_all rows,
-the store (awaited), and the whole commit. ``bench_daemon --breakdown`` runs it in a child.
+"""One ``once`` pass of the monitor in this process, with the time spent inside each stage of
+a batch measured (no profiler: wrappers around the stage functions, wherever they exist in
+this version of the daemon): parsing, matching, index_all rows, the store, the whole commit.
+``bench_daemon --breakdown`` runs it in a child process.
+
+Stages that overlap (a store running while the next chunk is parsed) need not add up to the
+wall time; work done in worker processes is not seen by the wrappers, only as their CPU.
 
 Prints one line per log as ``tlog-monitor once`` does, then ``BREAKDOWN {json}``.
 
@@ -11,61 +15,94 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
+import inspect
 import json
+import resource
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
-
-from monitor.daemon import commit, parsing
-from monitor.daemon.service import Monitor
-from monitor.rules.engine import RuleEngine
-from monitor.storage.batch import IndexRow
-from monitor.storage.store import Store
 
 SECONDS: defaultdict[str, float] = defaultdict(float)
 
+# (module, class or None, attribute, stage); missing ones are skipped
+TARGETS = (
+    ("monitor.daemon.commit", None, "parse_entry", "parse"),
+    ("monitor.daemon.parsing", None, "parse_entry", "parse"),
+    ("monitor.rules.engine", "RuleEngine", "evaluate", "match"),
+    ("monitor.storage.batch", "IndexRow", "from_record", "index_all rows"),
+    ("monitor.daemon.commit", None, "parse_chunk", "parse + match of a chunk"),
+    ("monitor.daemon.parsing", "Parser", "parse", "parse + match of a chunk (awaited)"),
+    ("monitor.daemon.parsing", "WorkerParser", "parse", "parse + match of a chunk (awaited)"),
+    ("monitor.storage.store", "Store", "store_batch", "store"),
+    ("monitor.daemon.commit", "Committer", "commit", "commit (awaited by the pass)"),
+)
 
-def _timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+
+def _timed(stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def awrapper(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                SECONDS[stage] += time.perf_counter() - t0
+
+        return awrapper
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
         try:
             return fn(*args, **kwargs)
         finally:
-            SECONDS[name] += time.perf_counter() - t0
+            SECONDS[stage] += time.perf_counter() - t0
 
     return wrapper
 
 
-def _atimed(name: str, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
+def instrument() -> list[str]:
+    """Wrap every target that exists (once, in the class that defines it); what was wrapped."""
+    done: list[str] = []
+    for module_name, class_name, attr, stage in TARGETS:
         try:
-            return await fn(*args, **kwargs)
-        finally:
-            SECONDS[name] += time.perf_counter() - t0
-
-    return wrapper
-
-
-def instrument() -> None:
-    parsing.parse_entry = _timed("parse", parsing.parse_entry)  # type: ignore[attr-defined]
-    RuleEngine.evaluate = _timed("match", RuleEngine.evaluate)  # type: ignore[method-assign]
-    from_record = IndexRow.from_record.__func__  # type: ignore[attr-defined]
-    IndexRow.from_record = classmethod(_timed("index_all rows", from_record))  # type: ignore[assignment]
-    Store.store_batch = _atimed("store (awaited)", Store.store_batch)  # type: ignore[method-assign]
-    commit.Committer.commit = _atimed("commit", commit.Committer.commit)  # type: ignore[method-assign]
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        owner: Any = module
+        if class_name is not None:
+            cls = getattr(module, class_name, None)
+            owner = next((c for c in getattr(cls, "__mro__", ()) if attr in vars(c)), None)
+        if owner is None:
+            continue
+        raw = vars(owner).get(attr)
+        where = f"{getattr(owner, '__qualname__', module_name)}.{attr}"
+        if raw is None or where in done:
+            continue
+        if isinstance(raw, classmethod):
+            setattr(owner, attr, classmethod(_timed(stage, raw.__func__)))
+        elif callable(raw):
+            setattr(owner, attr, _timed(stage, raw))
+        else:
+            continue
+        done.append(where)
+    return done
 
 
 async def probe(config: str) -> dict[str, Any]:
+    from monitor.daemon.service import Monitor  # noqa: PLC0415 - after instrument()
+
     async with Monitor.open(config) as monitor:
         wall0, cpu0, main0 = time.perf_counter(), time.process_time(), time.thread_time()
         results = await monitor.once(show_over=1 << 62)
         wall = time.perf_counter() - wall0
         cpu, main = time.process_time() - cpu0, time.thread_time() - main0
+    # worker processes, if any, have been waited for once the monitor is closed
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     entries = 0
     for name, r in sorted(results.items()):
         if isinstance(r, Exception):
@@ -81,13 +118,15 @@ async def probe(config: str) -> dict[str, Any]:
         "wall": wall,
         "cpu": cpu,
         "main_thread_cpu": main,
+        "worker_cpu": children.ru_utime + children.ru_stime,
         "stages": dict(SECONDS),
     }
 
 
 def main() -> int:
-    instrument()
+    wrapped = instrument()
     res = asyncio.run(probe(sys.argv[1]))
+    res["instrumented"] = wrapped
     print("BREAKDOWN " + json.dumps(res))
     return 0
 
