@@ -108,8 +108,9 @@ class Committer:
         self.ctx = ctx
         self.entries = 0
         self.findings = 0
-        # the batch being stored while the next one is parsed (storing waits on the database,
-        # parsing on the CPU: overlapped, a pass goes faster)
+        # the batch being stored: its transaction goes on while the pass waits for the
+        # network (a Rekor v1 pass mostly does); parsing, being CPU on this thread, does not
+        # overlap it
         self._pending: asyncio.Future[None] | None = None
 
     def plan(self, entries: int) -> None:
@@ -129,7 +130,8 @@ class Committer:
         new_tree: bool = False,
     ) -> None:
         """Parse, match and store proven ``entries``; the cursor moves to ``cursor``. The
-        store runs in the background while the next chunk is proven and parsed."""
+        store goes on in the background whenever the pass waits (for the next chunk's fetch);
+        the next batch is stored only after it, so batches land in log order."""
         started = time.perf_counter()
         ctx = self.ctx
         chunk = Chunk(

@@ -4,7 +4,9 @@ matched, the findings, malformed entries and index rows.
 It runs on the event loop's thread. Measured on this 2-core machine, handing chunks to a
 worker process (spawned; pickled there and back) did not pay off: the worker became the
 bottleneck (~150 us an entry with the trip, against ~100 in place) while the event loop sat
-mostly idle; the store of the previous chunk already overlaps the parsing of the next.
+mostly idle. Slicing the parse so the previous chunk's transaction could run in between did
+not pay off either (the database work needs this thread too); both were measured and left
+out.
 """
 
 from __future__ import annotations
