@@ -30,10 +30,9 @@ from monitor.daemon.commit import (
     RawEntry,
     Start,
     drive,
-    first_cursor,
 )
 from monitor.daemon.prefetch import Prefetcher, chunks
-from monitor.daemon.state import Resume, load_resume
+from monitor.daemon.state import Resume, begin_pass
 from monitor.daemon.v2pass import checkpoint_failure
 from monitor.errors import CheckpointError, LogResponseError, MissingEntriesError
 from monitor.findings import IntegrityType
@@ -90,10 +89,7 @@ class _Pass:
 
     async def run(self, start: Start, chunk: int) -> PassResult:
         ctx = self.ctx
-        resume = await load_resume(ctx.store, ctx.name, ctx.backfill)
-        if resume is None:
-            await ctx.store.register_log(ctx.name, "v1", self.client.log.base_url)
-        at = first_cursor(ctx) if resume is None else resume.cursor
+        resume, at = await begin_pass(ctx, "v1", self.client.log.base_url)
         try:
             info = await self.client.log_info()
         except CheckpointError as e:

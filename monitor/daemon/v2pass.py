@@ -28,7 +28,7 @@ from monitor.daemon.commit import (
     first_cursor,
 )
 from monitor.daemon.prefetch import Prefetcher, chunks
-from monitor.daemon.state import Resume, load_resume
+from monitor.daemon.state import Resume, begin_pass
 from monitor.errors import CheckpointError
 from monitor.findings import IntegrityType
 from monitor.logclient.v2 import RekorV2Client
@@ -88,10 +88,7 @@ class _Pass:
 
     async def run(self, start: Start, chunk: int) -> PassResult:
         ctx = self.ctx
-        resume = await load_resume(ctx.store, ctx.name, ctx.backfill)
-        if resume is None:
-            await ctx.store.register_log(ctx.name, "v2", self.client.log.base_url)
-        at = first_cursor(ctx) if resume is None else resume.cursor
+        resume, at = await begin_pass(ctx, "v2", self.client.log.base_url)
         try:
             cp = await self.client.checkpoint()
         except CheckpointError as e:
