@@ -25,7 +25,6 @@ Errors name the sink and its host at most: a Slack webhook URL is itself a secre
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -35,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
+from monitor.aio import backoff_delay, wait_any
 from monitor.alerts.payloads import (
     ALERTMANAGER_RESEND_AFTER,
     EntryUrl,
@@ -274,8 +274,7 @@ class SinkWorker:
             await self._dead(group, now, f"refused: {outcome.reason}", outcome.duration)
             return
         attempts = group[0].attempts + 1
-        ceiling = min(RETRY_CAP, self.retry_base * 2.0 ** min(attempts - 1, 20))
-        delay = self._rng.uniform(ceiling / 2, ceiling)
+        delay = backoff_delay(attempts, self.retry_base, RETRY_CAP, self._rng)
         if outcome.retry_after is not None:
             delay = max(delay, min(outcome.retry_after, RETRY_CAP))
         retry_at = now + timedelta(seconds=delay)
@@ -322,14 +321,7 @@ class SinkWorker:
                 self.metrics.failures.labels(self.sink.name, outcome.reason).inc()
 
     async def _wait(self, stop: asyncio.Event, delay: float) -> None:
-        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-        try:
-            await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await w
+        await wait_any([stop, self._wake], delay)
 
 
 def _groupable(item: OutboxItem) -> bool:

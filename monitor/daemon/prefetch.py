@@ -7,11 +7,12 @@ Leaving the ``async with`` (done, a lie, an error, a stop) cancels what is still
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Generic, TypeVar
+
+from monitor.aio import cancel_and_wait
 
 __all__ = ["Prefetcher", "chunks"]
 
@@ -76,8 +77,4 @@ class Prefetcher(Generic[T]):
     async def close(self) -> None:
         tasks = [t for _, _, t in self._pending]
         self._pending.clear()
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_and_wait(tasks, quiet=True)  # fetches no one will read

@@ -17,8 +17,8 @@ log. Then one of:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
+import inspect
 import logging
 import re
 import time
@@ -32,6 +32,7 @@ import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 
+from monitor.aio import cancel_and_wait
 from monitor.alerts.deliver import SinkWorker
 from monitor.config.models import LogSettings, Settings
 from monitor.config.trustcheck import CheckedConfig, load_checked
@@ -114,32 +115,34 @@ def load_trust(settings: Settings) -> TrustRoot:
     return load_trust_root(settings.trust.trusted_root, settings.trust.signing_config)
 
 
-def _on_loop(fn: Callable[[], None]) -> Callable[[], Awaitable[None]]:
-    """A job APScheduler runs on the event loop (it runs plain functions in a thread, and
-    waking a tailer is not thread-safe)."""
+class _Jobs:
+    """The scheduler's jobs, run on the event loop (APScheduler runs plain functions in a
+    thread, and waking a tailer is not thread-safe). A stop lets the jobs under way finish:
+    APScheduler's own shutdown would cancel them, and log each as failed."""
 
-    async def job() -> None:
-        fn()
+    def __init__(self) -> None:
+        self.running: set[asyncio.Task[object]] = set()
 
-    return job
+    def wrap(self, fn: Callable[[], Awaitable[object] | None]) -> Callable[[], Awaitable[None]]:
+        async def job() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self.running.add(task)
+            try:
+                result = fn()
+                if inspect.isawaitable(result):
+                    await result
+            finally:
+                self.running.discard(task)
 
+        return job
 
-def _job(fn: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
-    """A periodic job that a stop may cancel mid-way: that is the stop, not an error."""
-
-    async def job() -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            await fn()
-
-    return job
-
-
-async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
-    for t in tasks:
-        t.cancel()
-    for t in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await t
+    async def stop(self, scheduler: AsyncIOScheduler, timeout: float = 5.0) -> None:
+        scheduler.pause()
+        await asyncio.sleep(0)  # jobs already handed out start, and register
+        if self.running:
+            await asyncio.wait(set(self.running), timeout=timeout)
+        scheduler.shutdown(wait=False)
 
 
 class Monitor:
@@ -184,6 +187,7 @@ class Monitor:
         self._discovery: dict[str, ShardDiscovery] = {}
         self._stop: asyncio.Event | None = None
         self._scheduler: AsyncIOScheduler | None = None
+        self._jobs = _Jobs()
         for resolved in checked.logs:
             cfg = resolved.config
             if cfg.discover:
@@ -381,10 +385,11 @@ class Monitor:
         """Tail every log until ``stop`` is set."""
         self._stop = stop
         scheduler = self._scheduler = AsyncIOScheduler(timezone=UTC)
+        jobs = self._jobs
         for runner in list(self.runners.values()):
             self._start(runner, scheduler)
         scheduler.add_job(
-            _job(self.evaluate_health),
+            jobs.wrap(self.evaluate_health),
             "interval",
             seconds=self.health_interval,
             id="health",
@@ -392,7 +397,7 @@ class Monitor:
             max_instances=1,
         )
         scheduler.add_job(
-            _job(self.refresh_trust),
+            jobs.wrap(self.refresh_trust),
             "interval",
             seconds=self.settings.trust.refresh_interval.total_seconds(),
             id="trust-refresh",
@@ -401,7 +406,7 @@ class Monitor:
         )
         if any(r.config.retention is not None for r in self.runners.values()):
             scheduler.add_job(
-                _job(self.apply_retention),
+                jobs.wrap(self.apply_retention),
                 "interval",
                 seconds=RETENTION_EVERY,
                 id="retention",
@@ -421,10 +426,10 @@ class Monitor:
         try:
             await stop.wait()
         finally:
-            scheduler.shutdown(wait=False)
+            await jobs.stop(scheduler)
             self._scheduler = None
             await self._stop_tailers()
-            await _cancel(self._worker_tasks)
+            await cancel_and_wait(self._worker_tasks)
             log.info("monitor stopped")
 
     def _start(self, runner: Runner, scheduler: AsyncIOScheduler) -> None:
@@ -439,7 +444,7 @@ class Monitor:
         runner.tailer = tailer
         runner.task = asyncio.create_task(tailer.run(self._stop), name=f"tail {runner.name}")
         scheduler.add_job(
-            _on_loop(tailer.wake),
+            self._jobs.wrap(tailer.wake),
             "interval",
             seconds=runner.config.poll_interval.total_seconds(),
             id=f"poll {runner.name}",
@@ -448,7 +453,7 @@ class Monitor:
         )
 
     async def _stop_tailers(self) -> None:
-        await _cancel([r.task for r in self.runners.values() if r.task is not None])
+        await cancel_and_wait([r.task for r in self.runners.values() if r.task is not None])
 
     def entry_url(self, log_name: str, index: int) -> str | None:
         """A link to an entry for people: the public search UI for the public Rekor v1 log."""

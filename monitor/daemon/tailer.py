@@ -10,12 +10,12 @@ that goes wrong in a pass ends the loop; only ``stop`` does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 
+from monitor.aio import backoff_delay, wait_any
 from monitor.daemon.commit import PassResult
 from monitor.daemon.health import LogStatus
 from monitor.errors import MonitorError
@@ -37,8 +37,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         self.failures += 1
-        ceiling = min(self.cap, self.base * 2.0 ** min(self.failures - 1, 30))
-        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        return backoff_delay(self.failures, self.base, self.cap, self._rng)
 
     def reset(self) -> None:
         self.failures = 0
@@ -123,13 +122,5 @@ class Tailer:
             log.warning("pass failed: %s", e, extra={"fields": fields})
 
     async def _wait(self, stop: asyncio.Event, delay: float | None) -> None:
-        waiters = [asyncio.ensure_future(stop.wait())]
-        if delay is None:
-            waiters.append(asyncio.ensure_future(self._wake.wait()))
-        try:
-            await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await w
+        # a backoff is waited out whatever the polls say; otherwise the next poll wakes us
+        await wait_any([stop] if delay is not None else [stop, self._wake], delay)

@@ -21,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from monitor import __version__
+from monitor.aio import backoff_delay
 from monitor.errors import LogResponseError, TransientLogError
 from monitor.logclient.ratelimit import TokenBucket
 from monitor.metrics import ClientMetrics
@@ -123,8 +124,9 @@ class LogHttp:
         )
 
     def _backoff(self, attempt: int) -> float:
-        cap = min(self.policy.backoff_cap_seconds, self.policy.backoff_base_seconds * 2**attempt)
-        return self._rng.uniform(cap / 2, cap)  # "equal jitter": never zero, never in lockstep
+        # the first retry already waits twice the base: attempt 1 counts as two failures
+        p = self.policy
+        return backoff_delay(attempt + 1, p.backoff_base_seconds, p.backoff_cap_seconds, self._rng)
 
     async def _once(
         self,
