@@ -65,6 +65,7 @@ def write_config(
         "database": {"url": db_url},
         "watch": RULES if rules is None else rules,
         "alerts": {"sinks": SINKS if sinks is None else sinks},
+        "server": {"listen": "127.0.0.1:0"},  # any free port: tests run side by side
     }
     if health:
         doc["health"] = health

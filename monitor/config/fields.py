@@ -81,7 +81,8 @@ class ListenAddress:
 
 
 def listen_address(value: Any) -> ListenAddress:
-    """``host:port``; an IPv6 host in brackets: ``[::1]:9464``."""
+    """``host:port``; an IPv6 host in brackets: ``[::1]:9464``. Port 0 takes any free port
+    (the daemon logs the one it got)."""
     if isinstance(value, ListenAddress):
         return value
     how = "must be host:port, such as 127.0.0.1:9464 or [::1]:9464"
@@ -94,8 +95,8 @@ def listen_address(value: Any) -> ListenAddress:
         raise error(how)
     if not sep or not host or not port.isdigit():
         raise error(how)
-    if not 0 < int(port) < 65536:
-        raise error("the port must be between 1 and 65535")
+    if not 0 <= int(port) < 65536:
+        raise error("the port must be between 0 (any free port) and 65535")
     return ListenAddress(host, int(port))
 
 

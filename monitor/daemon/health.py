@@ -62,12 +62,15 @@ class LogStatus:
     progress_at: float | None = None
     caught_up_at: float | None = None
     lie: str | None = None  # the integrity type that stopped the last pass
+    last_success_at: float | None = None  # the end of the last pass without error or lie
     # integrity findings of this log may be open (unknown at start: checked once)
     integrity_open: bool = True
 
     def record_pass(self, result: PassResult, now: float) -> None:
         self.failing_since = None
         self.last_error = None
+        if result.failure is None:
+            self.last_success_at = now
         caught_up = result.cursor >= result.log_size
         if self.log_size != result.log_size:
             self.size_changed_at = now
