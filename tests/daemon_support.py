@@ -47,6 +47,7 @@ def write_config(
     rules: list[dict[str, Any]] | None = None,
     sinks: list[dict[str, Any]] | None = None,
     health: dict[str, Any] | None = None,
+    server: dict[str, Any] | None = None,
 ) -> Path:
     """A monitor configuration for the simulator ``sim`` (its trust files in ``trust_dir``);
     ``v1``/``v2`` are overrides of each log's settings, or ``{"off": True}``."""
@@ -65,7 +66,8 @@ def write_config(
         "database": {"url": db_url},
         "watch": RULES if rules is None else rules,
         "alerts": {"sinks": SINKS if sinks is None else sinks},
-        "server": {"listen": "127.0.0.1:0"},  # any free port: tests run side by side
+        # any free port: tests run side by side
+        "server": {"listen": "127.0.0.1:0", **(server or {})},
     }
     if health:
         doc["health"] = health

@@ -7,7 +7,8 @@ import json
 from typing import TYPE_CHECKING
 
 from monitor.cli.db import add_page_options, existing_database_url, read_store
-from monitor.cli.history import parse_time, print_table
+from monitor.cli.history import print_table
+from monitor.timetext import parse_time
 
 if TYPE_CHECKING:
     from monitor.storage import FindingQuery

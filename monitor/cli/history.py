@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from monitor.cli.db import add_page_options, existing_database_url, read_store
 from monitor.errors import MalformedInputError
+from monitor.timetext import parse_time
 
 if TYPE_CHECKING:
     from monitor.storage import HistoryQuery
@@ -43,18 +44,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--all", action="store_true", help="search index_all (every entry)")
     add_page_options(p)
     p.set_defaults(handler=run)
-
-
-def parse_time(text: str) -> datetime:
-    """ISO 8601 (UTC when no zone is given) or unix seconds."""
-    t = text.strip()
-    if re.fullmatch(r"\d+", t):
-        return datetime.fromtimestamp(int(t), UTC)
-    try:
-        d = datetime.fromisoformat(t.replace("Z", "+00:00"))
-    except ValueError:
-        raise MalformedInputError(f"not a time: {text!r} (ISO 8601 or unix seconds)") from None
-    return d if d.tzinfo else d.replace(tzinfo=UTC)
 
 
 def parse_range(text: str) -> tuple[int | None, int | None]:

@@ -137,6 +137,24 @@ class FindingsMixin(StoreBase):
             rows = await orm(conn, stmt)
         return stored_finding(rows[0]) if rows else None
 
+    async def acknowledge_finding(
+        self, finding_id: int, who: str, comment: str | None = None, *, at: datetime | None = None
+    ) -> bool:
+        """Acknowledge a finding that is not resolved, recording who and when; False if there
+        is no such finding or it is resolved (a resolved finding stays resolved)."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(FindingRow)
+                .where(FindingRow.id == finding_id, FindingRow.state != str(FindingState.RESOLVED))
+                .values(
+                    state=str(FindingState.ACKNOWLEDGED),
+                    state_changed_by=who,
+                    state_changed_at=at or utcnow(),
+                    comment=comment,
+                )
+            )
+            return bool(result.rowcount == 1)
+
     async def set_finding_state(
         self,
         finding_id: int,

@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.checkpoint import SignedCheckpoint
+from monitor.errors import MalformedInputError
 from monitor.merkle import HASH_SIZE, CompactRangeState
 from monitor.storage.base import CHECKPOINTS, LOGS, StoreBase, orm, utcnow
 from monitor.storage.models import CheckpointRow, Log
-from monitor.storage.paging import page_limit
+from monitor.storage.paging import Page, decode_cursor, encode_cursor, page_limit
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,20 @@ class StoredCheckpoint:
     seen_at: datetime
 
 
+def _log_state(row: Log) -> LogState:
+    return LogState(
+        name=row.name,
+        api=row.api,
+        url=row.url,
+        cursor=row.cursor,
+        verified_size=row.verified_size,
+        verified_root=None if row.verified_root is None else bytes(row.verified_root),
+        verified_checkpoint=row.verified_checkpoint,
+        compact_range=compact_range_state(row.compact_size, row.compact_hashes),
+        updated_at=row.updated_at,
+    )
+
+
 class LogsMixin(StoreBase):
     """``Store``: logs and checkpoints."""
 
@@ -91,20 +106,18 @@ class LogsMixin(StoreBase):
     async def log_state(self, name: str) -> LogState | None:
         async with self._read() as conn:
             rows = await orm(conn, select(Log).where(Log.name == name))
-        row = rows[0] if rows else None
-        if row is None:
-            return None
-        return LogState(
-            name=row.name,
-            api=row.api,
-            url=row.url,
-            cursor=row.cursor,
-            verified_size=row.verified_size,
-            verified_root=None if row.verified_root is None else bytes(row.verified_root),
-            verified_checkpoint=row.verified_checkpoint,
-            compact_range=compact_range_state(row.compact_size, row.compact_hashes),
-            updated_at=row.updated_at,
-        )
+        return _log_state(rows[0]) if rows else None
+
+    async def log_states(self) -> list[LogState]:
+        """Every log the store knows, by name (configured now or not)."""
+        async with self._read() as conn:
+            rows = await orm(conn, select(Log).order_by(Log.name))
+        return [_log_state(r) for r in rows]
+
+    async def ping(self) -> None:
+        """A round trip to the database (readiness); raises StorageError if it fails."""
+        async with self._read() as conn:
+            await conn.execute(select(literal(1)))
 
     async def record_checkpoint(
         self, log: str, checkpoint: CheckpointData, *, verified: bool, at: datetime | None = None
@@ -147,15 +160,37 @@ class LogsMixin(StoreBase):
 
     async def checkpoints(self, log: str, limit: int = 100) -> list[StoredCheckpoint]:
         """The checkpoints seen for ``log``, newest first."""
+        return list((await self.checkpoint_page(log, limit)).items)
+
+    async def checkpoint_page(
+        self, log: str, limit: int = 100, cursor: str | None = None
+    ) -> Page[StoredCheckpoint]:
+        """The checkpoints seen for ``log``, newest first, one page."""
+        limit = page_limit(limit)
+        conds = [CheckpointRow.log == log]
+        if cursor is not None:
+            seen, last = decode_cursor(cursor, (str, int))
+            try:
+                seen_at = datetime.fromisoformat(seen)
+            except ValueError:
+                raise MalformedInputError(f"bad page cursor {cursor!r}") from None
+            if seen_at.tzinfo is None:
+                raise MalformedInputError(f"bad page cursor {cursor!r}")
+            conds.append(tuple_(CheckpointRow.seen_at, CheckpointRow.id) < tuple_(seen_at, last))
         stmt = (
             select(CheckpointRow)
-            .where(CheckpointRow.log == log)
+            .where(*conds)
             .order_by(CheckpointRow.seen_at.desc(), CheckpointRow.id.desc())
-            .limit(page_limit(limit))
+            .limit(limit + 1)
         )
         async with self._read() as conn:
             rows = await orm(conn, stmt)
-        return [
+        items = [
             StoredCheckpoint(r.log, r.origin, r.size, bytes(r.root), r.raw, r.verified, r.seen_at)
-            for r in rows
+            for r in rows[:limit]
         ]
+        last_row = rows[limit - 1] if len(rows) > limit else None
+        next_cursor = (
+            None if last_row is None else encode_cursor(last_row.seen_at.isoformat(), last_row.id)
+        )
+        return Page(tuple(items), next_cursor)

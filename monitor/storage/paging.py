@@ -11,7 +11,7 @@ from monitor.errors import MalformedInputError
 
 T = TypeVar("T")
 
-MAX_PAGE = 1000
+MAX_PAGE = 10_000  # the largest server.max_page_size allowed
 
 
 @dataclass(frozen=True)

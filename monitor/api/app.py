@@ -1,0 +1,67 @@
+"""The aiohttp application: routes, their scopes, and the middlewares around them."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from monitor import __version__
+from monitor.api import entries, findings, health, logs
+from monitor.api.context import ApiContext
+from monitor.api.errors import json_errors
+from monitor.api.openapi import document
+from monitor.api.pages import respond
+from monitor.api.routing import (
+    HEALTH,
+    METRICS,
+    PUBLIC,
+    READ,
+    WRITE,
+    Api,
+    Route,
+    metrics_middleware,
+    wrap,
+)
+
+V1 = "/api/v1"
+
+
+def routes() -> list[Route]:
+    return [
+        Route("GET", "/healthz", health.healthz, HEALTH),
+        Route("GET", "/readyz", health.readyz, HEALTH),
+        Route("GET", "/metrics", health.metrics, METRICS),
+        Route("GET", f"{V1}/openapi.json", openapi, PUBLIC),
+        Route("GET", f"{V1}/entries", entries.list_entries, READ),
+        Route("GET", f"{V1}/entries/{{log}}/{{index}}", entries.get_entry, READ),
+        Route("GET", f"{V1}/findings", findings.list_findings, READ),
+        Route("GET", f"{V1}/findings/{{id}}", findings.get_finding, READ),
+        Route("POST", f"{V1}/findings/{{id}}/ack", findings.acknowledge, WRITE),
+        Route("POST", f"{V1}/findings/{{id}}/resolve", findings.resolve, WRITE),
+        Route("GET", f"{V1}/logs", logs.list_logs, READ),
+        Route("GET", f"{V1}/logs/{{log}}/checkpoints", logs.log_checkpoints, READ),
+    ]
+
+
+async def openapi(api: Api, request: web.Request) -> web.StreamResponse:
+    server = api.ctx.server
+    return respond(
+        document(
+            __version__,
+            server.max_page_size,
+            health_public=server.health_public,
+            metrics_public=server.metrics_public,
+        )
+    )
+
+
+def build_app(ctx: ApiContext) -> web.Application:
+    api = Api(ctx)
+    table = routes()
+    templates = {r.path: r.path for r in table}
+    app = web.Application(
+        client_max_size=ctx.server.max_request_bytes,
+        middlewares=[metrics_middleware(api, templates), json_errors],
+    )
+    for r in table:
+        app.router.add_route(r.method, r.path, wrap(api, r))
+    return app

@@ -1,0 +1,27 @@
+"""What the API reads: the store, the server settings, the metrics registry and, from the
+running daemon, each log's live status."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry
+
+from monitor.config.models import ServerSettings
+from monitor.daemon.health import LogStatus
+from monitor.storage.store import Store
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    store: Store
+    server: ServerSettings
+    registry: CollectorRegistry
+    # the daemon's logs by name (read at each request: shards come and go)
+    statuses: Callable[[], Mapping[str, LogStatus]] = field(default=dict)
+    # a log counts as verified recently when its last clean pass ended within this many
+    # seconds (the health settings' unreachable_after)
+    ready_within: float = 900.0
+    clock: Callable[[], float] = time.time

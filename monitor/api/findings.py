@@ -1,0 +1,118 @@
+"""``/api/v1/findings``: list, one with its evidence, acknowledge and resolve (who and when
+are recorded; resolving tells every sink that heard of the finding)."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from monitor.api.errors import ApiError, bad_param, not_found
+from monitor.api.pages import page, respond
+from monitor.api.params import Params
+from monitor.api.routing import PRINCIPAL, Api, limit_of
+from monitor.findings import FindingKind, FindingState
+from monitor.rules.spec import Severity
+from monitor.storage import FindingQuery
+from monitor.storage.findings_store import StoredFinding
+
+FILTERS = ("state", "severity", "kind", "rule", "log", "since", "until", "limit", "cursor")
+MAX_COMMENT = 4000
+SEVERITIES = tuple(str(s) for s in Severity)
+
+
+def _summary(f: StoredFinding) -> dict[str, object]:
+    doc = f.to_json()
+    doc.pop("evidence", None)  # pages stay small: evidence comes with the finding itself
+    return doc
+
+
+async def list_findings(api: Api, request: web.Request) -> web.StreamResponse:
+    params = Params(request.query, FILTERS, repeatable=("state", "kind"))
+    severity = params.text("severity")
+    if severity is not None and severity not in SEVERITIES:
+        raise bad_param(
+            "severity", f"unknown severity {severity!r}; one of {', '.join(SEVERITIES)}"
+        )
+    since, until = params.time("since"), params.time("until")
+    if since is not None and until is not None and since > until:
+        raise bad_param("until", "until is before since")
+    query = FindingQuery(
+        states=tuple(params.choices("state", FindingState)),
+        min_severity=None if severity is None else Severity[severity.upper()],
+        kinds=tuple(params.choices("kind", FindingKind)),
+        rule=params.text("rule"),
+        log=params.text("log"),
+        since=since,
+        until=until,
+        limit=limit_of(params, api.ctx.server.max_page_size),
+        cursor=params.text("cursor"),
+    )
+    result = await api.ctx.store.findings(query)
+    return page((_summary(f) for f in result.items), result.next_cursor)
+
+
+async def get_finding(api: Api, request: web.Request) -> web.StreamResponse:
+    Params(request.query, ())
+    found = await api.ctx.store.finding(api.path_id(request))
+    if found is None:
+        raise not_found(f"no finding {request.match_info['id']}")
+    return respond(found.to_json())
+
+
+async def _comment(request: web.Request) -> str | None:
+    """The optional ``{"comment": "..."}`` body of a state change."""
+    if not request.can_read_body:
+        return None
+    raw = await request.read()
+    if not raw.strip():
+        return None
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "bad_body", "the body is not valid JSON") from None
+    if not isinstance(body, dict) or set(body) - {"comment"}:
+        raise ApiError(400, "bad_body", 'the body must be {"comment": "..."} (or empty)')
+    comment = body.get("comment")
+    if comment is None:
+        return None
+    if not isinstance(comment, str):
+        raise ApiError(400, "bad_body", "comment must be a string", param="comment")
+    if len(comment) > MAX_COMMENT:
+        raise ApiError(
+            400, "bad_body", f"comment is longer than {MAX_COMMENT} characters", param="comment"
+        )
+    return comment
+
+
+async def acknowledge(api: Api, request: web.Request) -> web.StreamResponse:
+    Params(request.query, ())
+    finding_id = api.path_id(request)
+    comment = await _comment(request)
+    who = request[PRINCIPAL].name
+    if not await api.ctx.store.acknowledge_finding(finding_id, who, comment):
+        if await api.ctx.store.finding(finding_id) is None:
+            raise not_found(f"no finding {finding_id}")
+        raise ApiError(409, "conflict", f"finding {finding_id} is resolved already")
+    return await _current(api, finding_id)
+
+
+async def resolve(api: Api, request: web.Request) -> web.StreamResponse:
+    Params(request.query, ())
+    finding_id = api.path_id(request)
+    comment = await _comment(request)
+    who = request[PRINCIPAL].name
+    if not await api.ctx.store.resolve_finding(finding_id, who, comment):
+        if await api.ctx.store.finding(finding_id) is None:
+            raise not_found(f"no finding {finding_id}")
+        raise ApiError(409, "conflict", f"finding {finding_id} is resolved already")
+    return await _current(api, finding_id)
+
+
+async def _current(api: Api, finding_id: int) -> web.StreamResponse:
+    found = await api.ctx.store.finding(finding_id)
+    if found is None:  # deleted meanwhile (retention)
+        raise not_found(f"no finding {finding_id}")
+    return respond(found.to_json())

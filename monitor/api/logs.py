@@ -1,0 +1,75 @@
+"""``/api/v1/logs``: where each log stands (stored state, latest checkpoint, the daemon's live
+view: lag, last success, current errors), and each log's checkpoint history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from monitor.api.errors import not_found
+from monitor.api.pages import JSON, page, respond
+from monitor.api.params import Params
+from monitor.api.routing import Api, limit_of
+from monitor.daemon.health import LogStatus
+from monitor.storage.logs_state import LogState, StoredCheckpoint
+
+
+def when(t: float | None) -> str | None:
+    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
+
+
+def checkpoint_json(c: StoredCheckpoint) -> JSON:
+    return {
+        "origin": c.origin,
+        "size": c.size,
+        "root_hash": c.root.hex(),
+        "verified": c.verified,
+        "seen_at": c.seen_at.isoformat(),
+        "note": c.raw,
+    }
+
+
+def log_json(state: LogState, latest: StoredCheckpoint | None, status: LogStatus | None) -> JSON:
+    lag = None if status is None else status.lag()
+    if lag is None and latest is not None and latest.verified:
+        lag = max(0, latest.size - state.cursor) if state.api == "v2" else None
+    return {
+        "name": state.name,
+        "api": state.api,
+        "url": state.url,
+        "tailed": status is not None,  # configured and tailed by this daemon now
+        "cursor": state.cursor,
+        "verified_size": state.verified_size,
+        "verified_root_hash": None if state.verified_root is None else state.verified_root.hex(),
+        "latest_checkpoint": None if latest is None else checkpoint_json(latest),
+        "lag_entries": lag,
+        "log_size": None if status is None else status.log_size,
+        "last_success_at": None if status is None else when(status.last_success_at),
+        "last_progress_at": None if status is None else when(status.progress_at),
+        "failing_since": None if status is None else when(status.failing_since),
+        "last_error": None if status is None else status.last_error,
+        "integrity_failure": None if status is None else status.lie,
+        "frozen": False if status is None else status.frozen,
+        "updated_at": state.updated_at.isoformat(),
+    }
+
+
+async def list_logs(api: Api, request: web.Request) -> web.StreamResponse:
+    Params(request.query, ())
+    statuses = api.ctx.statuses()
+    out = []
+    for state in await api.ctx.store.log_states():
+        latest = await api.ctx.store.checkpoints(state.name, limit=1)
+        out.append(log_json(state, latest[0] if latest else None, statuses.get(state.name)))
+    return respond({"items": out})
+
+
+async def log_checkpoints(api: Api, request: web.Request) -> web.StreamResponse:
+    params = Params(request.query, ("limit", "cursor"))
+    name = request.match_info["log"]
+    limit = limit_of(params, api.ctx.server.max_page_size)
+    if await api.ctx.store.log_state(name) is None:
+        raise not_found(f"no log named {name!r}")
+    result = await api.ctx.store.checkpoint_page(name, limit, params.text("cursor"))
+    return page((checkpoint_json(c) for c in result.items), result.next_cursor)
