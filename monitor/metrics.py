@@ -1,14 +1,55 @@
 """Prometheus metrics, created on a registry the caller owns (no module-level globals, so
 tests and several monitors in one process never share counters).
 
-Only bounded label values: log names, statuses, reasons. Never identities or digests.
+Only bounded label values: log names, sink names, rule names (from the configuration),
+kinds, statuses, reasons, operation names. Never identities, digests, URLs or indexes.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import platform
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+from monitor import __version__
+from monitor.findings import IntegrityType
+
+__all__ = [
+    "AlertMetrics",
+    "ClientMetrics",
+    "DaemonMetrics",
+    "LogStatusCollector",
+    "LogStatusView",
+    "StorageMetrics",
+    "register_runtime",
+]
 
 PREFIX = "tlog_monitor"
+OUTCOMES = ("delivered", "failed", "dead_lettered")  # of outbox rows, per delivery attempt
+
+
+def register_runtime(registry: CollectorRegistry) -> None:
+    """The build (``tlog_monitor_build_info{version,python}``) and prometheus_client's
+    process, platform and garbage-collector metrics, on ``registry`` (a registry of its
+    own: prometheus_client's global one has the last three already)."""
+    build = Info(f"{PREFIX}_build", "The monitor's version and Python's.", registry=registry)
+    build.info({"version": __version__, "python": platform.python_version()})
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
 
 
 class ClientMetrics:
@@ -30,7 +71,7 @@ class ClientMetrics:
         )
         self.failures = Counter(
             f"{PREFIX}_fetch_failures",
-            "Requests that failed after their retries, by reason.",
+            "Requests that failed after their retries, or for good, by reason.",
             ["log", "reason"],
             registry=registry,
         )
@@ -55,25 +96,36 @@ class ClientMetrics:
 
 
 class DaemonMetrics:
-    """What the daemon counts per log: progress, findings, lies, malformed entries, errors.
+    """What the daemon counts per log: progress, matches, findings, lies, errors.
 
-    Gauges hold the latest known value (sizes, lag, timestamps); counters only grow. Lag in
-    entries is the log's latest checkpoint size minus the verified cursor, so a dashboard can
-    tell "behind" from "stuck" (``last_progress_timestamp_seconds``).
+    Gauges hold the latest known value; counters only grow. Two sizes tell a lie from lag:
+    ``checkpoint_tree_size`` follows every checkpoint whose signature verifies,
+    ``verified_tree_size`` only those proven consistent with the tree stored before, so a
+    fork or a shrink moves the first and not the second. Lag in entries is the signed size
+    minus the cursor; ``last_progress_timestamp_seconds`` tells "behind" from "stuck".
+    The gauges follow the log's tailing passes; a backfill only counts.
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.entries = Counter(
             f"{PREFIX}_entries_processed",
-            "Entries proven in the signed tree, parsed, matched and stored.",
-            ["log"],
+            "Entries proven in the signed tree, parsed, matched and stored, by entry kind "
+            "(unknown for a kind this monitor does not know, malformed when unreadable).",
+            ["log", "kind"],
+            registry=registry,
+        )
+        self.matches = Counter(
+            f"{PREFIX}_matches",
+            "Entries a watch rule matched (expected or not), once stored.",
+            ["log", "rule", "severity"],
             registry=registry,
         )
         self.findings = Counter(
             f"{PREFIX}_findings",
-            "Findings newly stored, by kind.",
-            ["log", "kind"],
+            'Findings newly stored, by kind, rule ("" without one) and severity; kind '
+            '"mixed" when a batch was partly stored before (rule and severity then "").',
+            ["log", "kind", "rule", "severity"],
             registry=registry,
         )
         self.malformed = Counter(
@@ -101,9 +153,16 @@ class DaemonMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=registry,
         )
-        self.log_size = Gauge(
-            f"{PREFIX}_log_size",
-            "Size of the log's latest verified checkpoint (global index for Rekor v1).",
+        self.checkpoint_size = Gauge(
+            f"{PREFIX}_checkpoint_tree_size",
+            "Size of the log's latest checkpoint read with a valid signature (for Rekor v1, "
+            "the global size over its trees).",
+            ["log"],
+            registry=registry,
+        )
+        self.verified_size = Gauge(
+            f"{PREFIX}_verified_tree_size",
+            "Size of the log's latest checkpoint proven consistent with the stored tree.",
             ["log"],
             registry=registry,
         )
@@ -115,7 +174,7 @@ class DaemonMetrics:
         )
         self.lag_entries = Gauge(
             f"{PREFIX}_lag_entries",
-            "Entries between the cursor and the log's latest verified checkpoint.",
+            "Entries between the cursor and the log's latest signed checkpoint.",
             ["log"],
             registry=registry,
         )
@@ -137,15 +196,135 @@ class DaemonMetrics:
             ["log", "type"],
             registry=registry,
         )
+        self._signed: dict[str, int] = {}
+        self._cursors: dict[str, int] = {}
+        self._known: set[str] = set()
 
     @classmethod
     def standalone(cls) -> DaemonMetrics:
         return cls(CollectorRegistry())
 
+    def known(self, log: str) -> None:
+        """Show the log's counters at 0 before anything happens (rates need a start)."""
+        if log in self._known:
+            return
+        self._known.add(log)
+        self.malformed.labels(log)
+        for t in IntegrityType:
+            self.integrity_failures.labels(log, str(t))
+
+    def signed_checkpoint(self, log: str, size: int) -> None:
+        """A checkpoint of ``size`` entries whose signature verifies (consistent or not)."""
+        self.checkpoint_size.labels(log).set(size)
+        self._signed[log] = size
+        self._lag(log)
+
+    def verified_checkpoint(self, log: str, size: int, now: float) -> None:
+        """A checkpoint proven to extend the stored tree."""
+        self.verified_size.labels(log).set(size)
+        self.last_checkpoint.labels(log).set(now)
+
+    def moved(self, log: str, cursor: int, now: float | None) -> None:
+        """The stored cursor is ``cursor``; ``now`` when it moved by processing entries."""
+        self.cursor.labels(log).set(cursor)
+        self._cursors[log] = cursor
+        if now is not None:
+            self.last_progress.labels(log).set(now)
+        self._lag(log)
+
+    def caught_up(self, log: str, now: float) -> None:
+        """A pass processed everything up to the signed checkpoint."""
+        self.last_progress.labels(log).set(now)
+
+    def _lag(self, log: str) -> None:
+        size, cursor = self._signed.get(log), self._cursors.get(log)
+        if size is not None and cursor is not None:
+            self.lag_entries.labels(log).set(max(0, size - cursor))
+
+
+class LogStatusView(Protocol):
+    """What the scrape-time metrics read of a log's status (``monitor.daemon.health``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def last_success_at(self) -> float | None: ...
+
+    def up(self) -> bool: ...
+
+    def behind_for(self, now: float) -> float: ...
+
+
+class LogStatusCollector:
+    """Per-log gauges computed at scrape time from the tailers' statuses: lag in seconds
+    (it grows between passes, so no pass could keep it current), up, and the last clean
+    pass. ``statuses`` is called at every scrape: logs added later (new shards) appear."""
+
+    def __init__(
+        self,
+        statuses: Callable[[], Iterable[LogStatusView]],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.statuses = statuses
+        self.clock = clock
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return self._families()
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        lag, up, success = self._families()
+        now = self.clock()
+        for s in list(self.statuses()):
+            lag.add_metric([s.name], s.behind_for(now))
+            up.add_metric([s.name], 1.0 if s.up() else 0.0)
+            if s.last_success_at is not None:
+                success.add_metric([s.name], s.last_success_at)
+        return [lag, up, success]
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily(
+                f"{PREFIX}_lag_seconds",
+                "0 when the last pass reached the log's checkpoint; else seconds since the "
+                "monitor last saw itself caught up (or since it started).",
+                labels=["log"],
+            ),
+            GaugeMetricFamily(
+                f"{PREFIX}_log_up",
+                "1 when the last pass succeeded; 0 while passes fail, after a lie of the log, "
+                "and until the first pass ends.",
+                labels=["log"],
+            ),
+            GaugeMetricFamily(
+                f"{PREFIX}_last_success_timestamp_seconds",
+                "End of the last pass without error or lie.",
+                labels=["log"],
+            ),
+        )
+
+
+class StorageMetrics:
+    """How long the store's operations take (``Store.timing`` is ``observe``)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.seconds = Histogram(
+            f"{PREFIX}_db_operation_seconds",
+            "Time of one store operation, waiting for the writer's turn included.",
+            ["operation"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
+
+    def observe(self, operation: str, seconds: float) -> None:
+        self.seconds.labels(operation).observe(seconds)
+
 
 class AlertMetrics:
-    """What alert delivery counts per sink: messages and findings delivered, failed attempts,
-    dead letters, the backlog, and whether the sink is disabled (410 Gone)."""
+    """What alert delivery counts per sink: messages sent, outbox rows delivered, failed or
+    dead-lettered, failed attempts, the outbox waiting, and whether the sink is disabled."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
@@ -155,10 +334,12 @@ class AlertMetrics:
             ["sink", "event"],
             registry=registry,
         )
-        self.delivered = Counter(
-            f"{PREFIX}_alerts_delivered",
-            "Outbox rows delivered (a grouped message delivers several).",
-            ["sink"],
+        self.deliveries = Counter(
+            f"{PREFIX}_alert_deliveries",
+            "Outbox rows per delivery attempt, by outcome: delivered, failed (to be retried, "
+            "or kept for a disabled sink) or dead_lettered (given up on). A grouped message "
+            "counts each of its rows.",
+            ["sink", "outcome"],
             registry=registry,
         )
         self.failures = Counter(
@@ -167,15 +348,15 @@ class AlertMetrics:
             ["sink", "reason"],
             registry=registry,
         )
-        self.dead = Counter(
-            f"{PREFIX}_alerts_dead_lettered",
-            "Outbox rows given up on (too old or too many attempts, or refused for good).",
+        self.depth = Gauge(
+            f"{PREFIX}_outbox_depth",
+            "Outbox rows waiting for delivery to the sink.",
             ["sink"],
             registry=registry,
         )
-        self.backlog = Gauge(
-            f"{PREFIX}_alert_backlog",
-            "Outbox rows waiting for delivery (at the last look, up to 1000).",
+        self.oldest_age = Gauge(
+            f"{PREFIX}_outbox_oldest_age_seconds",
+            "Age of the sink's oldest undelivered outbox row; 0 when none waits.",
             ["sink"],
             registry=registry,
         )
@@ -192,3 +373,11 @@ class AlertMetrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=registry,
         )
+
+    def known(self, sink: str) -> None:
+        """Show the sink's series at 0 before anything is delivered (rates need a start)."""
+        for outcome in OUTCOMES:
+            self.deliveries.labels(sink, outcome)
+        self.disabled.labels(sink).set(0)
+        self.depth.labels(sink).set(0)
+        self.oldest_age.labels(sink).set(0)

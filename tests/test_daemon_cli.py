@@ -125,8 +125,13 @@ def test_run_stops_cleanly_on_sigterm_and_logs_json(tmp_path: Path) -> None:
                 stderr=asyncio.subprocess.PIPE,
             )
             assert proc.stderr is not None
-            started = await asyncio.wait_for(proc.stderr.readline(), 30)
-            assert json.loads(started)["message"] == "monitor started"
+            first = json.loads(await asyncio.wait_for(proc.stderr.readline(), 30))
+            assert first["message"] == "api listening"
+            assert first["url"].startswith("http://127.0.0.1:")
+            while True:  # a warning that no API token is configured may come first
+                line = json.loads(await asyncio.wait_for(proc.stderr.readline(), 30))
+                if line["message"] == "monitor started":
+                    break
             await asyncio.sleep(3.0)  # in the middle of catching up
             sent = time.monotonic()
             proc.send_signal(signal.SIGTERM)

@@ -131,6 +131,8 @@ class SinkWorker:
         self._reminded: datetime | None = None
         self._wake = asyncio.Event()
         self._rng = random.Random()  # noqa: S311 - jitter, not secrets
+        if metrics is not None:
+            metrics.known(sink.name)
 
     def wake(self) -> None:
         """New rows may be waiting (the daemon stored findings)."""
@@ -162,6 +164,8 @@ class SinkWorker:
     async def step(self, *, group_wait: bool = True) -> float | None:
         """One delivery (or dead letter); seconds until the next is due, 0 to go on at once,
         None when nothing waits."""
+        if self.metrics is not None:
+            await self._gauge_outbox(self.metrics)
         if self.disabled is not None:
             return None
         await self._remind()
@@ -174,8 +178,6 @@ class SinkWorker:
 
     async def _deliver(self, group_wait: bool) -> float | None:
         items = await self.store.pending_outbox(self.sink.name, limit=GROUP_MAX)
-        if self.metrics is not None:
-            self.metrics.backlog.labels(self.sink.name).set(len(items))
         if not items:
             return None
         now = self.clock()
@@ -206,6 +208,13 @@ class SinkWorker:
         outcome = await post(self.session, self.sink, msg)
         await self._settle(group, msg, outcome, now)
         return 0.0
+
+    async def _gauge_outbox(self, m: AlertMetrics) -> None:
+        """The rows waiting, and how long the oldest has (a disabled sink's rows too)."""
+        depth, oldest = await self.store.outbox_backlog(self.sink.name)
+        age = 0.0 if oldest is None else max(0.0, (self.clock() - oldest).total_seconds())
+        m.depth.labels(self.sink.name).set(depth)
+        m.oldest_age.labels(self.sink.name).set(age)
 
     async def _expired(self, item: OutboxItem, now: datetime) -> str | None:
         if item.attempts >= self.alerts.max_attempts:
@@ -252,7 +261,7 @@ class SinkWorker:
                 await self.store.mark_delivered(item.id, at=now, duration=outcome.duration)
             if m is not None:
                 m.messages.labels(name, msg.event).inc()
-                m.delivered.labels(name).inc(len(group))
+                m.deliveries.labels(name, "delivered").inc(len(group))
             log.info(
                 "alert delivered",
                 extra={"fields": {"sink": name, "event": msg.event, "findings": len(group)}},
@@ -260,6 +269,8 @@ class SinkWorker:
             return
         if m is not None:
             m.failures.labels(name, outcome.reason).inc()
+            if outcome.status not in _PERMANENT or outcome.status == 410:
+                m.deliveries.labels(name, "failed").inc(len(group))
         if outcome.status == 410:
             self.disabled = f"{self.sink.host} answered 410 Gone"
             if m is not None:
@@ -293,7 +304,7 @@ class SinkWorker:
         for item in group:
             await self.store.record_attempt(item.id, at=now, error=why, duration=dur, retry_at=None)
         if self.metrics is not None:
-            self.metrics.dead.labels(self.sink.name).inc(len(group))
+            self.metrics.deliveries.labels(self.sink.name, "dead_lettered").inc(len(group))
         log.error(
             "alert dead-lettered: %s",
             why,

@@ -12,6 +12,7 @@ from monitor.errors import ConfigError
 
 log = logging.getLogger("monitor.api")
 
+MAX_HEADER_BYTES = 16 * 1024
 SHUTDOWN_TIMEOUT = 3.0  # seconds for requests under way when the daemon stops
 
 
@@ -28,6 +29,10 @@ class ApiServer:
             access_log=None,  # requests are counted in metrics; a log line each is noise
             shutdown_timeout=SHUTDOWN_TIMEOUT,
             handle_signals=False,
+            # long URLs reach the handlers, which refuse them as JSON naming the parameter
+            # (aiohttp's own refusal would be plain text)
+            max_line_size=self.ctx.server.max_request_bytes,
+            max_field_size=MAX_HEADER_BYTES,
         )
         await runner.setup()
         site = web.TCPSite(runner, listen.host, listen.port)

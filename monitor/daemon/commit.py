@@ -19,6 +19,8 @@ from typing import Literal
 
 from monitor.daemon.parsing import Chunk, parse_chunk
 from monitor.daemon.routing import Routing
+from monitor.entries import v1 as v1_kinds
+from monitor.entries import v2 as v2_kinds
 from monitor.findings import Finding, FindingKind, dedup_key
 from monitor.merkle import CompactRangeState
 from monitor.metrics import DaemonMetrics
@@ -41,6 +43,9 @@ __all__ = [
 ]
 
 Start = Literal["tip", "resume"] | int
+
+# the entry kinds a metric names; any other kind a log serves is "unknown" (bounded labels)
+KNOWN_KINDS = frozenset(kind for kind, _ in (*v1_kinds.KINDS, *v2_kinds.KINDS))
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,9 @@ async def drive(out: Committer, run: Awaitable[PassResult]) -> PassResult:
             await out.flush()
         raise
     await out.flush()
-    return out.final(draft)
+    result = out.final(draft)
+    out.ended(result)
+    return result
 
 
 class Committer:
@@ -112,6 +119,26 @@ class Committer:
         # network (a Rekor v1 pass mostly does); parsing, being CPU on this thread, does not
         # overlap it
         self._pending: asyncio.Future[None] | None = None
+        # the log's gauges follow its tailing passes; a backfill's only count
+        self._gauges = ctx.metrics if ctx.backfill is None else None
+        if ctx.metrics is not None:
+            ctx.metrics.known(ctx.name)
+
+    def signed(self, size: int) -> None:
+        """The pass read a checkpoint of ``size`` entries whose signature verifies."""
+        if self._gauges is not None:
+            self._gauges.signed_checkpoint(self.ctx.name, size)
+
+    def verified(self, size: int) -> None:
+        """The pass proved the checkpoint of ``size`` entries extends the stored tree."""
+        if self._gauges is not None:
+            self._gauges.verified_checkpoint(self.ctx.name, size, time.time())
+
+    def ended(self, result: PassResult) -> None:
+        if self._gauges is not None:
+            self._gauges.moved(self.ctx.name, result.cursor, None)
+            if result.failure is None and result.cursor >= result.log_size:
+                self._gauges.caught_up(self.ctx.name, time.time())
 
     def plan(self, entries: int) -> None:
         if self.ctx.planned is not None:
@@ -154,22 +181,35 @@ class Committer:
             new_tree=new_tree,
             backfill=ctx.backfill,
         )
-        malformed = parsed.malformed
+        kinds: dict[str, int] = {}
+        for kind, n in parsed.kinds.items():
+            label = kind if kind in KNOWN_KINDS else "unknown"
+            kinds[label] = kinds.get(label, 0) + n
+        if parsed.malformed:
+            kinds["malformed"] = len(parsed.malformed)
         await self.flush()  # batches are stored in log order, one at a time
         self._pending = asyncio.ensure_future(
-            self._store_entries(batch, len(entries), len(malformed), started)
+            self._store_entries(batch, len(entries), kinds, started)
         )
 
-    async def _store_entries(self, batch: Batch, entries: int, malformed: int, t0: float) -> None:
+    async def _store_entries(
+        self, batch: Batch, entries: int, kinds: dict[str, int], t0: float
+    ) -> None:
         ctx = self.ctx
         await self._store_now(batch)
         self.entries += entries
         m = ctx.metrics
-        if m is not None:
-            m.entries.labels(ctx.name).inc(entries)
-            if malformed:
-                m.malformed.labels(ctx.name).inc(malformed)
+        if m is not None:  # counted once stored: a crash before the commit counts nothing
+            for kind, n in kinds.items():
+                m.entries.labels(ctx.name, kind).inc(n)
+            if batch.malformed:
+                m.malformed.labels(ctx.name).inc(len(batch.malformed))
+            for f in batch.findings:
+                if f.rule is not None:  # one per rule an entry matched
+                    m.matches.labels(ctx.name, f.rule, str(f.severity)).inc()
             m.batch_seconds.labels(ctx.name).observe(time.perf_counter() - t0)
+        if self._gauges is not None:
+            self._gauges.moved(ctx.name, batch.cursor, time.time())
         if ctx.progress is not None:
             ctx.progress(entries)
 
@@ -204,6 +244,8 @@ class Committer:
                 backfill=self.ctx.backfill,
             )
         )
+        if self._gauges is not None:
+            self._gauges.moved(self.ctx.name, cursor, None)
 
     async def fail(
         self,
@@ -259,9 +301,10 @@ class Committer:
         self.findings += result.findings
         m = self.ctx.metrics
         if m is not None and result.findings:
+            name = self.ctx.name
             if result.findings == len(batch.findings):
                 for f in batch.findings:
-                    m.findings.labels(self.ctx.name, str(f.kind)).inc()
-            else:  # some were stored before (a batch overlapping a backfill): kinds unknown
-                m.findings.labels(self.ctx.name, "mixed").inc(result.findings)
+                    m.findings.labels(name, str(f.kind), f.rule or "", str(f.severity)).inc()
+            else:  # some were stored before (a batch overlapping a backfill): which is unknown
+                m.findings.labels(name, "mixed", "", "").inc(result.findings)
         return result

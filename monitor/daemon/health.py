@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from monitor.config.models import HealthSettings
@@ -65,6 +65,7 @@ class LogStatus:
     last_success_at: float | None = None  # the end of the last pass without error or lie
     # integrity findings of this log may be open (unknown at start: checked once)
     integrity_open: bool = True
+    started_at: float = field(default_factory=time.time)  # when tailing this log began
 
     def record_pass(self, result: PassResult, now: float) -> None:
         self.failing_since = None
@@ -91,6 +92,18 @@ class LogStatus:
         if self.cursor is None or self.log_size is None:
             return None
         return max(0, self.log_size - self.cursor)
+
+    def up(self) -> bool:
+        """The last pass ended without error or lie (not known before the first one ends)."""
+        return self.last_success_at is not None and self.failing_since is None and not self.lie
+
+    def behind_for(self, now: float) -> float:
+        """0 when the last pass reached the log's checkpoint; else the seconds since the
+        monitor last saw itself caught up (or since it began tailing the log)."""
+        if self.up() and self.lag() == 0:
+            return 0.0
+        since = self.caught_up_at if self.caught_up_at is not None else self.started_at
+        return max(0.0, now - since)
 
 
 @dataclass(frozen=True)
@@ -290,7 +303,10 @@ class HealthMonitor:
             outbox = tuple(
                 type(o)(o.dedup_key, tuple(s for s in o.sinks if s != c.subject)) for o in outbox
             )
-        await self.store.store_findings([finding], outbox=outbox)
+        added = await self.store.store_findings([finding], outbox=outbox)
+        if added and self.metrics is not None:
+            sev = str(finding.severity)
+            self.metrics.findings.labels(finding.log or "", str(finding.kind), "", sev).inc()
         stored = await self.store.finding_by_key(finding.dedup_key)
         if stored is not None and stored.finding.id is not None:
             self._open[(c.type, c.subject)] = stored.finding.id

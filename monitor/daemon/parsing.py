@@ -11,7 +11,7 @@ out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.entries.parse import parse_entry, with_chain_status
@@ -40,6 +40,7 @@ class Parsed:
     findings: tuple[Finding, ...]
     malformed: tuple[MalformedEntry, ...]
     index_rows: tuple[IndexRow, ...]
+    kinds: Mapping[str, int]  # entries parsed, by kind as served (malformed ones left out)
 
 
 def parse_chunk(chunk: Chunk, engine: RuleEngine, cas: Sequence[CertificateAuthority]) -> Parsed:
@@ -47,6 +48,7 @@ def parse_chunk(chunk: Chunk, engine: RuleEngine, cas: Sequence[CertificateAutho
     findings: list[Finding] = []
     malformed: list[MalformedEntry] = []
     index_rows: list[IndexRow] = []
+    kinds: dict[str, int] = {}
 
     def check_chain(r: SigningRecord) -> ParseResult:
         return with_chain_status(r, cas)
@@ -63,10 +65,11 @@ def parse_chunk(chunk: Chunk, engine: RuleEngine, cas: Sequence[CertificateAutho
             malformed.append(result)
             findings.append(malformed_finding(result))
             continue
+        kinds[result.kind] = kinds.get(result.kind, 0) + 1
         if chunk.index_all:
             index_rows.append(IndexRow.from_record(result, chunk.seen))
         found = engine.evaluate(result, check_chain)
         if found:
             records.append(result)
             findings.extend(found)
-    return Parsed(tuple(records), tuple(findings), tuple(malformed), tuple(index_rows))
+    return Parsed(tuple(records), tuple(findings), tuple(malformed), tuple(index_rows), kinds)

@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.aio import cancel_and_wait
 from monitor.alerts.deliver import SinkWorker
+from monitor.api import ApiContext, ApiServer
 from monitor.config.models import LogSettings, Settings
 from monitor.config.trustcheck import CheckedConfig, load_checked
 from monitor.daemon.commit import PassContext, PassResult, Start
@@ -49,7 +50,14 @@ from monitor.logclient.discovery import ShardDiscovery
 from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.logclient.v1 import RekorV1Client
 from monitor.logclient.v2 import RekorV2Client
-from monitor.metrics import AlertMetrics, ClientMetrics, DaemonMetrics
+from monitor.metrics import (
+    AlertMetrics,
+    ClientMetrics,
+    DaemonMetrics,
+    LogStatusCollector,
+    StorageMetrics,
+    register_runtime,
+)
 from monitor.rules.engine import RuleEngine
 from monitor.storage import FindingQuery
 from monitor.storage.store import Store
@@ -162,8 +170,12 @@ class Monitor:
         self.store = store
         self.session = session
         self.registry = registry
+        register_runtime(registry)
         self.client_metrics = ClientMetrics(registry)
         self.metrics = DaemonMetrics(registry)
+        # read at every scrape: runners added later (new shards) are in it
+        registry.register(LogStatusCollector(lambda: [r.status for r in self.runners.values()]))
+        store.timing = StorageMetrics(registry).observe
         self.engine = RuleEngine.compile(self.settings.rules)
         self.routing = Routing.from_settings(self.settings)
         self.health = HealthMonitor(store, self.settings.health, self.routing, self.metrics)
@@ -188,6 +200,8 @@ class Monitor:
         self._stop: asyncio.Event | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._jobs = _Jobs()
+        self.api: ApiServer | None = None  # serving while ``run`` runs
+        self.config_path: str | None = None  # named in errors about the configuration
         for resolved in checked.logs:
             cfg = resolved.config
             if cfg.discover:
@@ -224,6 +238,7 @@ class Monitor:
                 retry_base=retry_base,
                 tune_http=tune_http,
             )
+            monitor.config_path = path
             yield monitor
         finally:
             await session.close()
@@ -342,11 +357,16 @@ class Monitor:
             return_exceptions=True,
         )
         out: dict[str, PassResult | MonitorError | Exception] = {}
+        now = time.time()
         for name, r in zip(names, results, strict=True):
-            if isinstance(r, PassResult | Exception):
-                out[name] = r
+            status = self.runners[name].status
+            if isinstance(r, PassResult):
+                status.record_pass(r, now)  # as the tailer does: metrics and /readyz read it
+            elif isinstance(r, Exception):
+                status.record_error(r, now)
             else:
                 raise r  # CancelledError, KeyboardInterrupt: not a log's failure
+            out[name] = r
         return out
 
     async def backfill(
@@ -382,8 +402,22 @@ class Monitor:
     # -- the daemon --------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tail every log until ``stop`` is set."""
+        """Tail every log until ``stop`` is set, serving the API, ``/metrics`` and the health
+        endpoints meanwhile."""
         self._stop = stop
+        self.api = ApiServer(
+            ApiContext(
+                self.store,
+                self.settings.server,
+                self.registry,
+                statuses=lambda: {name: r.status for name, r in self.runners.items()},
+                ready_within=self.settings.health.unreachable_after.total_seconds(),
+            )
+        )
+        try:
+            await self.api.start()
+        except ConfigError as e:
+            raise ConfigError(f"{self.config_path or 'configuration'}: {e}") from None
         scheduler = self._scheduler = AsyncIOScheduler(timezone=UTC)
         jobs = self._jobs
         for runner in list(self.runners.values()):
@@ -430,6 +464,7 @@ class Monitor:
             self._scheduler = None
             await self._stop_tailers()
             await cancel_and_wait(self._worker_tasks)
+            await self.api.stop()
             log.info("monitor stopped")
 
     def _start(self, runner: Runner, scheduler: AsyncIOScheduler) -> None:

@@ -75,7 +75,6 @@ class Tailer:
 
     async def step(self) -> float | None:
         """One pass; the backoff before the next one, or None to wait for the next poll."""
-        m = self.metrics
         try:
             result = await self.run_pass()
         except asyncio.CancelledError:
@@ -87,14 +86,7 @@ class Tailer:
             self._failed(e, unexpected=True)
             return self.backoff.next_delay()
         self.passes += 1
-        self.status.record_pass(result, self.clock())
-        if m is not None:
-            m.cursor.labels(self.name).set(result.cursor)
-            m.log_size.labels(self.name).set(result.log_size)
-            m.lag_entries.labels(self.name).set(max(0, result.log_size - result.cursor))
-            m.last_checkpoint.labels(self.name).set(self.clock())
-            if self.status.progress_at is not None:
-                m.last_progress.labels(self.name).set(self.status.progress_at)
+        self.status.record_pass(result, self.clock())  # the pass itself keeps the gauges
         fields = {
             "log": self.name,
             "entries": result.entries,

@@ -99,6 +99,7 @@ class _Pass:
             await self.out.fail(failure, tree, at, tree_start=start_of)
             return self.out.result(at, at, failure)
         size = _log_size(info)
+        self.out.signed(size)
         end = size
         if ctx.backfill is not None:
             start, end = ctx.backfill
@@ -161,6 +162,7 @@ class _Pass:
             except IntegrityFailure as e:
                 await self.out.fail(e, state, cursor, tree_start=shard.start)
                 return self.out.result(cursor, size, e)
+            self.out.verified(shard.start + head.size)
             limit = min(end, shard.start + head.size)
             state, cursor, lie = await self._tree(
                 state, cursor, head, shard, limit=limit, chunk=chunk

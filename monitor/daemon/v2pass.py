@@ -95,6 +95,7 @@ class _Pass:
             failure = checkpoint_failure(e)
             await self.out.fail(failure, None if resume is None else resume.tree, at)
             return self.out.result(at, at, failure)
+        self.out.signed(cp.size)
         end = cp.size
         if ctx.backfill is not None:
             start, end = ctx.backfill
@@ -115,6 +116,7 @@ class _Pass:
         except IntegrityFailure as e:
             await self.out.fail(e, state, state.size)
             return self.out.result(state.size, cp.size, e)
+        self.out.verified(cp.size)
         self.out.plan(end - state.size)
         return await self._chunks(state, cp, end, chunk)
 

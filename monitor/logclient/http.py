@@ -114,7 +114,6 @@ class LogHttp:
                     delay = max(delay, e.retry_after)
                 await asyncio.sleep(delay)
                 continue
-            self._metrics.requests.labels(self._log, str(response.status)).inc()
             self.bucket.succeeded()
             return response
         self._metrics.failures.labels(self._log, "exhausted").inc()
@@ -153,9 +152,11 @@ class LogHttp:
                         allow_redirects=False,
                     ) as resp:
                         if resp.status in (301, 302, 303, 307, 308):
+                            self._metrics.requests.labels(self._log, str(resp.status)).inc()
                             url = self._same_host_redirect(url, resp.headers.get("Location"))
                             continue
                         return await self._read(resp)
+                self._metrics.failures.labels(self._log, "redirect").inc()
                 raise LogResponseError(f"{self._log}: too many redirects from {url}")
             except TimeoutError:
                 raise _Retryable("timeout", "timeout", "timed out") from None
@@ -190,6 +191,7 @@ class LogHttp:
         cap = self.policy.max_response_bytes
         declared = resp.content_length
         if declared is not None and declared > cap:
+            self._metrics.requests.labels(self._log, str(status)).inc()
             self._metrics.failures.labels(self._log, "oversize").inc()
             raise LogResponseError(f"{self._log}: response of {declared} bytes exceeds {cap}")
         chunks: list[bytes] = []
@@ -197,6 +199,7 @@ class LogHttp:
         async for chunk in resp.content.iter_chunked(1 << 16):
             size += len(chunk)
             if size > cap:
+                self._metrics.requests.labels(self._log, str(status)).inc()
                 self._metrics.failures.labels(self._log, "oversize").inc()
                 raise LogResponseError(f"{self._log}: response exceeds {cap} bytes")
             chunks.append(chunk)
@@ -207,6 +210,8 @@ class LogHttp:
             and "gzip" not in (resp.headers.get("Content-Encoding") or "")
         ):
             raise _Retryable("truncated", "truncated", f"body {len(body)} of {declared} bytes")
+        # an answer read whole is counted here, once, whether it is returned or refused
+        self._metrics.requests.labels(self._log, str(status)).inc()
         if status not in (200, 201, 404):
             self._metrics.failures.labels(self._log, f"http_{status}").inc()
             raise LogResponseError(

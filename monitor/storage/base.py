@@ -4,7 +4,9 @@ plumbing (``StoreBase``: one writer at a time, failures raised as ``StorageError
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+import functools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -70,6 +72,9 @@ class StoreBase:
         self._write_lock = asyncio.Lock()
         self.after_step: Callable[[str], None] | None = None
         """Test hook: called after each step of ``store_batch``, inside its transaction."""
+        self.timing: Callable[[str, float], None] | None = None
+        """Told the operation and the seconds it took, for each timed operation (metrics;
+        the CLI tools leave it unset)."""
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
@@ -114,3 +119,22 @@ class StoreBase:
     def _step(self, name: str) -> None:
         if self.after_step is not None:
             self.after_step(name)
+
+
+Op = TypeVar("Op", bound=Callable[..., Awaitable[Any]])
+
+
+def timed(operation: str, method: Op) -> Op:
+    """``method`` of a store, its time told to the store's ``timing`` as ``operation``
+    (a failed call too: a slow failure is worth seeing)."""
+
+    @functools.wraps(method)
+    async def run(self: StoreBase, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await method(self, *args, **kwargs)
+        finally:
+            if self.timing is not None:
+                self.timing(operation, time.perf_counter() - started)
+
+    return cast(Op, run)
