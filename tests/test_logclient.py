@@ -535,6 +535,10 @@ def test_sim_bodies_and_tiles_have_the_real_shapes(tmp_path: Path) -> None:
             async with h.session.get(f"{h.v2.http.base_url}tile/0/002.p/88") as r:
                 assert len(await r.read()) == 88 * 32
             async with h.session.get(f"{h.v2.http.base_url}tile/0/002.p/87") as r:
-                assert r.status == 404  # only the partial tile the tree size implies exists
+                assert len(await r.read()) == 87 * 32  # an older size's partial tile stays
+            async with h.session.get(f"{h.v2.http.base_url}tile/0/002.p/89") as r:
+                assert r.status == 404  # no tile beyond the tree
+            async with h.session.get(f"{h.v2.http.base_url}tile/0/000.p/5") as r:
+                assert r.status == 404  # gone once the full tile exists
 
     run(body)

@@ -308,12 +308,13 @@ async def _v2_tile(request: web.Request) -> web.Response:
 
 
 def _available(level_size: int, index: int, width: int) -> bool:
-    """Full tiles exist once complete; a partial one only while it is the newest (a
-    partial tile disappears when its full tile exists, as the spec allows)."""
+    """Full tiles exist once complete; the partial ones of the newest tile stay (a client
+    that verified an older size still finds its width) until the full tile exists, when they
+    disappear, as the spec allows (clients then fall back to the full tile)."""
     full_tiles, partial = divmod(level_size, TILE_WIDTH)
     if width == TILE_WIDTH:
         return index < full_tiles
-    return index == full_tiles and width == partial
+    return index == full_tiles and 0 < width <= partial
 
 
 def _entry_bundle(
