@@ -95,3 +95,29 @@ def test_malformed_body_is_shown_not_crashed(
     assert code == 1
     assert "MALFORMED hashedrekord 0.0.1" in out
     assert "body.spec.signature: missing" in out
+
+
+def test_a_reader_that_goes_away_is_no_error() -> None:
+    """`tlog-monitor inspect ... | head -1`: no traceback, exit 0."""
+    import subprocess
+    import sys
+
+    bundles = Path(__file__).parent / "fixtures" / "v1-bundles"
+    paths = sorted(str(p) for p in bundles.glob("*.json"))
+    assert len(paths) > 5
+    proc = subprocess.Popen(
+        # far more than a pipe holds, so the writer is still writing when the reader leaves
+        [str(Path(sys.executable).parent / "tlog-monitor"), "inspect", "--json", *paths * 20],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline()
+    proc.stdout.close()  # as `head -1` does
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    proc.stderr.close()
+    proc.wait(60)
+    assert proc.returncode == 0
+    assert b"Traceback" not in err
+    assert b"BrokenPipe" not in err
