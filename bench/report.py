@@ -1,0 +1,301 @@
+"""Every benchmark of the project in one run, written to ``bench/RESULTS.md``.
+
+Parsing, rule matching, log fetching, the daemon end to end (Rekor v2 tiles and Rekor v1
+through the public request budget) and storage with its history queries on SQLite and
+PostgreSQL. Each figure is given with its ratio to the limit that matters for it: the
+parse-only rate measured in the same run, the request budget, or the target the project set.
+This machine is shared: ratios within one run mean more than absolute numbers.
+
+Run: .venv/bin/python -m bench.report [--out bench/RESULTS.md] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import bench_fetch, bench_match, bench_parse
+from bench.bench_daemon import V1_BUDGET, V1_TARGET, V2_TARGET
+from bench.bench_match import TARGET_US as MATCH_TARGET_US
+from monitor import __version__
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+V2_RATIO_TARGET = 0.5  # end to end from v2 tiles: at least half the parse-only rate
+MEMORY_LIMIT_MB = 300.0  # peak RSS, flat in the number of entries
+QUERY_LIMIT_MS = 100.0  # a responder's history query: interactive means p99 under this
+V1_CEILING = V1_BUDGET * 10  # Rekor v1 serves at most 10 entries a request
+
+
+@dataclass
+class Section:
+    title: str
+    rows: list[tuple[str, str, str]] = field(default_factory=list)  # what, figure, ratio
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def ratio(value: float, limit: float, label: str, *, higher_is_better: bool = True) -> str:
+    """``value`` as a fraction of ``limit`` (named ``label``), and whether it meets it."""
+    r = value / limit
+    ok = r >= 1 if higher_is_better else r <= 1
+    return f"{r:.2f} of {label}: {'PASS' if ok else 'FAIL'}"
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
+        memory = f"{mem_kb / 1024 / 1024:.1f} GiB"
+    except (OSError, StopIteration, ValueError):
+        memory = "unknown"
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "monitor": __version__,
+        "cpu": f"{cpu}, {os.cpu_count()} logical cores",
+        "memory": memory,
+        "os": f"{platform.system()} {platform.release()} ({platform.machine()})",
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "load at start": f"{os.getloadavg()[0]:.2f} (1-minute average)",
+    }
+
+
+def parse_section(seconds: float) -> tuple[Section, float]:
+    t0 = time.perf_counter()
+    r = bench_parse.run(seconds)
+    s = Section("Parsing (one core, real production entries)")
+    rate = r["entries_per_cpu_second"]
+    s.rows.append(("parse-only rate", f"{rate:,.0f} entries per CPU second", "the reference"))
+    s.rows.append(("per entry", f"{r['us_per_entry']:.1f} us", ""))
+    s.rows.append(
+        (
+            "Fulcio chain check (only where a rule needs it)",
+            f"{r['chain_check_us_per_entry']:.0f} us per entry",
+            f"{r['chain_check_us_per_entry'] / r['us_per_entry']:.1f}x a parse",
+        )
+    )
+    s.seconds = time.perf_counter() - t0
+    return s, r["us_per_entry"]
+
+
+def match_section(seconds: float, parse_us: float) -> Section:
+    t0 = time.perf_counter()
+    s = Section("Rule matching (on parsed entries)")
+    for r in bench_match.run(seconds):
+        n = len(r["rules"])
+        s.rows.append(
+            (
+                f"{n:,} rules: evaluate",
+                f"{r['evaluate_us']:.1f} us per entry",
+                f"{ratio(r['evaluate_us'], MATCH_TARGET_US, 'the limit', higher_is_better=False)}; "
+                f"{r['evaluate_us'] / parse_us:.2f} of a parse",
+            )
+        )
+    s.notes.append(f"limit: {MATCH_TARGET_US:.0f} us per entry with 1,000 rules")
+    s.seconds = time.perf_counter() - t0
+    return s
+
+
+def fetch_section(seconds: float, parse_rate: float) -> Section:
+    t0 = time.perf_counter()
+    r = asyncio.run(bench_fetch.run(seconds))
+    s = Section("Fetching from the simulator over loopback (no parsing)")
+    s.rows.append(
+        (
+            f"Rekor v1 within {V1_BUDGET:.0f} requests/s",
+            f"{r['v1_budget_16rps']:,.0f} entries/s",
+            f"{r['v1_budget_16rps'] / V1_CEILING:.2f} of the {V1_CEILING:.0f}/s the budget allows",
+        )
+    )
+    s.rows.append(("Rekor v1, no budget", f"{r['v1_unlimited']:,.0f} entries/s", ""))
+    s.rows.append(
+        (
+            "Rekor v2 entry bundles",
+            f"{r['v2_bundles']:,.0f} entries/s",
+            f"{r['v2_bundles'] / parse_rate:.2f}x the parse-only rate",
+        )
+    )
+    s.seconds = time.perf_counter() - t0
+    return s
+
+
+def run_json(module: str, args: Sequence[str], out_flag: str) -> dict[str, Any]:
+    """Run a benchmark module in its own process; its JSON results."""
+    with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
+        out = Path(tmp) / "out.json"
+        cmd = [sys.executable, "-m", module, *args, out_flag, str(out)]
+        print(f"$ {' '.join(cmd[1:])}", flush=True)
+        subprocess.run(cmd, check=True, stdout=sys.stderr)  # noqa: S603 - our own modules
+        doc: dict[str, Any] = json.loads(out.read_text())
+        return doc
+
+
+def daemon_section(quick: bool) -> Section:
+    t0 = time.perf_counter()
+    d = run_json("bench.bench_daemon", ["--quick"] if quick else [], "--json")
+    s = Section("The daemon end to end (fetch, verify, parse, match, store; SQLite, index_all on)")
+    parse_rate = d["parse_rate"]
+    for run in d["v2"]:
+        s.rows.append(
+            (
+                f"Rekor v2 tiles, {run['entries']:,} entries",
+                f"{run['rate']:,.0f} entries/s, {run['cpu_per_10k']:.2f} CPU s per 10,000, "
+                f"peak {run['peak_rss_mb']:.0f} MB",
+                f"{ratio(run['rate'], V2_TARGET, f'{V2_TARGET:,.0f}/s')}; "
+                f"{run['rate'] / parse_rate:.2f} of the parse-only rate "
+                f"({'PASS' if run['rate'] / parse_rate >= V2_RATIO_TARGET else 'FAIL'} "
+                f"at {V2_RATIO_TARGET})",
+            )
+        )
+    largest = max(d["v2"], key=lambda r: r["entries"])
+    s.rows.append(
+        (
+            "peak memory",
+            f"{largest['peak_rss_mb']:.0f} MB at {largest['entries']:,} entries",
+            ratio(
+                largest["peak_rss_mb"],
+                MEMORY_LIMIT_MB,
+                f"{MEMORY_LIMIT_MB:.0f} MB",
+                higher_is_better=False,
+            ),
+        )
+    )
+    if d.get("v1"):
+        v1 = d["v1"]
+        s.rows.append(
+            (
+                f"Rekor v1 within {V1_BUDGET:.0f} requests/s, {v1['entries']:,} entries",
+                f"{v1['rate']:,.0f} entries/s",
+                f"{ratio(v1['rate'], V1_TARGET, f'{V1_TARGET:.0f}/s')}; "
+                f"{v1['rate'] / V1_CEILING:.2f} of the {V1_CEILING:.0f}/s the budget allows",
+            )
+        )
+    s.notes.append(
+        f"parse-only rate in the same run: {parse_rate:,.0f} entries per CPU second; "
+        f"the simulator and the monitor run as separate processes on the same cores"
+    )
+    s.seconds = time.perf_counter() - t0
+    return s
+
+
+def storage_section(entries: int, rounds: int) -> Section:
+    t0 = time.perf_counter()
+    d = run_json(
+        "bench.bench_storage",
+        ["--entries", str(entries), "--rounds", str(rounds), "--batches", "10"],
+        "--out",
+    )
+    s = Section(f"Storage and history queries ({entries:,} stored entries per engine)")
+    for engine, r in d.items():
+        ins = r["insert"]
+        s.rows.append(
+            (
+                f"{engine}: store_batch",
+                f"{ins['matched_entries_per_second']:,.0f} matched entries/s, "
+                f"{ins['index_all_rows_per_second']:,.0f} index_all rows/s",
+                "",
+            )
+        )
+        sizes = r["sizes"]
+        s.rows.append(
+            (
+                f"{engine}: bytes",
+                f"{sizes['stored_entry_bytes']:,.0f} per matched entry, "
+                f"{sizes['index_all_row_bytes']:,.0f} per index_all row",
+                "",
+            )
+        )
+        worst = max(r["queries"].items(), key=lambda kv: kv[1]["p99_ms"])
+        for shape, q in r["queries"].items():
+            s.rows.append(
+                (
+                    f"{engine}: {shape}",
+                    f"p50 {q['p50_ms']:.1f} ms, p99 {q['p99_ms']:.1f} ms "
+                    f"({q['mean_rows']:.0f} rows)",
+                    ratio(
+                        q["p99_ms"],
+                        QUERY_LIMIT_MS,
+                        f"{QUERY_LIMIT_MS:.0f} ms",
+                        higher_is_better=False,
+                    ),
+                )
+            )
+        s.notes.append(f"{engine}: slowest p99 is {worst[0]!r} at {worst[1]['p99_ms']:.1f} ms")
+    s.notes.append(
+        f"limit: p99 under {QUERY_LIMIT_MS:.0f} ms for an interactive query; "
+        "`make bench-storage` runs the same at 1,000,000 entries (about 25 minutes)"
+    )
+    s.seconds = time.perf_counter() - t0
+    return s
+
+
+def render(info: dict[str, str], sections: Sequence[Section], seconds: float) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `make bench` (`python -m bench.report`); every figure below comes from one "
+        "run on the machine described here. The machine is shared, so compare ratios within "
+        "the run rather than absolute numbers across runs.",
+        "",
+        "| | |",
+        "| --- | --- |",
+        *(f"| {k} | {v} |" for k, v in info.items()),
+        f"| whole run | {seconds / 60:.1f} minutes |",
+        "",
+    ]
+    for s in sections:
+        lines += [f"## {s.title}", "", "| what | measured | ratio |", "| --- | --- | --- |"]
+        lines += [f"| {a} | {b} | {c} |" for a, b, c in s.rows]
+        lines += ["", *(f"- {n}" for n in s.notes), f"- took {s.seconds:.0f} s", ""]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--out", type=Path, default=RESULTS, help="where to write the report")
+    p.add_argument("--quick", action="store_true", help="small sizes: does every part work?")
+    args = p.parse_args(argv)
+    started = time.perf_counter()
+    info = machine()
+    print("parsing ...", flush=True)
+    parse, parse_us = parse_section(1.0 if args.quick else 5.0)
+    parse_rate = 1e6 / parse_us
+    print("matching ...", flush=True)
+    match = match_section(1.0 if args.quick else 4.0, parse_us)
+    print("fetching ...", flush=True)
+    fetch = fetch_section(1.0 if args.quick else 5.0, parse_rate)
+    print("the daemon end to end ...", flush=True)
+    daemon = daemon_section(args.quick)
+    print("storage and queries ...", flush=True)
+    storage = storage_section(5_000 if args.quick else 100_000, 10 if args.quick else 50)
+    info["load at end"] = f"{os.getloadavg()[0]:.2f} (1-minute average)"
+    text = render(info, [parse, match, fetch, daemon, storage], time.perf_counter() - started)
+    args.out.write_text(text)
+    print(text)
+    print(f"\nwritten to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
