@@ -506,6 +506,28 @@ def test_rate_limit_spaces_messages_after_the_burst(tmp_path: Path) -> None:
 # --- resolves ----------------------------------------------------------------------------
 
 
+def test_pagerduty_rule_findings_are_not_grouped_so_each_resolve_closes_its_own(
+    tmp_path: Path,
+) -> None:
+    async def body(env: Env) -> None:
+        keys = await env.add([rule_finding(i, rule="a") for i in range(3)], "pd")
+        worker = env.worker(env.sink("pagerduty", "pd", group_window="10s"))
+        env.clock.advance(10)
+        await env.idle(worker)
+        triggers = env.receiver.at(PAGERDUTY)
+        assert [(r.json["event_action"], r.json["dedup_key"]) for r in triggers] == [
+            ("trigger", k) for k in keys
+        ]
+        assert await env.store.resolve_finding(
+            await env.finding_id(keys[1]), "oncall", "benign", at=env.clock.now
+        )
+        await env.idle(worker)
+        (resolve,) = env.receiver.at(PAGERDUTY)[3:]
+        assert (resolve.json["event_action"], resolve.json["dedup_key"]) == ("resolve", keys[1])
+
+    with_env(tmp_path, body)
+
+
 def test_pagerduty_resolve_closes_what_the_trigger_opened(tmp_path: Path) -> None:
     async def body(env: Env) -> None:
         findings = [integrity_finding(9, env.clock.now), health_finding(env.clock.now)]

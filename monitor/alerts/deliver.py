@@ -231,7 +231,14 @@ class SinkWorker:
     def _group(self, items: list[OutboxItem], now: datetime) -> list[OutboxItem]:
         """The head and the due triggers of its rule written within its group window."""
         head = items[0]
-        if not _groupable(head) or self.sink.group_window <= timedelta():
+        # PagerDuty groups events into incidents itself, and a resolve there closes only the
+        # dedup key it names: each finding is its own event, so that resolving one (by the
+        # API, say) closes what its trigger opened
+        if (
+            not _groupable(head)
+            or self.sink.group_window <= timedelta()
+            or self.sink.type == "pagerduty"
+        ):
             return [head]
         ends = head.created_at + self.sink.group_window
         group = [head]
