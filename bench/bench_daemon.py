@@ -45,7 +45,7 @@ from typing import IO, Any
 
 import yaml
 
-from bench import bench_parse
+from bench import bench_parse, daemon_probe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -597,11 +597,19 @@ def render_stages(rep: Report) -> str:
             f"{seconds / n * 1e6:7.1f} us/entry"
         )
 
+    steps = {k: v for k, v in stages.items() if k.startswith(daemon_probe.STEP_PREFIX)}
     for name, seconds in sorted(stages.items(), key=lambda kv: -kv[1]):
-        out.append(row(name, seconds))
+        if name not in steps:
+            out.append(row(name, seconds))
     if "commit (awaited by the pass)" in stages:
         outside = max(0.0, wall - stages["commit (awaited by the pass)"])
         out.append(row("outside commit (fetch, prove)", outside))
+    if steps:
+        out.append(
+            "  the store's steps, in order (its transaction's end writes and syncs the WAL):"
+        )
+        for name, seconds in steps.items():
+            out.append(row("  " + name.removeprefix(daemon_probe.STEP_PREFIX), seconds))
     return "\n".join(out)
 
 

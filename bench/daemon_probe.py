@@ -1,7 +1,9 @@
 """One ``once`` pass of the monitor in this process, with the time spent inside each stage of
 a batch measured (no profiler: wrappers around the stage functions, wherever they exist in
-this version of the daemon): parsing, matching, index_all rows, the store, the whole commit.
-``bench_daemon --breakdown`` runs it in a child process.
+this version of the daemon): parsing, matching, index_all rows, the store, the whole commit;
+and the store's own steps (``Store.after_step``), its transaction's end (COMMIT: the WAL
+written and synced, and any checkpoint) among them. ``bench_daemon --breakdown`` runs it in a
+child process, with the collector set up as ``tlog-monitor once`` sets it up.
 
 Stages that overlap (a store running while the next chunk is parsed) need not add up to the
 wall time; work done in worker processes is not seen by the wrappers, only as their CPU.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import importlib
 import inspect
 import json
@@ -65,6 +68,32 @@ def _timed(stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+STEP_PREFIX = "store step: "
+_step_clock = [0.0]  # when the store's current step began
+
+
+def _store_steps(store: Any) -> None:
+    """Time each step of ``store_batch`` (the test hook ``after_step``), and its end."""
+
+    def step(name: str) -> None:
+        now = time.perf_counter()
+        SECONDS[STEP_PREFIX + name] += now - _step_clock[0]
+        _step_clock[0] = now
+
+    run = store.store_batch
+
+    @functools.wraps(run)
+    async def store_batch(*args: Any, **kwargs: Any) -> Any:
+        _step_clock[0] = time.perf_counter()
+        try:
+            return await run(*args, **kwargs)
+        finally:
+            step("transaction end (COMMIT)")
+
+    store.after_step = step
+    store.store_batch = store_batch
+
+
 def instrument() -> list[str]:
     """Wrap every target that exists (once, in the class that defines it); what was wrapped."""
     done: list[str] = []
@@ -97,6 +126,7 @@ async def probe(config: str) -> dict[str, Any]:
     from monitor.daemon.service import Monitor  # noqa: PLC0415 - after instrument()
 
     async with Monitor.open(config) as monitor:
+        _store_steps(monitor.store)
         wall0, cpu0, main0 = time.perf_counter(), time.process_time(), time.thread_time()
         results = await monitor.once(show_over=1 << 62)
         wall = time.perf_counter() - wall0
@@ -124,6 +154,10 @@ async def probe(config: str) -> dict[str, Any]:
 
 
 def main() -> int:
+    # as the CLI does before a pass (monitor/cli/daemon.py), so that the collector costs here
+    # what it costs there
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     wrapped = instrument()
     res = asyncio.run(probe(sys.argv[1]))
     res["instrumented"] = wrapped
