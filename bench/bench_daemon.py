@@ -306,27 +306,32 @@ def write_config(path: Path, sim: Sim, db: Path, log: dict[str, Any]) -> Path:
     return path
 
 
-def v2_log(batch_size: int) -> dict[str, Any]:
+def _batch(batch_size: int | None) -> dict[str, Any]:
+    """The ``batch_size`` setting: None measures the configuration's default."""
+    return {} if batch_size is None else {"batch_size": batch_size}
+
+
+def v2_log(batch_size: int | None) -> dict[str, Any]:
     return {
         "name": "v2",
         "api": "v2",
         "discover": True,
         "start": 0,
-        "batch_size": batch_size,
+        **_batch(batch_size),
         "requests_per_second": 100,
         "burst": 50,
         "index_all": True,
     }
 
 
-def v1_log(sim: Sim, start: int, batch_size: int) -> dict[str, Any]:
+def v1_log(sim: Sim, start: int, batch_size: int | None) -> dict[str, Any]:
     # burst and concurrency: the defaults
     return {
         "name": "v1",
         "api": "v1",
         "url": sim.base_url,
         "start": start,
-        "batch_size": batch_size,
+        **_batch(batch_size),
         "requests_per_second": V1_BUDGET,
         "index_all": True,
     }
@@ -475,7 +480,7 @@ class Report:
     startup: MonitorRun
     v2: list[MonitorRun]
     v1: MonitorRun | None
-    batch_size: int
+    batch_size: int | None  # None: the configuration's default for each API
     breakdown: dict[str, Any] | None  # from bench.daemon_probe
     seconds: float
 
@@ -513,7 +518,8 @@ def render(rep: Report) -> str:
         f"monitor start-up alone (nothing to read): {st.wall_seconds:.1f} s wall, "
         f"{st.cpu_seconds:.1f} CPU s, peak RSS {st.peak_rss_mb:.0f} MB"
     )
-    w(f"v2 config: batch_size {rep.batch_size}, index_all, {len(RULES)} watch rules, SQLite")
+    batch = rep.batch_size or "default"
+    w(f"v2 config: batch_size {batch}, index_all, {len(RULES)} watch rules, SQLite")
     w("")
     head = (
         f"{'run':<10} {'entries':>9} {'wall s':>7} {'entries/s':>9} {'CPU s':>7} "
@@ -584,7 +590,8 @@ def render_stages(rep: Report) -> str:
     n, wall, cpu, main = b["entries"], b["wall"], b["cpu"], b["main_thread_cpu"]
     stages: dict[str, float] = b["stages"]
     out = [
-        f"  {n:,} entries (batch_size {rep.batch_size}) in {wall:.1f} s = {n / wall:,.0f}/s",
+        f"  {n:,} entries (batch_size {rep.batch_size or 'default'}) in {wall:.1f} s "
+        f"= {n / wall:,.0f}/s",
         f"  CPU: the monitor's process {cpu:.1f} s (main thread {main:.1f} s, other threads, "
         f"SQLite's among them, {cpu - main:.1f} s); worker processes {b['worker_cpu']:.1f} s",
         "  time inside each stage, in the monitor's process (stages that overlap need not add "
@@ -622,7 +629,7 @@ def run(
     *,
     quick: bool,
     parse_seconds: float,
-    batch_size: int,
+    batch_size: int | None,
     profile: Path | None,
     breakdown: bool,
     keep: Path | None,
@@ -723,7 +730,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="a few thousand entries: does it work?")
     p.add_argument("--sizes", type=_sizes, help="v2 log sizes to backfill (default 50000,200000)")
     p.add_argument("--v1-entries", type=int, help="v1 entries to fetch (default 20000; 0: skip)")
-    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument(
+        "--batch-size", type=int, help="entries per transaction (default: the configuration's)"
+    )
     p.add_argument("--parse-seconds", type=float, help="parse-only measurement (default 5)")
     p.add_argument("--profile", type=Path, help="also profile a v2 backfill (cProfile) into FILE")
     p.add_argument("--breakdown", action="store_true", help="also time the stages of a v2 backfill")

@@ -85,8 +85,9 @@ DESCRIPTIONS: Mapping[str, str] = {
     "logs[].burst": "Requests allowed in a burst above that rate.",
     "logs[].max_concurrency": "Requests in flight at once.",
     "logs[].timeout": "Time allowed for one request, retries not included.",
-    "logs[].batch_size": "Entries fetched, verified and stored per transaction. Larger "
-    "batches catch up faster; smaller ones make each commit, and a crash, cheaper.",
+    "logs[].batch_size": "Entries fetched, verified and stored per transaction; by default "
+    "1024 for Rekor v1 and 4096 (16 tiles) for Rekor v2. Larger batches catch up faster; "
+    "smaller ones make each commit, and a crash, cheaper.",
     "logs[].index_all": "Also store a compact row (identity, issuer, key fingerprint, digest, "
     "index, time) for every entry, not only for those a rule matched, so that responders can "
     "ask about identities nobody was watching. Rekor v2 has no search API: this is its index.",

@@ -303,7 +303,7 @@ class Monitor:
         shown = _PassProgress(label, show_over)
         ctx = self.context(runner, backfill, shown.advance)
         ctx = dataclasses.replace(ctx, planned=shown.planned)
-        chunk = runner.config.batch_size
+        chunk = runner.config.chunk_size()
         try:
             if isinstance(runner.client, RekorV1Client):
                 result = await catch_up_v1(runner.client, ctx, start=runner.start, chunk=chunk)
