@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.findings import Finding, FindingKind, FindingState, Unmet
 from monitor.rules.spec import Severity
@@ -114,6 +115,29 @@ def finding_values(f: Finding, evidence: JSON | None) -> JSON:
     }
 
 
+async def change_state(
+    conn: AsyncConnection,
+    finding_id: int,
+    state: FindingState,
+    *,
+    who: str,
+    comment: str | None,
+    at: datetime,
+    unless_resolved: bool = False,
+) -> bool:
+    """Set a finding's state with who, when and the comment, in ``conn``'s transaction;
+    whether it changed (False: no such finding, or, with ``unless_resolved``, resolved)."""
+    conds = [FindingRow.id == finding_id]
+    if unless_resolved:
+        conds.append(FindingRow.state != str(FindingState.RESOLVED))
+    result = await conn.execute(
+        update(FindingRow)
+        .where(*conds)
+        .values(state=str(state), state_changed_by=who, state_changed_at=at, comment=comment)
+    )
+    return bool(result.rowcount == 1)
+
+
 class FindingsMixin(StoreBase):
     """``Store``: findings."""
 
@@ -143,17 +167,15 @@ class FindingsMixin(StoreBase):
         """Acknowledge a finding that is not resolved, recording who and when; False if there
         is no such finding or it is resolved (a resolved finding stays resolved)."""
         async with self._write() as conn:
-            result = await conn.execute(
-                update(FindingRow)
-                .where(FindingRow.id == finding_id, FindingRow.state != str(FindingState.RESOLVED))
-                .values(
-                    state=str(FindingState.ACKNOWLEDGED),
-                    state_changed_by=who,
-                    state_changed_at=at or utcnow(),
-                    comment=comment,
-                )
+            return await change_state(
+                conn,
+                finding_id,
+                FindingState.ACKNOWLEDGED,
+                who=who,
+                comment=comment,
+                at=at or utcnow(),
+                unless_resolved=True,
             )
-            return bool(result.rowcount == 1)
 
     async def set_finding_state(
         self,
@@ -166,16 +188,9 @@ class FindingsMixin(StoreBase):
     ) -> StoredFinding | None:
         """Change a finding's state, recording who and when; None if there is no such id."""
         async with self._write() as conn:
-            result = await conn.execute(
-                update(FindingRow)
-                .where(FindingRow.id == finding_id)
-                .values(
-                    state=str(state),
-                    state_changed_by=who,
-                    state_changed_at=at or utcnow(),
-                    comment=comment,
-                )
+            changed = await change_state(
+                conn, finding_id, state, who=who, comment=comment, at=at or utcnow()
             )
-            if result.rowcount != 1:
+            if not changed:
                 return None
         return await self.finding(finding_id)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from monitor.errors import StorageError
 from monitor.findings import FindingState
 from monitor.storage.base import ATTEMPTS, JSON, OUTBOX, StoreBase, orm, utcnow
-from monitor.storage.findings_store import stored_finding
+from monitor.storage.findings_store import change_state, stored_finding
 from monitor.storage.models import DeliveryAttempt, FindingRow, OutboxRow
 from monitor.storage.paging import page_limit
 
@@ -102,17 +102,16 @@ class OutboxMixin(StoreBase):
         there is no such finding or it was resolved already."""
         when = at or utcnow()
         async with self._write() as conn:
-            result = await conn.execute(
-                update(FindingRow)
-                .where(FindingRow.id == finding_id, FindingRow.state != str(FindingState.RESOLVED))
-                .values(
-                    state=str(FindingState.RESOLVED),
-                    state_changed_by=who,
-                    state_changed_at=when,
-                    comment=comment,
-                )
+            resolved = await change_state(
+                conn,
+                finding_id,
+                FindingState.RESOLVED,
+                who=who,
+                comment=comment,
+                at=when,
+                unless_resolved=True,
             )
-            if result.rowcount != 1:
+            if not resolved:
                 return False
             (row,) = await orm(conn, select(FindingRow).where(FindingRow.id == finding_id))
             sinks = (
