@@ -4,6 +4,7 @@ are recorded; resolving tells every sink that heard of the finding)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -88,23 +89,21 @@ async def _comment(request: web.Request) -> str | None:
 
 
 async def acknowledge(api: Api, request: web.Request) -> web.StreamResponse:
-    Params(request.query, ())
-    finding_id = api.path_id(request)
-    comment = await _comment(request)
-    who = request[PRINCIPAL].name
-    if not await api.ctx.store.acknowledge_finding(finding_id, who, comment):
-        if await api.ctx.store.finding(finding_id) is None:
-            raise not_found(f"no finding {finding_id}")
-        raise ApiError(409, "conflict", f"finding {finding_id} is resolved already")
-    return await _current(api, finding_id)
+    return await _change(api, request, api.ctx.store.acknowledge_finding)
 
 
 async def resolve(api: Api, request: web.Request) -> web.StreamResponse:
+    return await _change(api, request, api.ctx.store.resolve_finding)
+
+
+async def _change(
+    api: Api, request: web.Request, change: Callable[[int, str, str | None], Awaitable[bool]]
+) -> web.StreamResponse:
+    """Acknowledge or resolve: ``change`` refuses a finding that is resolved already."""
     Params(request.query, ())
     finding_id = api.path_id(request)
     comment = await _comment(request)
-    who = request[PRINCIPAL].name
-    if not await api.ctx.store.resolve_finding(finding_id, who, comment):
+    if not await change(finding_id, request[PRINCIPAL].name, comment):
         if await api.ctx.store.finding(finding_id) is None:
             raise not_found(f"no finding {finding_id}")
         raise ApiError(409, "conflict", f"finding {finding_id} is resolved already")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor.api.findings import MAX_COMMENT
 from monitor.findings import FindingKind, FindingState
 from monitor.rules.spec import Severity
 
@@ -19,6 +20,18 @@ def _nullable(kind: str, **more: Any) -> JSON:
 
 def _ref(name: str) -> JSON:
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _page_of(item: str) -> JSON:
+    """A page of ``item`` objects and the cursor of the next one (null on the last)."""
+    return {
+        "type": "object",
+        "required": ["items", "next_cursor"],
+        "properties": {
+            "items": {"type": "array", "items": _ref(item)},
+            "next_cursor": _nullable("string"),
+        },
+    }
 
 
 def _param(name: str, description: str, schema: JSON, where: str = "query") -> JSON:
@@ -167,14 +180,7 @@ def _schemas() -> JSON:
             "required": ["log", "index", "time", "kind"],
             "properties": entry_props,
         },
-        "EntryPage": {
-            "type": "object",
-            "required": ["items", "next_cursor"],
-            "properties": {
-                "items": {"type": "array", "items": _ref("Entry")},
-                "next_cursor": _nullable("string"),
-            },
-        },
+        "EntryPage": _page_of("Entry"),
         "EntryDetail": {
             "type": "object",
             "required": ["log", "index", "malformed", "raw_body"],
@@ -198,28 +204,14 @@ def _schemas() -> JSON:
             "required": ["id", "kind", "severity", "state", "created_at", "dedup_key"],
             "properties": {**finding_props, "evidence": _nullable("object")},
         },
-        "FindingPage": {
-            "type": "object",
-            "required": ["items", "next_cursor"],
-            "properties": {
-                "items": {"type": "array", "items": _ref("Finding")},
-                "next_cursor": _nullable("string"),
-            },
-        },
+        "FindingPage": _page_of("Finding"),
         "StateChange": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {"comment": _nullable("string", maxLength=4000)},
+            "properties": {"comment": _nullable("string", maxLength=MAX_COMMENT)},
         },
         "Checkpoint": checkpoint,
-        "CheckpointPage": {
-            "type": "object",
-            "required": ["items", "next_cursor"],
-            "properties": {
-                "items": {"type": "array", "items": _ref("Checkpoint")},
-                "next_cursor": _nullable("string"),
-            },
-        },
+        "CheckpointPage": _page_of("Checkpoint"),
         "Log": {
             "type": "object",
             "required": ["name", "api", "url", "tailed", "cursor", "latest_checkpoint"],

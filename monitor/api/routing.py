@@ -60,17 +60,18 @@ class Api:
 
     @staticmethod
     def path_index(request: web.Request) -> int:
-        raw = request.match_info["index"]
-        if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_INDEX:
-            raise bad_param("index", f"the index must be a whole number, not {raw!r}")
-        return int(raw)
+        return _path_int(request, "index", "the index")
 
     @staticmethod
     def path_id(request: web.Request) -> int:
-        raw = request.match_info["id"]
-        if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_INDEX:
-            raise bad_param("id", f"a finding id is a whole number, not {raw!r}")
-        return int(raw)
+        return _path_int(request, "id", "a finding id")
+
+
+def _path_int(request: web.Request, name: str, what: str) -> int:
+    raw = request.match_info[name]
+    if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_INDEX:
+        raise bad_param(name, f"{what} must be a whole number, not {raw!r}")
+    return int(raw)
 
 
 def limit_of(params: Params, max_page: int) -> int:
