@@ -3,9 +3,11 @@ either engine, and a snapshot of everything the monitor stores (to compare runs)
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -16,7 +18,11 @@ from monitor.storage.base import ENTRIES, FINDINGS, INDEX_ALL, LOGS, MALFORMED, 
 from monitor.storage.store import Store
 from tests.storage_support import PgDatabases, fresh_url, pg_databases_fixture
 
+if TYPE_CHECKING:
+    from monitor.daemon.service import Monitor
+
 ENGINES = ("sqlite", "postgresql")
+T0 = 1_700_000_000.0  # fake clocks start here (rows the store dates itself are later)
 
 MALLORY = {"email": "mallory@evil.example"}
 ARTIFACT = "cd" * 32
@@ -122,3 +128,33 @@ async def snapshot(url: str) -> dict[str, Any]:
     finally:
         await store.close()
     return out
+
+
+async def until(check: Callable[[], bool], m: Monitor, timeout: float = 60.0) -> None:
+    """Wake the tailers of a running ``m`` until ``check`` holds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            states = {
+                n: (r.status.cursor, r.status.lie, r.status.last_error)
+                for n, r in m.runners.items()
+            }
+            raise AssertionError(f"timed out; runners (cursor, lie, last error): {states}")
+        for r in m.runners.values():
+            if r.tailer is not None:
+                r.tailer.wake()
+        await asyncio.sleep(0.05)
+
+
+class Clock:
+    """Wall-clock seconds that move only when told to."""
+
+    def __init__(self, t: float = T0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> float:
+        self.t += seconds
+        return self.t

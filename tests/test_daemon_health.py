@@ -26,10 +26,10 @@ from monitor.rules.spec import Severity
 from monitor.storage import FindingQuery, StoredFinding
 from monitor.storage.batch import OutboxSpec
 from monitor.storage.store import Store
+from tests.daemon_support import T0, Clock
 from tests.simlog import FAST, harness, run
 
 LOG = "v1-sim"
-T0 = 1_700_000_000.0  # the fake clock starts here (rows the store dates itself are later)
 SECRET = "whsec_dGVzdHNlY3JldHRlc3RzZWNyZXR0ZXN0c2VjcmV0"
 
 # unreachable after 1m; stalled after 2m; lagging beyond 100 entries or for 5m
@@ -51,20 +51,6 @@ UNREACHABLE_ONLY = HealthSettings.model_validate(
         "lag_seconds": "30d",
     }
 )
-
-
-class Clock:
-    """Wall-clock seconds that move only when told to."""
-
-    def __init__(self, t: float = T0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> float:
-        self.t += seconds
-        return self.t
 
 
 def sink(name: str, **filters: Any) -> SinkSettings:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from tests.daemon_support import (
     engine_urls,
     pg_dbs,
     snapshot,
+    until,
     write_config,
 )
 from tests.simlog import Harness, harness, run
@@ -36,19 +36,6 @@ __all__ = ["pg_dbs"]
 @pytest.fixture(params=ENGINES)
 def make_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], str]]:
     yield from engine_urls(request, tmp_path)
-
-
-async def until(check: Callable[[], bool], m: Monitor, timeout: float = 60.0) -> None:
-    """Wake the tailers until ``check`` holds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            states = {n: (r.status.cursor, r.status.last_error) for n, r in m.runners.items()}
-            raise AssertionError(f"timed out; runners: {states}")
-        for r in m.runners.values():
-            if r.tailer is not None:
-                r.tailer.wake()
-        await asyncio.sleep(0.05)
 
 
 def cursors(m: Monitor) -> dict[str, int | None]:

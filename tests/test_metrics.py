@@ -9,7 +9,6 @@ import asyncio
 import os
 import shutil
 import subprocess
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,10 +21,8 @@ from monitor.daemon.commit import PassResult
 from monitor.daemon.health import LogStatus
 from monitor.daemon.service import Monitor
 from monitor.metrics import LogStatusCollector
-from tests.daemon_support import ARTIFACT, MALLORY, write_config
+from tests.daemon_support import ARTIFACT, MALLORY, T0, Clock, until, write_config
 from tests.simlog import Harness, harness, run
-
-T0 = 1_700_000_000.0
 
 # every metric of the contract as exposed, but for the API's (the server adds those)
 CONTRACT = (
@@ -211,20 +208,6 @@ def test_promtool_catches_what_the_contract_forbids() -> None:
     assert "_total" in printed
 
 
-async def until(check: object, m: Monitor, timeout: float = 60.0) -> None:
-    """Wake the tailers until ``check()`` holds."""
-    assert callable(check)
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            states = {n: (r.status.cursor, r.status.lie) for n, r in m.runners.items()}
-            raise AssertionError(f"timed out; runners: {states}")
-        for r in m.runners.values():
-            if r.tailer is not None:
-                r.tailer.wake()
-        await asyncio.sleep(0.05)
-
-
 def test_a_lie_moves_the_signed_size_not_the_verified_one_and_takes_the_log_down(
     tmp_path: Path,
 ) -> None:
@@ -304,18 +287,6 @@ def test_a_lie_moves_the_signed_size_not_the_verified_one_and_takes_the_log_down
                 await asyncio.wait_for(task, 10)
 
     run(body)
-
-
-class Clock:
-    def __init__(self, t: float = T0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> float:
-        self.t += seconds
-        return self.t
 
 
 def scrape(registry: CollectorRegistry, name: str, log: str) -> float | None:
