@@ -484,6 +484,9 @@ def test_hostile_values_are_stored_and_found(url: str) -> None:
         assert keys((await s.history(HistoryQuery(san=long))).items) == [3]
         assert keys((await s.history(HistoryQuery(san=long[:300] + "*"))).items) == [3]
         assert keys((await s.history(HistoryQuery(san=long, all_entries=True))).items) == [3]
+        assert keys((await s.history(HistoryQuery(san=nul, all_entries=True))).items) == [1]
+        odd = HistoryQuery(san=surrogate, all_entries=True)
+        assert keys((await s.history(odd)).items) == [2]
         e = await s.entry(LOG, 3)
         assert e is not None
         assert e.san == long  # display columns keep the whole value

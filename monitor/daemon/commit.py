@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from monitor.daemon.parsing import Chunk, parse_chunk
+from monitor.aio import cancel_and_wait
+from monitor.daemon.parsing import Chunk, parse_chunk_sliced
 from monitor.daemon.routing import Routing
 from monitor.entries import v1 as v1_kinds
 from monitor.entries import v2 as v2_kinds
@@ -115,9 +116,10 @@ class Committer:
         self.ctx = ctx
         self.entries = 0
         self.findings = 0
-        # the batch being stored: its transaction goes on while the pass waits for the
-        # network (a Rekor v1 pass mostly does); parsing, being CPU on this thread, does not
-        # overlap it
+        # the batch being stored. ``commit`` returns once its rows are written and its COMMIT
+        # is under way: the pass then fetches, proves and parses the next chunk while the
+        # database syncs this one to disk (on the driver's thread for SQLite, on the server
+        # for PostgreSQL), which is most of a batch's storing time
         self._pending: asyncio.Future[None] | None = None
         # the log's gauges follow its tailing passes; a backfill's only count
         self._gauges = ctx.metrics if ctx.backfill is None else None
@@ -156,9 +158,10 @@ class Committer:
         *,
         new_tree: bool = False,
     ) -> None:
-        """Parse, match and store proven ``entries``; the cursor moves to ``cursor``. The
-        store goes on in the background whenever the pass waits (for the next chunk's fetch);
-        the next batch is stored only after it, so batches land in log order."""
+        """Parse, match and store proven ``entries``; the cursor moves to ``cursor``. Returns
+        once the batch's rows are written and its COMMIT is under way; the COMMIT goes on in
+        the background, and the next batch is stored only after it, so batches land in log
+        order."""
         started = time.perf_counter()
         ctx = self.ctx
         chunk = Chunk(
@@ -167,7 +170,7 @@ class Committer:
             ctx.index_all,
             int(time.time()),
         )
-        parsed = parse_chunk(chunk, ctx.engine, ctx.cas)
+        parsed = await parse_chunk_sliced(chunk, ctx.engine, ctx.cas)
         batch = Batch(
             ctx.name,
             cursor,
@@ -188,15 +191,29 @@ class Committer:
         if parsed.malformed:
             kinds["malformed"] = len(parsed.malformed)
         await self.flush()  # batches are stored in log order, one at a time
-        self._pending = asyncio.ensure_future(
-            self._store_entries(batch, len(entries), kinds, started)
+        committing = asyncio.Event()
+        task = asyncio.ensure_future(
+            self._store_entries(batch, len(entries), kinds, started, committing.set)
         )
+        self._pending = task
+        waiter = asyncio.ensure_future(committing.wait())
+        try:
+            await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await cancel_and_wait((waiter,))
+        if task.done():
+            await self.flush()  # its error, if it failed before committing
 
     async def _store_entries(
-        self, batch: Batch, entries: int, kinds: dict[str, int], t0: float
+        self,
+        batch: Batch,
+        entries: int,
+        kinds: dict[str, int],
+        t0: float,
+        committing: Callable[[], None],
     ) -> None:
         ctx = self.ctx
-        await self._store_now(batch)
+        await self._store_now(batch, committing)
         self.entries += entries
         m = ctx.metrics
         if m is not None:  # counted once stored: a crash before the commit counts nothing
@@ -290,8 +307,10 @@ class Committer:
         await self.flush()
         return await self._store_now(batch)
 
-    async def _store_now(self, batch: Batch) -> BatchResult:
-        task = asyncio.ensure_future(self.ctx.store.store_batch(batch))
+    async def _store_now(
+        self, batch: Batch, committing: Callable[[], None] | None = None
+    ) -> BatchResult:
+        task = asyncio.ensure_future(self.ctx.store.store_batch(batch, committing=committing))
         try:
             result = await asyncio.shield(task)
         except asyncio.CancelledError:

@@ -11,6 +11,7 @@ out.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from monitor.rules.engine import RuleEngine, malformed_finding
 from monitor.storage.batch import IndexRow
 from monitor.trust import CertificateAuthority
 
-__all__ = ["Chunk", "Parsed", "parse_chunk"]
+__all__ = ["Chunk", "Parsed", "parse_chunk", "parse_chunk_sliced"]
 
 
 @dataclass(frozen=True)
@@ -43,33 +44,76 @@ class Parsed:
     kinds: Mapping[str, int]  # entries parsed, by kind as served (malformed ones left out)
 
 
-def parse_chunk(chunk: Chunk, engine: RuleEngine, cas: Sequence[CertificateAuthority]) -> Parsed:
-    records: list[SigningRecord] = []
-    findings: list[Finding] = []
-    malformed: list[MalformedEntry] = []
-    index_rows: list[IndexRow] = []
-    kinds: dict[str, int] = {}
+# entries parsed between two turns of the event loop (about 20 ms of work): the batch being
+# committed, fetches and API requests move on in between
+SLICE = 256
 
-    def check_chain(r: SigningRecord) -> ParseResult:
-        return with_chain_status(r, cas)
 
-    for index, body, integrated_time, attestation in chunk.entries:
-        result = parse_entry(
-            body,
-            log=chunk.log,
-            index=index,
-            integrated_time=integrated_time,
-            attestation=attestation,
+class _Parser:
+    """Parses a chunk's entries a slice at a time, gathering what a batch keeps."""
+
+    def __init__(
+        self, chunk: Chunk, engine: RuleEngine, cas: Sequence[CertificateAuthority]
+    ) -> None:
+        self.chunk = chunk
+        self.engine = engine
+        self.records: list[SigningRecord] = []
+        self.findings: list[Finding] = []
+        self.malformed: list[MalformedEntry] = []
+        self.index_rows: list[IndexRow] = []
+        self.kinds: dict[str, int] = {}
+
+        def check_chain(r: SigningRecord) -> ParseResult:
+            return with_chain_status(r, cas)
+
+        self.check_chain = check_chain
+
+    def parse(self, start: int, stop: int) -> None:
+        chunk, kinds = self.chunk, self.kinds
+        for index, body, integrated_time, attestation in chunk.entries[start:stop]:
+            result = parse_entry(
+                body,
+                log=chunk.log,
+                index=index,
+                integrated_time=integrated_time,
+                attestation=attestation,
+            )
+            if isinstance(result, MalformedEntry):
+                self.malformed.append(result)
+                self.findings.append(malformed_finding(result))
+                continue
+            kinds[result.kind] = kinds.get(result.kind, 0) + 1
+            if chunk.index_all:
+                self.index_rows.append(IndexRow.from_record(result, chunk.seen))
+            found = self.engine.evaluate(result, self.check_chain)
+            if found:
+                self.records.append(result)
+                self.findings.extend(found)
+
+    def parsed(self) -> Parsed:
+        return Parsed(
+            tuple(self.records),
+            tuple(self.findings),
+            tuple(self.malformed),
+            tuple(self.index_rows),
+            self.kinds,
         )
-        if isinstance(result, MalformedEntry):
-            malformed.append(result)
-            findings.append(malformed_finding(result))
-            continue
-        kinds[result.kind] = kinds.get(result.kind, 0) + 1
-        if chunk.index_all:
-            index_rows.append(IndexRow.from_record(result, chunk.seen))
-        found = engine.evaluate(result, check_chain)
-        if found:
-            records.append(result)
-            findings.extend(found)
-    return Parsed(tuple(records), tuple(findings), tuple(malformed), tuple(index_rows), kinds)
+
+
+def parse_chunk(chunk: Chunk, engine: RuleEngine, cas: Sequence[CertificateAuthority]) -> Parsed:
+    """Parse and match every entry of ``chunk`` at once."""
+    p = _Parser(chunk, engine, cas)
+    p.parse(0, len(chunk.entries))
+    return p.parsed()
+
+
+async def parse_chunk_sliced(
+    chunk: Chunk, engine: RuleEngine, cas: Sequence[CertificateAuthority]
+) -> Parsed:
+    """``parse_chunk``, letting the event loop run between slices of ``SLICE`` entries."""
+    p = _Parser(chunk, engine, cas)
+    for start in range(0, len(chunk.entries), SLICE):
+        if start:
+            await asyncio.sleep(0)
+        p.parse(start, start + SLICE)
+    return p.parsed()

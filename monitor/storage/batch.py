@@ -3,7 +3,8 @@ which writes it in one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,7 +32,16 @@ from monitor.storage.base import (
 from monitor.storage.findings_store import finding_values, stored_finding
 from monitor.storage.identities import identities
 from monitor.storage.logs_state import CheckpointData, LogsMixin
-from monitor.storage.models import FindingRow, Log, clean_text
+from monitor.storage.models import FindingRow, Log, clean_text, index_value
+
+_SQLITE_INDEX_ALL_INSERT = (
+    "INSERT INTO index_all (log, idx, time, kind, san, issuer, key_fingerprint, digest) "
+    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+    "json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), "
+    "json_extract(value, '$[5]'), json_extract(value, '$[6]'), json_extract(value, '$[7]') "
+    # WHERE true: SQLite's grammar needs it between a SELECT and ON CONFLICT
+    "FROM json_each(?) WHERE true ON CONFLICT DO NOTHING"
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,10 @@ class IndexRow:
     issuer: str | None = None
     key_fingerprint: str | None = None
     digest: str | None = None
+
+    def identity_values(self) -> tuple[str | None, str | None, str | None, str | None]:
+        """san, issuer, key fingerprint and digest, in the table's column order."""
+        return self.san, self.issuer, self.key_fingerprint, self.digest
 
     def row(self) -> dict[str, object]:
         """The ``index_all`` table row."""
@@ -150,9 +164,14 @@ class BatchMixin(LogsMixin, BackfillsMixin):
     """``Store``: ``store_batch`` (it records the checkpoint as ``LogsMixin`` does, and moves
     backfills as ``BackfillsMixin`` reads them)."""
 
-    async def store_batch(self, batch: Batch) -> BatchResult:
+    async def store_batch(
+        self, batch: Batch, *, committing: Callable[[], None] | None = None
+    ) -> BatchResult:
         """Store ``batch`` in one transaction; see ``monitor.storage.store`` for the
-        guarantees."""
+        guarantees. ``committing`` is called when what is left is the database's own work
+        (the index_all rows, the COMMIT that writes and syncs the log), so that a caller can
+        go on with CPU work meanwhile: the SQLite driver does it on its own thread, without
+        the GIL; PostgreSQL does it in the server."""
         for r in batch.records:
             if r.log != batch.log:
                 raise StorageError(f"record of log {r.log!r} in a batch of {batch.log!r}")
@@ -222,11 +241,9 @@ class BatchMixin(LogsMixin, BackfillsMixin):
             self._step("findings")
             outbox = await self._add_outbox(conn, batch.outbox, at)
             self._step("outbox")
-            index_rows = await self._insert_many(
-                conn,
-                INDEX_ALL,
-                [x.row() for x in batch.index_rows],
-            )
+            if committing is not None:
+                committing()
+            index_rows = await self._insert_index_rows(conn, batch.index_rows)
             self._step("index_all")
         return BatchResult(entries, findings, outbox, malformed, index_rows)
 
@@ -295,6 +312,31 @@ class BatchMixin(LogsMixin, BackfillsMixin):
             "raw_body": r.raw_body,
             "stored_at": at,
         }
+
+    async def _insert_index_rows(self, conn: AsyncConnection, rows: Sequence[IndexRow]) -> int:
+        if not rows:
+            return 0
+        if self._dialect != "sqlite":
+            return await self._insert_many(conn, INDEX_ALL, [x.row() for x in rows])
+        # one statement whose rows arrive as one JSON text that SQLite unpacks itself: the
+        # insert then runs in C on the driver's thread without taking the GIL back per row
+        # (as executemany does, which stalls behind a busy event loop), and without
+        # SQLAlchemy's per-row parameter processing. Values are cleaned as the column types
+        # would clean them.
+        payload = json.dumps(
+            [
+                (
+                    x.log,
+                    x.index,
+                    x.time,
+                    clean_text(x.kind),
+                    *(None if v is None else index_value(v) for v in x.identity_values()),
+                )
+                for x in rows
+            ]
+        )
+        result = await conn.exec_driver_sql(_SQLITE_INDEX_ALL_INSERT, (payload,))
+        return max(result.rowcount, 0)
 
     async def _add_outbox(
         self, conn: AsyncConnection, specs: Iterable[OutboxSpec], at: datetime
