@@ -155,7 +155,7 @@ def _rows(records: Sequence[SigningRecord], at: datetime) -> tuple[list[Any], li
         for r in records
         for f, v in identities(r)
     ]
-    index = [IndexRow.from_record(r, r.integrated_time or 0).row() for r in records]
+    index = [IndexRow.from_record(r, r.integrated_time or 0).row(1) for r in records]
     return entries, idents, index
 
 

@@ -14,7 +14,15 @@ import yaml
 from sqlalchemy import select
 
 from monitor.sim.run import RunningSim
-from monitor.storage.base import ENTRIES, FINDINGS, INDEX_ALL, LOGS, MALFORMED, OUTBOX
+from monitor.storage.base import (
+    ENTRIES,
+    FINDINGS,
+    INDEX_ALL,
+    INDEX_LOGS,
+    LOGS,
+    MALFORMED,
+    OUTBOX,
+)
 from monitor.storage.store import Store
 from tests.storage_support import PgDatabases, fresh_url, pg_databases_fixture
 
@@ -114,6 +122,7 @@ async def snapshot(url: str) -> dict[str, Any]:
                 return sorted(tuple(r) for r in (await conn.execute(stmt)).all())
 
             e, f, o, m, i = ENTRIES.c, FINDINGS.c, OUTBOX.c, MALFORMED.c, INDEX_ALL.c
+            n = INDEX_LOGS.c
             out = {
                 "entries": await rows(select(e.log, e.idx, e.kind, e.san, e.record)),
                 "findings": await rows(
@@ -121,7 +130,12 @@ async def snapshot(url: str) -> dict[str, Any]:
                 ),
                 "outbox": await rows(select(o.dedup_key, o.sink)),
                 "malformed": await rows(select(m.log, m.idx, m.reason)),
-                "index_all": await rows(select(i.log, i.idx, i.kind, i.san, i.digest)),
+                # by log name: the number a log gets in index_all_logs depends on timing
+                "index_all": await rows(
+                    select(n.log, i.idx, i.kind, i.san, i.digest).join_from(
+                        INDEX_ALL, INDEX_LOGS, n.id == i.log_id
+                    )
+                ),
             }
             g = LOGS.c
             out["logs"] = await rows(select(g.name, g.cursor, g.compact_size, g.compact_hashes))

@@ -515,6 +515,12 @@ def test_index_all_history_and_purge(url: str) -> None:
         assert len((await s.history(HistoryQuery(all_entries=True, digest=digest))).items) == 10
         with pytest.raises(MalformedInputError):
             await s.history(HistoryQuery(all_entries=True, subject="x"))
+        for whole_values_only in (
+            HistoryQuery(digest=digest[:20] + "*"),
+            HistoryQuery(fingerprint="a*"),
+        ):
+            with pytest.raises(MalformedInputError, match="whole value"):
+                await s.history(replace(whole_values_only, all_entries=True))
         cutoff = T0.fromtimestamp(1_500, T0.tzinfo)
         assert await s.purge_index_all(cutoff) == 5  # times 1000..1400
         left = await s.history(HistoryQuery(all_entries=True, limit=100))

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, Connection, Index, Integer, MetaData, Table, inspect
+from sqlalchemy import Column, Connection, Index, Integer, MetaData, Table, inspect, text
 
 from monitor.cli.main import main
 from monitor.storage import engine as engines
+from monitor.storage.batch import Batch, IndexRow
+from monitor.storage.history_query import HistoryQuery
 from monitor.storage.models import metadata
+from monitor.storage.store import Store
 from tests.storage_support import ENGINES, fresh_url, pg_databases_fixture, run
 
 pg_dbs = pytest.fixture(scope="session")(pg_databases_fixture)
@@ -46,7 +50,7 @@ def test_migrations_match_the_models_and_downgrade(
 ) -> None:
     assert main(["db", "current", "--url", empty_url]) == 1
     assert main(["db", "upgrade", "--url", empty_url]) == 0
-    assert "revision 0003" in capsys.readouterr().out
+    assert "revision 0004" in capsys.readouterr().out
     assert main(["db", "current", "--url", empty_url]) == 0
 
     diffs, tables = run(lambda: _inspect(empty_url))
@@ -76,8 +80,8 @@ def test_migration_scripts_are_found() -> None:
     with engines.migrations_dir() as d:
         assert (d / "env.py").is_file()
         assert any((d / "versions").glob("0001_*.py"))
-        assert any((d / "versions").glob("0003_*.py"))
-    assert engines.head_revision() == "0003"
+        assert any((d / "versions").glob("0004_*.py"))
+    assert engines.head_revision() == "0004"
 
 
 def test_urls_are_mapped_to_async_drivers(tmp_path: Path) -> None:
@@ -92,3 +96,78 @@ def test_urls_are_mapped_to_async_drivers(tmp_path: Path) -> None:
 def test_unusable_urls_are_refused(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "upgrade", "--url", bad]) == 2
     assert "error" in capsys.readouterr().err
+
+
+OLD_ROWS = [  # index_all rows as revision 0003 kept them: (log, idx, san, key, digest)
+    ("log-b", 7, "b@example.com", "sha256:" + "ab" * 32, "sha256:" + "01" * 32),
+    ("log-a", 3, "a@example.com", None, "sha256:" + "02" * 32),
+    ("log-a", 1, None, "sha256:" + "cd" * 32, None),
+]
+
+
+async def _old_rows(url: str, revision: str) -> list[tuple[Any, ...]]:
+    """Migrate to ``revision`` with the 0003 rows in place, then read them back by log name."""
+    eng = engines.make_engine(url)
+    try:
+        await engines.upgrade(eng, "0003")
+        async with eng.begin() as conn:
+            for log, idx, san, key, digest in OLD_ROWS:
+                await conn.execute(
+                    text(
+                        "INSERT INTO index_all (log, idx, time, kind, san, issuer, "
+                        "key_fingerprint, digest) VALUES (:log, :idx, 100, 'hashedrekord', "
+                        ":san, NULL, :key, :digest)"
+                    ),
+                    {"log": log, "idx": idx, "san": san, "key": key, "digest": digest},
+                )
+        await engines.upgrade(eng, revision)
+        async with eng.connect() as conn:
+            if revision == "0003":
+                sql = "SELECT log, idx, san, key_fingerprint, digest FROM index_all"
+            else:
+                sql = (
+                    "SELECT l.log, i.idx, i.san, i.key_fingerprint, i.digest "
+                    "FROM index_all i JOIN index_all_logs l ON l.id = i.log_id"
+                )
+            return sorted(tuple(r) for r in (await conn.execute(text(sql))).all())
+    finally:
+        await eng.dispose()
+
+
+def test_compacting_index_all_keeps_every_row_findable_and_downgrades(empty_url: str) -> None:
+    assert run(lambda: _old_rows(empty_url, "0004")) == sorted(OLD_ROWS)
+
+    async def queries() -> None:
+        store = await Store.open(empty_url, migrate=False)
+        try:
+            for q, want in [
+                (HistoryQuery(fingerprint=OLD_ROWS[0][3]), [("log-b", 7)]),
+                (HistoryQuery(fingerprint=OLD_ROWS[2][3]), [("log-a", 1)]),
+                (HistoryQuery(digest=OLD_ROWS[1][4]), [("log-a", 3)]),
+                (HistoryQuery(san="b@example.com"), [("log-b", 7)]),
+                (HistoryQuery(log="log-a"), [("log-a", 1), ("log-a", 3)]),
+            ]:
+                page = await store.history(replace(q, all_entries=True))
+                assert [(e.log, e.index) for e in page.items] == want, q
+            # new rows of a migrated log take its number
+            rows = (IndexRow("log-a", 9, 100, "hashedrekord", digest="sha256:" + "03" * 32),)
+            await store.register_log("log-a", "v2", "https://example.test")
+            await store.store_batch(Batch("log-a", 10, index_rows=rows))
+            page = await store.history(HistoryQuery(log="log-a", all_entries=True))
+            assert [e.index for e in page.items] == [1, 3, 9]
+        finally:
+            await store.close()
+
+    run(queries)
+    assert main(["db", "downgrade", "0003", "--url", empty_url]) == 0
+
+    async def old() -> list[tuple[Any, ...]]:
+        eng = engines.make_engine(empty_url)
+        try:
+            async with eng.connect() as conn:
+                sql = "SELECT log, idx, san, key_fingerprint, digest FROM index_all"
+                return sorted(tuple(r) for r in (await conn.execute(text(sql))).all())
+        finally:
+            await eng.dispose()
+
+    assert [r[:2] for r in run(old)] == [("log-a", 1), ("log-a", 3), ("log-a", 9), ("log-b", 7)]

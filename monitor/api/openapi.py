@@ -352,7 +352,8 @@ def document(version: str, max_page: int, *, health_public: bool, metrics_public
                 params=history,
                 description="Also ext.<name>=<value>: a Fulcio certificate extension by its "
                 "name, e.g. ext.source-repository-uri=https://github.com/org/repo (one at a "
-                "time). Filters are ANDed; results come in (log, index) order.",
+                "time). Filters are ANDed; results come in (log, index) order: logs by name, "
+                "or with all=true in the order the monitor began indexing each.",
             )
         },
         "/api/v1/entries/{log}/{index}": {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from monitor.storage.models import (
     EntryRow,
     FindingRow,
     IndexAllRow,
+    IndexLog,
     Log,
     MalformedRow,
     OutboxRow,
@@ -48,6 +50,7 @@ OUTBOX = _table(OutboxRow)
 ATTEMPTS = _table(DeliveryAttempt)
 MALFORMED = _table(MalformedRow)
 INDEX_ALL = _table(IndexAllRow)
+INDEX_LOGS = _table(IndexLog)
 BACKFILLS = _table(BackfillRow)
 
 
@@ -59,6 +62,17 @@ async def orm(conn: AsyncConnection, stmt: Select[T]) -> list[T]:
     """The ORM objects that ``stmt`` selects, read on ``conn`` (detached, fully loaded)."""
     async with AsyncSession(bind=conn, expire_on_commit=False) as session:
         return list((await session.scalars(stmt)).all())
+
+
+@functools.cache
+def _json_insert(table: str, columns: tuple[str, ...]) -> str:
+    """SQLite: INSERT OR IGNORE of the rows of one JSON array of arrays (``columns`` order)."""
+    values = ", ".join(f"json_extract(value, '$[{n}]')" for n in range(len(columns)))
+    # WHERE true: SQLite's grammar needs it between a SELECT and ON CONFLICT
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} "  # noqa: S608
+        "FROM json_each(?) WHERE true ON CONFLICT DO NOTHING"
+    )
 
 
 class StoreBase:
@@ -115,6 +129,22 @@ class StoreBase:
         stmt = self._insert(table).returning(next(iter(table.primary_key.columns)))
         result = await conn.execute(stmt, list(rows))
         return len(result.all())
+
+    async def _insert_stored(
+        self, conn: AsyncConnection, table: Table, rows: Sequence[JSON]
+    ) -> int:
+        """``_insert_many`` for rows whose values are already as stored (cleaned as the
+        column types would clean them) and are all text, integers or NULL. On SQLite they go
+        in as one statement, the rows as one JSON text that SQLite unpacks itself: the insert
+        runs in C on the driver's thread without taking the GIL back per row (executemany
+        does, and then stalls behind a busy event loop) and without SQLAlchemy's per-row
+        parameter processing."""
+        if self._dialect != "sqlite" or not rows:
+            return await self._insert_many(conn, table, rows)
+        columns = tuple(rows[0])
+        payload = json.dumps([[row[c] for c in columns] for row in rows])
+        result = await conn.exec_driver_sql(_json_insert(table.name, columns), (payload,))
+        return max(result.rowcount, 0)
 
     def _step(self, name: str) -> None:
         if self.after_step is not None:

@@ -3,7 +3,6 @@ which writes it in one transaction."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +22,7 @@ from monitor.storage.base import (
     FINDINGS,
     IDENTITIES,
     INDEX_ALL,
+    INDEX_LOGS,
     JSON,
     MALFORMED,
     OUTBOX,
@@ -32,15 +32,19 @@ from monitor.storage.base import (
 from monitor.storage.findings_store import finding_values, stored_finding
 from monitor.storage.identities import identities
 from monitor.storage.logs_state import CheckpointData, LogsMixin
-from monitor.storage.models import FindingRow, Log, clean_text, index_value
+from monitor.storage.models import FindingRow, Log, clean_text, index_value, value_hash
 
-_SQLITE_INDEX_ALL_INSERT = (
-    "INSERT INTO index_all (log, idx, time, kind, san, issuer, key_fingerprint, digest) "
-    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
-    "json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), "
-    "json_extract(value, '$[5]'), json_extract(value, '$[6]'), json_extract(value, '$[7]') "
-    # WHERE true: SQLite's grammar needs it between a SELECT and ON CONFLICT
-    "FROM json_each(?) WHERE true ON CONFLICT DO NOTHING"
+INDEX_ALL_COLUMNS = (
+    "log_id",
+    "idx",
+    "time",
+    "kind",
+    "san",
+    "issuer",
+    "key_fingerprint",
+    "digest",
+    "key_hash",
+    "digest_hash",
 )
 
 
@@ -57,21 +61,24 @@ class IndexRow:
     key_fingerprint: str | None = None
     digest: str | None = None
 
-    def identity_values(self) -> tuple[str | None, str | None, str | None, str | None]:
-        """san, issuer, key fingerprint and digest, in the table's column order."""
-        return self.san, self.issuer, self.key_fingerprint, self.digest
-
-    def row(self) -> dict[str, object]:
-        """The ``index_all`` table row."""
+    def row(self, log_id: int) -> dict[str, object]:
+        """The ``index_all`` table row (``log_id``: the log's number in ``index_all_logs``),
+        its values cleaned as the column types clean them, in ``INDEX_ALL_COLUMNS`` order."""
+        san, issuer, key, digest = (
+            None if v is None else index_value(v)
+            for v in (self.san, self.issuer, self.key_fingerprint, self.digest)
+        )
         return {
-            "log": self.log,
+            "log_id": log_id,
             "idx": self.index,
             "time": self.time,
-            "kind": self.kind,
-            "san": self.san,
-            "issuer": self.issuer,
-            "key_fingerprint": self.key_fingerprint,
-            "digest": self.digest,
+            "kind": clean_text(self.kind),
+            "san": san,
+            "issuer": issuer,
+            "key_fingerprint": key,
+            "digest": digest,
+            "key_hash": None if key is None else value_hash(key),
+            "digest_hash": None if digest is None else value_hash(digest),
         }
 
     @classmethod
@@ -169,9 +176,8 @@ class BatchMixin(LogsMixin, BackfillsMixin):
     ) -> BatchResult:
         """Store ``batch`` in one transaction; see ``monitor.storage.store`` for the
         guarantees. ``committing`` is called when what is left is the database's own work
-        (the index_all rows, the COMMIT that writes and syncs the log), so that a caller can
-        go on with CPU work meanwhile: the SQLite driver does it on its own thread, without
-        the GIL; PostgreSQL does it in the server."""
+        (identity and index_all rows, the COMMIT that writes and syncs the log), so that a
+        caller can go on with CPU work meanwhile."""
         for r in batch.records:
             if r.log != batch.log:
                 raise StorageError(f"record of log {r.log!r} in a batch of {batch.log!r}")
@@ -206,16 +212,6 @@ class BatchMixin(LogsMixin, BackfillsMixin):
                 conn, ENTRIES, [self._entry_values(r, at) for r in batch.records]
             )
             self._step("entries")
-            await self._insert_many(
-                conn,
-                IDENTITIES,
-                [
-                    {"log": r.log, "idx": r.index, "field": f, "value": v}
-                    for r in batch.records
-                    for f, v in sorted(identities(r))
-                ],
-            )
-            self._step("identities")
             malformed = await self._insert_many(
                 conn,
                 MALFORMED,
@@ -241,9 +237,25 @@ class BatchMixin(LogsMixin, BackfillsMixin):
             self._step("findings")
             outbox = await self._add_outbox(conn, batch.outbox, at)
             self._step("outbox")
+            # the rest takes no answer from the database, so the caller may go on meanwhile
+            # with CPU work: the SQLite driver inserts and commits on its own thread without
+            # taking the GIL (one statement a table, see _insert_stored), PostgreSQL in the
+            # server
+            ids = {
+                log: await self._index_log_id(conn, log)
+                for log in {x.log for x in batch.index_rows}
+            }
+            index_values = [x.row(ids[x.log]) for x in batch.index_rows]
+            identity_values: list[JSON] = [
+                {"log": r.log, "idx": r.index, "field": f, "value": v}
+                for r in batch.records
+                for f, v in sorted(identities(r))
+            ]
             if committing is not None:
                 committing()
-            index_rows = await self._insert_index_rows(conn, batch.index_rows)
+            await self._insert_stored(conn, IDENTITIES, identity_values)
+            self._step("identities")
+            index_rows = await self._insert_stored(conn, INDEX_ALL, index_values)
             self._step("index_all")
         return BatchResult(entries, findings, outbox, malformed, index_rows)
 
@@ -313,30 +325,13 @@ class BatchMixin(LogsMixin, BackfillsMixin):
             "stored_at": at,
         }
 
-    async def _insert_index_rows(self, conn: AsyncConnection, rows: Sequence[IndexRow]) -> int:
-        if not rows:
-            return 0
-        if self._dialect != "sqlite":
-            return await self._insert_many(conn, INDEX_ALL, [x.row() for x in rows])
-        # one statement whose rows arrive as one JSON text that SQLite unpacks itself: the
-        # insert then runs in C on the driver's thread without taking the GIL back per row
-        # (as executemany does, which stalls behind a busy event loop), and without
-        # SQLAlchemy's per-row parameter processing. Values are cleaned as the column types
-        # would clean them.
-        payload = json.dumps(
-            [
-                (
-                    x.log,
-                    x.index,
-                    x.time,
-                    clean_text(x.kind),
-                    *(None if v is None else index_value(v) for v in x.identity_values()),
-                )
-                for x in rows
-            ]
-        )
-        result = await conn.exec_driver_sql(_SQLITE_INDEX_ALL_INSERT, (payload,))
-        return max(result.rowcount, 0)
+    async def _index_log_id(self, conn: AsyncConnection, log: str) -> int:
+        """The number of ``log`` in ``index_all_logs``, given it if it has none. Looked up in
+        the transaction each time (once a batch): a number cached from a transaction that
+        rolled back could be given to another log."""
+        await conn.execute(self._insert(INDEX_LOGS), [{"log": log}])
+        found = await conn.execute(select(INDEX_LOGS.c.id).where(INDEX_LOGS.c.log == log))
+        return int(found.scalar_one())
 
     async def _add_outbox(
         self, conn: AsyncConnection, specs: Iterable[OutboxSpec], at: datetime

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import Row, and_, delete, select
 
 from monitor.entries.record import MalformedEntry
 from monitor.storage.base import JSON, StoreBase, orm
 from monitor.storage.history_query import HistoryQuery, history_select, index_all_select, timestamp
-from monitor.storage.models import EntryRow, IndexAllRow, MalformedRow
+from monitor.storage.models import EntryRow, IndexAllRow, IndexLog, MalformedRow
 from monitor.storage.paging import Page, encode_cursor, page_limit
 
 
@@ -95,10 +96,11 @@ def _entry(row: EntryRow) -> StoredEntry:
     )
 
 
-def _indexed(row: IndexAllRow) -> IndexedEntry:
+def _indexed(row: Row[Any]) -> IndexedEntry:
+    """An ``index_all_select`` row."""
     return IndexedEntry(
         row.log,
-        row.index,
+        row.idx,
         row.time,
         row.kind,
         row.san,
@@ -112,12 +114,14 @@ class HistoryMixin(StoreBase):
     """``Store``: history, and the upkeep of ``index_all``."""
 
     async def history(self, query: HistoryQuery) -> Page[HistoryItem]:
-        """Entries matching ``query`` in (log, index) order, one page."""
+        """Entries matching ``query`` in (log, index) order, one page (``index_all``: logs
+        in the order they were first indexed)."""
         limit = page_limit(query.limit)
         items: list[HistoryItem]
         async with self._read() as conn:
             if query.all_entries:
-                items = [_indexed(r) for r in await orm(conn, index_all_select(query, limit + 1))]
+                rows = await conn.execute(index_all_select(query, limit + 1))
+                items = [_indexed(r) for r in rows.all()]
             else:
                 items = [_entry(r) for r in await orm(conn, history_select(query, limit + 1))]
         more = len(items) > limit
@@ -148,7 +152,8 @@ class HistoryMixin(StoreBase):
         cutoff = timestamp(older_than)
         cond = IndexAllRow.time < cutoff
         if log is not None:
-            cond = and_(cond, IndexAllRow.log == log)
+            number = select(IndexLog.id).where(IndexLog.log == log).scalar_subquery()
+            cond = and_(cond, IndexAllRow.log_id == number)
         async with self._write() as conn:
             result = await conn.execute(delete(IndexAllRow).where(cond))
             return max(result.rowcount, 0)

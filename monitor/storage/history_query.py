@@ -6,12 +6,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, literal, literal_column, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    and_,
+    exists,
+    literal,
+    literal_column,
+    select,
+    tuple_,
+)
 
 from monitor.errors import MalformedInputError
-from monitor.storage.base import ENTRIES, IDENTITIES, INDEX_ALL
+from monitor.storage.base import ENTRIES, IDENTITIES, INDEX_ALL, INDEX_LOGS
 from monitor.storage.identities import normalize_digest
-from monitor.storage.models import EntryRow, IndexAllRow, index_value
+from monitor.storage.models import EntryRow, index_value, value_hash
 from monitor.storage.paging import decode_cursor
 
 
@@ -159,34 +169,74 @@ def history_select(q: HistoryQuery, limit: int) -> Select[Any]:
     )
 
 
-def index_all_select(q: HistoryQuery, limit: int) -> Select[Any]:
-    """The SELECT answering ``q`` over ``index_all``."""
-    if q.ext or q.subject:
-        raise MalformedInputError("index_all keeps no extensions or subjects: search matches")
+def _log_number(log: str) -> ScalarSelect[Any]:
+    """The number of ``log`` in ``index_all_logs`` (NULL, matching nothing, if it has none)."""
+    return select(INDEX_LOGS.c.id).where(INDEX_LOGS.c.log == log).scalar_subquery()
+
+
+INDEX_ALL_FIELDS = ("idx", "time", "kind", "san", "issuer", "key_fingerprint", "digest")
+
+
+def _index_all_identity_conditions(q: HistoryQuery) -> list[ColumnElement[bool]]:
     t = INDEX_ALL
-    conds = _key_conditions(t.c.log, t.c.idx, q)
-    # (column, condition builder) most selective first: the first drives the query through
-    # its index; the others are checked on the rows it finds, through an expression that no
-    # index matches (col || ''), so that no planner without statistics (SQLite's) picks the
-    # unselective issuer index instead
-    wanted: list[tuple[Any, str]] = []
+    conds: list[ColumnElement[bool]] = []
+    # (indexed column, the whole value's column for hashed ones, value), most selective
+    # first: the first drives the query through its index; the others are checked on the
+    # rows it finds, through an expression that no index matches (col || ''), so that no
+    # planner without statistics (SQLite's) picks the unselective issuer index instead
+    wanted: list[tuple[Any, Any, str]] = []
     if q.fingerprint:
-        wanted.append((t.c.key_fingerprint, q.fingerprint.strip()))
+        wanted.append((t.c.key_hash, t.c.key_fingerprint, q.fingerprint.strip()))
     if q.digest:
-        wanted.append((t.c.digest, normalize_digest(q.digest)))
+        wanted.append((t.c.digest_hash, t.c.digest, normalize_digest(q.digest)))
     if q.san:
-        wanted.append((t.c.san, q.san))
+        wanted.append((t.c.san, None, q.san))
     if q.issuer:
-        wanted.append((t.c.issuer, q.issuer))
-    for n, (col, value) in enumerate(wanted):
-        if n == 0:
+        wanted.append((t.c.issuer, None, q.issuer))
+    for n, (col, whole, value) in enumerate(wanted):
+        if whole is not None:
+            if value.endswith("*"):
+                raise MalformedInputError(
+                    "index_all finds key fingerprints and digests by their whole value, "
+                    "not by a prefix"
+                )
+            if n == 0:
+                conds.append(col == value_hash(value))
+            conds.append(whole == value)
+        elif n == 0:
             conds.append(_value_condition(col, value))
         elif value.endswith("*"):
             conds.append(_value_condition(col.concat(""), value))
         else:
             conds.append(col.concat("") == index_value(value))
+    return conds
+
+
+def index_all_select(q: HistoryQuery, limit: int) -> Select[Any]:
+    """The SELECT answering ``q`` over ``index_all``: rows of the log's name and
+    ``INDEX_ALL_FIELDS``, in (log, index) order, logs in the order they were first indexed."""
+    if q.ext or q.subject:
+        raise MalformedInputError("index_all keeps no extensions or subjects: search matches")
+    t = INDEX_ALL
+    conds: list[ColumnElement[bool]] = []
+    if q.log is not None:
+        conds.append(t.c.log_id == _log_number(q.log))
+    if q.index_min is not None:
+        conds.append(t.c.idx >= q.index_min)
+    if q.index_max is not None:
+        conds.append(t.c.idx <= q.index_max)
+    if q.cursor is not None:
+        log, idx = decode_cursor(q.cursor, (str, int))
+        conds.append(tuple_(t.c.log_id, t.c.idx) > tuple_(_log_number(log), idx))
+    conds += _index_all_identity_conditions(q)
     if q.since is not None:
         conds.append(t.c.time >= timestamp(q.since))
     if q.until is not None:
         conds.append(t.c.time < timestamp(q.until))
-    return select(IndexAllRow).where(*conds).order_by(t.c.log, t.c.idx).limit(limit)
+    return (
+        select(INDEX_LOGS.c.log, *(t.c[c] for c in INDEX_ALL_FIELDS))
+        .join_from(t, INDEX_LOGS, INDEX_LOGS.c.id == t.c.log_id)
+        .where(*conds)
+        .order_by(t.c.log_id, t.c.idx)
+        .limit(limit)
+    )

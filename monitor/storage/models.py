@@ -11,12 +11,13 @@ The same schema serves SQLite and PostgreSQL. Portable types hide the difference
 - ``SafeJSON``: JSON on SQLite, JSONB on PostgreSQL, cleaned like ``SafeText``.
 
 Every index is named explicitly (``ix_<table>_<what>``), so that migrations can name them.
-The migrations in ``migrations/versions/`` (``0001_initial``, then ``0002_backfills``) create
+The migrations in ``migrations/versions/`` (``0001_initial`` and those after it) create
 exactly this schema; a test checks that they do not drift.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -332,21 +333,38 @@ class MalformedRow(Base):
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class IndexLog(Base):
+    """A short number for each log that ``index_all`` holds rows of: every index entry of
+    that table carries its log, and a number is a few bytes where a name is up to 255."""
+
+    __tablename__ = "index_all_logs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    log: Mapped[str] = mapped_column(String(LOG_NAME), unique=True)
+
+
 class IndexAllRow(Base):
     """A compact row for every entry of the log (``index_all``), purged after a retention
-    period: the search index that Rekor v2 does not offer."""
+    period: the search index that Rekor v2 does not offer.
+
+    Key fingerprints and digests are found through ``value_hash`` of the value (8 bytes
+    instead of 70 or more in each index entry) and then compared whole. Every index entry
+    ends with (log number, index): a batch of random keys rewrites a page per key, so the
+    smaller the entries, the fewer pages a batch touches."""
 
     __tablename__ = "index_all"
     __table_args__ = (
-        Index("ix_index_all_san", "san", "log", "idx"),
-        Index("ix_index_all_issuer", "issuer", "log", "idx"),
-        Index("ix_index_all_key_fingerprint", "key_fingerprint", "log", "idx"),
-        Index("ix_index_all_digest", "digest", "log", "idx"),
+        Index("ix_index_all_san", "san", "log_id", "idx"),
+        Index("ix_index_all_issuer", "issuer", "log_id", "idx"),
+        Index("ix_index_all_key_hash", "key_hash", "log_id", "idx"),
+        Index("ix_index_all_digest_hash", "digest_hash", "log_id", "idx"),
         Index("ix_index_all_time", "time"),
         {"sqlite_with_rowid": False},
     )
 
-    log: Mapped[str] = mapped_column(String(LOG_NAME), primary_key=True)
+    log_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("index_all_logs.id"), primary_key=True, autoincrement=False
+    )
     index: Mapped[int] = mapped_column("idx", BigInteger, primary_key=True, autoincrement=False)
     time: Mapped[int] = mapped_column(BigInteger)  # integrated time, else when seen
     kind: Mapped[str] = mapped_column(SafeText)
@@ -354,6 +372,15 @@ class IndexAllRow(Base):
     issuer: Mapped[str | None] = mapped_column(IndexValue)
     key_fingerprint: Mapped[str | None] = mapped_column(IndexValue)
     digest: Mapped[str | None] = mapped_column(IndexValue)
+    key_hash: Mapped[int | None] = mapped_column(BigInteger)
+    digest_hash: Mapped[int | None] = mapped_column(BigInteger)
+
+
+def value_hash(value: str) -> int:
+    """The 64-bit key under which ``index_all`` finds a key fingerprint or digest: the first
+    8 bytes of the SHA-256 of the value as stored (``index_value``), signed (BIGINT)."""
+    digest = hashlib.sha256(index_value(value).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 metadata = Base.metadata
