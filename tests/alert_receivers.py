@@ -8,8 +8,9 @@ One aiohttp server plays every kind of receiver, by path:
   URL); no idempotency key: every request counts;
 - ``/pagerduty``: PagerDuty Events API v2: answers 202 ``{"status": "success", ...}``; key:
   ``dedup_key`` and ``event_action``;
-- ``/api/v2/alerts``: Alertmanager: answers 200; one key per alert: its ``dedup_key`` label and
-  whether its ``endsAt`` has passed (firing or resolved).
+- ``/api/v2/alerts``: Alertmanager (also under a path prefix, as behind a proxy: the full path
+  is in ``full_path``): answers 200; one key per alert: its ``dedup_key`` label and whether
+  its ``endsAt`` has passed (firing or resolved).
 
 Every request is recorded (path, headers, raw and parsed body, time, what was answered). A
 request the receiver *processed* (it answered 2xx, or was going to and was merely slow) marks
@@ -53,7 +54,7 @@ class Reply:
 class Received:
     """One request as it arrived."""
 
-    path: str  # the format's path (a Slack request's full path is in ``full_path``)
+    path: str  # the format's path (a Slack or prefixed request's full path: ``full_path``)
     full_path: str
     headers: dict[str, str]  # names in lower case
     body: bytes
@@ -99,6 +100,7 @@ class Receiver:
         app.router.add_post(SLACK + "/{rest:.*}", self._handle)
         app.router.add_post(PAGERDUTY, self._handle)
         app.router.add_post(ALERTMANAGER, self._handle)
+        app.router.add_post("/{prefix:.+}" + ALERTMANAGER, self._handle)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", self.port, reuse_address=True)
@@ -168,7 +170,11 @@ class Receiver:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         now = self.clock()
-        path = SLACK if request.path.startswith(SLACK + "/") else request.path
+        path = request.path
+        if path.startswith(SLACK + "/"):
+            path = SLACK
+        elif path.endswith(ALERTMANAGER):
+            path = ALERTMANAGER
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
             doc: Any = json.loads(body)

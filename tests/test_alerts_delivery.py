@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import select
 
 from monitor import __version__
@@ -25,6 +26,7 @@ from monitor.alerts.deliver import GROUP_MAX, SinkWorker
 from monitor.alerts.payloads import message_id, webhook_schema
 from monitor.config.models import AlertSettings, SinkSettings
 from monitor.findings import Finding, FindingKind, dedup_key
+from monitor.metrics import AlertMetrics
 from monitor.rules.spec import Severity
 from monitor.storage.base import ATTEMPTS, OUTBOX
 from monitor.storage.batch import OutboxSpec
@@ -32,6 +34,7 @@ from monitor.storage.outbox import OutboxItem
 from monitor.storage.store import Store
 from tests.alert_receivers import (
     ALERTMANAGER,
+    FORMATS,
     HOOK,
     PAGERDUTY,
     SLACK,
@@ -46,6 +49,9 @@ LOG = "rekor.example"
 SECRET = "whsec_" + base64.b64encode(b"delivery-tests-signing-key-32by").decode()
 SLACK_SECRET_PATH = "/T0001/B0002/sl4ckS3cretT0ken0123456789"
 ROUTING_KEY = "R0ut1ngKeyS3cret0123456789abcdef"
+# an Alertmanager behind a proxy: its URL carries credentials and a path prefix
+AM_USER, AM_PASSWORD, AM_PREFIX = "amUs3rN4me", "amP4ssw0rdS3cret", "/am-pr3fix-s3cret"
+DELIVERIES = "tlog_monitor_alert_deliveries_total"
 
 
 class Clock:
@@ -82,8 +88,12 @@ class Env:
             doc.setdefault("url", self.receiver.url(PAGERDUTY))
             doc.setdefault("routing_key", ROUTING_KEY)
         else:
-            doc.setdefault("url", self.receiver.url(ALERTMANAGER))
+            doc.setdefault("url", self.receiver.url(""))  # the base URL, as documented
         return SinkSettings.model_validate(doc)
+
+    def am_url(self) -> str:
+        """The receiver's Alertmanager base URL with credentials and a path prefix."""
+        return f"http://{AM_USER}:{AM_PASSWORD}@127.0.0.1:{self.receiver.port}{AM_PREFIX}"
 
     def worker(
         self, sink: SinkSettings, *, alerts: dict[str, Any] | None = None, **kw: Any
@@ -330,6 +340,59 @@ def test_429_retry_after_is_honoured(tmp_path: Path) -> None:
     with_env(tmp_path, body)
 
 
+@pytest.mark.parametrize(
+    ("type_", "path", "reply"),
+    [
+        ("slack", SLACK, Reply(500)),
+        ("slack", SLACK, Reply(429, retry_after="120")),
+        ("pagerduty", PAGERDUTY, Reply(500)),
+        ("alertmanager", ALERTMANAGER, Reply(503)),
+    ],
+)
+def test_other_formats_retry_a_failed_message_until_accepted(
+    tmp_path: Path, type_: str, path: str, reply: Reply
+) -> None:
+    async def body(env: Env) -> None:
+        (key,) = await env.add([health_finding(env.clock.now)], "out")
+        env.receiver.script(path, [reply])
+        worker = env.worker(env.sink(type_, "out"))
+        sent_at = env.clock.now
+        assert await worker.step() == 0.0
+        row = await env.row(key, "out")
+        assert row.last_error == f"HTTP {reply.status}"
+        wait = (row.next_attempt_at - sent_at).total_seconds()
+        if reply.retry_after is None:
+            assert 0.005 <= wait <= 0.01  # the first backoff step of retry_base, with jitter
+        else:
+            assert wait == pytest.approx(120)  # Retry-After, longer than the backoff
+        delay = await worker.step()  # not due yet: nothing is sent
+        assert delay is not None
+        assert 0 < delay <= wait
+        assert len(env.receiver.requests) == 1
+        env.clock.advance(delay)
+        assert await worker.step() == 0.0
+        assert await worker.step() is None
+
+        first, retry = env.receiver.at(path)
+        assert (first.status, first.processed, retry.processed) == (reply.status, False, True)
+        assert retry.keys == first.keys  # the same message again
+        (delivered,) = env.receiver.unique(path)  # exactly once, repeats dropped by key
+        assert delivered is retry
+        if type_ == "pagerduty":
+            assert retry.keys == (f"{key}/trigger",)
+        elif type_ == "alertmanager":
+            assert retry.keys == (f"{key}/firing",)
+        row = await env.row(key, "out")
+        assert row.delivered_at == env.clock.now
+        attempts = await env.store.attempts(row.id)
+        assert [(a.status, a.error) for a in attempts] == [
+            ("failed", f"HTTP {reply.status}"),
+            ("delivered", None),
+        ]
+
+    with_env(tmp_path, body)
+
+
 def test_410_disables_the_sink_and_keeps_the_rows(tmp_path: Path) -> None:
     async def body(env: Env) -> None:
         keys = await env.add([rule_finding(1, rule="a"), rule_finding(2, rule="b")])
@@ -422,6 +485,43 @@ def test_max_age_dead_letters_and_replay_still_delivers(tmp_path: Path) -> None:
         assert row.dead_at is None
         assert row.delivered_at is not None
         assert finding_keys(env.receiver.unique(HOOK)) == [key]
+
+    with_env(tmp_path, body)
+
+
+@pytest.mark.parametrize("cause", ["refused", "max_attempts", "max_age"])
+def test_a_dead_letter_is_counted_once(tmp_path: Path, cause: str) -> None:
+    async def body(env: Env) -> None:
+        registry = CollectorRegistry()
+
+        def count(outcome: str) -> float | None:
+            return registry.get_sample_value(DELIVERIES, {"sink": "soc", "outcome": outcome})
+
+        (key,) = await env.add([rule_finding(1)])
+        if cause == "refused":
+            env.receiver.script(HOOK, [400])
+        else:
+            env.receiver.script(HOOK, [], then=503)
+        alerts = {"max_attempts": 3} if cause == "max_attempts" else {"max_age": "1m"}
+        worker = env.worker(env.sink(), alerts=alerts, metrics=AlertMetrics(registry))
+        assert count("dead_lettered") == 0  # shown before anything happens
+        if cause == "max_age":
+            assert await worker.step() == 0.0  # one failure, then the row grows too old
+            env.clock.advance(61)
+        await env.idle(worker)
+        row = await env.row(key)
+        assert row.dead_at is not None
+        assert await worker.step() is None
+        assert count("dead_lettered") == 1
+        assert count("failed") == {"refused": 0, "max_attempts": 3, "max_age": 1}[cause]
+        assert count("delivered") == 0
+
+        # replayed and delivered: counted delivered, the dead letter still counted once
+        env.receiver.script(HOOK, [])
+        assert await env.store.replay(row.id, now=env.clock.now)
+        await env.idle(worker)
+        assert (await env.row(key)).delivered_at is not None
+        assert (count("dead_lettered"), count("delivered")) == (1, 1)
 
     with_env(tmp_path, body)
 
@@ -599,6 +699,30 @@ def test_alertmanager_is_reminded_of_active_alerts_and_told_of_resolves(tmp_path
     with_env(tmp_path, body)
 
 
+@pytest.mark.parametrize(
+    ("configured", "posted"),
+    [
+        ("", ALERTMANAGER),
+        ("/", ALERTMANAGER),
+        ("/alertmanager/", "/alertmanager" + ALERTMANAGER),
+        (ALERTMANAGER, ALERTMANAGER),
+    ],
+)
+def test_alertmanager_is_configured_by_its_base_url(
+    tmp_path: Path, configured: str, posted: str
+) -> None:
+    async def body(env: Env) -> None:
+        keys = await env.add([health_finding(env.clock.now)], "am")
+        sink = env.sink("alertmanager", "am", url=env.receiver.url(configured))
+        await env.idle(env.worker(sink))
+        (req,) = env.receiver.requests
+        assert (req.full_path, req.status) == (posted, 200)
+        assert [a["labels"]["dedup_key"] for a in req.json] == keys
+        assert (await env.row(keys[0], "am")).delivered_at is not None
+
+    with_env(tmp_path, body)
+
+
 # --- Slack -------------------------------------------------------------------------------
 
 
@@ -664,20 +788,25 @@ def monitor_records() -> Iterator[list[logging.LogRecord]]:
         logger.setLevel(level)
 
 
-def test_secrets_appear_in_no_log_record_and_no_stored_error(tmp_path: Path) -> None:
-    secrets = (
-        SECRET,
-        SECRET.removeprefix("whsec_"),
-        SLACK_SECRET_PATH,
-        SLACK_SECRET_PATH.rsplit("/", 1)[1],
-        ROUTING_KEY,
-    )
+SECRETS = (
+    SECRET,
+    SECRET.removeprefix("whsec_"),
+    SLACK_SECRET_PATH,
+    SLACK_SECRET_PATH.rsplit("/", 1)[1],
+    ROUTING_KEY,
+    AM_USER,
+    AM_PASSWORD,
+    AM_PREFIX,
+)
 
+
+def test_secrets_appear_in_no_log_record_and_no_stored_error(tmp_path: Path) -> None:
     async def body(env: Env) -> None:
         sinks = {
             "soc": env.sink(timeout="1s"),
             "chat": env.sink("slack", "chat"),
             "pd": env.sink("pagerduty", "pd"),
+            "am": env.sink("alertmanager", "am", url=env.am_url()),
         }
         keys = await env.add(
             [rule_finding(i, rule=f"r{i}") for i in range(3)]
@@ -689,6 +818,7 @@ def test_secrets_appear_in_no_log_record_and_no_stored_error(tmp_path: Path) -> 
             env.receiver.script(HOOK, [500, Reply(200, delay=3.0), 400])
             env.receiver.script(SLACK, [429, 500], then=410)
             env.receiver.script(PAGERDUTY, [400, 500])
+            env.receiver.script(ALERTMANAGER, [500, 400])
             for name, worker in workers.items():
                 await worker.step()
                 if name != "chat":
@@ -716,9 +846,57 @@ def test_secrets_appear_in_no_log_record_and_no_stored_error(tmp_path: Path) -> 
         stored = "\n".join(e for e in errors if e)
         assert "HTTP 500" in stored
         assert "refused: HTTP 400" in stored
-        for secret in secrets:
+        am = env.receiver.at(ALERTMANAGER)
+        assert {r.full_path for r in am} == {AM_PREFIX + ALERTMANAGER}
+        assert [r.status for r in am][:2] == [500, 400]
+        assert all(r.headers["authorization"].startswith("Basic ") for r in am)
+        for secret in SECRETS:
             assert secret not in logged
             assert secret not in stored
+
+    with_env(tmp_path, body)
+
+
+def test_secrets_appear_in_no_metric(tmp_path: Path) -> None:
+    """Every sink type through success, failure (an answer and a connection error) and a
+    dead letter: the exposition text names sinks, outcomes and reasons, never a secret."""
+
+    async def body(env: Env) -> None:
+        registry = CollectorRegistry()
+        metrics = AlertMetrics(registry)
+        sinks = [
+            env.sink(),
+            env.sink("slack", "chat"),
+            env.sink("pagerduty", "pd"),
+            env.sink("alertmanager", "am", url=env.am_url()),
+        ]
+        names = [s.name for s in sinks]
+        await env.add([rule_finding(i, rule=f"r{i}") for i in range(3)], *names)
+        for path in FORMATS:
+            env.receiver.script(path, [500, 400])  # the first row fails, then is refused
+        for sink in sinks:
+            worker = env.worker(sink, metrics=metrics)
+            assert await worker.step() == 0.0  # 500
+            env.clock.advance(1)
+            assert await worker.step() == 0.0  # 400: dead-lettered
+            await env.receiver.stop()
+            assert await worker.step() == 0.0  # a connection error
+            await env.receiver.start()
+            await env.idle(worker)
+        exposed = generate_latest(registry).decode()
+        for name in names:
+            counts = {
+                outcome: registry.get_sample_value(DELIVERIES, {"sink": name, "outcome": outcome})
+                for outcome in ("delivered", "failed", "dead_lettered")
+            }
+            assert counts == {"delivered": 2, "failed": 2, "dead_lettered": 1}, name
+            assert f'sink="{name}"' in exposed
+        assert 'reason="HTTP 500"' in exposed
+        assert 'reason="ClientConnectorError"' in exposed
+        for secret in SECRETS:
+            assert secret not in exposed
+        assert ALERTMANAGER not in exposed
+        assert SLACK not in exposed
 
     with_env(tmp_path, body)
 

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import SecretStr, ValidationError
 
 import monitor
 from monitor.alerts import payloads
+from monitor.alerts.deliver import request_url
 from monitor.alerts.payloads import (
     ALERTMANAGER_RESEND_AFTER,
     Event,
@@ -34,6 +36,7 @@ from monitor.alerts.payloads import (
 )
 from monitor.alerts.signing import parse_secrets, verify
 from monitor.config.models import SinkSettings
+from monitor.daemon.service import Monitor
 from monitor.errors import ConfigError
 from monitor.findings import (
     Finding,
@@ -46,6 +49,7 @@ from monitor.findings import (
 )
 from monitor.rules.spec import Severity
 from monitor.storage.findings_store import StoredFinding
+from tests.storage_support import run
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OTHER_SECRET = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
@@ -54,6 +58,7 @@ SLACK_URL = "https://hooks.slack.com/services/T000/B000/S3CR3TPATH"
 NOW = datetime(2025, 3, 1, 12, 0, 5, tzinfo=UTC)
 CREATED = datetime(2025, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
 SCHEMA_FILE = Path(payloads.__file__).parent / "schema" / "webhook-v1.schema.json"
+TRUST = Path(__file__).parent / "fixtures" / "trust"
 
 HOSTILE_SAN = "<!channel> <https://evil.example|click here> <@U0123> &lt;!here&gt; `x` *bold*"
 
@@ -593,6 +598,56 @@ def test_slack_never_carries_its_url() -> None:
         assert "S3CR3TPATH" not in repr(m)
 
 
+def monitor_config(path: Path, root: str, logs: list[dict[str, Any]]) -> Path:
+    """A configuration of ``logs`` checked against the ``root`` trusted root fixture."""
+    doc = {
+        "trust": {
+            "trusted_root": str(TRUST / f"trusted_root.{root}.json"),
+            "signing_config": str(TRUST / "signing_config.v0.2.prod.json"),
+        },
+        "logs": logs,
+        "database": {"url": f"sqlite+aiosqlite:///{path.with_suffix('.db')}"},
+    }
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def test_the_daemon_links_entries_of_the_public_rekor_v1_log_only(tmp_path: Path) -> None:
+    """``Monitor.entry_url``, what the daemon gives the sinks: the public Rekor v1 log's
+    entries link to search.sigstore.dev by log index; no other log's entries link anywhere."""
+    prod = monitor_config(
+        tmp_path / "prod.yaml",
+        "prod",
+        [
+            {"name": "rekor", "api": "v1", "url": "https://rekor.sigstore.dev"},
+            {"name": "rekor-v2", "api": "v2", "url": "https://log2025-1.rekor.sigstore.dev"},
+        ],
+    )
+    staging = monitor_config(
+        tmp_path / "staging.yaml",
+        "staging",
+        [{"name": "staging", "api": "v1", "url": "https://rekor.sigstage.dev"}],
+    )
+
+    async def links() -> None:
+        async with Monitor.open(str(prod)) as m:
+            assert sorted(m.runners) == ["rekor", "rekor-v2"]
+            assert m.entry_url("rekor", 123456789) == (
+                "https://search.sigstore.dev/?logIndex=123456789"
+            )
+            assert m.entry_url("rekor", 0) == "https://search.sigstore.dev/?logIndex=0"
+            assert m.entry_url("rekor-v2", 7) is None
+            assert m.entry_url("not-configured", 7) is None
+            doc = body(slack(sink("slack"), "trigger", [stored(5)], entry_url=m.entry_url))
+            text = "\n".join(t["text"] for t in mrkdwn_texts(doc))
+            assert "<https://search.sigstore.dev/?logIndex=5|rekor #5>" in text
+        async with Monitor.open(str(staging)) as m:
+            assert list(m.runners) == ["staging"]
+            assert m.entry_url("staging", 7) is None
+
+    run(links)
+
+
 # --- PagerDuty ----------------------------------------------------------------------------
 
 
@@ -683,6 +738,34 @@ def test_pagerduty_needs_its_routing_key() -> None:
 
 
 # --- Alertmanager -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "endpoint"),
+    [
+        ("http://am:9093", "http://am:9093/api/v2/alerts"),
+        ("http://am:9093/", "http://am:9093/api/v2/alerts"),
+        ("https://host.example/alertmanager", "https://host.example/alertmanager/api/v2/alerts"),
+        ("https://host.example/alertmanager/", "https://host.example/alertmanager/api/v2/alerts"),
+        ("http://am:9093/api/v2/alerts", "http://am:9093/api/v2/alerts"),
+        ("http://am:9093/api/v2/alerts/", "http://am:9093/api/v2/alerts"),
+        ("https://host.example/am/api/v2/alerts", "https://host.example/am/api/v2/alerts"),
+        ("https://u:p@host.example:8443/am", "https://u:p@host.example:8443/am/api/v2/alerts"),
+        ("http://am:9093/notapi/v2/alerts", "http://am:9093/notapi/v2/alerts/api/v2/alerts"),
+    ],
+)
+def test_alertmanager_is_configured_by_its_base_url(url: str, endpoint: str) -> None:
+    s = sink("alertmanager", url=url)
+    assert request_url(s) == endpoint
+    assert s.host in ("am", "host.example")
+
+
+def test_only_alertmanager_urls_get_a_path() -> None:
+    url = "https://receiver.example/base"
+    assert request_url(sink("webhook", url=url)) == url
+    assert request_url(sink("slack")) == SLACK_URL
+    assert request_url(sink("pagerduty")) == "https://events.pagerduty.com/v2/enqueue"
+    assert request_url(sink("pagerduty", url=url)) == url
 
 
 def test_alertmanager_active_alerts() -> None:

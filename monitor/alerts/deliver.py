@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -50,7 +51,7 @@ from monitor.metrics import AlertMetrics
 from monitor.storage.outbox import OutboxItem
 from monitor.storage.store import Store
 
-__all__ = ["Outcome", "SinkWorker", "post", "send_test"]
+__all__ = ["Outcome", "SinkWorker", "post", "request_url", "send_test"]
 
 log = logging.getLogger("monitor.alerts")
 
@@ -59,6 +60,7 @@ RETRY_BASE = 5.0  # seconds before the first retry
 RETRY_CAP = 600.0
 MAX_RESPONSE = 64 << 10  # bytes of a receiver's answer read (and then dropped)
 _PERMANENT = frozenset(range(400, 500)) - {408, 425, 429}
+ALERTMANAGER_ALERTS_PATH = "/api/v2/alerts"
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,28 @@ class Outcome:
         return self.status is not None and 200 <= self.status < 300
 
 
+def request_url(sink: SinkSettings) -> str:
+    """Where the sink's messages are posted: its endpoint, except that an Alertmanager is
+    configured by its base URL (with or without a trailing slash, or the path prefix of a
+    proxy) and takes alerts at ``<base>/api/v2/alerts``; a URL that already ends in that
+    path is kept as it is."""
+    url = sink.endpoint()
+    if sink.type != "alertmanager":
+        return url
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if not path.endswith(ALERTMANAGER_ALERTS_PATH):
+        path += ALERTMANAGER_ALERTS_PATH
+    return urlunsplit(parts._replace(path=path))
+
+
 async def post(session: aiohttp.ClientSession, sink: SinkSettings, msg: Message) -> Outcome:
-    """POST ``msg`` to the sink's endpoint; never raises for the network's sake."""
+    """POST ``msg`` to the sink's ``request_url``; never raises for the network's sake."""
     started = time.perf_counter()
     timeout = aiohttp.ClientTimeout(total=sink.timeout.total_seconds())
     try:
         async with session.post(
-            sink.endpoint(),
+            request_url(sink),
             data=msg.body,
             headers=msg.headers,
             timeout=timeout,

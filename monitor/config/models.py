@@ -348,7 +348,8 @@ class SinkSettings(ConfigModel):
         return out
 
     def endpoint(self) -> str:
-        """The URL to deliver to (a secret for Slack: keep it out of logs)."""
+        """The configured URL (a secret for Slack: keep it out of logs); for an Alertmanager
+        its base URL (``monitor.alerts.deliver.request_url`` is where requests go)."""
         if self.url is not None:
             return self.url.get_secret_value()
         return PAGERDUTY_EVENTS_URL
