@@ -1,24 +1,34 @@
 """monitor.daemon.health: ``health`` findings raised once per episode of a condition (a log
 unreachable, stalled or lagging, a sink failing), resolved when it clears, routed like any
-finding, carried across a restart, and shown as a metric. Time is a fake clock, never a sleep;
-findings live in a real SQLite store; unreachable logs are the simulator failing every request.
+finding, carried across a restart, and shown as a metric; a resolved finding queues a resolve
+for every sink that had its trigger. End to end, the daemon sends a receiver on loopback the
+trigger and then the resolve of an outage, and reports a sink that answered 410 Gone. Time is
+a fake clock, never a sleep; findings live in a real SQLite store; unreachable logs are the
+simulator failing every request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from monitor.config.models import HealthSettings, SinkSettings
 from monitor.daemon import PassContext, PassResult, catch_up_v1
 from monitor.daemon.health import HealthMonitor, LogStatus
 from monitor.daemon.routing import Routing
+from monitor.daemon.service import Monitor
 from monitor.daemon.tailer import Backoff, Tailer
 from monitor.errors import TransientLogError
 from monitor.findings import Finding, FindingKind, FindingState, HealthType
-from monitor.logclient.http import LogHttp
+from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.logclient.v1 import RekorV1Client
 from monitor.metrics import DaemonMetrics
 from monitor.rules.engine import RuleEngine
@@ -26,8 +36,16 @@ from monitor.rules.spec import Severity
 from monitor.storage import FindingQuery, StoredFinding
 from monitor.storage.batch import OutboxSpec
 from monitor.storage.store import Store
-from tests.daemon_support import T0, Clock
-from tests.simlog import FAST, harness, run
+from tests.alert_receivers import (
+    ALERTMANAGER,
+    HOOK,
+    PAGERDUTY,
+    Receiver,
+    alert_state,
+    finding_keys,
+)
+from tests.daemon_support import MALLORY, RULES, T0, Clock, until, write_config
+from tests.simlog import FAST, Harness, harness, run
 
 LOG = "v1-sim"
 SECRET = "whsec_dGVzdHNlY3JldHRlc3RzZWNyZXR0ZXN0c2VjcmV0"
@@ -43,14 +61,13 @@ STALL_ONLY = HealthSettings.model_validate(
 LAG_ONLY = HealthSettings.model_validate(
     {"stall_after": "30d", "lag_entries": 100, "lag_seconds": "5m"}
 )
-UNREACHABLE_ONLY = HealthSettings.model_validate(
-    {
-        "unreachable_after": "1m",
-        "stall_after": "30d",
-        "lag_entries": 1_000_000,
-        "lag_seconds": "30d",
-    }
-)
+UNREACHABLE_ONLY_DOC: dict[str, Any] = {
+    "unreachable_after": "1m",
+    "stall_after": "30d",
+    "lag_entries": 1_000_000,
+    "lag_seconds": "30d",
+}
+UNREACHABLE_ONLY = HealthSettings.model_validate(UNREACHABLE_ONLY_DOC)
 
 
 def sink(name: str, **filters: Any) -> SinkSettings:
@@ -584,5 +601,226 @@ def test_a_sink_that_answered_410_is_failing_at_once(tmp_path: Path) -> None:
             assert_resolved_by_monitor(f)
         finally:
             await store.close()
+
+    run(body)
+
+
+# -- resolves reach the sinks ------------------------------------------------------------------
+
+
+async def events_of(store: Store, f: StoredFinding) -> list[tuple[str, str]]:
+    """(sink, trigger or resolve) of every outbox row of ``f``, sorted."""
+    return sorted((o.sink, o.event) for o in await store.outbox_for(f.finding.dedup_key))
+
+
+def test_a_cleared_finding_queues_a_resolve_for_each_sink_that_had_its_trigger(
+    tmp_path: Path,
+) -> None:
+    """A resolve goes where the trigger went: to every sink that took it, to none that its
+    filters kept it from, and never to the sink whose failure it was."""
+
+    async def body() -> None:
+        clock = Clock()
+        store = await open_store(tmp_path)
+        try:
+            routing = Routing.build(
+                [
+                    sink("soc"),  # medium and above
+                    sink("oncall", kinds=["health"], min_severity="high"),
+                    sink("pager", min_severity="critical"),  # above any health finding
+                    sink("lies", kinds=["integrity_failure"]),
+                ],
+                {},
+            )
+            names = ["soc", "oncall", "pager", "lies"]
+            monitor = HealthMonitor(store, HEALTH, routing, clock=clock)
+            status = LogStatus(LOG)
+            status.record_error(OSError("connection refused"), T0)
+            await stored_alert(store, "alert-1", T0, "soc")  # waits, undelivered, for soc
+            clock.advance(60)
+            await monitor.evaluate([status], names)
+            (down,) = await of_type(store, HealthType.LOG_UNREACHABLE)
+            (failing,) = await of_type(store, HealthType.SINK_FAILING)
+            assert await events_of(store, down) == [("oncall", "trigger"), ("soc", "trigger")]
+            assert await events_of(store, failing) == [("oncall", "trigger")]
+
+            seen(status, 500, 500, clock.advance(1))  # reachable again
+            (row,) = await store.outbox_for("alert-1")  # and soc took its alert
+            await store.mark_delivered(row.id, at=datetime.fromtimestamp(clock(), UTC), duration=1)
+            await monitor.evaluate([status], names)
+            await monitor.evaluate([status], names)  # resolved once: one resolve per sink
+            for f, sinks in ((down, ["oncall", "soc"]), (failing, ["oncall"])):
+                (done,) = [x for x in await health(store) if x.finding.id == f.finding.id]
+                assert_resolved_by_monitor(done)
+                expected = [(s, e) for s in sinks for e in ("resolve", "trigger")]
+                assert await events_of(store, f) == expected
+                for o in await store.outbox_for(f.finding.dedup_key):
+                    if o.event == "resolve":
+                        assert o.payload["dedup_key"] == f.finding.dedup_key
+                        assert o.payload["state"] == str(FindingState.RESOLVED)
+                        assert o.delivered_at is None  # for the sink workers to send
+            assert await store.pending_outbox("pager", limit=10) == []
+            assert await store.pending_outbox("lies", limit=10) == []
+        finally:
+            await store.close()
+
+    run(body)
+
+
+# -- end to end: the daemon, the simulator and real receivers ----------------------------------
+
+
+def quick_retries(p: HttpPolicy) -> HttpPolicy:
+    return replace(p, max_attempts=2, backoff_base_seconds=0.02, backoff_cap_seconds=0.1)
+
+
+@asynccontextmanager
+async def running(
+    tmp_path: Path,
+    h: Harness,
+    sinks: list[dict[str, Any]],
+    rules: list[dict[str, Any]] | None = None,
+) -> AsyncIterator[Monitor]:
+    """The daemon tailing the simulator's v1 log (caught up), alerting ``sinks``. Health is
+    evaluated only when the test calls ``evaluate_health`` (the scheduled job is an hour off)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
+    cfg = write_config(
+        tmp_path / "monitor.yaml",
+        h.sim,
+        tmp_path,
+        url,
+        v2={"off": True},
+        rules=rules or [],
+        sinks=sinks,
+        health=UNREACHABLE_ONLY_DOC,
+    )
+    async with Monitor.open(
+        str(cfg), health_interval=3600, retry_base=0.02, tune_http=quick_retries
+    ) as m:
+        stop = asyncio.Event()
+        task = asyncio.create_task(m.run(stop))
+        try:
+            await until(lambda: m.runners["v1"].status.cursor is not None, m)
+            yield m
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+
+
+def received(rx: Receiver, path: str) -> list[tuple[str, str]]:
+    """(dedup key, trigger or resolve) of each event ``rx`` got at ``path``, in order: a
+    PagerDuty ``event_action``; an Alertmanager alert is a resolve once its ``endsAt`` passed."""
+    out = []
+    for r in rx.at(path):
+        assert r.processed, r.status
+        if path == PAGERDUTY:
+            out.append((r.json["dedup_key"], r.json["event_action"]))
+        else:
+            for a in r.json:
+                ended = alert_state(a, r.at) == "resolved"
+                out.append((a["labels"]["dedup_key"], "resolve" if ended else "trigger"))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["pagerduty", "alertmanager"])
+def test_an_outage_is_triggered_then_resolved_at_the_receiver(tmp_path: Path, kind: str) -> None:
+    """The log goes down for a minute (of the health monitor's clock): the receiver is sent a
+    trigger; the log comes back: the same receiver is sent the resolve of the same key."""
+
+    async def body() -> None:
+        path = PAGERDUTY if kind == "pagerduty" else ALERTMANAGER
+        async with harness(tmp_path, entries=40, shards=1) as h, Receiver() as rx:
+            target: dict[str, Any] = {"name": "oncall", "type": kind, "url": rx.url(path)}
+            if kind == "pagerduty":
+                target["routing_key"] = "r" * 32
+            async with running(tmp_path, h, [target]) as m:
+                status = m.runners["v1"].status
+                # the tailer dates the outage by the wall clock; a fake clock that starts
+                # there lets a minute of it pass at once
+                clock = Clock(time.time())
+                m.health.clock = clock
+                await m.evaluate_health()
+                assert await health(m.store) == []
+
+                await h.admin("faults", {"rate_5xx": 1.0})
+                await until(lambda: status.failing_since is not None, m)
+                assert status.failing_since is not None
+                clock.t = status.failing_since + 60
+                await m.evaluate_health()
+                (f,) = await health(m.store)
+                assert (f.finding.type, f.finding.log) == (str(HealthType.LOG_UNREACHABLE), "v1")
+                assert f.finding.state is FindingState.OPEN
+                key = f.finding.dedup_key
+                await rx.wait_for(lambda: len(received(rx, path)) >= 1)
+                assert received(rx, path) == [(key, "trigger")]
+
+                await h.admin("faults", {"rate_5xx": 0.0})
+                await until(lambda: status.failing_since is None, m)
+                clock.advance(5)
+                await m.evaluate_health()
+                (done,) = await health(m.store)
+                assert done.finding.id == f.finding.id
+                assert_resolved_by_monitor(done)
+                await rx.wait_for(lambda: len(received(rx, path)) >= 2)
+                assert received(rx, path) == [(key, "trigger"), (key, "resolve")]
+                sent = [(o.sink, o.event) for o in await m.store.outbox_for(key)]
+                assert sent == [("oncall", "trigger"), ("oncall", "resolve")]
+
+    run(body)
+
+
+def test_a_sink_answering_410_is_disabled_and_reported_elsewhere(tmp_path: Path) -> None:
+    """A planted entry's alert is answered 410 Gone: the sink's worker stops, the alert is kept
+    undelivered, and the daemon's health evaluation reports the sink to another sink."""
+
+    async def body() -> None:
+        async with harness(tmp_path, entries=40, shards=1) as h, Receiver(secret=SECRET) as rx:
+            rx.script(HOOK, [], then=410)
+            sinks: list[dict[str, Any]] = [
+                {
+                    "name": "gone",
+                    "type": "webhook",
+                    "url": rx.url(HOOK),
+                    "secret": SECRET,
+                    "group_window": "0s",
+                },
+                {
+                    "name": "oncall",
+                    "type": "pagerduty",
+                    "url": rx.url(PAGERDUTY),
+                    "routing_key": "r" * 32,
+                    "kinds": ["health"],
+                },
+            ]
+            async with running(tmp_path, h, sinks, RULES) as m:
+                status, gone = m.runners["v1"].status, m.workers["gone"]
+                await until(lambda: status.cursor == 40, m)
+                await m.evaluate_health()
+                assert await health(m.store) == []  # nothing refused yet
+
+                await h.admin("plant", {"index": 45, "identity": MALLORY})
+                await h.admin("append", {"v1": 10})
+                await until(lambda: status.cursor == 50, m)
+                page = await m.store.findings(FindingQuery(kinds=(FindingKind.WATCHED_USE,)))
+                (alert,) = page.items
+                assert alert.finding.rule == "mallory"
+                await until(lambda: gone.disabled is not None, m)
+                assert gone.disabled is not None
+                assert "410 Gone" in gone.disabled
+                (refused,) = rx.at(HOOK)
+                assert refused.status == 410
+                assert finding_keys([refused]) == [alert.finding.dedup_key]
+                (row,) = await m.store.outbox_for(alert.finding.dedup_key)
+                assert (row.delivered_at, row.dead_at) == (None, None)  # kept for a fixed sink
+
+                await m.evaluate_health()
+                (f,) = await health(m.store)
+                assert f.finding.type == str(HealthType.SINK_FAILING)
+                assert ("sink", "gone") in f.finding.matched
+                assert "410 Gone" in f.finding.detail
+                assert await sinks_of(m.store, f) == ["oncall"]
+                await rx.wait_for(lambda: len(rx.at(PAGERDUTY)) >= 1)
+                assert received(rx, PAGERDUTY) == [(f.finding.dedup_key, "trigger")]
+                assert len(rx.at(HOOK)) == 1  # a disabled sink is not tried again
 
     run(body)
