@@ -41,6 +41,7 @@ from monitor.entries.record import (
 from monitor.findings import Finding, FindingKind, dedup_key
 from monitor.rules.spec import Severity
 from monitor.storage import Batch, HistoryQuery, IndexRow, OutboxSpec, Store
+from monitor.storage.base import INDEX_LOGS
 from monitor.storage.store import ENTRIES, IDENTITIES, INDEX_ALL, identities
 from monitor.storage.store import Store as _Store
 
@@ -155,7 +156,7 @@ def _rows(records: Sequence[SigningRecord], at: datetime) -> tuple[list[Any], li
         for r in records
         for f, v in identities(r)
     ]
-    index = [IndexRow.from_record(r, r.integrated_time or 0).row(1) for r in records]
+    index = [IndexRow.from_record(r, r.integrated_time or 0).row(1) for r in records]  # LOG
     return entries, idents, index
 
 
@@ -182,6 +183,8 @@ async def fill(
     gen = 0.0
     async with store.engine.connect() as plain:
         conn = await plain.execution_options(tlog_write=True)
+        async with conn.begin():  # the log's number in index_all (the rows below say 1)
+            await conn.execute(insert(INDEX_LOGS), [{"id": 1, "log": LOG}])
         for start in range(0, n, chunk):
             g0 = time.perf_counter()
             recs = [make_record(rng, world, i) for i in range(start, min(n, start + chunk))]
