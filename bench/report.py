@@ -155,17 +155,18 @@ def daemon_section(quick: bool) -> Section:
     t0 = time.perf_counter()
     d = run_json("bench.bench_daemon", ["--quick"] if quick else [], "--json")
     s = Section("The daemon end to end (fetch, verify, parse, match, store; SQLite, index_all on)")
-    parse_rate = d["parse_rate"]
+    parse_rate, same_rate = d["parse_rate"], d["sim_parse_rate"]
     for run in d["v2"]:
+        share = run["rate"] / same_rate
         s.rows.append(
             (
                 f"Rekor v2 tiles, {run['entries']:,} entries",
                 f"{run['rate']:,.0f} entries/s, {run['cpu_per_10k']:.2f} CPU s per 10,000, "
                 f"peak {run['peak_rss_mb']:.0f} MB",
                 f"{ratio(run['rate'], V2_TARGET, f'{V2_TARGET:,.0f}/s')}; "
-                f"{run['rate'] / parse_rate:.2f} of the parse-only rate "
-                f"({'PASS' if run['rate'] / parse_rate >= V2_RATIO_TARGET else 'FAIL'} "
-                f"at {V2_RATIO_TARGET})",
+                f"{share:.2f} of the parse-only rate of the same entries "
+                f"({'PASS' if share >= V2_RATIO_TARGET else 'FAIL'} at {V2_RATIO_TARGET}); "
+                f"{run['rate'] / parse_rate:.2f} of that of production entries",
             )
         )
     largest = max(d["v2"], key=lambda r: r["entries"])
@@ -192,8 +193,10 @@ def daemon_section(quick: bool) -> Section:
             )
         )
     s.notes.append(
-        f"parse-only rate in the same run: {parse_rate:,.0f} entries per CPU second; "
-        f"the simulator and the monitor run as separate processes on the same cores"
+        f"parse-only rates in the same run: {same_rate:,.0f} entries per CPU second on the "
+        f"simulator's v2 entries (those the backfills read), {parse_rate:,.0f} on real "
+        "production entries; the simulator and the monitor run as separate processes on the "
+        "same cores"
     )
     s.seconds = time.perf_counter() - t0
     return s
