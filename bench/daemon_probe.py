@@ -37,7 +37,6 @@ TARGETS = (
     ("monitor.rules.engine", "RuleEngine", "evaluate", "match"),
     ("monitor.storage.batch", "IndexRow", "from_record", "index_all rows"),
     ("monitor.daemon.commit", None, "parse_chunk", "parse + match of a chunk"),
-    ("monitor.daemon.commit", None, "parse_chunk_sliced", "parse + match of a chunk"),
     ("monitor.daemon.parsing", "Parser", "parse", "parse + match of a chunk (awaited)"),
     ("monitor.daemon.parsing", "WorkerParser", "parse", "parse + match of a chunk (awaited)"),
     ("monitor.storage.store", "Store", "store_batch", "store"),

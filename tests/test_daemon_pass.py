@@ -10,6 +10,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
+
 from monitor.checkpoint import SignedCheckpoint
 from monitor.daemon import PassContext, PassResult, Start, catch_up_v2
 from monitor.findings import FindingKind, IntegrityType
@@ -285,5 +287,41 @@ def test_bad_checkpoint_signature_is_a_finding_with_the_served_note(tmp_path: Pa
             await h.admin("faults", {"bad_signature": False})
             got = await catch_up(h, store)
             assert (got.entries, got.cursor, got.failure) == (30, 630, None)
+
+    run(body)
+
+
+def test_a_batch_failing_after_the_pass_moved_on_fails_the_pass_and_keeps_none_of_it(
+    tmp_path: Path,
+) -> None:
+    """A batch's last rows and its COMMIT go on while the pass parses the next chunk: a
+    failure there still stops the pass, and that batch leaves nothing behind."""
+
+    class Crash(Exception):
+        pass
+
+    async def body() -> None:
+        async with setup(tmp_path) as (h, store):
+            await catch_up(h, store, start=590)
+            await h.admin("plant", {"index": 650, "identity": {"email": "mallory@evil.example"}})
+            await h.admin("plant", {"index": 750, "digest": "cd" * 32})
+            await h.admin("append", {"v2": 300})
+            seen: list[str] = []
+
+            def crash(step: str) -> None:
+                seen.append(step)
+                if step == "identities" and seen.count(step) == 2:  # the second batch's
+                    raise Crash(step)
+
+            store.after_step = crash
+            with pytest.raises(Crash):
+                await catch_up(h, store, chunk=100)
+            store.after_step = None
+            assert await cursor(store) == 700  # the first batch, not the failed one
+            assert [f.finding.index for f in await findings(store)] == [650]
+
+            got = await catch_up(h, store, chunk=100)
+            assert (got.cursor, got.findings) == (900, 1)
+            assert [f.finding.index for f in await findings(store)] == [650, 750]
 
     run(body)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from monitor.aio import cancel_and_wait
-from monitor.daemon.parsing import Chunk, parse_chunk_sliced
+from monitor.daemon.parsing import Chunk, parse_chunk
 from monitor.daemon.routing import Routing
 from monitor.entries import v1 as v1_kinds
 from monitor.entries import v2 as v2_kinds
@@ -170,7 +170,7 @@ class Committer:
             ctx.index_all,
             int(time.time()),
         )
-        parsed = await parse_chunk_sliced(chunk, ctx.engine, ctx.cas)
+        parsed = await parse_chunk(chunk, ctx.engine, ctx.cas)
         batch = Batch(
             ctx.name,
             cursor,

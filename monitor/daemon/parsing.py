@@ -1,12 +1,12 @@
 """Parsing and matching a chunk of proven entries into what a batch keeps: the records that
 matched, the findings, malformed entries and index rows.
 
-It runs on the event loop's thread. Measured on this 2-core machine, handing chunks to a
-worker process (spawned; pickled there and back) did not pay off: the worker became the
-bottleneck (~150 us an entry with the trip, against ~100 in place) while the event loop sat
-mostly idle. Slicing the parse so the previous chunk's transaction could run in between did
-not pay off either (the database work needs this thread too); both were measured and left
-out.
+It runs on the event loop's thread, a slice at a time, so that the previous batch's last rows
+and COMMIT (on SQLite's thread, without the GIL) and the fetches go on in between. Measured on
+this 2-core machine and left out: handing chunks to a worker process (the pickling made the
+worker the bottleneck, ~150 us an entry against ~100 in place), and running the Fulcio chain
+checks on a worker thread (their verification releases the GIL, but the handoffs cost more
+CPU than they saved).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from monitor.rules.engine import RuleEngine, malformed_finding
 from monitor.storage.batch import IndexRow
 from monitor.trust import CertificateAuthority
 
-__all__ = ["Chunk", "Parsed", "parse_chunk", "parse_chunk_sliced"]
+__all__ = ["Chunk", "Parsed", "parse_chunk"]
 
 
 @dataclass(frozen=True)
@@ -100,17 +100,11 @@ class _Parser:
         )
 
 
-def parse_chunk(chunk: Chunk, engine: RuleEngine, cas: Sequence[CertificateAuthority]) -> Parsed:
-    """Parse and match every entry of ``chunk`` at once."""
-    p = _Parser(chunk, engine, cas)
-    p.parse(0, len(chunk.entries))
-    return p.parsed()
-
-
-async def parse_chunk_sliced(
+async def parse_chunk(
     chunk: Chunk, engine: RuleEngine, cas: Sequence[CertificateAuthority]
 ) -> Parsed:
-    """``parse_chunk``, letting the event loop run between slices of ``SLICE`` entries."""
+    """Parse and match every entry of ``chunk``, letting the event loop run between slices
+    of ``SLICE`` entries."""
     p = _Parser(chunk, engine, cas)
     for start in range(0, len(chunk.entries), SLICE):
         if start:
