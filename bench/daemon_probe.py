@@ -6,7 +6,9 @@ written and synced, and any checkpoint) among them. ``bench_daemon --breakdown``
 child process, with the collector set up as ``tlog-monitor once`` sets it up.
 
 Stages that overlap (a store running while the next chunk is parsed) need not add up to the
-wall time; work done in worker processes is not seen by the wrappers, only as their CPU.
+wall time; "parse + match of a chunk" includes what other tasks do while the parse lets the
+event loop run between slices (the store's last steps, fetches); work done in worker
+processes is not seen by the wrappers, only as their CPU.
 
 Prints one line per log as ``tlog-monitor once`` does, then ``BREAKDOWN {json}``.
 
@@ -37,8 +39,6 @@ TARGETS = (
     ("monitor.rules.engine", "RuleEngine", "evaluate", "match"),
     ("monitor.storage.batch", "IndexRow", "from_record", "index_all rows"),
     ("monitor.daemon.commit", None, "parse_chunk", "parse + match of a chunk"),
-    ("monitor.daemon.parsing", "Parser", "parse", "parse + match of a chunk (awaited)"),
-    ("monitor.daemon.parsing", "WorkerParser", "parse", "parse + match of a chunk (awaited)"),
     ("monitor.storage.store", "Store", "store_batch", "store"),
     ("monitor.daemon.commit", "Committer", "commit", "commit (awaited by the pass)"),
 )

@@ -530,6 +530,24 @@ def test_index_all_history_and_purge(url: str) -> None:
     with_store(url, body)
 
 
+def test_each_log_gets_one_index_all_number(url: str) -> None:
+    """Numbers are given once per log: a batch of a known log takes none (on PostgreSQL even
+    a conflicting INSERT would use one up), a new log takes the next."""
+
+    async def body(s: Store) -> None:
+        await s.register_log("other", "v2", "https://other.example")
+        for n in range(5):
+            rows = (IndexRow(LOG, n, 100, "hashedrekord"),)
+            await s.store_batch(Batch(LOG, n + 1, index_rows=rows))
+        await s.store_batch(Batch("other", 1, index_rows=(IndexRow("other", 0, 100, "dsse"),)))
+        async with s.engine.connect() as conn:
+            sql = text("SELECT log, id FROM index_all_logs ORDER BY id")
+            numbers = [tuple(r) for r in (await conn.execute(sql)).all()]
+        assert numbers == [(LOG, 1), ("other", 2)]
+
+    with_store(url, body)
+
+
 # ----------------------------------------------------------------------- findings
 
 

@@ -102,6 +102,8 @@ OLD_ROWS = [  # index_all rows as revision 0003 kept them: (log, idx, san, key, 
     ("log-b", 7, "b@example.com", "sha256:" + "ab" * 32, "sha256:" + "01" * 32),
     ("log-a", 3, "a@example.com", None, "sha256:" + "02" * 32),
     ("log-a", 1, None, "sha256:" + "cd" * 32, None),
+    # more than one batch of the migration's copy (10,000), so that it pages within a log
+    *(("log-c", i, f"c{i % 7}@example.com", None, f"sha256:{i:064x}") for i in range(12_345)),
 ]
 
 
@@ -111,15 +113,17 @@ async def _old_rows(url: str, revision: str) -> list[tuple[Any, ...]]:
     try:
         await engines.upgrade(eng, "0003")
         async with eng.begin() as conn:
-            for log, idx, san, key, digest in OLD_ROWS:
-                await conn.execute(
-                    text(
-                        "INSERT INTO index_all (log, idx, time, kind, san, issuer, "
-                        "key_fingerprint, digest) VALUES (:log, :idx, 100, 'hashedrekord', "
-                        ":san, NULL, :key, :digest)"
-                    ),
-                    {"log": log, "idx": idx, "san": san, "key": key, "digest": digest},
-                )
+            await conn.execute(
+                text(
+                    "INSERT INTO index_all (log, idx, time, kind, san, issuer, "
+                    "key_fingerprint, digest) VALUES (:log, :idx, 100, 'hashedrekord', "
+                    ":san, NULL, :key, :digest)"
+                ),
+                [
+                    {"log": log, "idx": idx, "san": san, "key": key, "digest": digest}
+                    for log, idx, san, key, digest in OLD_ROWS
+                ],
+            )
         await engines.upgrade(eng, revision)
         async with eng.connect() as conn:
             if revision == "0003":
@@ -146,6 +150,11 @@ def test_compacting_index_all_keeps_every_row_findable_and_downgrades(empty_url:
                 (HistoryQuery(digest=OLD_ROWS[1][4]), [("log-a", 3)]),
                 (HistoryQuery(san="b@example.com"), [("log-b", 7)]),
                 (HistoryQuery(log="log-a"), [("log-a", 1), ("log-a", 3)]),
+                (HistoryQuery(digest=f"sha256:{12_344:064x}"), [("log-c", 12_344)]),
+                (
+                    HistoryQuery(log="log-c", index_min=9_999, limit=2),
+                    [("log-c", 9_999), ("log-c", 10_000)],
+                ),
             ]:
                 page = await store.history(replace(q, all_entries=True))
                 assert [(e.log, e.index) for e in page.items] == want, q
@@ -170,4 +179,7 @@ def test_compacting_index_all_keeps_every_row_findable_and_downgrades(empty_url:
         finally:
             await eng.dispose()
 
-    assert [r[:2] for r in run(old)] == [("log-a", 1), ("log-a", 3), ("log-a", 9), ("log-b", 7)]
+    rows = run(old)
+    assert len(rows) == len(OLD_ROWS) + 1
+    assert [r[:2] for r in rows[:4]] == [("log-a", 1), ("log-a", 3), ("log-a", 9), ("log-b", 7)]
+    assert rows[-1] == ("log-c", 12_344, "c3@example.com", None, f"sha256:{12_344:064x}")

@@ -8,8 +8,9 @@ and key fingerprints and digests are indexed by a 64-bit hash of the value (``ke
 ``digest_hash``, as ``monitor.storage.models.value_hash`` computes them), the whole value kept
 beside it to compare.
 
-The rows are copied into the new table in batches of 10,000, the hashes computed on the way
-(about 50,000 rows a second).
+The rows are copied into the new table in batches of 10,000, in (log, index) order, the
+hashes computed on the way; logs are numbered in name order. It runs in one transaction,
+while the monitor is stopped, and needs room for a second copy of the table until it ends.
 
 Revision ID: 0004
 Revises: 0003
@@ -107,7 +108,9 @@ def upgrade() -> None:
     )
     read = sa.text(
         f"SELECT log, {', '.join(COMMON)} FROM index_all_old "  # noqa: S608
-        "WHERE log > :log OR (log = :log AND idx > :idx) ORDER BY log, idx LIMIT :n"
+        # a row-value comparison: both engines seek the primary key to it (an OR of the two
+        # cases made each batch rescan the log from its start)
+        "WHERE (log, idx) > (:log, :idx) ORDER BY log, idx LIMIT :n"
     )
     after: tuple[str, int] = ("", -1)
     while True:

@@ -8,7 +8,7 @@ sent as one message so that a storm does not flood the receiver; every one of th
 the findings record and is named in the message's ``dedup_keys``.
 
 Builders do no I/O and read no clock: the delivery worker passes the time, does the HTTP
-request (to ``sink.endpoint()``) and retries. A ``Message`` is the same bytes on every
+request (to ``deliver.request_url(sink)``) and retries. A ``Message`` is the same bytes on every
 retry except where the protocol wants the attempt's time (the Standard Webhooks timestamp
 and signature, Alertmanager's ``endsAt``); its ``idempotency_key`` never changes.
 

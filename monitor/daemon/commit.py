@@ -116,10 +116,10 @@ class Committer:
         self.ctx = ctx
         self.entries = 0
         self.findings = 0
-        # the batch being stored. ``commit`` returns once its rows are written and its COMMIT
-        # is under way: the pass then fetches, proves and parses the next chunk while the
-        # database syncs this one to disk (on the driver's thread for SQLite, on the server
-        # for PostgreSQL), which is most of a batch's storing time
+        # the batch being stored. ``commit`` returns once only the database's own work is
+        # left (``store_batch``'s ``committing``: the identity and index_all rows and the
+        # COMMIT): the pass then fetches, proves and parses the next chunk meanwhile, which
+        # on SQLite runs on the driver's thread without the GIL
         self._pending: asyncio.Future[None] | None = None
         # the log's gauges follow its tailing passes; a backfill's only count
         self._gauges = ctx.metrics if ctx.backfill is None else None
@@ -159,9 +159,9 @@ class Committer:
         new_tree: bool = False,
     ) -> None:
         """Parse, match and store proven ``entries``; the cursor moves to ``cursor``. Returns
-        once the batch's rows are written and its COMMIT is under way; the COMMIT goes on in
-        the background, and the next batch is stored only after it, so batches land in log
-        order."""
+        once only the database's own work is left of the batch (see ``store_batch``); that
+        goes on in the background, its error raised by the next ``flush``, and the next batch
+        is stored only after it, so batches land in log order."""
         started = time.perf_counter()
         ctx = self.ctx
         chunk = Chunk(

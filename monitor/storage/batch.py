@@ -34,19 +34,6 @@ from monitor.storage.identities import identities
 from monitor.storage.logs_state import CheckpointData, LogsMixin
 from monitor.storage.models import FindingRow, Log, clean_text, index_value, value_hash
 
-INDEX_ALL_COLUMNS = (
-    "log_id",
-    "idx",
-    "time",
-    "kind",
-    "san",
-    "issuer",
-    "key_fingerprint",
-    "digest",
-    "key_hash",
-    "digest_hash",
-)
-
 
 @dataclass(frozen=True)
 class IndexRow:
@@ -63,7 +50,7 @@ class IndexRow:
 
     def row(self, log_id: int) -> dict[str, object]:
         """The ``index_all`` table row (``log_id``: the log's number in ``index_all_logs``),
-        its values cleaned as the column types clean them, in ``INDEX_ALL_COLUMNS`` order."""
+        its values cleaned as the column types clean them."""
         san, issuer, key, digest = (
             None if v is None else index_value(v)
             for v in (self.san, self.issuer, self.key_fingerprint, self.digest)
@@ -328,10 +315,14 @@ class BatchMixin(LogsMixin, BackfillsMixin):
     async def _index_log_id(self, conn: AsyncConnection, log: str) -> int:
         """The number of ``log`` in ``index_all_logs``, given it if it has none. Looked up in
         the transaction each time (once a batch): a number cached from a transaction that
-        rolled back could be given to another log."""
-        await conn.execute(self._insert(INDEX_LOGS), [{"log": log}])
-        found = await conn.execute(select(INDEX_LOGS.c.id).where(INDEX_LOGS.c.log == log))
-        return int(found.scalar_one())
+        rolled back could be given to another log. Inserted only when missing: on
+        PostgreSQL every INSERT, even one that conflicts, takes a number from the sequence."""
+        number = select(INDEX_LOGS.c.id).where(INDEX_LOGS.c.log == log)
+        found = (await conn.execute(number)).scalar_one_or_none()
+        if found is None:
+            await conn.execute(self._insert(INDEX_LOGS), [{"log": log}])
+            found = (await conn.execute(number)).scalar_one()
+        return int(found)
 
     async def _add_outbox(
         self, conn: AsyncConnection, specs: Iterable[OutboxSpec], at: datetime

@@ -10,8 +10,14 @@ from sqlalchemy import Row, and_, delete, select
 
 from monitor.entries.record import MalformedEntry
 from monitor.storage.base import JSON, StoreBase, orm
-from monitor.storage.history_query import HistoryQuery, history_select, index_all_select, timestamp
-from monitor.storage.models import EntryRow, IndexAllRow, IndexLog, MalformedRow
+from monitor.storage.history_query import (
+    HistoryQuery,
+    history_select,
+    index_all_select,
+    log_number,
+    timestamp,
+)
+from monitor.storage.models import EntryRow, IndexAllRow, MalformedRow
 from monitor.storage.paging import Page, encode_cursor, page_limit
 
 
@@ -152,8 +158,7 @@ class HistoryMixin(StoreBase):
         cutoff = timestamp(older_than)
         cond = IndexAllRow.time < cutoff
         if log is not None:
-            number = select(IndexLog.id).where(IndexLog.log == log).scalar_subquery()
-            cond = and_(cond, IndexAllRow.log_id == number)
+            cond = and_(cond, IndexAllRow.log_id == log_number(log))
         async with self._write() as conn:
             result = await conn.execute(delete(IndexAllRow).where(cond))
             return max(result.rowcount, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -103,17 +104,21 @@ def timestamp(t: datetime) -> int:
     return int(t.timestamp())
 
 
-def _key_conditions(log_col: Any, idx_col: Any, q: HistoryQuery) -> list[ColumnElement[bool]]:
+def _key_conditions(
+    log_col: Any, idx_col: Any, q: HistoryQuery, log_key: Callable[[str], Any] = str
+) -> list[ColumnElement[bool]]:
+    """Log, index range and cursor conditions; ``log_key`` maps a log's name to what
+    ``log_col`` holds."""
     conds: list[ColumnElement[bool]] = []
     if q.log is not None:
-        conds.append(log_col == q.log)
+        conds.append(log_col == log_key(q.log))
     if q.index_min is not None:
         conds.append(idx_col >= q.index_min)
     if q.index_max is not None:
         conds.append(idx_col <= q.index_max)
     if q.cursor is not None:
         log, idx = decode_cursor(q.cursor, (str, int))
-        conds.append(tuple_(log_col, idx_col) > tuple_(log, idx))
+        conds.append(tuple_(log_col, idx_col) > tuple_(log_key(log), idx))
     return conds
 
 
@@ -169,7 +174,7 @@ def history_select(q: HistoryQuery, limit: int) -> Select[Any]:
     )
 
 
-def _log_number(log: str) -> ScalarSelect[Any]:
+def log_number(log: str) -> ScalarSelect[Any]:
     """The number of ``log`` in ``index_all_logs`` (NULL, matching nothing, if it has none)."""
     return select(INDEX_LOGS.c.id).where(INDEX_LOGS.c.log == log).scalar_subquery()
 
@@ -218,16 +223,7 @@ def index_all_select(q: HistoryQuery, limit: int) -> Select[Any]:
     if q.ext or q.subject:
         raise MalformedInputError("index_all keeps no extensions or subjects: search matches")
     t = INDEX_ALL
-    conds: list[ColumnElement[bool]] = []
-    if q.log is not None:
-        conds.append(t.c.log_id == _log_number(q.log))
-    if q.index_min is not None:
-        conds.append(t.c.idx >= q.index_min)
-    if q.index_max is not None:
-        conds.append(t.c.idx <= q.index_max)
-    if q.cursor is not None:
-        log, idx = decode_cursor(q.cursor, (str, int))
-        conds.append(tuple_(t.c.log_id, t.c.idx) > tuple_(_log_number(log), idx))
+    conds = _key_conditions(t.c.log_id, t.c.idx, q, log_number)
     conds += _index_all_identity_conditions(q)
     if q.since is not None:
         conds.append(t.c.time >= timestamp(q.since))

@@ -41,6 +41,7 @@ from monitor.storage.base import (
     FINDINGS,
     IDENTITIES,
     INDEX_ALL,
+    INDEX_LOGS,
     LOGS,
     MALFORMED,
     OUTBOX,
@@ -177,7 +178,7 @@ class Store(BatchMixin, LogsMixin, BackfillsMixin, HistoryMixin, FindingsMixin, 
     async def counts(self) -> dict[str, int]:
         """Rows per table (for tests, metrics and the benchmark)."""
         tables = [LOGS, CHECKPOINTS, ENTRIES, IDENTITIES, FINDINGS, OUTBOX, ATTEMPTS]
-        tables += [MALFORMED, INDEX_ALL, BACKFILLS]
+        tables += [MALFORMED, INDEX_ALL, INDEX_LOGS, BACKFILLS]
         out: dict[str, int] = {}
         async with self._read() as conn:
             for t in tables:
