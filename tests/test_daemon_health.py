@@ -3,8 +3,8 @@ unreachable, stalled or lagging, a sink failing), resolved when it clears, route
 finding, carried across a restart, and shown as a metric; a resolved finding queues a resolve
 for every sink that had its trigger. End to end, the daemon sends a receiver on loopback the
 trigger and then the resolve of an outage, and reports a sink that answered 410 Gone. Time is
-a fake clock, never a sleep; findings live in a real SQLite store; unreachable logs are the
-simulator failing every request.
+a fake clock, never a sleep; findings live in a real store, every test once on SQLite and once
+on PostgreSQL; unreachable logs are the simulator failing every request.
 """
 
 from __future__ import annotations
@@ -44,8 +44,20 @@ from tests.alert_receivers import (
     alert_state,
     finding_keys,
 )
-from tests.daemon_support import MALLORY, RULES, T0, Clock, until, write_config
+from tests.daemon_support import (
+    ENGINES,
+    MALLORY,
+    RULES,
+    T0,
+    Clock,
+    database_url,
+    pg_dbs,
+    until,
+    write_config,
+)
 from tests.simlog import FAST, Harness, harness, run
+
+__all__ = ["pg_dbs"]
 
 LOG = "v1-sim"
 SECRET = "whsec_dGVzdHNlY3JldHRlc3RzZWNyZXR0ZXN0c2VjcmV0"
@@ -77,8 +89,14 @@ def sink(name: str, **filters: Any) -> SinkSettings:
     )
 
 
-async def open_store(tmp_path: Path) -> Store:
-    return await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+@pytest.fixture(params=ENGINES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database of each engine (PostgreSQL: required under CI, else skipped if absent)."""
+    return database_url(request.param, tmp_path, lambda: request.getfixturevalue("pg_dbs"), "m")
+
+
+async def open_store(url: str) -> Store:
+    return await Store.open(url)
 
 
 async def health(store: Store) -> list[StoredFinding]:
@@ -112,11 +130,11 @@ def assert_resolved_by_monitor(f: StoredFinding) -> None:
 # -- log_unreachable ---------------------------------------------------------------------------
 
 
-def test_log_unreachable_is_one_finding_per_outage(tmp_path: Path) -> None:
+def test_log_unreachable_is_one_finding_per_outage(tmp_path: Path, db_url: str) -> None:
     async def body() -> None:
         clock = Clock()
         async with harness(tmp_path, entries=40, shards=1) as h:
-            store = await open_store(tmp_path)
+            store = await open_store(db_url)
             try:
                 policy = replace(FAST, max_attempts=2)
                 http = LogHttp(
@@ -196,10 +214,10 @@ def test_log_unreachable_is_one_finding_per_outage(tmp_path: Path) -> None:
 # -- log_stalled -------------------------------------------------------------------------------
 
 
-def test_stalled_with_entries_left_to_read(tmp_path: Path) -> None:
+def test_stalled_with_entries_left_to_read(db_url: str) -> None:
     async def body() -> None:
         clock = Clock()
-        store = await open_store(tmp_path)
+        store = await open_store(db_url)
         try:
             monitor = HealthMonitor(store, STALL_ONLY, Routing(), clock=clock)
             status = LogStatus(LOG)
@@ -230,10 +248,10 @@ def test_stalled_with_entries_left_to_read(tmp_path: Path) -> None:
     run(body)
 
 
-def test_stalled_checkpoint_but_not_for_a_frozen_shard(tmp_path: Path) -> None:
+def test_stalled_checkpoint_but_not_for_a_frozen_shard(db_url: str) -> None:
     async def body() -> None:
         clock = Clock()
-        store = await open_store(tmp_path)
+        store = await open_store(db_url)
         try:
             monitor = HealthMonitor(store, STALL_ONLY, Routing(), clock=clock)
             active, retired = LogStatus(LOG), LogStatus("v1-retired", frozen=True)
@@ -267,14 +285,14 @@ def test_stalled_checkpoint_but_not_for_a_frozen_shard(tmp_path: Path) -> None:
     run(body)
 
 
-def test_time_caught_up_is_not_time_without_progress(tmp_path: Path) -> None:
+def test_time_caught_up_is_not_time_without_progress(db_url: str) -> None:
     """A quiet log, fully processed for an hour, then a pass that cannot move (it stopped at a
     lie): the stall is counted from when the monitor was last caught up, not from when its
     cursor last moved an hour ago."""
 
     async def body() -> None:
         clock = Clock()
-        store = await open_store(tmp_path)
+        store = await open_store(db_url)
         try:
             monitor = HealthMonitor(store, STALL_ONLY, Routing(), clock=clock)
             status = LogStatus(LOG)
@@ -298,10 +316,10 @@ def test_time_caught_up_is_not_time_without_progress(tmp_path: Path) -> None:
 # -- lag ---------------------------------------------------------------------------------------
 
 
-def test_lag_in_entries_and_in_time(tmp_path: Path) -> None:
+def test_lag_in_entries_and_in_time(db_url: str) -> None:
     async def body() -> None:
         clock = Clock()
-        store = await open_store(tmp_path)
+        store = await open_store(db_url)
         try:
             monitor = HealthMonitor(store, LAG_ONLY, Routing(), clock=clock)
             status = LogStatus(LOG)
@@ -342,13 +360,13 @@ def test_lag_in_entries_and_in_time(tmp_path: Path) -> None:
     run(body)
 
 
-def test_lag_that_returns_is_a_new_episode(tmp_path: Path) -> None:
+def test_lag_that_returns_is_a_new_episode(db_url: str) -> None:
     """Lag that clears without the monitor catching up, then returns: the second episode
     starts from the same caught-up time as the first, yet it is a new, open finding."""
 
     async def body() -> None:
         clock = Clock()
-        store = await open_store(tmp_path)
+        store = await open_store(db_url)
         try:
             monitor = HealthMonitor(store, LAG_ONLY, Routing(), clock=clock)
             status = LogStatus(LOG)
@@ -387,10 +405,10 @@ async def stored_alert(store: Store, key: str, at: float, *sinks: str) -> None:
     await store.store_findings([finding], outbox=[OutboxSpec(key, sinks)], at=when)
 
 
-def test_sink_failing_names_the_sink_and_goes_elsewhere(tmp_path: Path) -> None:
+def test_sink_failing_names_the_sink_and_goes_elsewhere(db_url: str) -> None:
     async def body() -> None:
         clock = Clock()
-        store = await open_store(tmp_path)
+        store = await open_store(db_url)
         try:
             routing = Routing.build([sink("soc"), sink("ops")], {})
             monitor = HealthMonitor(store, HEALTH, routing, clock=clock)
@@ -425,10 +443,10 @@ def test_sink_failing_names_the_sink_and_goes_elsewhere(tmp_path: Path) -> None:
     run(body)
 
 
-def test_a_dead_letter_is_not_a_waiting_alert(tmp_path: Path) -> None:
+def test_a_dead_letter_is_not_a_waiting_alert(db_url: str) -> None:
     async def body() -> None:
         clock = Clock(T0 + 600)
-        store = await open_store(tmp_path)
+        store = await open_store(db_url)
         try:
             monitor = HealthMonitor(store, HEALTH, Routing.build([sink("soc")], {}), clock=clock)
             await stored_alert(store, "alert-1", T0, "soc")
@@ -446,13 +464,13 @@ def test_a_dead_letter_is_not_a_waiting_alert(tmp_path: Path) -> None:
 # -- restart -----------------------------------------------------------------------------------
 
 
-def test_a_restart_continues_open_episodes(tmp_path: Path) -> None:
+def test_a_restart_continues_open_episodes(db_url: str) -> None:
     """The restarted monitor's tailers start with blank statuses: until they learn otherwise,
     the episodes read back stay open, with no duplicate, and close when the condition does."""
 
     async def body() -> None:
         clock = Clock()
-        store = await open_store(tmp_path)
+        store = await open_store(db_url)
         try:
             before = HealthMonitor(store, HEALTH, Routing(), clock=clock)
             down, behind = LogStatus(LOG), LogStatus("v2-sim")
@@ -496,10 +514,10 @@ def test_a_restart_continues_open_episodes(tmp_path: Path) -> None:
 # -- routing and metrics -----------------------------------------------------------------------
 
 
-def test_health_findings_follow_the_sink_filters(tmp_path: Path) -> None:
+def test_health_findings_follow_the_sink_filters(db_url: str) -> None:
     async def body() -> None:
         clock = Clock()
-        store = await open_store(tmp_path)
+        store = await open_store(db_url)
         try:
             routing = Routing.build(
                 [
@@ -530,10 +548,10 @@ def test_health_findings_follow_the_sink_filters(tmp_path: Path) -> None:
     run(body)
 
 
-def test_open_health_gauge(tmp_path: Path) -> None:
+def test_open_health_gauge(db_url: str) -> None:
     async def body() -> None:
         clock = Clock()
-        store = await open_store(tmp_path)
+        store = await open_store(db_url)
         try:
             metrics = DaemonMetrics.standalone()
             monitor = HealthMonitor(store, HEALTH, Routing(), metrics, clock=clock)
@@ -565,9 +583,9 @@ def test_open_health_gauge(tmp_path: Path) -> None:
     run(body)
 
 
-def test_an_unreachable_log_is_not_also_reported_stalled(tmp_path: Path) -> None:
+def test_an_unreachable_log_is_not_also_reported_stalled(db_url: str) -> None:
     async def body() -> None:
-        store = await open_store(tmp_path)
+        store = await open_store(db_url)
         try:
             clock = Clock()
             monitor = HealthMonitor(store, HEALTH, Routing(), clock=clock)
@@ -584,9 +602,9 @@ def test_an_unreachable_log_is_not_also_reported_stalled(tmp_path: Path) -> None
     run(body)
 
 
-def test_a_sink_that_answered_410_is_failing_at_once(tmp_path: Path) -> None:
+def test_a_sink_that_answered_410_is_failing_at_once(db_url: str) -> None:
     async def body() -> None:
-        store = await open_store(tmp_path)
+        store = await open_store(db_url)
         try:
             clock = Clock()
             routing = Routing.build([sink("soc"), sink("ops")], {})
@@ -614,14 +632,14 @@ async def events_of(store: Store, f: StoredFinding) -> list[tuple[str, str]]:
 
 
 def test_a_cleared_finding_queues_a_resolve_for_each_sink_that_had_its_trigger(
-    tmp_path: Path,
+    db_url: str,
 ) -> None:
     """A resolve goes where the trigger went: to every sink that took it, to none that its
     filters kept it from, and never to the sink whose failure it was."""
 
     async def body() -> None:
         clock = Clock()
-        store = await open_store(tmp_path)
+        store = await open_store(db_url)
         try:
             routing = Routing.build(
                 [
@@ -677,13 +695,14 @@ def quick_retries(p: HttpPolicy) -> HttpPolicy:
 @asynccontextmanager
 async def running(
     tmp_path: Path,
+    url: str,
     h: Harness,
     sinks: list[dict[str, Any]],
     rules: list[dict[str, Any]] | None = None,
 ) -> AsyncIterator[Monitor]:
-    """The daemon tailing the simulator's v1 log (caught up), alerting ``sinks``. Health is
-    evaluated only when the test calls ``evaluate_health`` (the scheduled job is an hour off)."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
+    """The daemon, storing in ``url``, tailing the simulator's v1 log (caught up), alerting
+    ``sinks``. Health is evaluated only when the test calls ``evaluate_health`` (the scheduled
+    job is an hour off)."""
     cfg = write_config(
         tmp_path / "monitor.yaml",
         h.sim,
@@ -723,7 +742,9 @@ def received(rx: Receiver, path: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("kind", ["pagerduty", "alertmanager"])
-def test_an_outage_is_triggered_then_resolved_at_the_receiver(tmp_path: Path, kind: str) -> None:
+def test_an_outage_is_triggered_then_resolved_at_the_receiver(
+    tmp_path: Path, db_url: str, kind: str
+) -> None:
     """The log goes down for a minute (of the health monitor's clock): the receiver is sent a
     trigger; the log comes back: the same receiver is sent the resolve of the same key."""
 
@@ -733,7 +754,7 @@ def test_an_outage_is_triggered_then_resolved_at_the_receiver(tmp_path: Path, ki
             target: dict[str, Any] = {"name": "oncall", "type": kind, "url": rx.url(path)}
             if kind == "pagerduty":
                 target["routing_key"] = "r" * 32
-            async with running(tmp_path, h, [target]) as m:
+            async with running(tmp_path, db_url, h, [target]) as m:
                 status = m.runners["v1"].status
                 # the tailer dates the outage by the wall clock; a fake clock that starts
                 # there lets a minute of it pass at once
@@ -769,7 +790,9 @@ def test_an_outage_is_triggered_then_resolved_at_the_receiver(tmp_path: Path, ki
     run(body)
 
 
-def test_a_sink_answering_410_is_disabled_and_reported_elsewhere(tmp_path: Path) -> None:
+def test_a_sink_answering_410_is_disabled_and_reported_elsewhere(
+    tmp_path: Path, db_url: str
+) -> None:
     """A planted entry's alert is answered 410 Gone: the sink's worker stops, the alert is kept
     undelivered, and the daemon's health evaluation reports the sink to another sink."""
 
@@ -792,7 +815,7 @@ def test_a_sink_answering_410_is_disabled_and_reported_elsewhere(tmp_path: Path)
                     "kinds": ["health"],
                 },
             ]
-            async with running(tmp_path, h, sinks, RULES) as m:
+            async with running(tmp_path, db_url, h, sinks, RULES) as m:
                 status, gone = m.runners["v1"].status, m.workers["gone"]
                 await until(lambda: status.cursor == 40, m)
                 await m.evaluate_health()
