@@ -1,6 +1,7 @@
 """``tlog-monitor alerts test|dead|replay`` and delivery by ``once``, as a user runs them: in
 child processes, against real receivers on loopback; ``once`` killed in the middle of a
-delivery loses nothing and, after the receiver drops repeats, doubles nothing."""
+delivery loses nothing and, after the receiver drops repeats, doubles nothing; nor does the
+daemon (``run``) killed in the middle of one, which also keeps the outbox's order."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import signal
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -242,5 +244,136 @@ def test_once_killed_mid_delivery_delivers_everything_exactly_once(tmp_path: Pat
             arrived = Counter(finding_keys(rx.unique(HOOK)))
             assert sorted(arrived) == sorted(stored)
             assert set(arrived.values()) == {1}
+
+    run(body)
+
+
+async def _until_received(
+    rx: Receiver,
+    predicate: Callable[[], bool],
+    proc: asyncio.subprocess.Process,
+    log: Path,
+    timeout: float = 90.0,
+) -> None:
+    """Until ``predicate()`` holds for ``rx``; fails at once, with the daemon's log, if the
+    daemon exits first."""
+    arrived = asyncio.ensure_future(rx.wait_for(predicate, timeout))
+    exited = asyncio.ensure_future(proc.wait())
+    try:
+        await asyncio.wait({arrived, exited}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        exited.cancel()
+        if not arrived.done():
+            arrived.cancel()
+    if not arrived.done() or arrived.cancelled():
+        raise AssertionError(f"daemon exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
+    arrived.result()  # a timeout raises here
+
+
+async def _until_drained(
+    store: Store, sink: str, proc: asyncio.subprocess.Process, log: Path, timeout: float = 90.0
+) -> None:
+    """Until no row of ``sink`` waits in the outbox of the running daemon ``proc``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await store.pending_outbox(sink):
+        if proc.returncode is not None:
+            raise AssertionError(f"daemon exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"outbox of {sink} not drained:\n{log.read_text()[-4000:]}")
+        await asyncio.sleep(0.1)
+
+
+def test_daemon_killed_mid_delivery_delivers_everything_once_in_order(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
+    planted = 12  # 6 planted in each log
+
+    async def daemon(cfg: Path, log: Path) -> asyncio.subprocess.Process:
+        with log.open("ab") as out:  # the child keeps its own descriptor
+            return await asyncio.create_subprocess_exec(
+                TLOG_MONITOR,
+                "run",
+                "--config",
+                str(cfg),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=out,
+            )
+
+    async def body() -> None:
+        async with harness(tmp_path, entries=300, shards=2) as h, Receiver(secret=SECRET) as rx:
+            for i in (301, 303, 305, 309, 311):
+                await h.admin("plant", {"index": i, "identity": MALLORY})
+            await h.admin("plant", {"index": 307, "digest": ARTIFACT})
+            await h.admin("append", {"v1": 20, "v2": 20})
+            # one message per finding (no group window), with no rate limit to speak of
+            sink = {
+                **SINKS[0],
+                "url": rx.url(HOOK),
+                "timeout": "60s",
+                "group_window": "0s",
+                "rate_limit_per_minute": 6000,
+            }
+            logs = {"start": 290}
+            cfg = write_config(
+                tmp_path / "m.yaml", h.sim, tmp_path, url, v1=logs, v2=logs, sinks=[sink]
+            )
+            log = tmp_path / "daemon.log"
+            # two messages are taken at once, the third hangs: the daemon is killed while it
+            # waits for the answer (the receiver took it, as a slow receiver does)
+            rx.script(HOOK, [Reply(200), Reply(200), Reply(200, delay=60.0)])
+            proc = await daemon(cfg, log)
+            try:
+                await _until_received(rx, lambda: len(rx.requests) >= 3, proc, log)
+            finally:
+                if proc.returncode is None:
+                    proc.send_signal(signal.SIGKILL)
+                await proc.wait()
+            assert proc.returncode == -signal.SIGKILL
+            held = rx.requests[2]
+            assert held.new_keys != ()  # the held message was new, not a repeat
+
+            proc = await daemon(cfg, log)
+            store = await Store.open(url, migrate=False)
+            try:
+                try:
+                    await _until_received(
+                        rx, lambda: len(set(finding_keys(rx.unique(HOOK)))) >= planted, proc, log
+                    )
+                    # the last answer is recorded just after the receiver gave it
+                    await _until_drained(store, "soc", proc, log)
+                finally:
+                    if proc.returncode is None:
+                        proc.send_signal(signal.SIGTERM)
+                    code = await asyncio.wait_for(proc.wait(), 20)
+                assert code == 0, log.read_text()[-4000:]
+                o = OUTBOX.c
+                async with store.engine.connect() as conn:
+                    stmt = select(o.dedup_key, o.event).where(o.sink == "soc").order_by(o.id)
+                    rows = (await conn.execute(stmt)).all()
+                assert await store.pending_outbox("soc") == []
+            finally:
+                await store.close()
+            created = [key for key, _ in rows]
+            assert len(created) == planted
+            assert {event for _, event in rows} == {"trigger"}
+            assert all(r.signature_valid for r in rx.requests)
+            assert all(r.processed for r in rx.requests)
+            # the message in flight at the kill came again after the restart, as it was
+            again = [
+                r for r in rx.requests[3:] if r.headers["webhook-id"] == held.headers["webhook-id"]
+            ]
+            assert len(again) == 1
+            assert again[0].duplicate
+            assert finding_keys(again) == finding_keys([held])
+            # after dropping repeats by webhook-id, every finding arrived exactly once
+            ids = Counter(r.headers["webhook-id"] for r in rx.requests)
+            assert sorted(ids.values()) == [1] * (planted - 1) + [2]
+            first = rx.unique(HOOK)
+            assert [r.headers["webhook-id"] for r in first] == list(dict.fromkeys(ids))
+            arrived = Counter(finding_keys(first))
+            assert sorted(arrived) == sorted(created)
+            assert set(arrived.values()) == {1}
+            # and in the order the outbox created them: nothing overtook an earlier message,
+            # not even across the kill
+            assert finding_keys(first) == created
 
     run(body)
