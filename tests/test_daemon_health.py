@@ -41,6 +41,7 @@ from tests.alert_receivers import (
     HOOK,
     PAGERDUTY,
     Receiver,
+    Reply,
     alert_state,
     finding_keys,
 )
@@ -845,5 +846,44 @@ def test_a_sink_answering_410_is_disabled_and_reported_elsewhere(
                 await rx.wait_for(lambda: len(rx.at(PAGERDUTY)) >= 1)
                 assert received(rx, PAGERDUTY) == [(f.finding.dedup_key, "trigger")]
                 assert len(rx.at(HOOK)) == 1  # a disabled sink is not tried again
+
+    run(body)
+
+
+def test_a_stop_lets_the_delivery_under_way_finish(tmp_path: Path, db_url: str) -> None:
+    """A stop while the receiver is still answering waits for the answer: the alert is
+    recorded as delivered, not sent again at the next start."""
+
+    async def body() -> None:
+        async with harness(tmp_path, entries=40, shards=1) as h, Receiver(secret=SECRET) as rx:
+            rx.script(HOOK, [Reply(200, delay=1.0)])
+            sinks: list[dict[str, Any]] = [
+                {
+                    "name": "soc",
+                    "type": "webhook",
+                    "url": rx.url(HOOK),
+                    "secret": SECRET,
+                    "group_window": "0s",
+                }
+            ]
+            async with running(tmp_path, db_url, h, sinks, RULES) as m:
+                status = m.runners["v1"].status
+                await until(lambda: status.cursor == 40, m)
+                await h.admin("plant", {"index": 45, "identity": MALLORY})
+                await h.admin("append", {"v1": 10})
+                await until(lambda: status.cursor == 50, m)
+                await rx.wait_for(lambda: len(rx.at(HOOK)) == 1)  # answered a second later
+                store = m.store
+                (alert,) = (
+                    await store.findings(FindingQuery(kinds=(FindingKind.WATCHED_USE,)))
+                ).items
+            # stopped (running() waits for the daemon's end) while the answer was on its way
+            store2 = await Store.open(db_url, migrate=False)
+            try:
+                (row,) = await store2.outbox_for(alert.finding.dedup_key)
+                assert row.delivered_at is not None
+            finally:
+                await store2.close()
+            assert len(rx.at(HOOK)) == 1
 
     run(body)

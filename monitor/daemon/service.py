@@ -68,6 +68,9 @@ __all__ = ["Monitor", "Runner", "runner_name"]
 log = logging.getLogger("monitor.daemon")
 
 RETENTION_EVERY = 3600.0
+# seconds a stop waits for the deliveries under way: one cut short is sent again at the next
+# start (the receiver drops the repeat by its key), one that finishes is recorded once
+DELIVERY_GRACE = 5.0
 LONG_PASS = 10_000  # entries: a pass this long reports its progress
 
 
@@ -463,7 +466,7 @@ class Monitor:
             await jobs.stop(scheduler)
             self._scheduler = None
             await self._stop_tailers()
-            await cancel_and_wait(self._worker_tasks)
+            await self._stop_workers()
             await self.api.stop()
             log.info("monitor stopped")
 
@@ -489,6 +492,13 @@ class Monitor:
 
     async def _stop_tailers(self) -> None:
         await cancel_and_wait([r.task for r in self.runners.values() if r.task is not None])
+
+    async def _stop_workers(self) -> None:
+        """Each delivery worker ends after the delivery under way (``stop`` is set), or is
+        cancelled after ``DELIVERY_GRACE`` seconds."""
+        if self._worker_tasks:
+            await asyncio.wait(self._worker_tasks, timeout=DELIVERY_GRACE)
+        await cancel_and_wait(self._worker_tasks)
 
     def entry_url(self, log_name: str, index: int) -> str | None:
         """A link to an entry for people: the public search UI for the public Rekor v1 log."""
