@@ -67,6 +67,19 @@ def _set_aside(current: str, indexes: dict[str, list[str]]) -> None:
         op.execute(f"ALTER TABLE {current}_old RENAME CONSTRAINT pk_{current} TO pk_{current}_old")
 
 
+def _common_columns() -> list[sa.Column[object]]:
+    """The columns both layouts share (new objects each time: a column belongs to one table)."""
+    return [
+        sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("time", sa.BigInteger(), nullable=False),
+        sa.Column("kind", sa.Text(), nullable=False),
+        sa.Column("san", VALUE, nullable=True),
+        sa.Column("issuer", VALUE, nullable=True),
+        sa.Column("key_fingerprint", VALUE, nullable=True),
+        sa.Column("digest", VALUE, nullable=True),
+    ]
+
+
 def _create_indexes(indexes: dict[str, list[str]]) -> None:
     for name, columns in indexes.items():
         op.create_index(name, "index_all", columns)
@@ -84,13 +97,7 @@ def upgrade() -> None:
     op.create_table(
         "index_all",
         sa.Column("log_id", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("time", sa.BigInteger(), nullable=False),
-        sa.Column("kind", sa.Text(), nullable=False),
-        sa.Column("san", VALUE, nullable=True),
-        sa.Column("issuer", VALUE, nullable=True),
-        sa.Column("key_fingerprint", VALUE, nullable=True),
-        sa.Column("digest", VALUE, nullable=True),
+        *_common_columns(),
         sa.Column("key_hash", sa.BigInteger(), nullable=True),
         sa.Column("digest_hash", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -139,13 +146,7 @@ def downgrade() -> None:
     op.create_table(
         "index_all",
         sa.Column("log", LOG, nullable=False),
-        sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("time", sa.BigInteger(), nullable=False),
-        sa.Column("kind", sa.Text(), nullable=False),
-        sa.Column("san", VALUE, nullable=True),
-        sa.Column("issuer", VALUE, nullable=True),
-        sa.Column("key_fingerprint", VALUE, nullable=True),
-        sa.Column("digest", VALUE, nullable=True),
+        *_common_columns(),
         sa.PrimaryKeyConstraint("log", "idx", name="pk_index_all"),
         sqlite_with_rowid=False,
     )
