@@ -54,6 +54,7 @@ from monitor.metrics import (
 )
 from monitor.rules.engine import RuleEngine
 from monitor.storage.store import TIMED, Store
+from tests.prometheus_support import exposed_types
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -460,19 +461,9 @@ def exposition(tmp_path: Path) -> tuple[str, set[str]]:
     return generate_latest(registry).decode(), families
 
 
-def exposed(text: str) -> dict[str, str]:
-    """Name to type of each family, as its ``# TYPE`` line names it."""
-    out = {}
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ", 3)
-            out[name] = kind
-    return out
-
-
 def test_every_metric_is_documented_and_every_documented_one_exported(tmp_path: Path) -> None:
     text, families = exposition(tmp_path)
-    types = exposed(text)
+    types = exposed_types(text)
     ours = {n for n in types if n.startswith("tlog_monitor_") and not n.endswith("_created")}
     series = set(types)
     for name, kind in types.items():
