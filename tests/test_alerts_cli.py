@@ -33,7 +33,7 @@ from tests.alert_receivers import (
     finding_keys,
 )
 from tests.daemon_support import ARTIFACT, MALLORY, SINKS, write_config
-from tests.simlog import harness, run
+from tests.simlog import Harness, harness, run
 from tests.storage_support import cert_record, finding_for
 
 TLOG_MONITOR = str(Path(sys.executable).parent / "tlog-monitor")
@@ -186,15 +186,20 @@ def test_alerts_dead_lists_and_replay_requeues(tmp_path: Path) -> None:
     run(body)
 
 
+async def plant_findings(h: Harness) -> None:
+    """Six planted matches in 20 new entries of each log: 12 findings to deliver."""
+    for i in (301, 303, 305, 309, 311):
+        await h.admin("plant", {"index": i, "identity": MALLORY})
+    await h.admin("plant", {"index": 307, "digest": ARTIFACT})
+    await h.admin("append", {"v1": 20, "v2": 20})
+
+
 def test_once_killed_mid_delivery_delivers_everything_exactly_once(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
 
     async def body() -> None:
         async with harness(tmp_path, entries=300, shards=2) as h, Receiver(secret=SECRET) as rx:
-            for i in (301, 303, 305, 309, 311):
-                await h.admin("plant", {"index": i, "identity": MALLORY})
-            await h.admin("plant", {"index": 307, "digest": ARTIFACT})
-            await h.admin("append", {"v1": 20, "v2": 20})
+            await plant_findings(h)
             sink = {**SINKS[0], "url": rx.url(HOOK), "timeout": "60s"}
             logs = {"start": 290}
             cfg = write_config(
@@ -300,10 +305,7 @@ def test_daemon_killed_mid_delivery_delivers_everything_once_in_order(tmp_path: 
 
     async def body() -> None:
         async with harness(tmp_path, entries=300, shards=2) as h, Receiver(secret=SECRET) as rx:
-            for i in (301, 303, 305, 309, 311):
-                await h.admin("plant", {"index": i, "identity": MALLORY})
-            await h.admin("plant", {"index": 307, "digest": ARTIFACT})
-            await h.admin("append", {"v1": 20, "v2": 20})
+            await plant_findings(h)
             # one message per finding (no group window), with no rate limit to speak of
             sink = {
                 **SINKS[0],
