@@ -1,8 +1,9 @@
 """C2SP tlog-checkpoint: the signed tree head of a transparency log.
 
 Body layout: ``<origin>\\n<size>\\n<base64 root>\\n[extension lines\\n]*``. Rekor v1 signs with a
-key name (``rekor.sigstore.dev``) that differs from the origin (``rekor.sigstore.dev - <treeID>``);
-Rekor v2 uses the origin as key name. Old v1 checkpoints carry a ``Timestamp:`` extension line.
+key name (its configured hostname, ``rekor.sigstore.dev``) that differs from the origin
+(``<hostname> - <treeID>``) and is not bound to the key; Rekor v2 uses the origin as key name.
+Old v1 checkpoints carry a ``Timestamp:`` extension line.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from monitor.encoding import b64encode
 from monitor.errors import NoteError
 from monitor.merkle import HASH_SIZE
-from monitor.note import NoteVerifier, SignedNote, decode_base64, verify_note
+from monitor.note import NoteVerifier, SignedNote, decode_base64, verified_signatures
 
 _FORMAT = "checkpoint-format"
 _SIZE_RE = re.compile(r"0|[1-9][0-9]{0,18}")
@@ -61,7 +62,7 @@ class Checkpoint:
 @dataclass(frozen=True)
 class SignedCheckpoint:
     """A checkpoint whose signature verified against a trusted key. ``raw`` is the whole note,
-    kept as evidence."""
+    kept as evidence; ``signers`` are the names on the signature lines that verified."""
 
     checkpoint: Checkpoint
     raw: str
@@ -83,7 +84,7 @@ class SignedCheckpoint:
 def open_checkpoint(raw: str | bytes, verifiers: Sequence[NoteVerifier]) -> SignedCheckpoint:
     """Parse a signed checkpoint and verify it; only then is its content returned."""
     note = SignedNote.from_text(raw)
-    verified = verify_note(note, list(verifiers))
+    verified = verified_signatures(note, verifiers)
     checkpoint = Checkpoint.from_text(note.text)
     text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-    return SignedCheckpoint(checkpoint, text, tuple(v.name for v in verified))
+    return SignedCheckpoint(checkpoint, text, tuple(sig.name for _, sig in verified))

@@ -9,6 +9,7 @@ from unknown keys (witness cosignatures, for example) are ignored, every signatu
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -208,32 +209,74 @@ class RsaNoteVerifier:
         return True
 
 
-def verify_note(note: SignedNote, verifiers: list[NoteVerifier]) -> tuple[NoteVerifier, ...]:
-    """Verify ``note`` against the trusted ``verifiers``; return those whose signature verified.
+@dataclass(frozen=True)
+class AnyNameVerifier:
+    """A key that is matched by its key hint alone, whatever name the signature line carries.
 
+    Rekor v1 signs checkpoints under its configured hostname (a Kubernetes pod name, say),
+    which need not be the name it is reached by and changes when the pod restarts; Sigstore's
+    clients pick its signature line by key hint and verify it with the log's key. C2SP keys
+    (Rekor v2, witnesses) are never wrapped like this: their key IDs derive from the name.
+    """
+
+    inner: NoteVerifier
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def key_id(self) -> bytes:
+        return self.inner.key_id
+
+    def verify(self, message: bytes, signature: bytes) -> bool:
+        return self.inner.verify(message, signature)
+
+
+def verified_signatures(
+    note: SignedNote, verifiers: Sequence[NoteVerifier]
+) -> tuple[tuple[NoteVerifier, NoteSignature], ...]:
+    """Verify ``note`` against the trusted ``verifiers``; return each verifier whose signature
+    verified, with the signature line it verified (whose name an ``AnyNameVerifier`` takes as
+    it comes).
+
+    A line is matched by (name, key ID), or by key ID alone for an ``AnyNameVerifier``.
     Unknown signers are ignored; a known signer with a bad signature rejects the whole note;
     a note with no verified signature from a known key is rejected.
     """
-    known = {(v.name, v.key_id): v for v in verifiers}
+    named = {(v.name, v.key_id): v for v in verifiers if not isinstance(v, AnyNameVerifier)}
+    by_hint = {v.key_id: v for v in verifiers if isinstance(v, AnyNameVerifier)}
     message = note.text.encode("utf-8")
-    verified: list[NoteVerifier] = []
+    verified: list[tuple[NoteVerifier, NoteSignature]] = []
     for sig in note.signatures:
-        v = known.get((sig.name, sig.key_id))
+        v = named.get((sig.name, sig.key_id)) or by_hint.get(sig.key_id)
         if v is None:
             continue
-        if any(done is v for done in verified):
+        if any(done is v for done, _ in verified):
             raise NoteError(_MALFORMED, f"note is signed twice by {sig.name}/{sig.key_id.hex()}")
         if not v.verify(message, sig.signature):
             raise NoteError(
                 _SIGNATURE,
                 f"signature by {sig.name} (key ID {sig.key_id.hex()}) does not verify",
             )
-        verified.append(v)
+        verified.append((v, sig))
     if not verified:
         signers = ", ".join(f"{s.name}/{s.key_id.hex()}" for s in note.signatures)
-        wanted = ", ".join(f"{v.name}/{v.key_id.hex()}" for v in verifiers) or "none"
+        wanted = ", ".join(_describe(v) for v in verifiers) or "none"
         raise NoteError(
             _SIGNATURE,
             f"no signature from a trusted key (signed by: {signers}; trusted: {wanted})",
         )
     return tuple(verified)
+
+
+def _describe(v: NoteVerifier) -> str:
+    if isinstance(v, AnyNameVerifier):
+        return f"any name/{v.key_id.hex()}"
+    return f"{v.name}/{v.key_id.hex()}"
+
+
+def verify_note(note: SignedNote, verifiers: Sequence[NoteVerifier]) -> tuple[NoteVerifier, ...]:
+    """Verify ``note`` (see ``verified_signatures``); return the verifiers whose signature
+    verified."""
+    return tuple(v for v, _ in verified_signatures(note, verifiers))

@@ -106,7 +106,7 @@ def verify_entry(
         else:
             try:
                 cp = _open_log_checkpoint(proof.checkpoint, log)
-                checks.run("checkpoint-signature", lambda: f"signed by {log.key_name}")
+                checks.run("checkpoint-signature", lambda: _signed_by(log, cp))
             except VerificationError as e:
                 checks.fail("checkpoint-signature", e.message)
         if cp is not None:
@@ -133,13 +133,22 @@ def _check_inclusion(proof: InclusionEvidence, leaf: bytes) -> str:
 
 
 def _open_log_checkpoint(raw: str, log: TransparencyLog) -> SignedCheckpoint:
-    cp = open_checkpoint(raw, [log.note_verifier()])
+    """The checkpoint, signed by this log's key: a Rekor v1 key under any name (found by its
+    key hint), a C2SP key (Rekor v2) under the log's own name."""
+    cp = open_checkpoint(raw, log.note_verifiers())
     if not log.origin_matches(cp.origin):
         raise VerificationError(
             "checkpoint-signature",
             f"origin {cp.origin!r} is not an origin of {log.key_name}",
         )
     return cp
+
+
+def _signed_by(log: TransparencyLog, cp: SignedCheckpoint | None) -> str:
+    names = ", ".join(cp.signers) if cp is not None else ""
+    if names and names != log.key_name:
+        return f"signed by {log.key_name}'s key as {names}"
+    return f"signed by {log.key_name}"
 
 
 def _entry_summary(ev: EntryEvidence, log: TransparencyLog, cp: SignedCheckpoint | None) -> str:

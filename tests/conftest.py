@@ -7,6 +7,7 @@ from typing import Any
 
 FIXTURES = Path(__file__).parent / "fixtures"
 STAGING_ROOT = FIXTURES / "trust" / "trusted_root.staging.json"
+PROD_ROOT = FIXTURES / "trust" / "trusted_root.prod.json"
 PROD_LOGINFO = FIXTURES / "v1-api" / "loginfo.prod.RECONSTRUCTED.json"
 
 

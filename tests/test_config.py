@@ -4,6 +4,7 @@ environment, every mistake of a file reported at once with its line, and check-c
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -33,7 +34,7 @@ from monitor.findings import FindingKind
 from monitor.logclient.http import HttpPolicy
 from monitor.rules.spec import PatternKind, RuleSpec, Severity
 from monitor.trust import tuf
-from tests.conftest import STAGING_ROOT
+from tests.conftest import PROD_ROOT, STAGING_ROOT
 
 CONFIG_DIR = Path(__file__).parent.parent / "config"
 EXE = Path(sys.executable).parent / "tlog-monitor"
@@ -870,6 +871,37 @@ def test_check_config_checks_logs_against_the_trust_root(
         "v2 shard",
     ]
     assert "checkpoints cannot be verified; it lists https://rekor.sigstage.dev" in lines[0]
+
+
+def test_check_config_refuses_a_log_key_without_validity_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = json.loads(PROD_ROOT.read_text(encoding="utf-8"))
+    for tlog in root["tlogs"]:
+        del tlog["publicKey"]["validFor"]["start"]
+    root_path = tmp_path / "root.json"
+    root_path.write_text(json.dumps(root))
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        f"trust:\n  trusted_root: {root_path}\n"
+        "logs:\n"
+        "  - {name: prod, api: v1, url: 'https://rekor.sigstore.dev'}\n"
+        "  - {name: shards, api: v2, discover: true}\n"
+    )
+    code, _, err = _run(capsys, str(path))
+    assert code == 2
+    first, *lines = err.splitlines()
+    assert first == f"tlog-monitor: error: {path}: 3 errors"
+    undated = (
+        "the trusted root gives the key of {} no validity start (publicKey.validFor.start): "
+        f"a key without one is not trusted ({root_path})"
+    )
+    assert lines == [
+        f"{path}:4: logs[0].url: " + undated.format("https://rekor.sigstore.dev"),
+        f"{path}:5: logs[1].discover: " + undated.format("https://log2025-1.rekor.sigstore.dev"),
+        f"{path}:5: logs[1].discover: the signing config (the default one) lists no current "
+        "v2 shard",
+    ]
 
 
 def test_check_config_api_must_match_the_signing_config(

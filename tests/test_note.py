@@ -21,6 +21,7 @@ from monitor.errors import NoteError
 from monitor.note import (
     MAX_NOTE_BYTES,
     MAX_SIGNATURES,
+    AnyNameVerifier,
     EcdsaNoteVerifier,
     Ed25519NoteVerifier,
     NoteSignature,
@@ -349,6 +350,46 @@ def test_same_key_id_other_name_is_unknown() -> None:
     assert _open(make_note(TEXT, [junk, signer.line(TEXT)]), [verifier]) == (verifier,)
     genuine = signature_line("other.example", signer.key_id, signer.sign(TEXT.encode()))
     _fails_signature(make_note(TEXT, [genuine]), [verifier], "no signature from a trusted key")
+
+
+# --- Rekor v1: the key hint picks the line, whatever its name ------------------------------
+
+
+def test_any_name_verifier_takes_any_name(keyset: KeySet) -> None:
+    signer, verifier, _ = keyset
+    pod = "rekor-00001-deployment-56bf7777c9-jds5x"
+    line = signature_line(pod, signer.key_id, signer.sign(TEXT.encode()))
+    any_name = AnyNameVerifier(verifier)
+    assert _open(make_note(TEXT, [line]), [any_name]) == (any_name,)
+    cp = open_checkpoint(make_note(TEXT, [line]), [any_name])
+    assert cp.signers == (pod,)  # the name the log signed under, as evidence
+    # the same line is unknown to the verifier bound to its name
+    _fails_signature(make_note(TEXT, [line]), [verifier], "no signature from a trusted key")
+
+
+def test_any_name_verifier_still_needs_key_hint_and_key(keyset: KeySet) -> None:
+    signer, verifier, impostor = keyset
+    any_name = AnyNameVerifier(verifier)
+    # another key hint: not the log's line, so no trusted signature at all
+    other_hint = signature_line("pod", flip_bit(signer.key_id, 0), signer.sign(TEXT.encode()))
+    _fails_signature(make_note(TEXT, [other_hint]), [any_name], re.escape("trusted: any name/"))
+    # the right hint, the wrong key: the log's line does not verify, the note is refused
+    impostor_any = AnyNameVerifier(impostor)
+    _fails_signature(make_note(TEXT, [signer.line(TEXT)]), [impostor_any], "does not verify")
+    good = make_note(TEXT, [signature_line("pod", signer.key_id, signer.sign(TEXT.encode()))])
+    _fails_signature(flip_signature_bit(good), [any_name], "does not verify")
+    # two lines with the log's hint under two names: signed twice
+    twice = [signature_line(n, signer.key_id, signer.sign(TEXT.encode())) for n in ("a", "b")]
+    with pytest.raises(NoteError, match="signed twice"):
+        _open(make_note(TEXT, twice), [any_name])
+
+
+def test_any_name_verifier_ignores_cosigners() -> None:
+    signer, verifier, _ = _ed25519(NAME)
+    witness, _ = ed25519_signer("witness.example")
+    note = sign_note(TEXT, [witness, signer])
+    any_name = AnyNameVerifier(verifier)
+    assert _open(note, [any_name]) == (any_name,)
 
 
 def test_same_key_signing_twice_rejected() -> None:

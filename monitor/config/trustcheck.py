@@ -36,6 +36,11 @@ def resolve_logs(
     for i, log in enumerate(settings.logs):
         if log.discover:
             shards = trust.v2_shards(when)
+            problems += [
+                Problem(("logs", i, "discover"), f"{shard.validity_problem()} ({trust.source})")
+                for shard in trust.v2_shards()
+                if shard.validity_problem()
+            ]
             if not shards:
                 problems.append(
                     Problem(
@@ -56,6 +61,10 @@ def resolve_logs(
                     f"cannot be verified; it lists {known}",
                 )
             )
+            continue
+        problem = found.validity_problem()
+        if problem is not None:
+            problems.append(Problem(("logs", i, "url"), f"{problem} ({trust.source})"))
             continue
         if found.api_version is not None and found.api_version != _API[log.api]:
             problems.append(

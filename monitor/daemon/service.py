@@ -539,6 +539,12 @@ class Monitor:
             if discovery is None:
                 continue
             changes = discovery.refresh()
+            for tlog in changes.untrusted:
+                log.warning(
+                    "shard not read: %s",
+                    tlog.validity_problem(),
+                    extra={"fields": {"log": runner_name(cfg, tlog)}},
+                )
             for tlog in changes.added:
                 if runner_name(cfg, tlog) in self.runners:
                     continue

@@ -20,6 +20,7 @@ class ShardChanges:
     current: tuple[TransparencyLog, ...]
     added: tuple[TransparencyLog, ...]
     retired: tuple[TransparencyLog, ...]
+    untrusted: tuple[TransparencyLog, ...] = ()  # listed, but their key has no validity start
 
 
 class ShardDiscovery:
@@ -34,9 +35,11 @@ class ShardDiscovery:
 
     def refresh(self) -> ShardChanges:
         """Reload and compare; the first call reports every shard as added."""
-        shards = self._load().v2_shards(self._now())
+        trust = self._load()
+        shards = trust.v2_shards(self._now())
         current = {log.base_url: log for log in shards}
         added = tuple(log for url, log in current.items() if url not in self._known)
         retired = tuple(log for url, log in self._known.items() if url not in current)
         self._known = current
-        return ShardChanges(tuple(current.values()), added, retired)
+        untrusted = tuple(log for log in trust.v2_shards() if log.validity_problem())
+        return ShardChanges(tuple(current.values()), added, retired, untrusted)

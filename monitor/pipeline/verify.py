@@ -202,16 +202,25 @@ class _Target:
 
 
 def _same_tree(state: VerifiedTree, origin: str, tree_id: int | None = None) -> str:
-    """Refuse to compare different trees (e.g. a new Rekor v1 shard): a caller bug, not a lie."""
+    """Refuse to compare different trees (e.g. a new Rekor v1 shard): a caller bug, not a lie.
+
+    A Rekor v1 tree is named by its tree ID: the hostname in its origin may change (a
+    restarted pod signs under its new name) while the tree stays the same."""
     ours = state.origin
-    if origin != ours:
+    if state.tree_id is not None:
+        if v1_tree_id(origin) != state.tree_id:
+            raise ValueError(
+                f"checkpoint is for {origin!r}, the verified tree is {ours!r} (tree "
+                f"{state.tree_id}): a new tree (shard rotation) starts from its own seed"
+            )
+    elif origin != ours:
         raise ValueError(
             f"checkpoint is for {origin!r}, the verified tree is {ours!r}: "
             "a new tree (shard rotation) starts from its own seed"
         )
     if tree_id is not None and tree_id != state.tree_id:
         raise ValueError(f"target is tree {tree_id}, the verified tree is {state.tree_id}")
-    return ours
+    return origin
 
 
 @dataclass(frozen=True)

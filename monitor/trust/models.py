@@ -1,28 +1,44 @@
 """Pydantic models of the Sigstore TrustedRoot and SigningConfig JSON (protobuf-specs).
 
-Only the fields the monitor uses are modelled; the rest is ignored. These live at the edge:
-``monitor.trust.root`` turns them into frozen domain objects.
+They read the protobuf JSON mapping after ``monitor.protojson.normalize`` (one spelling, nulls
+dropped): unknown fields are ignored, timestamps are RFC 3339 with a time zone, enums may be
+numbers, integers may be strings. Only the fields the monitor uses are modelled. These live at
+the edge: ``monitor.trust.root`` turns them into frozen domain objects.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from monitor.protojson import HASH_ALGORITHMS, PUBLIC_KEY_DETAILS, enum_name, parse_timestamp
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
 
+def _timestamp(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("expected an RFC 3339 timestamp string")  # protobuf JSON has no other
+    return parse_timestamp(value)
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
+KeyDetails = Annotated[str, BeforeValidator(lambda v: enum_name(v, PUBLIC_KEY_DETAILS))]
+HashAlgorithm = Annotated[str, BeforeValidator(lambda v: enum_name(v, HASH_ALGORITHMS))]
+
+
 class TimeRange(_Model):
-    start: datetime | None = None
-    end: datetime | None = None
+    start: Timestamp | None = None
+    end: Timestamp | None = None
 
 
 class PublicKey(_Model):
     raw_bytes: str = Field(alias="rawBytes")
-    key_details: str = Field(alias="keyDetails")
+    key_details: KeyDetails = Field(alias="keyDetails")
     valid_for: TimeRange | None = Field(default=None, alias="validFor")
 
 
@@ -32,7 +48,7 @@ class LogId(_Model):
 
 class TransparencyLogInstance(_Model):
     base_url: str = Field(alias="baseUrl")
-    hash_algorithm: str = Field(default="SHA2_256", alias="hashAlgorithm")
+    hash_algorithm: HashAlgorithm = Field(default="SHA2_256", alias="hashAlgorithm")
     public_key: PublicKey = Field(alias="publicKey")
     log_id: LogId = Field(alias="logId")
     checkpoint_key_id: LogId | None = Field(default=None, alias="checkpointKeyId")

@@ -8,9 +8,10 @@ defaults are the production files that the ``sigstore`` package and this package
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -23,15 +24,16 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from monitor.encoding import b64decode_strict
-from monitor.errors import NoteError, TrustRootError
+from monitor.errors import MalformedInputError, NoteError, TrustRootError
 from monitor.note import (
+    AnyNameVerifier,
     EcdsaNoteVerifier,
     Ed25519NoteVerifier,
     NoteVerifier,
     RsaNoteVerifier,
     spki_der,
 )
+from monitor.protojson import decode_bytes, normalize
 from monitor.trust import models
 
 PublicKeyType = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
@@ -56,7 +58,8 @@ class TransparencyLog:
     key_name: str  # the URL without scheme: the signing key's name in checkpoints
     api_version: int | None  # from the signing config; None when it does not list the log
     log_id: bytes
-    checkpoint_key_id: bytes
+    checkpoint_key_id: bytes  # the C2SP key ID (Rekor v2), unless the trust root names one
+    v1_key_hint: bytes  # Rekor v1's: SHA-256 of the DER SPKI, unless the trust root names one
     key_details: str
     public_key: PublicKeyType = field(repr=False)
     spki: bytes = field(repr=False)
@@ -65,6 +68,8 @@ class TransparencyLog:
     operator: str
 
     def note_verifier(self) -> NoteVerifier:
+        """The log's key as a C2SP signed-note verifier: bound to the log's name (the URL
+        without scheme), with the trust root's checkpoint key ID where it names one."""
         key = self.public_key
         verifier: NoteVerifier
         if isinstance(key, ed25519.Ed25519PublicKey):
@@ -80,23 +85,65 @@ class TransparencyLog:
             return _KeyIdOverride(verifier, self.checkpoint_key_id)
         return verifier
 
-    def origin_matches(self, origin: str) -> bool:
-        """Whether a checkpoint origin belongs to this log.
+    def v1_note_verifier(self) -> NoteVerifier:
+        """The log's key as Rekor v1 uses it for checkpoints: any key name (Rekor v1 signs
+        under its configured hostname, which need not be its URL's and changes with a pod),
+        picked by the key hint ``SHA-256(DER SPKI)[:4]`` (or the trust root's explicit
+        checkpoint key ID), verified with the log's key."""
+        key = self.public_key
+        verifier: NoteVerifier
+        if isinstance(key, ed25519.Ed25519PublicKey):
+            verifier = Ed25519NoteVerifier(self.key_name, self.v1_key_hint, key)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            ecdsa = EcdsaNoteVerifier.create(
+                self.key_name, key, _EC_DETAIL_HASH.get(self.key_details)
+            )
+            verifier = replace(ecdsa, key_id=self.v1_key_hint)
+        else:
+            verifier = RsaNoteVerifier(
+                self.key_name, self.v1_key_hint, key, pss="PSS" in self.key_details
+            )
+        return AnyNameVerifier(verifier)
 
-        Rekor v1 origins are ``<key name> - <tree ID>``; Rekor v2 origins equal the key name.
+    def note_verifiers(self) -> tuple[NoteVerifier, ...]:
+        """What a checkpoint of this log is verified with: Rekor v1's key under any name,
+        Rekor v2's C2SP key under its own name, either when the API version is unknown."""
+        if self.api_version == 1:
+            return (self.v1_note_verifier(),)
+        if self.api_version == 2:
+            return (self.note_verifier(),)
+        return (self.note_verifier(), self.v1_note_verifier())
+
+    def origin_matches(self, origin: str) -> bool:
+        """Whether a checkpoint origin (of a checkpoint signed by this log's key) is of this
+        log's form.
+
+        Rekor v1 origins are ``<hostname> - <tree ID>``, whatever the hostname (the caller
+        binds the tree ID to the shard); Rekor v2 origins equal the key name.
         """
         if self.api_version == 2:
             return origin == self.key_name
-        v1 = _V1_ORIGIN.fullmatch(origin)
-        v1_ok = v1 is not None and v1.group(1) == self.key_name
+        v1_ok = _V1_ORIGIN.fullmatch(origin) is not None
         if self.api_version == 1:
             return v1_ok
         return v1_ok or origin == self.key_name
 
     def valid_at(self, when: datetime) -> bool:
-        if self.valid_from is not None and when < self.valid_from:
+        """Whether the key was valid at ``when``: within [start, end], both ends included (as
+        sigstore-conformance holds clients to). A key without a start is never valid: the
+        trust root must say since when to trust it, and a missing bound is not "forever"."""
+        if self.valid_from is None or when < self.valid_from:
             return False
         return self.valid_until is None or when <= self.valid_until
+
+    def validity_problem(self) -> str | None:
+        """Why the trust root's entry for this log cannot be trusted at all, or None."""
+        if self.valid_from is None:
+            return (
+                f"the trusted root gives the key of {self.base_url} no validity start "
+                "(publicKey.validFor.start): a key without one is not trusted"
+            )
+        return None
 
 
 _V1_ORIGIN = re.compile(r"(.+) - ([0-9]{1,20})")
@@ -157,7 +204,7 @@ class TrustRoot:
         )
 
     def note_verifiers(self) -> list[NoteVerifier]:
-        return [log.note_verifier() for log in self.logs]
+        return [v for log in self.logs for v in log.note_verifiers()]
 
 
 def _normalise_url(url: str) -> str:
@@ -191,7 +238,7 @@ def _default_checkpoint_key_id(key_name: str, key: PublicKeyType) -> bytes:
 
 def _decode(text: str, where: str) -> bytes:
     try:
-        return b64decode_strict(text)
+        return decode_bytes(text)
     except ValueError as e:
         raise TrustRootError(f"{where}: not valid base64") from e
 
@@ -215,8 +262,10 @@ def _build_log(
     log_id = _decode(inst.log_id.key_id, f"{where}.logId.keyId")
     if inst.checkpoint_key_id is not None:
         ckid = _decode(inst.checkpoint_key_id.key_id, f"{where}.checkpointKeyId.keyId")[:4]
+        v1_hint = ckid
     else:
         ckid = _default_checkpoint_key_id(key_name, key)
+        v1_hint = hashlib.sha256(spki_der(key)).digest()[:4]
     valid = inst.public_key.valid_for
     log = TransparencyLog(
         base_url=inst.base_url.rstrip("/"),
@@ -224,6 +273,7 @@ def _build_log(
         api_version=api_versions.get(_normalise_url(inst.base_url)),
         log_id=log_id,
         checkpoint_key_id=ckid,
+        v1_key_hint=v1_hint,
         key_details=inst.public_key.key_details,
         public_key=key,
         spki=spki_der(key),
@@ -232,7 +282,7 @@ def _build_log(
         operator=inst.operator,
     )
     try:
-        log.note_verifier()  # fail at load, not at the first checkpoint
+        log.note_verifiers()  # fail at load, not at the first checkpoint
     except NoteError as e:
         raise TrustRootError(f"{where}: {e.message}") from e
     return log
@@ -260,8 +310,17 @@ _M = TypeVar("_M", bound=pydantic.BaseModel)
 
 
 def _parse(model: type[_M], data: bytes, source: str) -> _M:
+    """``data`` as the protobuf JSON of ``model``'s message (see ``monitor.protojson``)."""
     try:
-        return model.model_validate_json(data)
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise TrustRootError(f"{source}: not a valid {model.__name__}: not JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise TrustRootError(f"{source}: not a valid {model.__name__}: not a JSON object")
+    try:
+        return model.model_validate(normalize(doc))
+    except MalformedInputError as e:
+        raise TrustRootError(f"{source}: not a valid {model.__name__}: {e}") from None
     except pydantic.ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
