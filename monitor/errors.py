@@ -30,6 +30,11 @@ class MalformedInputError(MonitorError):
     """Input could not be parsed; the message says where and why."""
 
 
+class UnreadableInputError(MalformedInputError):
+    """Input could not be checked at all: unreadable, not JSON, or of no form we know (as
+    opposed to a known form with a malformed field, which fails its check)."""
+
+
 class TransientLogError(MonitorError):
     """The log could not be read right now (network, 5xx, rate limit); worth retrying."""
 

@@ -1,8 +1,19 @@
-"""Transparency-log evidence as users hold it: Sigstore bundles, Rekor v1 LogEntry and LogInfo
-JSON, and Rekor v2 TransparencyLogEntry JSON, parsed into one shape for offline verification.
+"""Transparency-log evidence as users hold it, parsed into one shape for offline verification:
+
+- Sigstore bundles v0.1 to v0.3 (protobuf JSON: proto or JSON field names, nulls, URL-safe
+  base64 all accepted, as Sigstore's clients accept them);
+- Rekor v1 ``LogEntry`` JSON (keyed by its UUID), a bare ``LogEntryAnon`` (the same without
+  the key), and ``LogInfo``;
+- a Rekor v2 ``TransparencyLogEntry`` (a write response);
+- cosign's legacy ``rekorBundle`` (``{"SignedEntryTimestamp", "Payload"}``, as cosign keeps it
+  beside a signature, e.g. the ``dev.sigstore.cosign/bundle`` annotation).
+
+Which forms may rest on the log's promise alone (a SignedEntryTimestamp, no inclusion proof with
+a checkpoint) is said per entry: bundles v0.2 and later must carry the proof.
 
 Parsing is strict and never raises anything but ``MalformedInputError`` (with the JSON path of
-the problem): these files come from users and from the network.
+the problem), or its ``UnreadableInputError`` when the input is not JSON or of no known form:
+these files come from users and from the network.
 """
 
 from __future__ import annotations
@@ -11,8 +22,9 @@ import json
 from dataclasses import dataclass
 
 from monitor.entries.statement import Envelope
-from monitor.errors import MalformedInputError
+from monitor.errors import MalformedInputError, UnreadableInputError
 from monitor.jsonread import JsonReader
+from monitor.protojson import normalize
 
 MAX_EVIDENCE_BYTES = 32 << 20
 
@@ -43,6 +55,9 @@ class EntryEvidence:
     inclusion: InclusionEvidence | None
     signed_entry_timestamp: bytes | None
     attestation: bytes | None = None  # Rekor v1 attestation.data (an in-toto statement)
+    # the form requires an inclusion proof with a checkpoint (bundles v0.2 and later); others
+    # may rest on a SignedEntryTimestamp alone, as every Sigstore client accepts them
+    proof_required: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,17 +81,25 @@ class Evidence:
     envelope: Envelope | None = None  # a bundle's DSSE envelope
 
 
+_V1_FIELDS = {"body", "integratedTime", "logID", "logIndex"}
+
+
 def parse_evidence(data: bytes) -> Evidence:
-    """Recognise and parse a bundle, a LogEntry, a LogInfo or a v2 TransparencyLogEntry."""
+    """Recognise and parse any of the forms in the module docstring."""
     if len(data) > MAX_EVIDENCE_BYTES:
-        raise MalformedInputError(f"file is larger than {MAX_EVIDENCE_BYTES} bytes")
+        raise UnreadableInputError(f"file is larger than {MAX_EVIDENCE_BYTES} bytes")
     try:
         doc = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise MalformedInputError(f"not JSON: {e}") from None
+        raise UnreadableInputError(f"not JSON: {e}") from None
     except RecursionError:
-        raise MalformedInputError("not JSON: nested too deeply") from None
-    top = JsonReader(doc, "")
+        raise UnreadableInputError("not JSON: nested too deeply") from None
+    if not isinstance(doc, dict):
+        kind = "a list" if isinstance(doc, list) else "a JSON " + type(doc).__name__
+        raise UnreadableInputError(f"(top): expected an object, got {kind}")
+    # protobuf forms may use proto field names and nulls; Rekor v1's REST JSON has no
+    # underscores in its keys, so one rewrite serves every form
+    top = JsonReader(normalize(doc), "")
     obj = top.obj()
     if "mediaType" in obj and "verificationMaterial" in obj:
         return _parse_bundle(top)
@@ -84,13 +107,18 @@ def parse_evidence(data: bytes) -> Evidence:
         return _parse_loginfo(top)
     if "canonicalizedBody" in obj and "logIndex" in obj:
         return Evidence("transparency log entry", (_parse_tle(top, "entry"),))
+    if "SignedEntryTimestamp" in obj and "Payload" in obj:
+        return Evidence("cosign rekor bundle", (_parse_rekor_bundle(top),))
+    if obj.keys() >= _V1_FIELDS:
+        return Evidence("Rekor v1 LogEntryAnon", (_parse_logentry(None, top),))
     if len(obj) == 1:
         (key,) = obj
         inner = obj[key]
         if isinstance(inner, dict) and "body" in inner and "logIndex" in inner:
             return Evidence("Rekor v1 LogEntry", (_parse_logentry(key, top.get(key)),))
-    raise MalformedInputError(
-        "not a Sigstore bundle, Rekor LogEntry, LogInfo or TransparencyLogEntry"
+    raise UnreadableInputError(
+        "not a Sigstore bundle, Rekor LogEntry, LogEntryAnon, LogInfo, TransparencyLogEntry or "
+        "cosign rekor bundle"
     )
 
 
@@ -106,20 +134,29 @@ def _parse_bundle(top: JsonReader) -> Evidence:
     media = top.get("mediaType").str()
     version = _BUNDLE_MEDIA_TYPES.get(media)
     if version is None:
-        raise top.get("mediaType").fail(f"unsupported bundle media type {media[:80]!r}")
-    tles = top.get("verificationMaterial").get("tlogEntries").items()
+        # a bundle of a version we do not know: its rules are unknown, so nothing is checked
+        raise UnreadableInputError(f"mediaType: unsupported bundle media type {media[:80]!r}")
+    material = top.get("verificationMaterial")
+    listed = material.opt("tlogEntries")  # protobuf JSON leaves an empty list out
+    tles = listed.items() if listed is not None else []
     if not tles:
-        raise MalformedInputError("verificationMaterial.tlogEntries: empty")
-    entries = tuple(_parse_tle(t, t.path) for t in tles)
+        raise MalformedInputError(
+            "verificationMaterial.tlogEntries: none: the bundle has no transparency-log entry"
+        )
+    required = version != "0.1"  # "v0.2 and later: an inclusion proof with a checkpoint"
+    entries = tuple(_parse_tle(t, t.path, proof_required=required) for t in tles)
     dsse = top.opt("dsseEnvelope")
     envelope = None
     if dsse is not None:
-        envelope = Envelope(dsse.get("payloadType").str(), dsse.get("payload").b64())
+        envelope = Envelope(dsse.get("payloadType").str(), dsse.get("payload").proto_bytes())
     return Evidence(f"Sigstore bundle v{version}", entries, envelope=envelope)
 
 
-def _parse_tle(t: JsonReader, label: str) -> EntryEvidence:
-    """A protobuf-JSON TransparencyLogEntry (in a bundle, or a Rekor v2 write response)."""
+def _parse_tle(t: JsonReader, label: str, *, proof_required: bool | None = None) -> EntryEvidence:
+    """A protobuf-JSON TransparencyLogEntry (in a bundle, or a Rekor v2 write response).
+
+    Alone (``proof_required`` None), it may rest on its SignedEntryTimestamp if it has one:
+    Rekor v1 entries in that form predate bundles v0.2."""
     kv = t.opt("kindVersion")
     proof = t.opt("inclusionProof")
     inclusion = None
@@ -128,29 +165,34 @@ def _parse_tle(t: JsonReader, label: str) -> EntryEvidence:
         inclusion = InclusionEvidence(
             leaf_index=proof.get("logIndex").int(),
             tree_size=proof.get("treeSize").int(),
-            root_hash=proof.get("rootHash").b64(),
-            hashes=tuple(h.b64() for h in proof.get("hashes").items()),
+            root_hash=proof.get("rootHash").proto_bytes(),
+            hashes=tuple(h.proto_bytes() for h in proof.get("hashes").items()),
             checkpoint=cp.get("envelope").str() if cp is not None else None,
         )
     promise = t.opt("inclusionPromise")
     set_reader = promise.opt("signedEntryTimestamp") if promise is not None else None
     it = t.opt("integratedTime")
+    signed_entry_timestamp = set_reader.proto_bytes() if set_reader is not None else None
     return EntryEvidence(
         label=label,
-        body=t.get("canonicalizedBody").b64(),
+        body=t.get("canonicalizedBody").proto_bytes(),
         log_index=t.get("logIndex").int(),
-        log_id=t.get("logId").get("keyId").b64(),
+        log_id=t.get("logId").get("keyId").proto_bytes(),
         integrated_time=it.int() if it is not None else None,
         kind=kv.get("kind").str() if kv is not None else None,
         version=kv.get("version").str() if kv is not None else None,
         entry_id=None,
         inclusion=inclusion,
-        signed_entry_timestamp=set_reader.b64() if set_reader is not None else None,
+        signed_entry_timestamp=signed_entry_timestamp,
+        proof_required=signed_entry_timestamp is None if proof_required is None else proof_required,
     )
 
 
-def _parse_logentry(key: str, e: JsonReader) -> EntryEvidence:
-    if len(key) not in (64, 80) or not all(c in "0123456789abcdef" for c in key):
+def _parse_logentry(key: str | None, e: JsonReader) -> EntryEvidence:
+    """A Rekor v1 LogEntry's value (``key`` its UUID), or a bare LogEntryAnon (no key)."""
+    if key is not None and (
+        len(key) not in (64, 80) or not all(c in "0123456789abcdef" for c in key)
+    ):
         raise MalformedInputError(f"LogEntry key {key[:90]!r} is not a 64- or 80-hex entry ID")
     verification = e.opt("verification")
     inclusion = None
@@ -169,7 +211,7 @@ def _parse_logentry(key: str, e: JsonReader) -> EntryEvidence:
         set_reader = verification.opt("signedEntryTimestamp")
         sig = set_reader.b64() if set_reader is not None else None
     return EntryEvidence(
-        label=key,
+        label=key or "entry",
         body=e.get("body").b64(),
         log_index=e.get("logIndex").int(),
         log_id=e.get("logID").hex(),
@@ -180,6 +222,24 @@ def _parse_logentry(key: str, e: JsonReader) -> EntryEvidence:
         inclusion=inclusion,
         signed_entry_timestamp=sig,
         attestation=att.get("data").b64() if (att := e.opt("attestation")) else None,
+    )
+
+
+def _parse_rekor_bundle(top: JsonReader) -> EntryEvidence:
+    """cosign's ``{"SignedEntryTimestamp": b64, "Payload": {body, integratedTime, logIndex,
+    logID}}``: exactly what the SET signs, and no inclusion proof."""
+    payload = top.get("Payload")
+    return EntryEvidence(
+        label="rekor bundle",
+        body=payload.get("body").b64(),
+        log_index=payload.get("logIndex").int(),
+        log_id=payload.get("logID").hex(),
+        integrated_time=payload.get("integratedTime").int(),
+        kind=None,
+        version=None,
+        entry_id=None,
+        inclusion=None,
+        signed_entry_timestamp=top.get("SignedEntryTimestamp").b64(),
     )
 
 

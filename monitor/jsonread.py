@@ -10,6 +10,7 @@ from typing import Any
 
 from monitor.encoding import b64decode_strict, hexdecode_strict
 from monitor.errors import MalformedInputError
+from monitor.protojson import decode_bytes
 
 MAX_INT = (1 << 63) - 1
 
@@ -72,6 +73,13 @@ class JsonReader:
     def b64(self) -> bytes:
         try:
             return b64decode_strict(self.str())
+        except ValueError:
+            raise self.fail("not valid base64") from None
+
+    def proto_bytes(self) -> bytes:
+        """A protobuf JSON ``bytes`` field: standard or URL-safe base64, padded or not."""
+        try:
+            return decode_bytes(self.str())
         except ValueError:
             raise self.fail("not valid base64") from None
 

@@ -10,7 +10,12 @@ Every check is named so that a failure says exactly what broke:
 - ``checkpoint-agreement``: the checkpoint states the tree size and root the proof uses;
 - ``log-index``: the global index is consistent with the shard-local one;
 - ``signed-entry-timestamp``: the log's promise over (body, time, log ID, global index);
-- ``log-key-validity``: the entry was integrated while the log key was valid.
+- ``log-key-validity``: the trusted root says since when the log key is trusted, and the entry
+  was integrated while it was.
+
+An entry whose form allows it (bundle v0.1, Rekor v1 JSON, cosign's rekor bundle) may verify on
+its signed entry timestamp alone, without an inclusion proof bound to a signed checkpoint: the
+report then says that the verdict rests on the log's promise only.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ class Report:
     label: str
     summary: str
     checks: tuple[Check, ...]
+    promise: str | None = None  # set when the verdict rests on the log's promise only (a SET)
 
     @property
     def ok(self) -> bool:
@@ -76,10 +82,19 @@ class _Checks:
 
 
 def verify_entry(
-    ev: EntryEvidence, trust: TrustRoot, shard_offsets: Mapping[int, int] | None = None
+    ev: EntryEvidence,
+    trust: TrustRoot,
+    shard_offsets: Mapping[int, int] | None = None,
+    *,
+    require_proof: bool = False,
 ) -> Report:
     """Verify one entry. ``shard_offsets`` (Rekor v1 tree ID -> global index of its first
-    entry, from a verified LogInfo) lets the global index be checked without a SET."""
+    entry, from a verified LogInfo) lets the global index be checked without a SET.
+
+    An entry without an inclusion proof bound to a signed checkpoint may still verify on its
+    SignedEntryTimestamp alone, where its form allows it (bundle v0.1, Rekor v1 JSON, cosign's
+    rekor bundle) and ``require_proof`` is off: the report then says the verdict rests on the
+    log's promise only (``Report.promise``)."""
     checks = _Checks()
     leaf = leaf_hash(ev.body)
     log = trust.log_by_id(ev.log_id)
@@ -93,43 +108,73 @@ def verify_entry(
         checks.run("body", lambda: _check_body(ev))
 
     proof = ev.inclusion
-    cp: SignedCheckpoint | None = None
-    if proof is None:
-        checks.fail("inclusion-proof", "no inclusion proof: nothing ties the entry to the log")
-    else:
-        checks.run("inclusion-proof", lambda: _check_inclusion(proof, leaf))
-        if proof.checkpoint is None:
-            checks.fail(
-                "checkpoint-signature",
-                "no checkpoint: the inclusion proof is not bound to a signed tree head",
-            )
-        else:
-            try:
-                cp = _open_log_checkpoint(proof.checkpoint, log)
-                checks.run("checkpoint-signature", lambda: _signed_by(log, cp))
-            except VerificationError as e:
-                checks.fail("checkpoint-signature", e.message)
-        if cp is not None:
-            signed = cp
-            checks.run(
-                "checkpoint-agreement",
-                lambda: _check_agreement(signed, proof.tree_size, proof.root_hash),
-            )
+    cp, promise = _check_proof(checks, ev, log, leaf, require_proof)
+    if proof is not None:
         checks.run(
             "log-index", lambda: _check_index(ev, proof.leaf_index, log, cp, shard_offsets or {})
         )
     if ev.signed_entry_timestamp is not None:
         checks.run("signed-entry-timestamp", lambda: _check_set(ev, log))
-    if ev.integrated_time:
-        checks.run("log-key-validity", lambda: _check_key_validity(ev, log))
+    checks.run("log-key-validity", lambda: _check_key_validity(ev, log))
 
     summary = _entry_summary(ev, log, cp)
-    return Report(ev.label, summary, tuple(checks.items))
+    return Report(ev.label, summary, tuple(checks.items), promise)
 
 
-def _check_inclusion(proof: InclusionEvidence, leaf: bytes) -> str:
+def _check_proof(
+    checks: _Checks, ev: EntryEvidence, log: TransparencyLog, leaf: bytes, require_proof: bool
+) -> tuple[SignedCheckpoint | None, str | None]:
+    """The inclusion proof and its checkpoint: the signed checkpoint if one verified, and what
+    the verdict rests on instead when the entry has only the log's promise."""
+    proof = ev.inclusion
+    if proof is not None and proof.checkpoint is not None:
+        checks.run("inclusion-proof", lambda: _check_inclusion(proof, leaf))
+        try:
+            cp = _open_log_checkpoint(proof.checkpoint, log)
+        except VerificationError as e:
+            checks.fail("checkpoint-signature", e.message)
+            return None, None
+        checks.run("checkpoint-signature", lambda: _signed_by(log, cp))
+        checks.run(
+            "checkpoint-agreement", lambda: _check_agreement(cp, proof.tree_size, proof.root_hash)
+        )
+        return cp, None
+    if _may_rest_on_promise(ev, require_proof):
+        if proof is None:
+            return None, "signed entry timestamp, no inclusion proof"
+        checks.run("inclusion-proof", lambda: _check_inclusion(proof, leaf, signed=False))
+        return None, "signed entry timestamp; the inclusion proof has no checkpoint"
+    why = _why_proof_needed(ev, require_proof)
+    if proof is None:
+        checks.fail("inclusion-proof", f"no inclusion proof: nothing ties the entry to {why}")
+    else:
+        checks.run("inclusion-proof", lambda: _check_inclusion(proof, leaf))
+        checks.fail(
+            "checkpoint-signature",
+            "no checkpoint: the inclusion proof is not bound to a signed tree head"
+            + why.partition(" tree")[2],
+        )
+    return None, None
+
+
+def _may_rest_on_promise(ev: EntryEvidence, require_proof: bool) -> bool:
+    return ev.signed_entry_timestamp is not None and not ev.proof_required and not require_proof
+
+
+def _why_proof_needed(ev: EntryEvidence, require_proof: bool) -> str:
+    """What the missing proof was needed for, as the end of "nothing ties the entry to";
+    what follows " tree" also ends the message for a proof without a checkpoint."""
+    if ev.signed_entry_timestamp is None:
+        return "the log"
+    if ev.proof_required:
+        return "a signed tree; bundles v0.2 and later must carry one"
+    return "a signed tree; --require-proof asks for one" if require_proof else "a signed tree"
+
+
+def _check_inclusion(proof: InclusionEvidence, leaf: bytes, *, signed: bool = True) -> str:
     verify_inclusion(proof.leaf_index, proof.tree_size, leaf, proof.hashes, proof.root_hash)
-    return f"leaf {leaf.hex()} at {proof.leaf_index} in tree size {proof.tree_size}"
+    detail = f"leaf {leaf.hex()} at {proof.leaf_index} in tree size {proof.tree_size}"
+    return detail if signed else detail + " (a root no checkpoint signs)"
 
 
 def _open_log_checkpoint(raw: str, log: TransparencyLog) -> SignedCheckpoint:
@@ -212,7 +257,13 @@ def _check_index(
     shard_offsets: Mapping[int, int],
 ) -> str:
     tree_id = v1_tree_id(cp.origin) if cp is not None else None
-    sharded = log.api_version == 1 or tree_id is not None
+    # Rekor v1 is sharded: said by the signing config, by a v1 checkpoint origin, or, for a log
+    # the signing config does not list, by a signed entry timestamp (Rekor v2 makes none)
+    sharded = (
+        log.api_version == 1
+        or tree_id is not None
+        or (log.api_version is None and ev.signed_entry_timestamp is not None)
+    )
     if not sharded:
         if ev.log_index != local:
             raise VerificationError(
@@ -266,8 +317,14 @@ def _check_set(ev: EntryEvidence, log: TransparencyLog) -> str:
 
 
 def _check_key_validity(ev: EntryEvidence, log: TransparencyLog) -> str:
+    problem = log.validity_problem()
+    if problem is not None:
+        raise VerificationError("log-key-validity", problem)
+    if not ev.integrated_time:  # Rekor v2 has none (a write response says 0)
+        start = log.valid_from.isoformat() if log.valid_from else ""
+        return f"no integrated time; the key is trusted from {start}"
     try:
-        when = datetime.fromtimestamp(ev.integrated_time or 0, tz=UTC)
+        when = datetime.fromtimestamp(ev.integrated_time, tz=UTC)
     except (OverflowError, ValueError, OSError):
         raise VerificationError(
             "log-key-validity", f"integrated time {ev.integrated_time} is out of range"
@@ -325,8 +382,14 @@ def verify_tree_head(th: TreeHeadEvidence, trust: TrustRoot) -> Report:
 
 
 def verify_evidence(
-    evidence: Evidence, trust: TrustRoot, shard_offsets: Mapping[int, int] | None = None
+    evidence: Evidence,
+    trust: TrustRoot,
+    shard_offsets: Mapping[int, int] | None = None,
+    *,
+    require_proof: bool = False,
 ) -> tuple[Report, ...]:
-    reports = [verify_entry(e, trust, shard_offsets) for e in evidence.entries]
+    reports = [
+        verify_entry(e, trust, shard_offsets, require_proof=require_proof) for e in evidence.entries
+    ]
     reports += [verify_tree_head(t, trust) for t in evidence.tree_heads]
     return tuple(reports)

@@ -304,34 +304,75 @@ def test_bad_log_info_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFix
     [
         (b"", "not JSON"),
         (b"\xff\xfe", "not JSON"),
-        (b"[1, 2]", "expected an object"),
+        (b"[1, 2]", "(top): expected an object, got a list"),
         (b"{}", "not a Sigstore bundle"),
         (b"[" * 100_000 + b"]" * 100_000, "not JSON"),
         (b'{"mediaType": "x", "verificationMaterial": {}}', "unsupported bundle media type"),
-        (
-            b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",'
-            b' "verificationMaterial": {"tlogEntries": []}}',
-            "tlogEntries: empty",
-        ),
     ],
 )
-def test_malformed_files(
+def test_files_that_cannot_be_checked_exit_2(
     content: bytes, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     f = tmp_path / "bad.json"
     f.write_bytes(content)
     code, out = run_cli(capsys, str(f))
-    assert code == 1
-    assert out.startswith(f"FAIL  {f}: malformed: ")
+    assert code == 2
+    assert out.startswith(f"ERROR {f}: ")
     assert message in out
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda d: d["verificationMaterial"].update(tlogEntries=[]),
+            "verificationMaterial.tlogEntries: none: the bundle has no transparency-log entry",
+        ),
+        (
+            lambda d: d["verificationMaterial"]["tlogEntries"][0].update(logIndex="-1"),
+            "verificationMaterial.tlogEntries[0].logIndex: expected a decimal integer, got '-1'",
+        ),
+        (
+            lambda d: d["verificationMaterial"]["tlogEntries"][0].update(canonicalizedBody="@"),
+            "verificationMaterial.tlogEntries[0].canonicalizedBody: not valid base64",
+        ),
+    ],
+    ids=["no-entries", "negative-index", "bad-base64"],
+)
+def test_malformed_fields_of_a_known_form_fail(
+    edit: Callable[[Doc], None], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = json.loads(
+        (
+            FIXTURES / "v1-bundles" / "conformance.happy-path-v0.3.hashedrekord.sigstore.json"
+        ).read_text()
+    )
+    edit(doc)
+    path = _write(tmp_path, doc)
+    code, out = run_cli(capsys, str(path))
+    assert code == 1
+    assert out == f"FAIL  {path}: malformed: {message}\n"
 
 
 def test_missing_file_and_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run_cli(capsys, str(tmp_path / "nope.json"), str(tmp_path))
-    assert code == 1
+    assert code == 2
     lines = out.splitlines()
     assert len(lines) == 2
-    assert all("malformed: cannot read" in line for line in lines)
+    assert all(line.startswith("ERROR ") and ": cannot read: " in line for line in lines)
+
+
+def test_a_failure_outranks_what_could_not_be_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = FIXTURES / "v1-api" / "logentry.jar.prod.json"
+    doc = json.loads(good.read_text())
+    tamper_body(doc)
+    failed = _write(tmp_path, doc)
+    missing = tmp_path / "nope.json"
+    assert run_cli(capsys, str(good))[0] == 0
+    assert run_cli(capsys, str(good), str(missing))[0] == 2
+    assert run_cli(capsys, str(missing), str(failed), str(good))[0] == 1
 
 
 def test_bad_trusted_root_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -359,13 +400,22 @@ def test_console_script_exit_codes_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     exe = Path(sys.executable).parent / "tlog-monitor"
-    ok = subprocess.run([exe, "verify-bundle", good], capture_output=True, text=True, check=False)
+
+    def run(*args: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [exe, "verify-bundle", *args], capture_output=True, text=True, check=False
+        )
+
+    ok = run(good)
     assert ok.returncode == 0, ok.stderr
-    fail = subprocess.run(
-        [exe, "verify-bundle", good, bad], capture_output=True, text=True, check=False
-    )
-    assert fail.returncode == 1
-    assert "Traceback" not in fail.stdout + fail.stderr
-    usage = subprocess.run([exe, "verify-bundle"], capture_output=True, text=True, check=False)
+    unchecked = run(good, bad)
+    assert unchecked.returncode == 2
+    assert f"ERROR {bad}: not JSON" in unchecked.stdout
+    tampered = json.loads(good.read_text())
+    tamper_body(tampered)
+    failed = run(_write(tmp_path, tampered), bad)
+    assert failed.returncode == 1
+    usage = run()
     assert usage.returncode == 2
-    assert "Traceback" not in usage.stderr
+    for result in (unchecked, failed, usage):
+        assert "Traceback" not in result.stdout + result.stderr

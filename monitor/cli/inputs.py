@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from monitor.errors import MalformedInputError
+from monitor.errors import UnreadableInputError
 from monitor.evidence import MAX_EVIDENCE_BYTES
 
 
@@ -18,4 +18,4 @@ def read_input(path: str) -> bytes:
         with Path(path).open("rb") as f:
             return f.read(MAX_EVIDENCE_BYTES + 1)
     except OSError as e:
-        raise MalformedInputError(f"cannot read: {e.strerror or e}") from None
+        raise UnreadableInputError(f"cannot read: {e.strerror or e}") from None

@@ -197,6 +197,12 @@ class RekorV1Client:
             out[entry.log_index] = entry
         return out
 
+    async def entry(self, index: int) -> V1Entry | None:
+        """``GET /api/v1/log/entries?logIndex=``: the entry at a global index, with the
+        inclusion proof and checkpoint the log serves with it (unverified); None if the log
+        has no entry there."""
+        return await self._one(index)
+
     async def _one(self, index: int) -> V1Entry | None:
         resp = await self.http.get("api/v1/log/entries", params={"logIndex": str(index)})
         if resp.status == 404:
