@@ -20,6 +20,9 @@ from monitor.note import NoteVerifier, SignedNote, decode_base64, verified_signa
 _FORMAT = "checkpoint-format"
 _SIZE_RE = re.compile(r"0|[1-9][0-9]{0,18}")
 MAX_TREE_SIZE = (1 << 63) - 1
+# origins are short names (a host, a URL path, a pod name); the bound keeps a hostile log's
+# origin indexable where checkpoints are stored per origin
+MAX_ORIGIN_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class Checkpoint:
         origin, size_text, root_text, *extensions = lines
         if not origin:
             raise NoteError(_FORMAT, "checkpoint origin is empty")
+        if len(origin.encode("utf-8")) > MAX_ORIGIN_BYTES:
+            raise NoteError(_FORMAT, f"checkpoint origin is longer than {MAX_ORIGIN_BYTES} bytes")
         if not _SIZE_RE.fullmatch(size_text):
             raise NoteError(_FORMAT, f"checkpoint tree size {size_text[:40]!r} is not a decimal")
         size = int(size_text)

@@ -541,6 +541,10 @@ BAD_CHECKPOINTS: dict[str, tuple[str, str]] = {
     "two-lines": (f"{NAME}\n1\n", "checkpoint has 2 lines, needs at least 3"),
     "no-final-newline": (f"{NAME}\n1\n{_ROOT_B64}", "checkpoint text does not end with a newline"),
     "empty-origin": (f"\n1\n{_ROOT_B64}\n", "checkpoint origin is empty"),
+    "long-origin": (
+        f"{'é' * 513}\n1\n{_ROOT_B64}\n",
+        "checkpoint origin is longer than 1024 bytes",
+    ),
     "size-leading-zero": (
         f"{NAME}\n01\n{_ROOT_B64}\n",
         "checkpoint tree size '01' is not a decimal",
@@ -601,6 +605,11 @@ def test_checkpoint_parses() -> None:
 def test_checkpoint_origin_may_contain_spaces() -> None:
     cp = Checkpoint.from_text(f"rekor.sigstore.dev - 1193050959916656506\n7\n{_ROOT_B64}\n")
     assert cp.origin == "rekor.sigstore.dev - 1193050959916656506"
+
+
+def test_checkpoint_origin_of_1024_bytes_is_allowed() -> None:
+    origin = "é" * 512
+    assert Checkpoint.from_text(f"{origin}\n7\n{_ROOT_B64}\n").origin == origin
 
 
 def test_checkpoint_extensions_preserved() -> None:

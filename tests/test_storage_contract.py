@@ -336,6 +336,13 @@ def test_checkpoints_are_evidence(url: str) -> None:
         assert await s.record_checkpoint(LOG, forked, verified=False)
         roots = {c.root for c in await s.checkpoints(LOG)}
         assert roots == {cp.root, forked.root}
+        # the same tree signed under another origin (a Rekor v1 pod restarted under a new
+        # name): both notes are kept, each proven on its own
+        renamed = replace(cp, origin="pod-2 - 1", raw=cp.raw.replace(cp.origin, "pod-2 - 1"))
+        assert await s.record_checkpoint(LOG, renamed, verified=False)
+        assert not await s.record_checkpoint(LOG, renamed, verified=True)
+        kept = {(c.origin, c.verified) for c in await s.checkpoints(LOG) if c.root == cp.root}
+        assert kept == {(cp.origin, True), ("pod-2 - 1", True)}
 
     with_store(url, body)
 

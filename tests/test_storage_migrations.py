@@ -50,7 +50,7 @@ def test_migrations_match_the_models_and_downgrade(
 ) -> None:
     assert main(["db", "current", "--url", empty_url]) == 1
     assert main(["db", "upgrade", "--url", empty_url]) == 0
-    assert "revision 0004" in capsys.readouterr().out
+    assert "revision 0005" in capsys.readouterr().out
     assert main(["db", "current", "--url", empty_url]) == 0
 
     diffs, tables = run(lambda: _inspect(empty_url))
@@ -80,8 +80,8 @@ def test_migration_scripts_are_found() -> None:
     with engines.migrations_dir() as d:
         assert (d / "env.py").is_file()
         assert any((d / "versions").glob("0001_*.py"))
-        assert any((d / "versions").glob("0004_*.py"))
-    assert engines.head_revision() == "0004"
+        assert any((d / "versions").glob("0005_*.py"))
+    assert engines.head_revision() == "0005"
 
 
 def test_urls_are_mapped_to_async_drivers(tmp_path: Path) -> None:
@@ -139,7 +139,7 @@ async def _old_rows(url: str, revision: str) -> list[tuple[Any, ...]]:
 
 
 def test_compacting_index_all_keeps_every_row_findable_and_downgrades(empty_url: str) -> None:
-    assert run(lambda: _old_rows(empty_url, "0004")) == sorted(OLD_ROWS)
+    assert run(lambda: _old_rows(empty_url, "0005")) == sorted(OLD_ROWS)
 
     async def queries() -> None:
         store = await Store.open(empty_url, migrate=False)
@@ -183,3 +183,34 @@ def test_compacting_index_all_keeps_every_row_findable_and_downgrades(empty_url:
     assert len(rows) == len(OLD_ROWS) + 1
     assert [r[:2] for r in rows[:4]] == [("log-a", 1), ("log-a", 3), ("log-a", 9), ("log-b", 7)]
     assert rows[-1] == ("log-c", 12_344, "c3@example.com", None, f"sha256:{12_344:064x}")
+
+
+def test_checkpoints_per_origin_and_the_downgrade_keeps_the_first(empty_url: str) -> None:
+    """0005: one tree signed under two origins (a renamed Rekor v1 pod) is two rows; going back
+    to 0004 keeps the first of them."""
+
+    async def body() -> list[tuple[Any, ...]]:
+        eng = engines.make_engine(empty_url)
+        try:
+            await engines.upgrade(eng, "0005")
+            async with eng.begin() as conn:
+                await conn.execute(
+                    text("INSERT INTO logs (name, api, url, cursor, compact_size, "
+                         "compact_hashes, updated_at) VALUES ('v1', 'v1', 'http://x', 0, 0, "
+                         ":empty, CURRENT_TIMESTAMP)"),
+                    {"empty": b""},
+                )  # fmt: skip
+                await conn.execute(
+                    text("INSERT INTO checkpoints (log, origin, size, root, raw, verified, "
+                         "seen_at) VALUES ('v1', :origin, 5, :root, :origin, true, "
+                         "CURRENT_TIMESTAMP)"),
+                    [{"origin": o, "root": b"\x01" * 32} for o in ("pod-a - 1", "pod-b - 1")],
+                )  # fmt: skip
+            await engines.downgrade(eng, "0004")
+            async with eng.connect() as conn:
+                rows = await conn.execute(text("SELECT origin, size FROM checkpoints"))
+                return [tuple(r) for r in rows.all()]
+        finally:
+            await eng.dispose()
+
+    assert run(body) == [("pod-a - 1", 5)]

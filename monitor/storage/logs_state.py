@@ -150,6 +150,7 @@ class LogsMixin(StoreBase):
                 update(t)
                 .where(
                     t.c.log == log,
+                    t.c.origin == cp.origin,
                     t.c.size == cp.size,
                     t.c.root == cp.root,
                     t.c.verified.is_(False),

@@ -194,7 +194,10 @@ class CheckpointRow(Base):
 
     __tablename__ = "checkpoints"
     __table_args__ = (
-        UniqueConstraint("log", "size", "root", name="uq_checkpoints_log_size_root"),
+        # per origin: a Rekor v1 log renamed (a restarted pod) signs the same tree anew
+        UniqueConstraint(
+            "log", "origin", "size", "root", name="uq_checkpoints_log_origin_size_root"
+        ),
         Index("ix_checkpoints_log_seen_at", "log", "seen_at"),
     )
 
