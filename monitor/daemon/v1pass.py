@@ -20,6 +20,7 @@ tree holds them (``missing_entries``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from monitor.checkpoint import SignedCheckpoint
@@ -52,6 +53,8 @@ from monitor.storage.logs_state import CheckpointData
 __all__ = ["catch_up_v1"]
 
 PREFETCH = 4  # chunks in flight ahead of the one being proven and stored
+
+log = logging.getLogger(__name__)
 
 
 async def catch_up_v1(
@@ -157,12 +160,17 @@ class _Pass:
                     f"not {cursor - state.size}: the log's shard layout changed"
                 )
             head = _head(info, shard)
+            renamed = _note_rename(self.ctx.name, state, head)
             try:
                 await self._advance(state, anchor, head)
             except IntegrityFailure as e:
                 await self.out.fail(e, state, cursor, tree_start=shard.start)
                 return self.out.result(cursor, size, e)
             self.out.verified(shard.start + head.size)
+            if renamed and state.size == head.size:
+                # nothing new to store: keep the note under the new name now, so that the
+                # change is told once and the checkpoints hold both texts
+                await self.out.commit(cursor, _data(head), state.range, [])
             limit = min(end, shard.start + head.size)
             state, cursor, lie = await self._tree(
                 state, cursor, head, shard, limit=limit, chunk=chunk
@@ -285,6 +293,20 @@ class _Pass:
         indexes = list(range(start, stop))
         got = await self.client.entries(indexes)
         return [got[i] for i in indexes]
+
+
+def _note_rename(name: str, state: VerifiedTree, head: TreeHead) -> bool:
+    """Rekor v1 signs under its configured hostname, which a restarted pod changes: the tree
+    (its ID, key and history) is the same, so this is neither a fork nor a lie. Said once, at
+    the change; the checkpoints table keeps the notes under both names."""
+    before, now = state.origin, head.checkpoint.origin
+    if before != now:
+        log.info(
+            "log signs under a new name",
+            extra={"fields": {"log": name, "tree_id": str(head.tree_id), "was": before,
+                              "now": now}},
+        )  # fmt: skip
+    return before != now
 
 
 def _head(info: LogInfo, shard: Shard) -> TreeHead:
