@@ -210,37 +210,40 @@ def _parse_logentry(key: str | None, e: JsonReader) -> EntryEvidence:
             )
         set_reader = verification.opt("signedEntryTimestamp")
         sig = set_reader.b64() if set_reader is not None else None
+    attestation = att.get("data").b64() if (att := e.opt("attestation")) else None
+    return _v1_entry(e, key or "entry", key, inclusion, sig, attestation)
+
+
+def _v1_entry(
+    r: JsonReader,
+    label: str,
+    entry_id: str | None,
+    inclusion: InclusionEvidence | None,
+    signed_entry_timestamp: bytes | None,
+    attestation: bytes | None = None,
+) -> EntryEvidence:
+    """An entry from Rekor v1's REST fields (``body``, ``logIndex``, ``logID``,
+    ``integratedTime``): base64 body, hex log ID, global index."""
     return EntryEvidence(
-        label=key or "entry",
-        body=e.get("body").b64(),
-        log_index=e.get("logIndex").int(),
-        log_id=e.get("logID").hex(),
-        integrated_time=e.get("integratedTime").int(),
+        label=label,
+        body=r.get("body").b64(),
+        log_index=r.get("logIndex").int(),
+        log_id=r.get("logID").hex(),
+        integrated_time=r.get("integratedTime").int(),
         kind=None,
         version=None,
-        entry_id=key,
+        entry_id=entry_id,
         inclusion=inclusion,
-        signed_entry_timestamp=sig,
-        attestation=att.get("data").b64() if (att := e.opt("attestation")) else None,
+        signed_entry_timestamp=signed_entry_timestamp,
+        attestation=attestation,
     )
 
 
 def _parse_rekor_bundle(top: JsonReader) -> EntryEvidence:
     """cosign's ``{"SignedEntryTimestamp": b64, "Payload": {body, integratedTime, logIndex,
     logID}}``: exactly what the SET signs, and no inclusion proof."""
-    payload = top.get("Payload")
-    return EntryEvidence(
-        label="rekor bundle",
-        body=payload.get("body").b64(),
-        log_index=payload.get("logIndex").int(),
-        log_id=payload.get("logID").hex(),
-        integrated_time=payload.get("integratedTime").int(),
-        kind=None,
-        version=None,
-        entry_id=None,
-        inclusion=None,
-        signed_entry_timestamp=top.get("SignedEntryTimestamp").b64(),
-    )
+    sig = top.get("SignedEntryTimestamp").b64()
+    return _v1_entry(top.get("Payload"), "rekor bundle", None, None, sig)
 
 
 def _parse_loginfo(top: JsonReader) -> Evidence:
