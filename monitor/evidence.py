@@ -211,13 +211,17 @@ def _parse_logentry(key: str | None, e: JsonReader) -> EntryEvidence:
         set_reader = verification.opt("signedEntryTimestamp")
         sig = set_reader.b64() if set_reader is not None else None
     attestation = att.get("data").b64() if (att := e.opt("attestation")) else None
-    return _v1_entry(e, key or "entry", key, inclusion, sig, attestation)
+    return _v1_entry(
+        e, key or "entry", key, inclusion=inclusion, signed_entry_timestamp=sig,
+        attestation=attestation,
+    )  # fmt: skip
 
 
 def _v1_entry(
     r: JsonReader,
     label: str,
     entry_id: str | None,
+    *,
     inclusion: InclusionEvidence | None,
     signed_entry_timestamp: bytes | None,
     attestation: bytes | None = None,
@@ -243,7 +247,9 @@ def _parse_rekor_bundle(top: JsonReader) -> EntryEvidence:
     """cosign's ``{"SignedEntryTimestamp": b64, "Payload": {body, integratedTime, logIndex,
     logID}}``: exactly what the SET signs, and no inclusion proof."""
     sig = top.get("SignedEntryTimestamp").b64()
-    return _v1_entry(top.get("Payload"), "rekor bundle", None, None, sig)
+    return _v1_entry(
+        top.get("Payload"), "rekor bundle", None, inclusion=None, signed_entry_timestamp=sig
+    )
 
 
 def _parse_loginfo(top: JsonReader) -> Evidence:
