@@ -405,7 +405,7 @@ def test_planted_entries_appear_where_planted(tmp_path: Path) -> None:
 
     async def body() -> None:
         async with harness(tmp_path, entries=600) as h:
-            key_pem = h.sim.state.v1.factory.bare_key_pem(0).decode()
+            key_pem = h.sim.state.v1.factory.bare_key_private_pem(0).decode()
             plans = [
                 {"index": 601, "identity": {"email": "mallory@evil.example"}},
                 {

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from monitor.entries import (
@@ -31,6 +31,7 @@ from monitor.entries.parse import with_chain_status
 from monitor.entries.record import SanType, StatementSource
 from monitor.entries.statement import Envelope
 from monitor.entries.x509 import FULCIO_EXTENSIONS, check_chain, parse_certificate
+from monitor.errors import ConfigError
 from monitor.sim.ca import GITHUB_ACTIONS_ISSUER, GitHubWorkflow, SimCA, derive_ec_key
 from monitor.sim.factory import (
     INTOTO,
@@ -46,7 +47,10 @@ from monitor.sim.factory import (
     PoolSize,
     SimEntry,
     UsernameIdentity,
+    cert_statement,
 )
+from monitor.sim.keys import SigningKey
+from monitor.sim.plans import plan_from_json
 from monitor.trust import CertificateAuthority, build_trust_root
 from tests.conftest import FIXTURES
 
@@ -249,7 +253,7 @@ def test_v2_dsse_as_hashedrekord_is_over_the_pae(factory: EntryFactory) -> None:
     entry = factory.v2_entry(index)
     signer = cert_signer(record(entry, index))
     cert = next(c for c in factory.github_certs if c.fingerprint == signer.fingerprint)
-    statement = factory._statement(cert, cert.subject_name, factory.artifact_digest(index))
+    statement = cert_statement(cert, cert.subject_name, factory.artifact_digest(index))
     rec = parse_entry(entry.body, log="sim", index=index, envelope=Envelope(INTOTO, statement))
     assert isinstance(rec, SigningRecord)
     assert rec.subjects_source is StatementSource.ENVELOPE
@@ -274,7 +278,7 @@ def test_body_shapes_match_rekor(v1_entries: list[SimEntry], v2_entries: list[Si
     # intoto 0.0.2: "sig" is base64 of the envelope's base64 signature text
     der = base64.b64decode(base64.b64decode(envelope_sig["sig"], validate=True), validate=True)
     assert der[0] == 0x30
-    assert len(der) == der[1] + 2 == 70
+    assert len(der) == der[1] + 2 <= 72  # a DER ECDSA P-256 signature
     assert set(spec("dsse", v1_entries)) == {"envelopeHash", "payloadHash", "signatures"}
     hashed = spec("hashedrekord", v2_entries)["hashedRekordV002"]
     assert hashed["data"]["algorithm"] == "SHA2_256"
@@ -500,7 +504,7 @@ def test_planted_identity(planted: EntryFactory, cas: tuple[CertificateAuthority
 
 
 def test_planted_pool_key(planted: EntryFactory) -> None:
-    pem = planted.bare_key_pem(0)
+    pem = planted.bare_key_private_pem(0)
     planted.plant(77, PlantKey(pem, digest="ab" * 32))
     fingerprint = planted.bare_keys[0].fingerprint
     for entry in (planted.v1_entry(77), planted.v2_entry(77)):
@@ -514,29 +518,67 @@ def test_planted_pool_key(planted: EntryFactory) -> None:
         assert rec.artifact_digests == (Digest("sha256", "ab" * 32),)
 
 
+def _private_pem(key: SigningKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
 @pytest.mark.parametrize(
-    ("name", "key_type", "v1_kind"),
+    ("algorithm", "key_type", "v1_kind", "v2_kind"),
     [
-        ("pkix_ed25519.pem", "ed25519", "rekord"),  # hashedrekord v1 cannot hold pure Ed25519
-        ("pkix_ecdsa_p384.pem", "ecdsa", "hashedrekord"),
-        ("pkix_rsa3072.pem", "rsa", "hashedrekord"),
+        # pure Ed25519 signs the artifact, never a digest: no hashedrekord
+        ("ed25519", "ed25519", "rekord", "dsse"),
+        ("ecdsa-p384", "ecdsa", "hashedrekord", "hashedrekord"),
+        ("rsa-3072", "rsa", "hashedrekord", "hashedrekord"),
     ],
 )
 def test_planted_external_key(
-    planted: EntryFactory, name: str, key_type: str, v1_kind: str
+    planted: EntryFactory, algorithm: str, key_type: str, v1_kind: str, v2_kind: str
 ) -> None:
-    pem = (FIXTURES / "keys" / name).read_bytes()
-    planted.plant(5, PlantKey(pem))
-    key = serialization.load_pem_public_key(pem)
-    spki = key.public_bytes(
+    private: SigningKey
+    if algorithm == "ed25519":
+        private = ed25519.Ed25519PrivateKey.generate()
+    elif algorithm == "ecdsa-p384":
+        private = ec.generate_private_key(ec.SECP384R1())
+    else:
+        private = rsa.generate_private_key(65537, 3072)
+    planted.plant(5, PlantKey(_private_pem(private)))
+    spki = private.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     v1, v2 = record(planted.v1_entry(5)), record(planted.v2_entry(5))
-    assert v1.kind == v1_kind
-    assert v2.kind == "hashedrekord"
+    assert (v1.kind, v2.kind) == (v1_kind, v2_kind)
     for rec in (v1, v2):
         assert key_signer(rec).key_type == key_type
         assert key_signer(rec).fingerprint == f"sha256:{sha256(spki)}"
+
+
+@pytest.mark.parametrize("name", ["pkix_ed25519.pem", "pkix_ecdsa_p384.pem", "pkix_rsa3072.pem"])
+def test_a_planted_key_must_be_a_private_key(planted: EntryFactory, name: str) -> None:
+    """The simulator signs a planted entry as its signer would: a public key cannot."""
+    pem = (FIXTURES / "keys" / name).read_bytes()
+    with pytest.raises(ValueError, match="PRIVATE key"):
+        planted.plant(5, PlantKey(pem))
+    with pytest.raises(ConfigError, match="plant: key_pem is a public key"):
+        plan_from_json({"index": 5, "key_pem": pem.decode()})
+    assert not planted.plants
+
+
+def test_an_ed25519_key_cannot_sign_a_planted_digest(planted: EntryFactory) -> None:
+    pem = _private_pem(ed25519.Ed25519PrivateKey.generate())
+    with pytest.raises(ValueError, match="signs the artifact itself"):
+        planted.plant(5, PlantKey(pem, digest="ab" * 32))
+    encrypted = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret"),
+    )
+    with pytest.raises(ValueError, match="encrypted"):
+        planted.plant(5, PlantKey(encrypted))
+    assert not planted.plants
 
 
 def test_planted_image(planted: EntryFactory) -> None:

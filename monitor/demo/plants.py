@@ -65,17 +65,21 @@ WRONG_WORKFLOW = GitHubWorkflow(
 
 @cache
 def release_key_pem() -> bytes:
-    """The watched release key (public; the simulator needs no private key to plant it)."""
-    key = derive_ec_key(0, "demo:release-key", ec.SECP256R1()).public_key()
-    return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    """The release key's private key (PKCS#8 PEM): the simulator signs the planted entries
+    with it, as the release process would. The demo's rule watches its public half."""
+    key = derive_ec_key(0, "demo:release-key", ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
     )
 
 
 def release_key_fingerprint() -> str:
-    """``sha256:<hex>`` of the key's DER SubjectPublicKeyInfo, as rules and findings name it."""
-    key = serialization.load_pem_public_key(release_key_pem())
-    der = key.public_bytes(
+    """``sha256:<hex>`` of the public key's DER SubjectPublicKeyInfo, as rules and findings
+    name it (``config/demo.yaml``'s release-key rule)."""
+    key = serialization.load_pem_private_key(release_key_pem(), password=None)
+    der = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return f"sha256:{hashlib.sha256(der).hexdigest()}"

@@ -1,7 +1,10 @@
 """The simulator's logs: a sharded Rekor v1 log and a Rekor v2 tile log over real Merkle trees.
 
-Bodies are not stored: the seeded factory rebuilds any entry from its index, so a log of
-millions of entries costs only its tree (about 64 bytes a leaf).
+Bodies are not stored: the seeded factory rebuilds any entry from its index. Only the entry's
+signature is kept, made once when the entry is appended (``SignatureColumn``), because signing
+costs several times what rebuilding the rest of a body does; serving an entry never signs. A
+log of millions of entries costs its tree (about 64 bytes a leaf) and its signatures (about 80
+bytes an entry, most of them ECDSA P-256).
 """
 
 from __future__ import annotations
@@ -9,14 +12,62 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from array import array
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.encoding import b64encode
 from monitor.merkle import leaf_hash
-from monitor.sim.factory import EntryFactory, SimEntry
+from monitor.sim.factory import Draft, EntryFactory, SimEntry
 from monitor.sim.signing import NoteSigner
 from monitor.sim.tree import MerkleStore
+
+
+class SignatureColumn:
+    """The signatures of a log's entries 0..n-1, end to end in one ``bytearray``."""
+
+    __slots__ = ("_data", "_ends")
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+        self._ends = array("Q")  # where each signature ends in ``_data``
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def append(self, signature: bytes) -> None:
+        self._data += signature
+        self._ends.append(len(self._data))
+
+    def __getitem__(self, index: int) -> bytes:
+        if not 0 <= index < len(self._ends):
+            raise IndexError(index)
+        start = self._ends[index - 1] if index else 0
+        return bytes(self._data[start : self._ends[index]])
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._data) + self._ends.itemsize * len(self._ends)
+
+
+def _signed_leaves(
+    draft: Callable[[int], Draft], sigs: SignatureColumn, start: int, count: int
+) -> Iterator[bytes]:
+    """Leaf hashes of entries ``start..start+count-1``, each signed once and its signature
+    kept in ``sigs`` (which must hold exactly the entries before ``start``)."""
+    if len(sigs) != start:
+        raise ValueError(f"the signatures cover {len(sigs)} entries, not {start}")
+    for index in range(start, start + count):
+        d = draft(index)
+        sig = d.sign()
+        sigs.append(sig)
+        yield leaf_hash(d.render(sig).body)
+
+
+def _rendered(draft: Draft, sigs: SignatureColumn, index: int) -> SimEntry:
+    """The entry with its kept signature (signed afresh only beyond the log's end)."""
+    return draft.render(sigs[index] if index < len(sigs) else draft.sign())
 
 
 def _altered(leaf: bytes) -> bytes:
@@ -45,12 +96,13 @@ class V1Shard:
 
 @dataclass
 class SimV1Log:
-    """Rekor v1: shards (trees) in order; the last one is active."""
+    """Rekor v1: shards (trees) in order; the last one is active. Its checkpoints are signed
+    under ``signer.name``, also the first part of every tree's origin."""
 
-    host: str
     signer: NoteSigner
     factory: EntryFactory
     shards: list[V1Shard] = field(default_factory=list)
+    sigs: SignatureColumn = field(default_factory=SignatureColumn)
     start_time: int = field(default_factory=lambda: int(time.time()) - 86_400)
     next_tree_id: int = 3904496407287907110
 
@@ -72,11 +124,10 @@ class SimV1Log:
         return self.active.start + self.active.store.size
 
     def entry(self, index: int) -> SimEntry:
-        return self.factory.v1_entry(index)
+        return _rendered(self.factory.v1_draft(index), self.sigs, index)
 
     def append(self, count: int) -> None:
-        start = self.size
-        self.active.store.extend(leaf_hash(self.entry(g).body) for g in range(start, start + count))
+        self.active.store.extend(_signed_leaves(self.factory.v1_draft, self.sigs, self.size, count))
 
     def rotate(self) -> V1Shard:
         """Freeze the active tree and start a new one, as Rekor's shard rotation does."""
@@ -98,7 +149,7 @@ class SimV1Log:
         return self.start_time + index // 10
 
     def origin(self, shard: V1Shard) -> str:
-        return f"{self.host} - {shard.tree_id}"
+        return f"{self.signer.name} - {shard.tree_id}"
 
     def checkpoint(self, shard: V1Shard, size: int, store: MerkleStore | None = None) -> str:
         root = (store or shard.store).root(size)
@@ -123,16 +174,18 @@ class SimV1Log:
         return shard.fork
 
     def log_entry_json(
-        self, index: int, body: bytes, log_id: bytes, proof_size: int | None = None
+        self, index: int, entry: SimEntry, log_id: bytes, proof_size: int | None = None
     ) -> dict[str, Any]:
-        """A LogEntry exactly as ``GET /api/v1/log/entries`` serves it."""
+        """A LogEntry exactly as ``GET /api/v1/log/entries`` serves it, for ``entry`` (the
+        one at ``index``, or a tampered copy: its UUID stays the logged leaf's)."""
         shard = self.shard_of(index)
         if shard is None:
             raise KeyError(index)
+        body = entry.body
         local = index - shard.start
         size = proof_size or shard.store.size
-        uuid = leaf_hash(self.entry(index).body).hex()
-        entry: dict[str, Any] = {
+        uuid = shard.store.leaf(local).hex()
+        doc: dict[str, Any] = {
             "body": b64encode(body),
             "integratedTime": self.integrated_time(index),
             "logID": log_id.hex(),
@@ -148,10 +201,9 @@ class SimV1Log:
                 "signedEntryTimestamp": b64encode(self.set_for(index, body, log_id)),
             },
         }
-        attestation = self.entry(index).attestation
-        if attestation is not None:
-            entry["attestation"] = {"data": b64encode(attestation)}
-        return {f"{shard.tree_id:016x}{uuid}": entry}
+        if entry.attestation is not None:
+            doc["attestation"] = {"data": b64encode(entry.attestation)}
+        return {f"{shard.tree_id:016x}{uuid}": doc}
 
 
 @dataclass
@@ -163,17 +215,17 @@ class SimV2Log:
     factory: EntryFactory
     store: MerkleStore = field(default_factory=MerkleStore)
     fork: MerkleStore | None = None
+    sigs: SignatureColumn = field(default_factory=SignatureColumn)
 
     @property
     def size(self) -> int:
         return self.store.size
 
     def entry(self, index: int) -> SimEntry:
-        return self.factory.v2_entry(index)
+        return _rendered(self.factory.v2_draft(index), self.sigs, index)
 
     def append(self, count: int) -> None:
-        start = self.size
-        self.store.extend(leaf_hash(self.entry(i).body) for i in range(start, start + count))
+        self.store.extend(_signed_leaves(self.factory.v2_draft, self.sigs, self.size, count))
 
     def checkpoint(self, size: int | None = None, store: MerkleStore | None = None) -> str:
         n = self.size if size is None else size

@@ -3,9 +3,13 @@ take. The edge between the outside and the factory's typed plans.
 
     {"index": 120, "identity": {"email": "mallory@evil.example", "issuer": "https://..."}}
     {"index": 121, "identity": {"github": {"owner": "acme", "repo": "app", ...}}, "kind": "dsse"}
-    {"index": 122, "key_pem": "-----BEGIN PUBLIC KEY-----..."}
+    {"index": 122, "key_pem": "-----BEGIN PRIVATE KEY-----..."}
     {"index": 123, "image": "ghcr.io/acme/app", "digest": "<hex>", "signer": {identity}}
     {"index": 124, "digest": "<hex>"}
+
+``key_pem`` is the signer's PRIVATE key (PKCS#8 PEM, unencrypted): the simulator signs the
+entry with it, as a real signer would, since Rekor logs no entry whose signature fails. An
+Ed25519 key signs the index's own artifact, so it takes no ``digest``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from monitor.sim.factory import (
     PlantKey,
     UsernameIdentity,
 )
+from monitor.sim.keys import load_signing_key
 
 _KINDS = ("hashedrekord", "dsse", "intoto")
 
@@ -66,7 +71,12 @@ def plan_from_json(doc: Any) -> tuple[int, Plan]:
             digest,
         )
     elif "key_pem" in doc:
-        plan = PlantKey(str(doc["key_pem"]).encode(), digest)
+        pem = str(doc["key_pem"]).encode()
+        try:
+            load_signing_key(pem)
+        except ValueError as e:
+            raise ConfigError(f"plant: {e}") from None
+        plan = PlantKey(pem, digest)
     elif "image" in doc:
         if digest is None:
             raise ConfigError("plant: an image needs its digest")

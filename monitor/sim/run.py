@@ -40,7 +40,7 @@ def build_state(config: SimConfig, port: int) -> tuple[SimState, SimCA]:
     host = f"{config.host}:{port}"
     ca = SimCA.create(config.seed)
     factory = EntryFactory(config.seed, ca)
-    v1 = SimV1Log(host, NoteSigner.ecdsa(host, config.seed, "rekor-v1"), factory)
+    v1 = SimV1Log(NoteSigner.ecdsa(host, config.seed, "rekor-v1"), factory)
     v2_origin = f"{host}{V2_PREFIX}{V2_SHARD}"
     v2 = SimV2Log(v2_origin, NoteSigner.ed25519(v2_origin, config.seed, "rekor-v2"), factory)
     # earlier shards first: each frozen one holds an equal share of the v1 entries

@@ -12,7 +12,7 @@ import gzip
 import json
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +20,7 @@ from aiohttp import web
 from monitor.encoding import b64decode_strict, b64encode
 from monitor.errors import ConfigError
 from monitor.merkle import HASH_SIZE
+from monitor.sim.factory import SimEntry
 from monitor.sim.faults import Faults
 from monitor.sim.logs import SimV1Log, SimV2Log, V1Shard
 from monitor.sim.plans import plan_from_json
@@ -215,17 +216,21 @@ async def _v1_proof(request: web.Request) -> web.Response:
     )
 
 
-def _served_body(state: SimState, index: int) -> bytes:
-    body = state.v1.entry(index).body
+def _tampered(body: bytes) -> bytes:
+    return body.replace(b'"kind"', b'"kind" ', 1)  # same meaning, different leaf hash
+
+
+def _served_entry(state: SimState, index: int) -> SimEntry:
+    entry = state.v1.entry(index)
     if index in state.faults.tamper:
-        return body.replace(b'"kind"', b'"kind" ', 1)  # same meaning, different leaf hash
-    return body
+        return replace(entry, body=_tampered(entry.body))
+    return entry
 
 
 def _v1_entry(state: SimState, index: int) -> dict[str, Any] | None:
     if index in state.faults.omit_always or state.v1.shard_of(index) is None:
         return None
-    return state.v1.log_entry_json(index, _served_body(state, index), state.v1_log_id)
+    return state.v1.log_entry_json(index, _served_entry(state, index), state.v1_log_id)
 
 
 async def _v1_entry_by_index(request: web.Request) -> web.Response:
@@ -326,9 +331,7 @@ def _entry_bundle(
     bodies = []
     for i in range(start, start + width):
         body = log.entry(i).body
-        if i in state.faults.tamper:
-            body = body.replace(b'"kind"', b'"kind" ', 1)
-        bodies.append(body)
+        bodies.append(_tampered(body) if i in state.faults.tamper else body)
     return encode_entry_bundle(bodies)
 
 
