@@ -93,3 +93,12 @@ def test_sim_command_rejects_bad_options(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert "unknown fault 'nope'" in bad.stderr
     assert "Traceback" not in bad.stderr
+    bad_name = subprocess.run(
+        [EXE, "sim", "--out", str(tmp_path), "--v1-key-name", "rekor+1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad_name.returncode == 2
+    assert "v1 key name 'rekor+1'" in bad_name.stderr
+    assert "Traceback" not in bad_name.stderr

@@ -35,6 +35,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--rate", type=float, default=0.0, help="entries a second to append")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.add_argument("--faults", default="{}", metavar="JSON", help="e.g. '{\"rate_429\": 0.1}'")
+    p.add_argument(
+        "--v1-key-name",
+        default="netloc",
+        metavar="host|netloc|NAME",
+        help=(
+            "the name the Rekor v1 log signs its checkpoints under, also the first part of "
+            "their origin: host (the URL's host without the port, as rekor.sigstore.dev), "
+            "netloc (host:port; the default) or a name of its own, as a Kubernetes pod's "
+            "(POST /admin/v1-key-name changes it at run time)"
+        ),
+    )
     p.set_defaults(handler=run)
 
 
@@ -48,9 +59,12 @@ def _listen(value: str) -> tuple[str, int]:
 def run(args: argparse.Namespace) -> int:
     # imported here: the simulator's CA and factory are not needed by any other command
     from monitor.sim.faults import Faults
+    from monitor.sim.logs import check_key_name
     from monitor.sim.run import SimConfig
 
     host, port = _listen(args.listen)
+    if args.v1_key_name not in ("host", "netloc"):
+        check_key_name(args.v1_key_name)
     faults = Faults()
     try:
         faults.update(json.loads(args.faults))
@@ -58,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--faults: not a JSON object: {e}") from None
     config = SimConfig(
         host=host, port=port, entries=args.entries, seed=args.seed, shards=args.shards,
-        rate=args.rate,
+        rate=args.rate, v1_key_name=args.v1_key_name,
     )  # fmt: skip
     asyncio.run(_serve(config, args.out, faults))
     return 0

@@ -18,10 +18,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.encoding import b64encode
+from monitor.errors import ConfigError
 from monitor.merkle import leaf_hash
 from monitor.sim.factory import Draft, EntryFactory, SimEntry
 from monitor.sim.signing import NoteSigner
 from monitor.sim.tree import MerkleStore
+
+
+def check_key_name(name: str) -> str:
+    """``name`` if a note signer can sign under it (non-empty, no whitespace, no ``+``)."""
+    if not name or any(c.isspace() or c == "+" for c in name):
+        raise ConfigError(f"v1 key name {name!r}: must be non-empty, without whitespace or '+'")
+    return name
 
 
 class SignatureColumn:
@@ -97,7 +105,7 @@ class V1Shard:
 @dataclass
 class SimV1Log:
     """Rekor v1: shards (trees) in order; the last one is active. Its checkpoints are signed
-    under ``signer.name``, also the first part of every tree's origin."""
+    under ``signer.name``, also the first part of every tree's origin (``rename``)."""
 
     signer: NoteSigner
     factory: EntryFactory
@@ -122,6 +130,15 @@ class SimV1Log:
     @property
     def size(self) -> int:
         return self.active.start + self.active.store.size
+
+    @property
+    def key_name(self) -> str:
+        return self.signer.name
+
+    def rename(self, name: str) -> None:
+        """Sign every checkpoint from now on under ``name``, with the same key: what a
+        restarted Rekor v1 pod with a new hostname does."""
+        self.signer = self.signer.renamed(check_key_name(name))
 
     def entry(self, index: int) -> SimEntry:
         return _rendered(self.factory.v1_draft(index), self.sigs, index)

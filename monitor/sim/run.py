@@ -18,7 +18,7 @@ from monitor.encoding import b64encode
 from monitor.sim.ca import SimCA
 from monitor.sim.factory import EntryFactory
 from monitor.sim.faults import Faults
-from monitor.sim.logs import SimV1Log, SimV2Log
+from monitor.sim.logs import SimV1Log, SimV2Log, check_key_name
 from monitor.sim.server import V2_PREFIX, SimState, build_app
 from monitor.sim.signing import NoteSigner
 
@@ -34,13 +34,29 @@ class SimConfig:
     seed: int = 1
     shards: int = 2  # v1 trees: shards - 1 frozen ones, then the active one
     rate: float = 0.0  # entries a second appended to each log while running
+    v1_key_name: str = "netloc"  # host, netloc or a name: see ``v1_key_name``
+
+
+def v1_key_name(choice: str, host: str, port: int) -> str:
+    """The name Rekor v1 signs its checkpoints under (and the origin's first part).
+
+    Real Rekor v1 signs under its configured hostname (the machine's by default: a Kubernetes
+    pod's name), so ``host`` is the URL's host without the port, as the public log's
+    ``rekor.sigstore.dev``; ``netloc`` is host:port; anything else is taken as the name.
+    """
+    if choice == "host":
+        return host
+    if choice == "netloc":
+        return f"{host}:{port}"
+    return check_key_name(choice)
 
 
 def build_state(config: SimConfig, port: int) -> tuple[SimState, SimCA]:
     host = f"{config.host}:{port}"
     ca = SimCA.create(config.seed)
     factory = EntryFactory(config.seed, ca)
-    v1 = SimV1Log(NoteSigner.ecdsa(host, config.seed, "rekor-v1"), factory)
+    name = v1_key_name(config.v1_key_name, config.host, port)
+    v1 = SimV1Log(NoteSigner.ecdsa(name, config.seed, "rekor-v1"), factory)
     v2_origin = f"{host}{V2_PREFIX}{V2_SHARD}"
     v2 = SimV2Log(v2_origin, NoteSigner.ed25519(v2_origin, config.seed, "rekor-v2"), factory)
     # earlier shards first: each frozen one holds an equal share of the v1 entries

@@ -2,7 +2,17 @@
 
 /api/v1/...                      a sharded Rekor v1 log
 /v2/<shard>/checkpoint, /tile/   a Rekor v2 (C2SP tlog-tiles) log
-/admin/state|faults|append|rotate   test controls (never part of a real log)
+/admin/...                       test controls (never part of a real log):
+    GET  state        sizes, shards, the v1 key name, faults, requests served
+    POST faults       switch faults on and off (``Faults``)
+    POST append       {"v1": n, "v2": n}: grow the logs
+    POST rotate       freeze the active v1 tree and start a new one
+    POST plant        a planted-entry plan (``plans.py``) at an index beyond both logs
+    POST v2-shard     {"name": ..., "entries": n}: open a new Rekor v2 shard
+    POST v1-key-name  {"name": ...}: sign v1 checkpoints under this name from now on (the
+                      name itself, not host or netloc): every tree's, inactive shards'
+                      tree heads and inclusion-proof checkpoints too. Same key, new name: a
+                      restarted Rekor v1 pod
 """
 
 from __future__ import annotations
@@ -72,6 +82,7 @@ def build_app(state: SimState) -> web.Application:
     app.router.add_post("/admin/rotate", _admin_rotate)
     app.router.add_post("/admin/plant", _admin_plant)
     app.router.add_post("/admin/v2-shard", _admin_v2_shard)
+    app.router.add_post("/admin/v1-key-name", _admin_v1_key_name)
     return app
 
 
@@ -353,6 +364,7 @@ async def _admin_state(request: web.Request) -> web.Response:
         {
             "v1": {
                 "size": state.v1.size,
+                "key_name": state.v1.key_name,
                 "shards": [
                     {"tree_id": str(s.tree_id), "start": s.start, "size": s.store.size}
                     for s in state.v1.shards
@@ -410,6 +422,20 @@ async def _admin_v2_shard(request: web.Request) -> web.Response:
     state.v2.append(int(doc.get("entries", 0)))
     if state.on_new_shard is not None:
         state.on_new_shard()
+    return await _admin_state(request)
+
+
+async def _admin_v1_key_name(request: web.Request) -> web.Response:
+    """Sign Rekor v1 checkpoints under another name from now on, with the same key."""
+    state = _state(request)
+    try:
+        doc = await request.json()
+        name = doc.get("name") if isinstance(doc, dict) else None
+        if not isinstance(name, str):
+            raise ConfigError('v1-key-name: expected {"name": "..."}')
+        state.v1.rename(name)
+    except (ConfigError, json.JSONDecodeError) as e:
+        return _error(400, str(e))
     return await _admin_state(request)
 
 

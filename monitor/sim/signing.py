@@ -40,6 +40,14 @@ class NoteSigner:
         key = ed25519.Ed25519PrivateKey.from_private_bytes(raw)
         return cls(name, key, Ed25519NoteVerifier.create(name, key.public_key()).key_id)
 
+    def renamed(self, name: str) -> NoteSigner:
+        """The same key signing under ``name`` (for Ed25519 the key ID depends on the name)."""
+        if isinstance(self.key, ed25519.Ed25519PrivateKey):
+            key_id = Ed25519NoteVerifier.create(name, self.key.public_key()).key_id
+        else:
+            key_id = EcdsaNoteVerifier.create(name, self.key.public_key()).key_id
+        return NoteSigner(name, self.key, key_id)
+
     def public_spki(self) -> bytes:
         return spki_der(self.key.public_key())
 
