@@ -56,8 +56,9 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tlog-monitor demo
 
-# Every benchmark (parse, match, fetch, the daemon end to end on v1 and v2, storage and
-# queries on SQLite and PostgreSQL) in one run of under 10 minutes; writes bench/RESULTS.md
+# Every benchmark (parse, match, fetch, the simulator, the daemon end to end on v1 and v2,
+# storage and queries on SQLite and PostgreSQL) in one run of under 10 minutes; writes
+# bench/RESULTS.md
 bench: $(STAMP)
 	$(BIN)/python -m bench.report
 
