@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -52,9 +52,17 @@ class Harness:
 
 @asynccontextmanager
 async def harness(
-    tmp_path: Path, *, entries: int = 600, shards: int = 2, policy: HttpPolicy = FAST
+    tmp_path: Path,
+    *,
+    entries: int = 600,
+    shards: int = 2,
+    policy: HttpPolicy = FAST,
+    v1_key_name: str | None = None,
 ) -> AsyncIterator[Harness]:
-    sim = await start(SimConfig(entries=entries, shards=shards, seed=5), out=tmp_path)
+    config = SimConfig(entries=entries, shards=shards, seed=5)
+    if v1_key_name is not None:
+        config = replace(config, v1_key_name=v1_key_name)
+    sim = await start(config, out=tmp_path)
     trust = load_trust_root(
         str(tmp_path / "trusted_root.json"), str(tmp_path / "signing_config.json")
     )

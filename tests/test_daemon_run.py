@@ -245,3 +245,62 @@ def test_retention_purges_old_index_rows_of_its_log_only(tmp_path: Path) -> None
                 assert processed == 100
 
     run(body)
+
+
+POD = "rekor-00001-deployment-56bf7777c9-jds5x"
+POD_AFTER_RESTART = "rekor-00001-deployment-56bf7777c9-q8w2n"
+
+
+def test_a_v1_log_signing_as_its_pod_is_monitored_across_a_restart(
+    tmp_path: Path, make_db: Callable[[str], str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A scaffolding Rekor v1 signs checkpoints under its pod name, not its URL, and a restarted
+    pod signs under a new one: the monitor tails it as any other log (findings as usual, no
+    integrity finding), says once that the name changed, and keeps the notes of both names."""
+    url = make_db("monitor")
+    caplog.set_level("INFO", logger="monitor.daemon.v1pass")
+
+    async def body() -> None:
+        async with harness(tmp_path, entries=300, shards=2, v1_key_name=POD) as h:
+            cfg = write_config(
+                tmp_path / "monitor.yaml", h.sim, tmp_path, url, v1={"start": 0}, v2={"off": True}
+            )
+            async with Monitor.open(str(cfg), health_interval=0.2) as m:
+                stop = asyncio.Event()
+                task = asyncio.create_task(m.run(stop))
+                await h.admin("plant", {"index": 310, "identity": MALLORY})
+                await h.admin("append", {"v1": 20})
+                await until(lambda: cursors(m) == {"v1": 320}, m)
+                # the pod restarts under a new name; the log does not grow at first
+                await h.admin("v1-key-name", {"name": POD_AFTER_RESTART})
+
+                async def origins() -> set[str]:
+                    return {c.origin.split(" - ")[0] for c in await m.store.checkpoints("v1")}
+
+                for _ in range(100):
+                    if POD_AFTER_RESTART in await origins():
+                        break
+                    await asyncio.sleep(0.1)
+                await h.admin("plant", {"index": 330, "digest": ARTIFACT})
+                await h.admin("append", {"v1": 20})
+                await until(lambda: cursors(m) == {"v1": 340}, m)
+                assert await origins() == {POD, POD_AFTER_RESTART}
+                stop.set()
+                await asyncio.wait_for(task, 10)
+
+            store = await Store.open(url, migrate=False)
+            try:
+                assert await findings_by_log(store) == {"v1": [(310, "mallory"), (330, "artifact")]}
+                page = await store.findings(FindingQuery(kinds=(FindingKind.INTEGRITY_FAILURE,)))
+                assert page.items == ()
+            finally:
+                await store.close()
+
+    run(body)
+    renames = [r for r in caplog.records if r.getMessage() == "log signs under a new name"]
+    assert len(renames) == 1
+    fields = renames[0].__dict__["fields"]
+    assert (fields["was"].split(" - ")[0], fields["now"].split(" - ")[0]) == (
+        POD,
+        POD_AFTER_RESTART,
+    )
