@@ -477,7 +477,7 @@ def test_v1_seed_from_a_served_inclusion_proof_then_follow(tmp_path: Path) -> No
             tree_id = info.active.tree_id
             local, leaf, hashes, note = await _v1_log_entry(h, 449)
             assert local == 449 - shard.start
-            cp = open_checkpoint(note, [h.v1.log.note_verifier()])
+            cp = open_checkpoint(note, [h.v1.log.v1_note_verifier()])
             state = seed_from_inclusion(tree_id, local, leaf, hashes, cp)
             assert (state.size, state.tree_id) == (local + 1, tree_id)
 

@@ -84,9 +84,9 @@ def test_renaming_signs_every_checkpoint_under_the_new_name(tmp_path: Path) -> N
     asyncio.run(body())
 
 
-def test_the_default_and_netloc(tmp_path: Path) -> None:
+def test_the_default_is_host_and_netloc_keeps_the_port(tmp_path: Path) -> None:
     async def body() -> None:
-        for choice, netloc in ((None, True), ("host", False), ("netloc", True)):
+        for choice, netloc in ((None, False), ("host", False), ("netloc", True)):
             config = SimConfig(entries=5, shards=1)
             if choice is not None:
                 config = SimConfig(entries=5, shards=1, v1_key_name=choice)

@@ -37,12 +37,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--faults", default="{}", metavar="JSON", help="e.g. '{\"rate_429\": 0.1}'")
     p.add_argument(
         "--v1-key-name",
-        default="netloc",
+        default="host",
         metavar="host|netloc|NAME",
         help=(
             "the name the Rekor v1 log signs its checkpoints under, also the first part of "
-            "their origin: host (the URL's host without the port, as rekor.sigstore.dev), "
-            "netloc (host:port; the default) or a name of its own, as a Kubernetes pod's "
+            "their origin: host (the URL's host without the port, as rekor.sigstore.dev, and "
+            "the default), netloc (host:port) or a name of its own, as a Kubernetes pod's "
             "(POST /admin/v1-key-name changes it at run time)"
         ),
     )

@@ -34,7 +34,7 @@ class SimConfig:
     seed: int = 1
     shards: int = 2  # v1 trees: shards - 1 frozen ones, then the active one
     rate: float = 0.0  # entries a second appended to each log while running
-    v1_key_name: str = "netloc"  # host, netloc or a name: see ``v1_key_name``
+    v1_key_name: str = "host"  # host, netloc or a name: see ``v1_key_name``
 
 
 def v1_key_name(choice: str, host: str, port: int) -> str:
