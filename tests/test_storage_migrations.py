@@ -50,7 +50,7 @@ def test_migrations_match_the_models_and_downgrade(
 ) -> None:
     assert main(["db", "current", "--url", empty_url]) == 1
     assert main(["db", "upgrade", "--url", empty_url]) == 0
-    assert "revision 0005" in capsys.readouterr().out
+    assert "revision 0006" in capsys.readouterr().out
     assert main(["db", "current", "--url", empty_url]) == 0
 
     diffs, tables = run(lambda: _inspect(empty_url))
@@ -80,8 +80,8 @@ def test_migration_scripts_are_found() -> None:
     with engines.migrations_dir() as d:
         assert (d / "env.py").is_file()
         assert any((d / "versions").glob("0001_*.py"))
-        assert any((d / "versions").glob("0005_*.py"))
-    assert engines.head_revision() == "0005"
+        assert any((d / "versions").glob("0006_*.py"))
+    assert engines.head_revision() == "0006"
 
 
 def test_urls_are_mapped_to_async_drivers(tmp_path: Path) -> None:
@@ -139,7 +139,7 @@ async def _old_rows(url: str, revision: str) -> list[tuple[Any, ...]]:
 
 
 def test_compacting_index_all_keeps_every_row_findable_and_downgrades(empty_url: str) -> None:
-    assert run(lambda: _old_rows(empty_url, "0005")) == sorted(OLD_ROWS)
+    assert run(lambda: _old_rows(empty_url, "0006")) == sorted(OLD_ROWS)
 
     async def queries() -> None:
         store = await Store.open(empty_url, migrate=False)

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -61,6 +62,9 @@ RETRY_CAP = 600.0
 MAX_RESPONSE = 64 << 10  # bytes of a receiver's answer read (and then dropped)
 _PERMANENT = frozenset(range(400, 500)) - {408, 425, 429}
 ALERTMANAGER_ALERTS_PATH = "/api/v2/alerts"
+# a claim outlives the post it covers (the sink's timeout) by this much: a process that stalls
+# longer loses its rows to another, which sends them again under the same message id
+CLAIM_MARGIN = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -205,22 +209,39 @@ class SinkWorker:
             return 0.0
         if head.next_attempt_at > now:
             return (head.next_attempt_at - now).total_seconds()
+        holder = self.store.holder.name
+        mine = self.store.exclusive  # the only monitor: others' claims are dead ones
+        if not mine and head.claimed_by_other(holder, now) and head.claimed_until is not None:
+            return max(1.0, (head.claimed_until - now).total_seconds())  # posted elsewhere
         group = self._group(items, now)
         window_ends = head.created_at + self.sink.group_window
         first_try = head.attempts == 0 and len(group) < GROUP_MAX
         if group_wait and _groupable(head) and first_try and now < window_ends:
             return (window_ends - now).total_seconds()  # let the rest of the group arrive
+        return await self._post(group, holder)
+
+    async def _post(self, group: list[OutboxItem], holder: str) -> float:
+        """Claim the group, post it as one message and record the outcome."""
         await self.bucket.acquire()
         now = self.clock()
+        until = now + self.sink.timeout + CLAIM_MARGIN
+        ids = [i.id for i in group]
+        taken = await self.store.claim_outbox(
+            ids, holder, now=now, until=until, take_over=self.store.exclusive
+        )
+        if not taken:
+            return 1.0  # another process claimed some of them meanwhile: read again
+        head = group[0]
+        event: Literal["trigger", "resolve"] = "resolve" if head.event == "resolve" else "trigger"
         keys = tuple(i.dedup_key for i in group)
         msg = build(
             self.sink,
-            "resolve" if head.event == "resolve" else "trigger",
+            event,
             [i.payload for i in group],
             now=now,
             entry_url=self.entry_url,
             resend_after=self.resend_after,
-            msg_id=message_id("resolve" if head.event == "resolve" else "trigger", keys),
+            msg_id=message_id(event, keys),
         )
         outcome = await post(self.session, self.sink, msg)
         await self._settle(group, msg, outcome, now)
@@ -268,7 +289,8 @@ class SinkWorker:
                 head.next_attempt_at,
             ):
                 break  # a retry is the message that failed, as it was: the same webhook-id
-            if not _groupable(item):
+            others = not self.store.exclusive and item.claimed_by_other(self.store.holder.name, now)
+            if not _groupable(item) or others:
                 break
             group.append(item)
         return group

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from monitor.errors import StorageError
+from monitor.storage.lock import Holder
 from monitor.storage.models import (
     BackfillRow,
     Base,
@@ -89,6 +90,8 @@ class StoreBase:
         self.timing: Callable[[str, float], None] | None = None
         """Told the operation and the seconds it took, for each timed operation (metrics;
         the CLI tools leave it unset)."""
+        self.holder = Holder.this_process()
+        """This process, as it names itself in outbox claims and the write probe."""
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:

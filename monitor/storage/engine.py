@@ -7,6 +7,7 @@ and mapped to the async drivers (aiosqlite, asyncpg).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -77,11 +78,31 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _private_file(path: Path) -> None:
+    """Create the SQLite file (and the directories the monitor creates for it) readable by
+    its owner only: it holds what the monitor found, and SQLite gives its WAL and shared
+    memory files the database file's mode. An existing file or directory is left as it is."""
+    missing = []
+    parent = path.parent
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    try:
+        for d in reversed(missing):
+            d.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as e:
+        raise StorageError(f"cannot create the database {path}: {e.strerror or e}") from None
+    os.close(fd)
+
+
 def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> AsyncEngine:
     u = normalize_url(url)
     if u.drivername.startswith("sqlite"):
         assert u.database is not None
-        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(u.database))
         engine = create_async_engine(u, echo=echo)
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)

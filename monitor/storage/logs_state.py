@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import literal, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.checkpoint import SignedCheckpoint
 from monitor.errors import MalformedInputError
 from monitor.merkle import HASH_SIZE, CompactRangeState
 from monitor.storage.base import CHECKPOINTS, LOGS, StoreBase, orm, utcnow
-from monitor.storage.models import CheckpointRow, Log
+from monitor.storage.models import CheckpointRow, Log, WriteProbe
 from monitor.storage.paging import Page, decode_cursor, encode_cursor, page_limit
 
 
@@ -76,8 +78,13 @@ def _log_state(row: Log) -> LogState:
     )
 
 
+PROBE_EVERY = 1.0  # seconds between two write probes of one process
+
+
 class LogsMixin(StoreBase):
     """``Store``: logs and checkpoints."""
+
+    _probed_at = float("-inf")  # when this process last proved the database takes writes
 
     async def register_log(self, name: str, api: str, url: str) -> None:
         """Make sure the log exists (a new log starts at cursor 0); update its API and URL."""
@@ -118,6 +125,21 @@ class LogsMixin(StoreBase):
         """A round trip to the database (readiness); raises StorageError if it fails."""
         async with self._read() as conn:
             await conn.execute(select(literal(1)))
+
+    async def probe_write(self, holder: str, at: datetime | None = None) -> None:
+        """Write (and commit) this process's row of ``write_probes``: the readiness check's
+        proof that the database takes writes, which a read cannot give (a full disk still
+        answers reads). At most one write a second, however often it is asked (the
+        readiness check may be public). Raises ``StorageError``."""
+        if time.monotonic() - self._probed_at < PROBE_EVERY:
+            return
+        values = {"holder": holder, "at": at or utcnow()}
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        stmt = insert(WriteProbe).values(values)
+        stmt = stmt.on_conflict_do_update(index_elements=["holder"], set_={"at": values["at"]})
+        async with self._write() as conn:
+            await conn.execute(stmt)
+        self._probed_at = time.monotonic()
 
     async def record_checkpoint(
         self, log: str, checkpoint: CheckpointData, *, verified: bool, at: datetime | None = None

@@ -310,6 +310,19 @@ class OutboxRow(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(SafeText)
+    # who is posting it now, and until when the claim holds (a dead holder's claim expires)
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WriteProbe(Base):
+    """One row per monitor process, rewritten by the readiness check: a database that takes
+    reads but refuses writes (a full disk) is not ready."""
+
+    __tablename__ = "write_probes"
+
+    holder: Mapped[str] = mapped_column(String(255), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class DeliveryAttempt(Base):

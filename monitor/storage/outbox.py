@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.errors import StorageError
@@ -32,6 +33,16 @@ class OutboxItem:
     delivered_at: datetime | None
     dead_at: datetime | None
     last_error: str | None
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
+
+    def claimed_by_other(self, holder: str, now: datetime) -> bool:
+        """Another process holds a live claim on the row (it is posting it now)."""
+        return (
+            self.claimed_by not in (None, holder)
+            and self.claimed_until is not None
+            and self.claimed_until > now
+        )
 
 
 @dataclass(frozen=True)
@@ -56,7 +67,13 @@ def _outbox(row: OutboxRow) -> OutboxItem:
         delivered_at=row.delivered_at,
         dead_at=row.dead_at,
         last_error=row.last_error,
+        claimed_by=row.claimed_by,
+        claimed_until=row.claimed_until,
     )
+
+
+class _NotAllFree(Exception):
+    """Raised inside a claim's transaction to roll it back."""
 
 
 class OutboxMixin(StoreBase):
@@ -93,6 +110,47 @@ class OutboxMixin(StoreBase):
         )
         async with self._read() as conn:
             return [_outbox(r) for r in await orm(conn, stmt)]
+
+    async def claim_outbox(
+        self,
+        ids: Sequence[int],
+        holder: str,
+        *,
+        now: datetime,
+        until: datetime,
+        take_over: bool = False,
+    ) -> bool:
+        """Claim the live, undelivered rows ``ids`` for ``holder`` until ``until``, all or none:
+        True if every one was free (unclaimed, claimed by ``holder``, or a claim that expired).
+        Only the claimant posts a row, so two processes never deliver it both; a claim whose
+        holder died expires, and the row is delivered again with the same message id.
+        ``take_over``: other holders' claims are taken too (the caller holds the database's
+        lock, so they are dead processes': a restart need not wait for them to expire)."""
+        if not ids:
+            return True
+        free = or_(
+            OutboxRow.claimed_until.is_(None),
+            OutboxRow.claimed_until <= now,
+            OutboxRow.claimed_by == holder,
+            literal(take_over),
+        )
+        try:
+            async with self._write() as conn:
+                result = await conn.execute(
+                    update(OutboxRow)
+                    .where(
+                        OutboxRow.id.in_(list(ids)),
+                        OutboxRow.delivered_at.is_(None),
+                        OutboxRow.dead_at.is_(None),
+                        free,
+                    )
+                    .values(claimed_by=holder, claimed_until=until)
+                )
+                if result.rowcount != len(set(ids)):
+                    raise _NotAllFree
+        except _NotAllFree:
+            return False  # the transaction rolled back: nothing of the group is claimed
+        return True
 
     async def resolve_finding(
         self, finding_id: int, who: str, comment: str | None = None, *, at: datetime | None = None
@@ -194,7 +252,7 @@ class OutboxMixin(StoreBase):
         result = await conn.execute(
             update(OutboxRow)
             .where(OutboxRow.id == outbox_id)
-            .values(attempts=OutboxRow.attempts + 1, **changes)
+            .values(attempts=OutboxRow.attempts + 1, claimed_by=None, claimed_until=None, **changes)
         )
         if result.rowcount != 1:
             raise StorageError(f"no outbox row {outbox_id}")

@@ -3,8 +3,8 @@
 Guarantees (tested against SQLite and PostgreSQL by ``tests/test_storage_contract.py``):
 
 - every write is idempotent: entries are unique on (log, index), findings on their dedup
-  key, outbox rows on (dedup key, sink), checkpoints on (log, size, root); storing anything
-  twice changes nothing;
+  key, outbox rows on (dedup key, sink, event), checkpoints on (log, origin, size, root);
+  storing anything twice changes nothing;
 - ``store_batch`` writes a batch (matches, findings, outbox rows, malformed entries,
   index_all rows, checkpoint, compact range and cursor) in ONE transaction: all or nothing;
 - the cursor, the verified checkpoint and the compact range never move backwards, except
@@ -23,6 +23,7 @@ Any database failure raises ``StorageError``: nothing is retried silently.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import TypeVar
 
@@ -52,6 +53,7 @@ from monitor.storage.findings_store import FindingsMixin, findings_select
 from monitor.storage.history import HistoryMixin
 from monitor.storage.history_query import history_select, index_all_select
 from monitor.storage.identities import identities
+from monitor.storage.lock import DatabaseLock
 from monitor.storage.logs_state import LogsMixin
 from monitor.storage.models import OutboxRow
 from monitor.storage.outbox import OutboxMixin
@@ -121,14 +123,27 @@ def _timed_operations(cls: type[S]) -> type[S]:
 class Store(BatchMixin, LogsMixin, BackfillsMixin, HistoryMixin, FindingsMixin, OutboxMixin):
     """The monitor's database. Open with ``await Store.open(url)``; close with ``close()``."""
 
+    _lock: DatabaseLock | None = None
+
     @classmethod
     async def open(
-        cls, url: str, *, migrate: bool = True, echo: bool = False, pool_size: int = 5
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        echo: bool = False,
+        pool_size: int = 5,
+        exclusive: bool = False,
     ) -> Store:
         """Connect; with ``migrate``, bring the schema to the latest revision first, else
-        refuse a database that is not at it. ``pool_size``: PostgreSQL connections kept."""
+        refuse a database that is not at it. ``pool_size``: PostgreSQL connections kept.
+        ``exclusive``: first take the database's lock for the life of the store (a monitor
+        that writes: see ``monitor.storage.lock``); ``DatabaseInUseError`` if another has it."""
         engine = engines.make_engine(url, echo=echo, pool_size=pool_size)
+        lock = None
         try:
+            if exclusive:
+                lock = await DatabaseLock.acquire(engine, engines.normalize_url(url))
             if migrate:
                 await engines.upgrade(engine)
             else:
@@ -139,12 +154,22 @@ class Store(BatchMixin, LogsMixin, BackfillsMixin, HistoryMixin, FindingsMixin, 
                         "run `tlog-monitor db upgrade`"
                     )
         except (SQLAlchemyError, OSError) as e:
-            await engine.dispose()
+            await _give_up(engine, lock)
             raise StorageError(f"cannot open database: {e}") from e
         except BaseException:
-            await engine.dispose()
+            await _give_up(engine, lock)
             raise
-        return cls(engine)
+        store = cls(engine)
+        store._lock = lock
+        if lock is not None:
+            store.holder = lock.holder
+        return store
+
+    @property
+    def exclusive(self) -> bool:
+        """This store holds the database's lock: no other monitor runs on it, so an outbox
+        claim of another holder is a dead process's, free to take at once."""
+        return self._lock is not None
 
     @property
     def dialect(self) -> str:
@@ -162,7 +187,8 @@ class Store(BatchMixin, LogsMixin, BackfillsMixin, HistoryMixin, FindingsMixin, 
                     await conn.exec_driver_sql("PRAGMA optimize")
             except SQLAlchemyError:
                 pass  # closing anyway: statistics are an optimisation
-        await self._engine.dispose()
+        lock, self._lock = self._lock, None
+        await _give_up(self._engine, lock)
 
     async def outbox_backlog(self, sink: str) -> tuple[int, datetime | None]:
         """How many live rows of ``sink`` wait undelivered, and when the oldest of them was
@@ -185,3 +211,11 @@ class Store(BatchMixin, LogsMixin, BackfillsMixin, HistoryMixin, FindingsMixin, 
                 n = (await conn.execute(select(func.count()).select_from(t))).scalar_one()
                 out[t.name] = int(n)
         return out
+
+
+async def _give_up(engine: AsyncEngine, lock: DatabaseLock | None) -> None:
+    if lock is not None:
+        # the connection is going anyway, and its lock with it
+        with contextlib.suppress(SQLAlchemyError):
+            await lock.release()
+    await engine.dispose()
