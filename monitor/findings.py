@@ -35,6 +35,22 @@ class IntegrityType(StrEnum):
     MISSING_ENTRIES = "missing_entries"
 
 
+SELF_CLEARING: frozenset[IntegrityType] = frozenset(
+    {
+        IntegrityType.BAD_CHECKPOINT_SIGNATURE,
+        IntegrityType.ENTRY_NOT_IN_TREE,
+        IntegrityType.MISSING_ENTRIES,
+    }
+)
+"""Integrity failures that a later pass may resolve, once it proves new entries consistent
+with everything verified: data served wrong or not at all (a note whose signature does not
+verify, an entry that is not the tree's leaf, entries withheld), which a cache, a network or
+an outage can cause and a correct answer later cures. The others (``consistency_failure``,
+``tree_shrunk``, ``tree_changed``) rest on two tree heads the log signed that cannot both be
+true: proof that the log misbehaved, which nothing it serves later undoes. Only a person
+resolves them."""
+
+
 class HealthType(StrEnum):
     LOG_UNREACHABLE = "log_unreachable"
     LOG_STALLED = "log_stalled"

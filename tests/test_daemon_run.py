@@ -9,7 +9,9 @@ import asyncio
 import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 
 from monitor.daemon.commit import PassResult
@@ -18,6 +20,7 @@ from monitor.findings import FindingKind, FindingState
 from monitor.logclient.http import HttpPolicy
 from monitor.storage import FindingQuery
 from monitor.storage.store import Store
+from tests.api_support import TOKENS, WRITE_TOKEN
 from tests.daemon_support import (
     ARTIFACT,
     ENGINES,
@@ -304,3 +307,95 @@ def test_a_v1_log_signing_as_its_pod_is_monitored_across_a_restart(
         POD,
         POD_AFTER_RESTART,
     )
+
+
+def test_a_proven_lie_stays_open_and_the_log_not_ready_until_a_person_resolves_it(
+    tmp_path: Path,
+) -> None:
+    """A fork (two signed views) and a shrunk tree are proof that the log misbehaved: a later
+    consistent view does not resolve them (no resolve is sent), the log is not ready from the
+    moment the lie is seen, and only a person's resolve clears it. A tampered entry (served
+    wrong, never signed) clears by itself once the log serves it right."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
+
+    async def body() -> None:
+        async with harness(tmp_path, entries=300, shards=1) as h:
+            cfg = write_config(
+                tmp_path / "monitor.yaml",
+                h.sim,
+                tmp_path,
+                url,
+                v1={"start": "tip"},
+                v2={"off": True},
+                server={"tokens": TOKENS},
+            )
+            auth = {"Authorization": f"Bearer {WRITE_TOKEN}"}
+            async with (
+                Monitor.open(str(cfg), retry_base=0.02) as m,
+                aiohttp.ClientSession() as session,
+            ):
+                stop = asyncio.Event()
+                task = asyncio.create_task(m.run(stop))
+                await until(lambda: cursors(m) == {"v1": 300}, m)
+                while m.api is None or m.api.url is None:
+                    await asyncio.sleep(0.05)
+                base = m.api.url
+
+                async def ready() -> tuple[int, Any]:
+                    async with session.get(f"{base}/readyz") as r:
+                        return r.status, await r.json()
+
+                async def lies(state: FindingState) -> dict[str, int]:
+                    q = FindingQuery(kinds=(FindingKind.INTEGRITY_FAILURE,), states=(state,))
+                    page = await m.store.findings(q)
+                    return {f.finding.type or "": f.finding.id or 0 for f in page.items}
+
+                assert (await ready())[0] == 200
+                # the log shows a tree that forks from the one verified, then recovers
+                await h.admin("append", {"v1": 10})
+                await h.admin("faults", {"fork_at": 100})  # a leaf already verified
+                await until(lambda: m.runners["v1"].status.lie is not None, m)
+                status, doc = await ready()
+                assert status == 503
+                assert doc["logs"]["v1"].startswith("integrity failure")
+                await h.admin("faults", {"fork_at": None})
+                await h.admin("append", {"v1": 10})
+                await until(lambda: cursors(m) == {"v1": 320}, m)
+                # the other view was signed: still open, still not ready, nothing resolved
+                fork = await lies(FindingState.OPEN)
+                assert list(fork) == ["consistency_failure"]
+                status, doc = await ready()
+                assert (status, doc["logs"]["v1"]) == (
+                    503,
+                    "integrity failure open (consistency_failure)",
+                )
+                # a tampered entry: not signed, served right again later; it clears itself
+                await h.admin("faults", {"tamper": [325]})
+                await h.admin("append", {"v1": 10})
+                await until(lambda: m.runners["v1"].status.lie == "entry_not_in_tree", m)
+                await h.admin("faults", {"tamper": []})
+                await h.admin("append", {"v1": 10})
+                await until(lambda: cursors(m) == {"v1": 340}, m)
+                assert "entry_not_in_tree" in await lies(FindingState.RESOLVED)
+                assert list(await lies(FindingState.OPEN)) == ["consistency_failure"]
+                # a person resolves the fork: ready again
+                fid = fork["consistency_failure"]
+                async with session.post(
+                    f"{base}/api/v1/findings/{fid}/resolve",
+                    json={"comment": "the operator explained the fork"},
+                    headers=auth,
+                ) as r:
+                    assert r.status == 200, await r.text()
+                assert (await ready())[0] == 200
+                stop.set()
+                await asyncio.wait_for(task, 10)
+            store = await Store.open(url, migrate=False)
+            try:
+                page = await store.findings(FindingQuery(kinds=(FindingKind.INTEGRITY_FAILURE,)))
+                by_type = {f.finding.type: f for f in page.items}
+                assert by_type["consistency_failure"].state_changed_by == "writer"
+                assert by_type["entry_not_in_tree"].state_changed_by == "monitor"
+            finally:
+                await store.close()
+
+    run(body)

@@ -13,6 +13,9 @@ from monitor.api.pages import respond
 from monitor.api.params import Params
 from monitor.api.routing import Api
 from monitor.errors import StorageError
+from monitor.findings import FindingKind, FindingState
+from monitor.storage import FindingQuery
+from monitor.storage.store import Store
 
 DB_TIMEOUT = 5.0
 
@@ -23,19 +26,29 @@ async def healthz(api: Api, request: web.Request) -> web.StreamResponse:
 
 
 async def readyz(api: Api, request: web.Request) -> web.StreamResponse:
+    """Ready: the database takes writes (a full disk answers reads), and every tailed log was
+    verified recently and has no integrity failure open. Reasons are classified: this page may
+    be public, and an error's full text can hold SQL, URLs or what a hostile log sent."""
     Params(request.query, ())
     ready = True
+    store = api.ctx.store
     try:
-        await asyncio.wait_for(api.ctx.store.ping(), DB_TIMEOUT)
+        await asyncio.wait_for(_database_writes(store), DB_TIMEOUT)
         database = "ok"
     except (StorageError, TimeoutError) as e:
-        ready, database = False, f"unreachable: {type(e).__name__}"
+        reason = "database_timeout" if isinstance(e, TimeoutError) else "database_unavailable"
+        ready, database = False, reason
+    lies = await _open_lies(store) if database == "ok" else {}
     now = api.ctx.clock()
     logs = {}
     for name, status in sorted(api.ctx.statuses().items()):
         ok_at = status.last_success_at
-        why = f" ({status.lie or status.last_error})" if status.lie or status.last_error else ""
-        if ok_at is None:
+        why = f" ({status.last_reason})" if status.last_reason else ""
+        if name in lies:
+            ready, logs[name] = False, f"integrity failure open ({', '.join(lies[name])})"
+        elif status.lie:
+            ready, logs[name] = False, f"integrity failure ({status.lie})"
+        elif ok_at is None:
             ready, logs[name] = False, f"not verified yet{why or ' (first pass under way)'}"
         elif now - ok_at > api.ctx.ready_within:
             ready, logs[name] = False, f"not verified since {when(ok_at)}{why}"
@@ -43,6 +56,31 @@ async def readyz(api: Api, request: web.Request) -> web.StreamResponse:
             logs[name] = "ok"
     doc = {"status": "ready" if ready else "not_ready", "database": database, "logs": logs}
     return respond(doc, status=200 if ready else 503)
+
+
+async def _database_writes(store: Store) -> None:
+    await store.ping()
+    await store.probe_write(store.holder.name)
+
+
+async def _open_lies(store: Store) -> dict[str, list[str]]:
+    """Each log's open (or acknowledged) integrity failures, by type: until a pass resolves
+    them, or a person does, the log is not trusted and the monitor not ready."""
+    query = FindingQuery(
+        kinds=(FindingKind.INTEGRITY_FAILURE,),
+        states=(FindingState.OPEN, FindingState.ACKNOWLEDGED),
+        limit=1000,
+    )
+    out: dict[str, list[str]] = {}
+    try:
+        page = await store.findings(query)
+    except StorageError:
+        return out  # the database check above says so
+    for sf in page.items:
+        f = sf.finding
+        if f.log is not None and f.type is not None and f.type not in out.get(f.log, []):
+            out.setdefault(f.log, []).append(f.type)
+    return out
 
 
 async def metrics(api: Api, request: web.Request) -> web.StreamResponse:

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 
 from monitor.config.models import HealthSettings
 from monitor.daemon.commit import PassResult
+from monitor.daemon.reasons import classify
 from monitor.daemon.routing import Routing
 from monitor.findings import Finding, FindingKind, FindingState, HealthType, dedup_key
 from monitor.metrics import DaemonMetrics
@@ -54,8 +55,9 @@ class LogStatus:
 
     name: str
     frozen: bool = False  # a retired shard: its checkpoint is not expected to change
-    failing_since: float | None = None
-    last_error: str | None = None
+    failing_since: float | None = None  # since when every pass ended in an error or a lie
+    last_error: str | None = None  # the full text: logs and the read-token API only
+    last_reason: str | None = None  # classified (``monitor.daemon.reasons``): public surfaces
     cursor: int | None = None
     log_size: int | None = None
     size_changed_at: float | None = None
@@ -68,10 +70,15 @@ class LogStatus:
     started_at: float = field(default_factory=time.time)  # when tailing this log began
 
     def record_pass(self, result: PassResult, now: float) -> None:
-        self.failing_since = None
-        self.last_error = None
         if result.failure is None:
+            self.failing_since = None
+            self.last_error = self.last_reason = None
             self.last_success_at = now
+        else:  # the log lied: the pass ended, and failed
+            if self.failing_since is None:
+                self.failing_since = now
+            self.last_error = result.failure.message
+            self.last_reason = str(result.failure.type)
         caught_up = result.cursor >= result.log_size
         if self.log_size != result.log_size:
             self.size_changed_at = now
@@ -87,6 +94,8 @@ class LogStatus:
         if self.failing_since is None:
             self.failing_since = now
         self.last_error = f"{type(error).__name__}: {error}"
+        self.last_reason = classify(error)
+        self.lie = None  # the last pass ended in an error, not a lie
 
     def lag(self) -> int | None:
         if self.cursor is None or self.log_size is None:
@@ -196,7 +205,7 @@ class HealthMonitor:
         episodes read back stay open until the tailers learn that they ended.)"""
         out: set[tuple[HealthType, str]] = set()
         for s in statuses:
-            if s.failing_since is not None:
+            if s.failing_since is not None and not s.lie:
                 out.add((HealthType.LOG_UNREACHABLE, s.name))
             if s.cursor is None:
                 out.update((t, s.name) for t in LOG_TYPES)
@@ -205,14 +214,15 @@ class HealthMonitor:
     def _log_conditions(self, s: LogStatus, now: float) -> list[_Condition]:
         cfg = self.settings
         out = []
-        if s.failing_since is not None:
+        # a log that lies is not unreachable: its integrity finding says what it did
+        if s.failing_since is not None and not s.lie:
             down = now - s.failing_since
             if down >= cfg.unreachable_after.total_seconds():
                 out.append(
                     _Condition(
                         HealthType.LOG_UNREACHABLE,
                         s.name,
-                        f"every pass has failed for {down:.0f}s; last error: {s.last_error}",
+                        f"every pass has failed for {down:.0f}s ({s.last_reason})",
                         s.failing_since,
                     )
                 )

@@ -45,7 +45,7 @@ from monitor.daemon.tailer import Backoff, Tailer
 from monitor.daemon.v1pass import catch_up_v1
 from monitor.daemon.v2pass import catch_up_v2
 from monitor.errors import ConfigError, MonitorError
-from monitor.findings import FindingKind, FindingState
+from monitor.findings import SELF_CLEARING, FindingKind, FindingState
 from monitor.logclient.discovery import ShardDiscovery
 from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.logclient.v1 import RekorV1Client
@@ -229,7 +229,10 @@ class Monitor:
         checked = await asyncio.to_thread(load_checked, path, load_trust)
         db = checked.settings.database
         url = db.sqlalchemy_url().render_as_string(hide_password=False)
-        store = await Store.open(url, migrate=db.migrate_on_start, pool_size=db.pool_size)
+        # one monitor per database: a second one (or ``once`` beside a daemon) is refused
+        store = await Store.open(
+            url, migrate=db.migrate_on_start, pool_size=db.pool_size, exclusive=True
+        )
         session = aiohttp.ClientSession()
         try:
             monitor = cls(
@@ -319,10 +322,11 @@ class Monitor:
         return result
 
     async def _settle_integrity(self, runner: Runner, result: PassResult) -> None:
-        """Integrity findings stay open while the log keeps failing; once a pass proves new
-        entries consistent with everything verified before, the log is consistent again and
-        they are resolved (their evidence stays). A pass without new entries proves nothing
-        new, so it resolves nothing."""
+        """Integrity findings stay open while the log keeps failing. Once a pass proves new
+        entries consistent with everything verified before, those that can clear by themselves
+        (``SELF_CLEARING``: data served wrong or withheld) are resolved, their evidence kept;
+        a proven lie (two signed views, a shrunk tree) stays open until a person resolves it.
+        A pass without new entries proves nothing new, so it resolves nothing."""
         status = runner.status
         if result.failure is not None:
             status.integrity_open = True
@@ -340,12 +344,13 @@ class Monitor:
             "against its signed checkpoints; the evidence is kept"
         )
         for sf in (await self.store.findings(query)).items:
-            if sf.finding.id is not None:
-                await self.store.resolve_finding(sf.finding.id, "monitor", note)
-                log.info(
-                    "integrity failure resolved",
-                    extra={"fields": {"log": runner.name, "finding": sf.finding.id}},
-                )
+            if sf.finding.id is None or sf.finding.type not in SELF_CLEARING:
+                continue
+            await self.store.resolve_finding(sf.finding.id, "monitor", note)
+            log.info(
+                "integrity failure resolved",
+                extra={"fields": {"log": runner.name, "finding": sf.finding.id}},
+            )
         status.integrity_open = False
 
     # -- once and backfill -------------------------------------------------------------------
