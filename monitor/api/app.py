@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from monitor import __version__
 from monitor.api import entries, findings, health, logs
-from monitor.api.context import ApiContext
 from monitor.api.errors import json_errors
 from monitor.api.openapi import document
 from monitor.api.pages import respond
@@ -54,13 +56,13 @@ async def openapi(api: Api, request: web.Request) -> web.StreamResponse:
     )
 
 
-def build_app(ctx: ApiContext) -> web.Application:
-    api = Api(ctx)
+def build_app(api: Api, outer: Sequence[Middleware] = ()) -> web.Application:
+    """The application; ``outer`` middlewares wrap all others (the connection guard's)."""
     table = routes()
     templates = {r.path: r.path for r in table}
     app = web.Application(
-        client_max_size=ctx.server.max_request_bytes,
-        middlewares=[metrics_middleware(api, templates), json_errors],
+        client_max_size=api.ctx.server.max_request_bytes,
+        middlewares=[*outer, metrics_middleware(api, templates), json_errors],
     )
     for r in table:
         app.router.add_route(r.method, r.path, wrap(api, r))

@@ -29,6 +29,7 @@ class ApiError(Exception):
         *,
         param: str | None = None,
         headers: Mapping[str, str] | None = None,
+        close: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -36,6 +37,19 @@ class ApiError(Exception):
         self.message = message
         self.param = param
         self.headers = dict(headers or {})
+        self.close = close  # the connection is closed after the answer
+
+
+# counted under this status in the request metrics, as proxies count it; never sent
+CLIENT_CLOSED = 499
+
+
+class ClientGone(ApiError):
+    """The client closed its connection before its request was complete: nobody to answer,
+    and no fault of the monitor (nothing is logged)."""
+
+    def __init__(self) -> None:
+        super().__init__(CLIENT_CLOSED, "client_closed_request", "the client went away")
 
 
 def bad_param(param: str, message: str) -> ApiError:
@@ -72,7 +86,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except ApiError as e:
-        return error_response(e.status, e.code, e.message, e.param, e.headers)
+        response = error_response(e.status, e.code, e.message, e.param, e.headers)
+        if e.close:
+            response.force_close()
+        return response
     except MalformedInputError as e:
         return error_response(400, "bad_request", str(e))
     except web.HTTPException as e:

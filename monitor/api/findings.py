@@ -3,11 +3,11 @@ are recorded; resolving tells every sink that heard of the finding)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from monitor.api.body import json_body
 from monitor.api.errors import ApiError, bad_param, not_found
 from monitor.api.pages import page, respond
 from monitor.api.params import Params
@@ -61,19 +61,11 @@ async def get_finding(api: Api, request: web.Request) -> web.StreamResponse:
     return respond(found.to_json())
 
 
-async def _comment(request: web.Request) -> str | None:
+async def _comment(api: Api, request: web.Request) -> str | None:
     """The optional ``{"comment": "..."}`` body of a state change."""
-    if not request.can_read_body:
+    body = await json_body(request, api.ctx.server.body_timeout.total_seconds())
+    if body is None:
         return None
-    raw = await request.read()
-    if not raw.strip():
-        return None
-    if request.content_type != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "bad_body", "the body is not valid JSON") from None
     if not isinstance(body, dict) or set(body) - {"comment"}:
         raise ApiError(400, "bad_body", 'the body must be {"comment": "..."} (or empty)')
     comment = body.get("comment")
@@ -102,7 +94,7 @@ async def _change(
     """Acknowledge or resolve: ``change`` refuses a finding that is resolved already."""
     Params(request.query, ())
     finding_id = api.path_id(request)
-    comment = await _comment(request)
+    comment = await _comment(api, request)
     if not await change(finding_id, request[PRINCIPAL].name, comment):
         if await api.ctx.store.finding(finding_id) is None:
             raise not_found(f"no finding {finding_id}")

@@ -90,6 +90,7 @@ def _operation(
     messages = {
         400: "a bad parameter (the error names it)",
         404: "no such object",
+        408: "the body did not arrive within server.body_timeout",
         409: "the finding is resolved already",
         413: "the request body is too large",
         415: "the body is not JSON",
@@ -389,7 +390,7 @@ def document(version: str, max_page: int, *, health_public: bool, metrics_public
                 _ok("FindingDetail"),
                 params=[finding_id],
                 secured="write",
-                errors=(400, 404, 409, 413, 415),
+                errors=(400, 404, 408, 409, 413, 415),
                 body=True,
             )
         },
@@ -400,7 +401,7 @@ def document(version: str, max_page: int, *, health_public: bool, metrics_public
                 _ok("FindingDetail"),
                 params=[finding_id],
                 secured="write",
-                errors=(400, 404, 409, 413, 415),
+                errors=(400, 404, 408, 409, 413, 415),
                 body=True,
             )
         },

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from monitor.api.auth import Authenticator, Principal
 from monitor.api.context import ApiContext
@@ -21,6 +21,7 @@ from monitor.metrics import PREFIX
 PUBLIC, HEALTH, METRICS, READ, WRITE = "public", "health", "metrics", "read", "write"
 
 PRINCIPAL = web.RequestKey("principal", Principal)
+DROP_REASONS = ("header_timeout", "evicted")
 
 
 class ApiMetrics:
@@ -38,6 +39,26 @@ class ApiMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
             registry=ctx.registry,
         )
+        self.connections = Gauge(
+            f"{PREFIX}_api_connections",
+            "Connections open to the API now.",
+            registry=ctx.registry,
+        )
+        self.refused = Counter(
+            f"{PREFIX}_api_connections_refused",
+            "New connections refused (a 503) because server.max_connections were open and "
+            "every one was mid-request.",
+            registry=ctx.registry,
+        )
+        self.dropped = Counter(
+            f"{PREFIX}_api_connections_dropped",
+            "Connections the API closed before their request was complete, by reason: "
+            "header_timeout, or evicted (waiting longest, closed to make room for a new one).",
+            ["reason"],
+            registry=ctx.registry,
+        )
+        for reason in DROP_REASONS:
+            self.dropped.labels(reason)
 
 
 class Api:

@@ -236,6 +236,17 @@ class ServerSettings(ConfigModel):
     health_public: bool = True
     max_page_size: int = Field(default=1000, ge=1, le=10_000)
     max_request_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
+    # slow or idle clients must not hold the daemon's file descriptors (monitor.api.connections)
+    max_connections: int = Field(default=256, ge=1, le=65_536)
+    header_timeout: Annotated[
+        timedelta, PlainValidator(duration(timedelta(milliseconds=100), timedelta(minutes=5)))
+    ] = timedelta(seconds=10)
+    body_timeout: Annotated[
+        timedelta, PlainValidator(duration(timedelta(milliseconds=100), timedelta(minutes=5)))
+    ] = timedelta(seconds=10)
+    keepalive_timeout: Annotated[
+        timedelta, PlainValidator(duration(timedelta(milliseconds=100), timedelta(hours=1)))
+    ] = timedelta(seconds=30)
 
     @classmethod
     def cross_checks(cls, raw: Mapping[str, Any]) -> list[Problem]:

@@ -116,6 +116,17 @@ DESCRIPTIONS: Mapping[str, str] = {
     "balancers and probes; they say only whether the monitor works).",
     "server.max_page_size": "The largest page the API returns (`limit`).",
     "server.max_request_bytes": "The largest request body, and request line, accepted.",
+    "server.max_connections": "The most connections open at once. A new one beyond them "
+    "closes the one that has waited longest for a request (a slow or idle client); when every "
+    "one is mid-request, the new one is refused with a 503. Lowered at start to a quarter of "
+    "the process's open-file limit if that is less, so that a flood of connections cannot "
+    "take the descriptors the log passes, the database and alert delivery need.",
+    "server.header_timeout": "A request's head (request line and headers) must be complete "
+    "this long after its first byte, or the connection is closed.",
+    "server.body_timeout": "A request's body must be complete this long after its head, or "
+    "the answer is a 408 and the connection is closed.",
+    "server.keepalive_timeout": "A connection without a complete request this long after it "
+    "opened, or after its last response, is closed, whatever it sends meanwhile.",
     # tokens
     "server.tokens[].name": "Who holds the token: recorded as the author when it "
     "acknowledges or resolves a finding.",
