@@ -9,6 +9,7 @@ import json
 from typing import TYPE_CHECKING
 
 from monitor.config.load import DEFAULT_CONFIG_PATH
+from monitor.escape import escape
 
 if TYPE_CHECKING:
     from monitor.storage.store import Store
@@ -60,9 +61,9 @@ async def _test(config: str, name: str) -> int:
         outcome = await send_test(session, sink)
     where = f"sink {sink.name} ({sink.type}, {sink.host})"
     if outcome.ok:
-        print(f"{where}: test alert accepted ({outcome.reason}, {outcome.duration:.2f}s)")
+        print(escape(f"{where}: test alert accepted ({outcome.reason}, {outcome.duration:.2f}s)"))
         return 0
-    print(f"{where}: test alert FAILED: {outcome.reason}")
+    print(escape(f"{where}: test alert FAILED: {outcome.reason}"))
     return 1
 
 
@@ -105,8 +106,10 @@ async def _dead(config: str, sink: str | None, limit: int, as_json: bool) -> int
             print(json.dumps(row))
         else:
             print(
-                f"{item.id}  {item.sink}  {item.event}  {row['kind']}  rule={row['rule']}  "
-                f"{row['log']}#{row['index']}  attempts={item.attempts}  {item.last_error}"
+                escape(
+                    f"{item.id}  {item.sink}  {item.event}  {row['kind']}  rule={row['rule']}  "
+                    f"{row['log']}#{row['index']}  attempts={item.attempts}  {item.last_error}"
+                )
             )
     if not items and not as_json:
         print("no dead letters")

@@ -17,6 +17,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from monitor.config.load import DEFAULT_CONFIG_PATH
+from monitor.escape import escape
 
 if TYPE_CHECKING:
     from monitor.daemon.commit import PassResult
@@ -147,13 +148,13 @@ def _report(name: str, r: PassResult | Exception) -> int:
 
     if isinstance(r, Exception):
         what = str(r) if isinstance(r, MonitorError) else f"{type(r).__name__}: {r}"
-        print(f"{name}: FAILED: {what}")
+        print(escape(f"{name}: FAILED: {what}"))  # a log's answer may be quoted
         return EXIT_FAILED
     line = (
         f"{name}: {r.entries} entries, {r.findings} new findings, cursor {r.cursor} of {r.log_size}"
     )
     if r.failure is not None:
-        print(f"{line}; INTEGRITY FAILURE ({r.failure.type}): {r.failure.message}")
+        print(escape(f"{line}; INTEGRITY FAILURE ({r.failure.type}): {r.failure.message}"))
         return EXIT_FINDINGS
     print(line)
     return EXIT_FINDINGS if r.findings else EXIT_CLEAN

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                 f.kind + (f"/{f.type}" if f.type else ""),
                 f.rule or "-",
                 where or "-",
-                f.detail.replace("\n", " ")[:80],
+                f.detail[:80],  # escaped with every cell
             )
         )
     head = ("ID", "CREATED (UTC)", "SEVERITY", "STATE", "KIND", "RULE", "WHERE", "DETAIL")

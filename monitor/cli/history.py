@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from monitor.cli.db import add_page_options, existing_database_url, read_store
 from monitor.errors import MalformedInputError
+from monitor.escape import escape
 from monitor.timetext import parse_time
 
 if TYPE_CHECKING:
@@ -107,9 +108,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_table(head: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    """Columns of cells, each escaped: values from a log may hold terminal controls."""
     if not rows:
         print("nothing found")
         return
+    rows = [tuple(escape(c) for c in r) for r in rows]
     widths = [min(max(len(r[i]) for r in [head, *rows]), 80) for i in range(len(head))]
     for r in [head, *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())

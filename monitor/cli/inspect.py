@@ -20,6 +20,7 @@ from monitor.entries.record import (
 )
 from monitor.entries.serialize import result_json
 from monitor.errors import MalformedInputError
+from monitor.escape import escape
 from monitor.evidence import parse_evidence
 from monitor.trust import TrustRoot, load_trust_root
 
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             results = results_for(read_input(path), trust)
         except MalformedInputError as e:
-            print(f"{path}: cannot inspect: {e}", file=sys.stderr)
+            print(escape(f"{path}: cannot inspect: {e}"), file=sys.stderr)
             status = 1
             continue
         for r in results:
@@ -106,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps({"path": path, **result_json(r, include_body=args.body)}))
             else:
-                print("\n".join(describe(r, path)), end="\n\n")
+                # every value shown came from the entry: escaped, line by line
+                print("\n".join(escape(line) for line in describe(r, path)), end="\n\n")
     return status
 
 

@@ -15,6 +15,7 @@ from monitor.cli import db as db_cli
 from monitor.cli import findings as findings_cli
 from monitor.cli import history as history_cli
 from monitor.errors import MonitorError
+from monitor.escape import escape_lines
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
     except MonitorError as e:
-        print(f"tlog-monitor: error: {e}", file=sys.stderr)
+        print(escape_lines(f"tlog-monitor: error: {e}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -27,6 +27,7 @@ from monitor.errors import (
     UnreadableInputError,
     VerificationError,
 )
+from monitor.escape import escape
 from monitor.evidence import EntryEvidence, Evidence, parse_evidence
 from monitor.trust import TrustRoot, load_trust_root
 from monitor.verify_evidence import (
@@ -171,6 +172,8 @@ def _load_shard_offsets(path: str, trust: TrustRoot) -> dict[int, int]:
 
 
 def _line(result: FileResult, verbose: bool) -> str:
+    """The file's line (and with ``verbose`` one per check), each escaped: summaries and
+    details quote what the file holds (kinds, versions, entry IDs, origins)."""
     reports, form = result.reports, result.form
     if result.status == "ok":
         what = "; ".join(
@@ -192,11 +195,14 @@ def _line(result: FileResult, verbose: bool) -> str:
         )
         parts = [p for p in (failed, result.error) if p]
         line = f"{label} {result.path}: {form}: {'; '.join(parts)}"
+    lines = [escape(line)]
     if verbose:
         for r in reports:
             for c in r.checks:
-                line += f"\n      {r.label}: {'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}"
-    return line
+                lines.append(
+                    escape(f"      {r.label}: {'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}")
+                )
+    return "\n".join(lines)
 
 
 def _json(result: FileResult) -> str:
