@@ -183,8 +183,14 @@ def test_a_slowloris_flood_leaves_the_daemon_working(tmp_path: Path) -> None:
                 assert caught_up is not None, report
                 # ...and its alerts were delivered
                 assert delivered_during_flood >= 1, report
-                errors = [ln for ln in log.read_text().splitlines() if '"level": "error"' in ln]
-                assert errors == [], errors[:3]
+                # no error line, nor any line that is not the daemon's own (asyncio's "accept()
+                # out of system resource" tracebacks, had the descriptors run out)
+                bad = [
+                    ln
+                    for ln in log.read_text().splitlines()
+                    if not ln.startswith("{") or '"level": "error"' in ln
+                ]
+                assert bad == [], bad[:5]
             finally:
                 for p in (flood, proc):
                     if p is not None and p.returncode is None:
