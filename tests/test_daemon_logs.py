@@ -278,6 +278,21 @@ def test_text_exception_shows_error_and_traceback_only_for_non_monitor_errors() 
     assert "Traceback (most recent call last):" in debug
 
 
+def test_text_lines_escape_what_a_log_controls() -> None:
+    """A terminal line quotes origins, SANs and errors a log sent: no forged line, no escape
+    sequence, no reordering reaches the terminal; JSON keeps the values exact."""
+    hostile = "pod\r\n12:00:00 info monitor.t: all good \x1b[31m\u202eevil"
+    rec = record("name: %s", args=(hostile,), fields={"now": hostile})
+    line = TextFormatter().format(rec)
+    assert "\n" not in line
+    assert "\x1b" not in line
+    assert "\u202e" not in line
+    assert "pod\\r\\n12:00:00" in line
+    assert "\\x1b[31m\\u202eevil" in line
+    (doc,) = [json.loads(JsonFormatter().format(rec))]
+    assert doc["now"] == hostile
+
+
 def test_text_formatting_never_raises() -> None:
     line = TextFormatter().format(record("%d", args=("x",), fields={"bad": Unprintable()}))
     assert line.endswith(' bad="<unprintable Unprintable>"')

@@ -31,6 +31,7 @@ from monitor import __version__
 from monitor.alerts.signing import parse_secrets, webhook_headers
 from monitor.config.models import SinkSettings
 from monitor.errors import ConfigError
+from monitor.escape import escape
 from monitor.findings import dedup_key
 
 Event = Literal["trigger", "resolve", "test"]
@@ -253,7 +254,7 @@ def slack(
 def slack_escape(text: str) -> str:
     """Text for Slack mrkdwn: ``&``, ``<`` and ``>`` as entities (so no ``<!channel>``,
     ``<@U123>`` or ``<url|label>`` survives), control characters made visible."""
-    return _printable(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escape(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 _esc = slack_escape
@@ -496,7 +497,7 @@ def _pagerduty_payload(
         summary = f"{len(fs)} {_kinds(fs)} findings" + (f" of rule {rule}" if rule else "")
         summary += f"; first: {_summary(f)}"
     payload: dict[str, Any] = {
-        "summary": _clip(_printable(summary), PAGERDUTY_SUMMARY_MAX),
+        "summary": _clip(escape(summary), PAGERDUTY_SUMMARY_MAX),
         "source": log or "tlog-monitor",
         "severity": pagerduty_severity(_max_severity(fs)),
         "class": _common(fs, "kind") or "mixed",
@@ -608,7 +609,7 @@ def _alert(
     if test:
         labels["test"] = "true"
     annotations = {
-        "summary": _clip(_printable(_summary(f)), 1024),
+        "summary": _clip(escape(_summary(f)), 1024),
         "description": _str(f, "detail") or "",
     }
     log, index = _str(f, "log"), _index(f)
@@ -781,14 +782,6 @@ def _aware(now: datetime) -> None:
 def _rfc3339(at: datetime) -> str:
     _aware(at)
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _printable(text: str) -> str:
-    """One line of printable characters: others shown as escapes (values come from
-    certificates)."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _clip(text: str, limit: int) -> str:

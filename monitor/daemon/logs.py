@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import TextIO
 
 from monitor.errors import ConfigError, MonitorError
+from monitor.escape import escape
 
 __all__ = [
     "LEVELS",
@@ -174,7 +175,10 @@ class TextFormatter(logging.Formatter):
 
     def _line(self, record: logging.LogRecord) -> str:
         clock = time.strftime("%H:%M:%S", time.localtime(record.created))
-        parts = [f"{clock} {record.levelname.lower()} {record.name}: {_message(record)}"]
+        # a terminal line: what a log controls (an origin, a SAN) must not forge lines or
+        # sequences, so the message and the values are escaped; JSON lines need none of it
+        message = escape(_message(record))
+        parts = [f"{clock} {record.levelname.lower()} {record.name}: {message}"]
         fields = dict(_fields(record))
         exc = _exc_info(record)
         if exc is not None:
@@ -258,7 +262,7 @@ def _str(value: object) -> str:
 
 
 def _text_value(value: object) -> str:
-    text = _str(value)
+    text = escape(_str(value))
     if text == "" or any(c.isspace() or c in '"=' for c in text):
         return json.dumps(text, ensure_ascii=False)
     return text

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from monitor.alerts.signing import HEADER_ID, verify
 from monitor.demo.layout import HOOK_PATH
+from monitor.escape import escape
 
 _VALUE_MAX = 120
 _SEEN_MAX = 10_000
@@ -25,9 +26,7 @@ _SEEN_MAX = 10_000
 
 def clean(value: object, limit: int = _VALUE_MAX) -> str:
     """One printable line, at most ``limit`` characters."""
-    text = str(value)
-    if not text.isprintable():
-        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    text = escape(str(value))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

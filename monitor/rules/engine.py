@@ -37,6 +37,7 @@ from monitor.entries.record import (
     SigningRecord,
 )
 from monitor.errors import ConfigError
+from monitor.escape import escape
 from monitor.findings import Finding, FindingKind, Unmet, dedup_key
 from monitor.rules.fields import RECORD_FIELDS, Fields, record_level_fields, signer_field
 from monitor.rules.spec import (
@@ -485,6 +486,5 @@ def _values(values: tuple[str, ...]) -> str:
 
 def _clean(text: str, limit: int) -> str:
     """One printable line, at most ``limit`` characters (values come from certificates)."""
-    if not text.isprintable():
-        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    text = escape(text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
