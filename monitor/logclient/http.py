@@ -2,8 +2,10 @@
 
 Bounded concurrency, a per-log request budget, ``Retry-After`` and adaptive slow-down on
 429, capped jittered retries on 5xx / timeouts / resets / truncated bodies, a response-size
-cap, no redirects off the log's host, a versioned User-Agent, and every request, retry and
-failure counted.
+cap per request (what was asked can hold, ``monitor.logclient.limits``; the body is refused as
+it is read, never read whole first), no redirects off the log's host nor from https to http,
+a malformed HTTP answer (a header over 8 KB, more than 128 headers) refused as such, a
+versioned User-Agent, and every request, retry and failure counted.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import aiohttp
 from monitor import __version__
 from monitor.aio import backoff_delay
 from monitor.errors import LogResponseError, TransientLogError
+from monitor.logclient.limits import DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MEMORY_BUDGET
 from monitor.logclient.ratelimit import TokenBucket
 from monitor.metrics import ClientMetrics
 
@@ -42,8 +45,14 @@ class HttpPolicy:
     max_attempts: int = 6
     backoff_base_seconds: float = 0.5
     backoff_cap_seconds: float = 30.0
-    max_response_bytes: int = 32 << 20
+    max_response_bytes: int = 32 << 20  # an answer whose request has no cap of its own
     max_retry_after_seconds: float = 300.0
+    # what the log's answers may take (``monitor.logclient.limits``, ``budget``)
+    max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
+    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET
+    # how long entries (or tiles) of a tree the log signed may stay unavailable before that
+    # is a ``missing_entries`` integrity failure rather than an outage
+    missing_after_seconds: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -78,13 +87,19 @@ class LogHttp:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
 
     async def get(
-        self, path: str, *, params: Mapping[str, str] | None = None, accept: str | None = None
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        accept: str | None = None,
+        max_bytes: int | None = None,
     ) -> Response:
+        """``max_bytes``: the most the answer may take (``max_response_bytes`` if None)."""
         headers = {"Accept": accept} if accept else {}
-        return await self._request("GET", path, params=params, headers=headers)
+        return await self._request("GET", path, params=params, headers=headers, max_bytes=max_bytes)
 
-    async def post_json(self, path: str, payload: Any) -> Response:
-        return await self._request("POST", path, json_body=payload)
+    async def post_json(self, path: str, payload: Any, *, max_bytes: int | None = None) -> Response:
+        return await self._request("POST", path, json_body=payload, max_bytes=max_bytes)
 
     async def _request(
         self,
@@ -94,15 +109,18 @@ class LogHttp:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         json_body: Any = None,
+        max_bytes: int | None = None,
     ) -> Response:
         url = urljoin(self.base_url, path.lstrip("/"))
+        # a request's own cap is what was asked can hold; the policy's is for any other answer
+        cap = self.policy.max_response_bytes if max_bytes is None else max_bytes
         last_problem = "no attempt made"
         for attempt in range(1, self.policy.max_attempts + 1):
             waited = await self.bucket.acquire()
             if waited:
                 self._metrics.rate_limit_wait.labels(self._log).inc(waited)
             try:
-                response = await self._once(method, url, params, headers, json_body)
+                response = await self._once(method, url, params, headers, json_body, cap=cap)
             except _Retryable as e:
                 last_problem = e.reason
                 self._metrics.requests.labels(self._log, e.label).inc()
@@ -134,6 +152,8 @@ class LogHttp:
         params: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
         json_body: Any,
+        *,
+        cap: int,
     ) -> Response:
         req_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, identity"}
         req_headers.update(headers or {})
@@ -153,9 +173,9 @@ class LogHttp:
                     ) as resp:
                         if resp.status in (301, 302, 303, 307, 308):
                             self._metrics.requests.labels(self._log, str(resp.status)).inc()
-                            url = self._same_host_redirect(url, resp.headers.get("Location"))
+                            url = self._redirect_target(url, resp.headers.get("Location"))
                             continue
-                        return await self._read(resp)
+                        return await self._read(resp, cap)
                 self._metrics.failures.labels(self._log, "redirect").inc()
                 raise LogResponseError(f"{self._log}: too many redirects from {url}")
             except TimeoutError:
@@ -164,21 +184,41 @@ class LogHttp:
                 raise _Retryable("truncated", "truncated", f"truncated body: {e}") from None
             except aiohttp.ClientConnectionError as e:
                 raise _Retryable("connection", "connection", f"connection error: {e}") from None
+            except aiohttp.ClientResponseError as e:
+                # the answer broke HTTP itself (a header over 8 KB, too many headers, a bad
+                # status line): the log's fault, said in one line, not a crash of the pass
+                self._metrics.failures.labels(self._log, "bad_response").inc()
+                raise LogResponseError(
+                    f"{self._log}: malformed HTTP answer to {method} {url}: {e.message[:200]}"
+                ) from None
+            except aiohttp.ClientError as e:  # e.g. a Location that is no URL
+                self._metrics.failures.labels(self._log, "bad_response").inc()
+                raise LogResponseError(
+                    f"{self._log}: {method} {url} failed: {type(e).__name__}: {str(e)[:200]}"
+                ) from None
             finally:
                 self._metrics.latency.labels(self._log).observe(time.perf_counter() - started)
 
-    def _same_host_redirect(self, url: str, location: str | None) -> str:
+    def _redirect_target(self, url: str, location: str | None) -> str:
+        """Where a redirect from ``url`` leads, if it may be followed: the log's own host,
+        and never from https to http (which would hand the answer to anyone on the path)."""
         if not location:
             raise LogResponseError(f"{self._log}: redirect without a Location from {url}")
         target = urljoin(url, location)
-        if urlsplit(target).netloc != self._host:
+        parts = urlsplit(target)
+        if parts.netloc != self._host:
             self._metrics.failures.labels(self._log, "redirect").inc()
             raise LogResponseError(
-                f"{self._log}: refused a redirect off the log's host to {urlsplit(target).netloc}"
+                f"{self._log}: refused a redirect off the log's host to {parts.netloc}"
+            )
+        if parts.scheme != "https" and urlsplit(url).scheme == "https":
+            self._metrics.failures.labels(self._log, "redirect").inc()
+            raise LogResponseError(
+                f"{self._log}: refused a redirect from https to {parts.scheme or 'no scheme'}"
             )
         return target
 
-    async def _read(self, resp: aiohttp.ClientResponse) -> Response:
+    async def _read(self, resp: aiohttp.ClientResponse, cap: int) -> Response:
         status = resp.status
         if status == 429:
             retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
@@ -188,9 +228,10 @@ class LogHttp:
             raise _Retryable("429", "rate_limited", "HTTP 429 Too Many Requests", retry_after)
         if status in _RETRY_STATUSES:
             raise _Retryable(str(status), "server_error", f"HTTP {status}")
-        cap = self.policy.max_response_bytes
         declared = resp.content_length
-        if declared is not None and declared > cap:
+        gzipped = "gzip" in (resp.headers.get("Content-Encoding") or "")
+        # a compressed answer's length is not what it takes: its bytes are counted as read
+        if declared is not None and declared > cap and not gzipped:
             self._metrics.requests.labels(self._log, str(status)).inc()
             self._metrics.failures.labels(self._log, "oversize").inc()
             raise LogResponseError(f"{self._log}: response of {declared} bytes exceeds {cap}")
@@ -204,11 +245,7 @@ class LogHttp:
                 raise LogResponseError(f"{self._log}: response exceeds {cap} bytes")
             chunks.append(chunk)
         body = b"".join(chunks)
-        if (
-            declared is not None
-            and len(body) != declared
-            and "gzip" not in (resp.headers.get("Content-Encoding") or "")
-        ):
+        if declared is not None and len(body) != declared and not gzipped:
             raise _Retryable("truncated", "truncated", f"body {len(body)} of {declared} bytes")
         # an answer read whole is counted here, once, whether it is returned or refused
         self._metrics.requests.labels(self._log, str(status)).inc()
