@@ -15,6 +15,8 @@ import pytest
 from monitor.checkpoint import SignedCheckpoint
 from monitor.daemon import PassContext, PassResult, Start, catch_up_v2
 from monitor.findings import FindingKind, IntegrityType
+from monitor.logclient.budget import ByteBudget
+from monitor.logclient.owed import Owed
 from monitor.logclient.v2 import RekorV2Client
 from monitor.merkle import leaf_hash
 from monitor.rules.engine import RuleEngine
@@ -219,12 +221,19 @@ class HandBuiltLog:
         self.bodies = bodies
         self.store = MerkleStore(leaf_hash(b) for b in bodies)
         self.log = SimpleNamespace(base_url="https://log.example/v2/test")
+        self.budget = ByteBudget(1 << 20)
+        self.owed = Owed()
+        self.missing_after = 600.0
 
     async def checkpoint(self) -> SignedCheckpoint:
         return signed(self.store)
 
-    async def entries(self, start: int, end: int, tree_size: int) -> list[bytes]:
-        return self.bodies[start:end]
+    @staticmethod
+    def bundle_cap() -> int:
+        return 1 << 16
+
+    async def entry_bundle(self, index: int, width: int = 256) -> list[bytes]:
+        return self.bodies[index * 256 : index * 256 + width]
 
     async def tile(self, level: int, index: int, width: int = 256) -> list[bytes]:
         return split_tile(self.store.tile(level, index, width), width)

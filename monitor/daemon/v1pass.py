@@ -12,16 +12,23 @@ that prefix's root; the chunk that reaches the head is checked against the head 
 When the log rotates, the old tree is finished up to the final size its (signed) inactive tree
 head gives, then the new tree starts from its first entry, in the same pass: no restart.
 
+Entries are fetched in batches of 10, ahead of the chunk being proven, within the log's memory
+budget (``prefetch.Window``); a chunk is cut short (and proven by the inclusion proof of its
+last entry) when it holds a quarter of the budget, so entries of a megabyte are stored a few
+at a time rather than a thousand.
+
 When the log lies the pass stores one ``integrity_failure`` finding and stops; an entry that does
 not hash into the tree is found through its own inclusion proof, and the entries before it are
-kept. Entries the log will not serve (after the client's retries) are a lie as well: the signed
-tree holds them (``missing_entries``).
+kept. Entries the log will not serve are a lie as well: the signed tree holds them
+(``missing_entries``): at once when a batch answer leaves them out and asking again does not
+bring them, after the log's ``missing_after`` when they cannot be had at all (``withheld``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from monitor.checkpoint import SignedCheckpoint
 from monitor.daemon.commit import (
@@ -32,12 +39,18 @@ from monitor.daemon.commit import (
     Start,
     drive,
 )
-from monitor.daemon.prefetch import Prefetcher, chunks
+from monitor.daemon.prefetch import Window, chunks
 from monitor.daemon.state import Resume, begin_pass
 from monitor.daemon.v2pass import checkpoint_failure
-from monitor.errors import CheckpointError, LogResponseError, MissingEntriesError
+from monitor.daemon.withheld import owed_key, withheld
+from monitor.errors import (
+    CheckpointError,
+    LogResponseError,
+    MissingEntriesError,
+    TransientLogError,
+)
 from monitor.findings import IntegrityType
-from monitor.logclient.v1 import LogInfo, RekorV1Client, Shard, TreeHead, V1Entry
+from monitor.logclient.v1 import BATCH_SIZE, LogInfo, RekorV1Client, Shard, TreeHead, V1Entry
 from monitor.merkle import leaf_hash
 from monitor.pipeline.verify import (
     Anchor,
@@ -52,7 +65,7 @@ from monitor.storage.logs_state import CheckpointData
 
 __all__ = ["catch_up_v1"]
 
-PREFETCH = 4  # chunks in flight ahead of the one being proven and stored
+PREFETCH = 4  # chunks of batches in flight ahead of the one being proven and stored
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +97,32 @@ def _log_size(info: LogInfo) -> int:
     return last.start + last.size
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """Entries [first, stop) asked in one request; ``ends_chunk``: the last of its chunk."""
+
+    first: int
+    stop: int
+    ends_chunk: bool
+
+
+def _batches(first: int, end: int, chunk: int) -> Iterator[_Batch]:
+    for a, b in chunks(first, end, chunk):
+        for lo in range(a, b, BATCH_SIZE):
+            hi = min(b, lo + BATCH_SIZE)
+            yield _Batch(lo, hi, hi == b)
+
+
+def _held(entries: Sequence[V1Entry]) -> int:
+    return sum(e.held for e in entries)
+
+
 class _Pass:
     def __init__(self, client: RekorV1Client, ctx: PassContext) -> None:
         self.client = client
         self.ctx = ctx
         self.out = Committer(ctx)
+        self.owed = owed_key(ctx)
 
     async def run(self, start: Start, chunk: int) -> PassResult:
         ctx = self.ctx
@@ -132,7 +166,7 @@ class _Pass:
         head = _head(info, shard)
         if local == 0:
             return VerifiedTree.empty(head.checkpoint, shard.tree_id), _data(head)
-        entry = (await self._fetch(first - 1, first))[0]
+        (entry,) = await self.client.batch([first - 1])
         proof = entry.inclusion
         if proof is None:
             raise LogResponseError(f"entry {first - 1} was served without an inclusion proof")
@@ -166,6 +200,12 @@ class _Pass:
             except IntegrityFailure as e:
                 await self.out.fail(e, state, cursor, tree_start=shard.start)
                 return self.out.result(cursor, size, e)
+            except (TransientLogError, LogResponseError) as e:
+                failure = self._withheld(e, state, head)
+                if failure is None:
+                    raise
+                await self.out.fail(failure, state, cursor, tree_start=shard.start)
+                return self.out.result(cursor, size, failure)
             self.out.verified(shard.start + head.size)
             if renamed and state.size == head.size:
                 # nothing new to store: keep the note under the new name now, so that the
@@ -180,6 +220,7 @@ class _Pass:
                 return self.out.result(cursor, size, lie)
             anchor = None
             if cursor >= end or shard.active or pos + 1 >= len(shards):
+                self.client.owed.served(self.owed)  # everything signed is stored
                 return self.out.result(cursor, size, None)
             # the tree is finished (its final, signed size reached): the next one starts here
             nxt = shards[pos + 1]
@@ -197,24 +238,86 @@ class _Pass:
         limit: int,
         chunk: int,
     ) -> tuple[VerifiedTree, int, IntegrityFailure | None]:
-        """Prove and store [cursor, limit) of one tree, chunks fetched ahead and processed in
-        order; the state reached, its cursor, and the lie that stopped it."""
-        ahead = Prefetcher(self._fetch, chunks(cursor, limit, chunk), PREFETCH)
+        """Prove and store [cursor, limit) of one tree, batches fetched ahead and processed in
+        order, in chunks of ``chunk`` entries (or a quarter of the budget); the state reached,
+        its cursor, and the lie that stopped it."""
+        client = self.client
+        ahead: Window[_Batch, list[V1Entry]] = Window(
+            self._batch,
+            _batches(cursor, limit, chunk),
+            budget=client.budget,
+            worst=lambda b: client.batch_cap(b.stop - b.first),
+            held=_held,
+            depth=PREFETCH * -(-chunk // BATCH_SIZE),
+        )
+        cut_at = client.budget.limit // 4
+        pending: list[V1Entry] = []
+        lent = 0
         async with ahead:
-            try:
-                async for _, _, entries in ahead:
-                    good, lie = self._prove(state, head, shard, entries)
-                    done = good.size - state.size
-                    if done:
-                        cursor += done
-                        raws = [_raw(e) for e in entries[:done]]
-                        await self.out.commit(cursor, _data(head), good.range, raws)
-                    state = good
+            batches = aiter(ahead)
+            while True:
+                try:
+                    taken = await anext(batches)
+                except StopAsyncIteration:
+                    return state, cursor, None
+                except (TransientLogError, LogResponseError) as e:
+                    # what was fetched before is stored first: the failure is after it
+                    state, cursor, lie = await self._store(state, cursor, head, shard, pending)
                     if lie is not None:
                         return state, cursor, lie
-            except MissingEntriesError as e:
-                return state, cursor, _missing(e, state, head, shard)
-        return state, cursor, None
+                    if isinstance(e, MissingEntriesError):
+                        return state, cursor, _missing(e, state, head, shard)
+                    failure = self._withheld(e, state, head)
+                    if failure is None:
+                        raise
+                    return state, cursor, failure
+                pending += taken.result
+                lent += taken.held
+                if not taken.piece.ends_chunk and lent < cut_at:
+                    continue
+                state, cursor, lie = await self._store(state, cursor, head, shard, pending)
+                ahead.release(lent)
+                pending, lent = [], 0
+                if lie is not None:
+                    return state, cursor, lie
+
+    async def _store(
+        self,
+        state: VerifiedTree,
+        cursor: int,
+        head: TreeHead,
+        shard: Shard,
+        entries: Sequence[V1Entry],
+    ) -> tuple[VerifiedTree, int, IntegrityFailure | None]:
+        """Prove and store what can be of ``entries`` (which follow ``state``)."""
+        if not entries:
+            return state, cursor, None
+        good, lie = self._prove(state, head, shard, entries)
+        done = good.size - state.size
+        if done:
+            cursor += done
+            raws = [_raw(e) for e in entries[:done]]
+            await self.out.commit(cursor, _data(head), good.range, raws)
+            self.client.owed.served(self.owed)
+        return good, cursor, lie
+
+    def _withheld(
+        self, error: TransientLogError | LogResponseError, state: VerifiedTree, head: TreeHead
+    ) -> IntegrityFailure | None:
+        """The entries of the signed ``head`` beyond ``state`` could not be had: a
+        ``missing_entries`` failure once they are owed long enough (None before)."""
+        if state.size >= head.size:
+            return None  # nothing owed: the failure was not about entries
+        client = self.client
+        return withheld(
+            client.owed,
+            self.owed,
+            client.missing_after,
+            error,
+            checkpoint=head.checkpoint,
+            verified=state,
+            tree_id=head.tree_id,
+        )
 
     async def _advance(self, state: VerifiedTree, anchor: Anchor | None, head: TreeHead) -> None:
         """The head must extend the stored checkpoint (if larger) and the proven tree."""
@@ -289,10 +392,8 @@ class _Pass:
             shard.tree_id, entry.log_index - shard.start, h, proof.hashes, cp
         )
 
-    async def _fetch(self, start: int, stop: int) -> list[V1Entry]:
-        indexes = list(range(start, stop))
-        got = await self.client.entries(indexes)
-        return [got[i] for i in indexes]
+    async def _batch(self, batch: _Batch) -> list[V1Entry]:
+        return await self.client.batch(range(batch.first, batch.stop))
 
 
 def _note_rename(name: str, state: VerifiedTree, head: TreeHead) -> bool:

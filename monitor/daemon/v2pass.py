@@ -7,15 +7,23 @@ checkpoint (``seed_v2``: O(log n) hash tiles), and the chunk's leaf hashes must 
 verified compact range to exactly that prefix's root (``verify_extension``). Only then is the
 chunk parsed, matched and stored, with the new compact range and cursor, in ONE batch.
 
+Bundles and chunk-end proofs are fetched ahead, in order, within the log's memory budget
+(``prefetch.Window``); a chunk is cut short at a bundle (its end proven on the spot) when it
+holds a quarter of the budget.
+
 When the log lies (``IntegrityFailure``), the pass stores one critical ``integrity_failure``
 finding with the evidence and stops there: the cursor never moves past what was proven. For an
 entry that does not hash into the tree, the chunk is narrowed down to the offending entry
-(binary search over proven prefixes); the entries before it are proven and are kept.
+(binary search over proven prefixes); the entries before it are proven and are kept. Tiles or
+bundles of a signed checkpoint that cannot be had are an outage until the log's
+``missing_after``, then a ``missing_entries`` failure (``withheld``); a checkpoint of more
+entries than a log can hold is one at once.
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from monitor.checkpoint import SignedCheckpoint
 from monitor.daemon.commit import (
@@ -27,9 +35,10 @@ from monitor.daemon.commit import (
     drive,
     first_cursor,
 )
-from monitor.daemon.prefetch import Prefetcher, chunks
+from monitor.daemon.prefetch import Window, chunks
 from monitor.daemon.state import Resume, begin_pass
-from monitor.errors import CheckpointError
+from monitor.daemon.withheld import owed_key, withheld
+from monitor.errors import CheckpointError, LogResponseError, TransientLogError
 from monitor.findings import IntegrityType
 from monitor.logclient.v2 import RekorV2Client
 from monitor.merkle import leaf_hash
@@ -43,8 +52,12 @@ from monitor.pipeline.verify import (
     verify_extension,
 )
 from monitor.storage.logs_state import CheckpointData
+from monitor.tiles import TILE_WIDTH, tiles_for_range
 
 __all__ = ["catch_up_v2", "checkpoint_failure"]
+
+PREFETCH = 4  # chunks of bundles in flight ahead of the one being proven and stored
+END_CAP = 128 << 10  # the tiles that prove a chunk's end: a few of 8 KiB each
 
 
 async def catch_up_v2(
@@ -72,7 +85,15 @@ async def catch_up_v2(
 
 
 def checkpoint_failure(e: CheckpointError) -> IntegrityFailure:
-    """A checkpoint that fails verification is a lie of the log (or of someone in front of it)."""
+    """A checkpoint that fails verification is a lie of the log (or of someone in front of it);
+    one signed for more entries than a log can hold (``checkpoint-size``) promises entries the
+    log cannot serve."""
+    if e.check == "checkpoint-size":
+        return IntegrityFailure(
+            IntegrityType.MISSING_ENTRIES,
+            f"the log signed a checkpoint it cannot serve ({e.check}): {e.message}",
+            {"check": e.check, "checkpoint": e.raw},
+        )
     return IntegrityFailure(
         IntegrityType.BAD_CHECKPOINT_SIGNATURE,
         f"the log served a checkpoint that does not verify ({e.check}): {e.message}",
@@ -80,11 +101,49 @@ def checkpoint_failure(e: CheckpointError) -> IntegrityFailure:
     )
 
 
+@dataclass(frozen=True)
+class _Bundle:
+    """Entries [first, stop) of entry bundle ``index`` (``width`` entries in the tree), part of
+    the chunk that ends at ``chunk_end``."""
+
+    index: int
+    width: int
+    first: int
+    stop: int
+    chunk_end: int
+
+
+@dataclass(frozen=True)
+class _End:
+    """The proof that the tree of ``stop`` entries is a prefix of the checkpoint's."""
+
+    stop: int
+
+
+_Target = VerifiedTree | IntegrityFailure
+_Piece = _Bundle | _End
+_Got = list[bytes] | _Target
+
+
+def _pieces(first: int, end: int, chunk: int, tree_size: int) -> Iterator[_Piece]:
+    for a, b in chunks(first, end, chunk, aligned=True):
+        for span in tiles_for_range(a, b, tree_size):
+            yield _Bundle(span.index, span.width, span.start, span.end, b)
+        yield _End(b)
+
+
+def _held(got: _Got) -> int:
+    if isinstance(got, list):
+        return sum(len(b) + 40 for b in got)
+    return 4096  # a compact range, or the evidence of a lie
+
+
 class _Pass:
     def __init__(self, client: RekorV2Client, ctx: PassContext) -> None:
         self.client = client
         self.ctx = ctx
         self.out = Committer(ctx)
+        self.owed = owed_key(ctx)
 
     async def run(self, start: Start, chunk: int) -> PassResult:
         ctx = self.ctx
@@ -116,6 +175,8 @@ class _Pass:
         except IntegrityFailure as e:
             await self.out.fail(e, state, state.size)
             return self.out.result(state.size, cp.size, e)
+        except (TransientLogError, LogResponseError) as e:
+            return await self._withheld(e, state, cp)
         self.out.verified(cp.size)
         self.out.plan(end - state.size)
         return await self._chunks(state, cp, end, chunk)
@@ -123,28 +184,87 @@ class _Pass:
     async def _chunks(
         self, state: VerifiedTree, cp: SignedCheckpoint, end: int, chunk: int
     ) -> PassResult:
-        """Prove and store [state.size, end) in tile-aligned chunks, fetched (entries and the
-        proof of each chunk's end) ahead and processed in order."""
-
-        async def fetch(first: int, stop: int) -> tuple[list[bytes], _Target]:
-            bodies, target = await asyncio.gather(
-                self.client.entries(first, stop, cp.size), _prefix(self.client, cp, stop)
-            )
-            return bodies, target
-
-        async with Prefetcher(fetch, chunks(state.size, end, chunk, aligned=True)) as ahead:
-            async for first, _, (bodies, target) in ahead:
-                hashes = [leaf_hash(b) for b in bodies]
-                good, lie = await self._prove(state, cp, hashes, target)
-                if good.size > first:
-                    done = bodies[: good.size - first]
-                    proven = [RawEntry(first + i, b) for i, b in enumerate(done)]
-                    await self.out.commit(good.size, _cp(cp), good.range, proven)
-                state = good
-                if lie is not None:
-                    await self.out.fail(lie, state, state.size)
-                    return self.out.result(state.size, cp.size, lie)
+        """Prove and store [state.size, end) in tile-aligned chunks, fetched (entry bundles
+        and the proof of each chunk's end) ahead and processed in order."""
+        client = self.client
+        ahead: Window[_Piece, _Got] = Window(
+            lambda piece: self._fetch(piece, cp),
+            _pieces(state.size, end, chunk, cp.size),
+            budget=client.budget,
+            worst=lambda piece: client.bundle_cap() if isinstance(piece, _Bundle) else END_CAP,
+            held=_held,
+            depth=PREFETCH * (-(-chunk // TILE_WIDTH) + 1),
+        )
+        cut_at = client.budget.limit // 4
+        pending: list[bytes] = []
+        lent = 0
+        try:
+            async with ahead:
+                async for taken in ahead:
+                    piece, got = taken.piece, taken.result
+                    lent += taken.held
+                    if isinstance(got, list):
+                        pending += got
+                        assert isinstance(piece, _Bundle)
+                        if lent < cut_at or piece.stop == piece.chunk_end:
+                            continue
+                        got = await _prefix(client, cp, piece.stop)  # cut here: prove it
+                    state, lie = await self._store(state, cp, pending, got)
+                    ahead.release(lent)
+                    pending, lent = [], 0
+                    if lie is not None:
+                        await self.out.fail(lie, state, state.size)
+                        return self.out.result(state.size, cp.size, lie)
+        except (TransientLogError, LogResponseError) as e:
+            return await self._withheld(e, state, cp)
+        if state.size >= cp.size:
+            client.owed.served(self.owed)  # everything signed is stored
         return self.out.result(state.size, cp.size, None)
+
+    async def _fetch(self, piece: _Piece, cp: SignedCheckpoint) -> _Got:
+        if isinstance(piece, _End):
+            return await _prefix(self.client, cp, piece.stop)
+        bodies = await self.client.entry_bundle(piece.index, piece.width)
+        base = piece.index * TILE_WIDTH
+        return bodies[piece.first - base : piece.stop - base]
+
+    async def _store(
+        self, state: VerifiedTree, cp: SignedCheckpoint, bodies: list[bytes], target: _Got
+    ) -> tuple[VerifiedTree, IntegrityFailure | None]:
+        """Prove ``bodies`` (the entries after ``state``) against ``target`` and store what
+        is proven; the state reached and the lie that stopped it."""
+        if not bodies:
+            return state, None
+        assert not isinstance(target, list)
+        first = state.size
+        good, lie = await self._prove(state, cp, [leaf_hash(b) for b in bodies], target)
+        if good.size > first:
+            done = bodies[: good.size - first]
+            proven = [RawEntry(first + i, b) for i, b in enumerate(done)]
+            await self.out.commit(good.size, _cp(cp), good.range, proven)
+            self.client.owed.served(self.owed)
+        return good, lie
+
+    async def _withheld(
+        self, error: TransientLogError | LogResponseError, state: VerifiedTree, cp: SignedCheckpoint
+    ) -> PassResult:
+        """Tiles or bundles of the signed ``cp`` could not be had: an outage (``error`` is
+        raised again) until they are owed for the log's ``missing_after``, then the lie."""
+        if state.size >= cp.size:
+            raise error  # nothing owed: the failure was not about entries
+        client = self.client
+        failure = withheld(
+            client.owed,
+            self.owed,
+            client.missing_after,
+            error,
+            checkpoint=cp,
+            verified=state,
+        )
+        if failure is None:
+            raise error
+        await self.out.fail(failure, state, state.size)
+        return self.out.result(state.size, cp.size, failure)
 
     async def _seed(self, cp: SignedCheckpoint, start: Start) -> VerifiedTree | IntegrityFailure:
         """Store the start point; a lie found on the way is stored and returned instead."""
@@ -203,9 +323,6 @@ class _Pass:
         except IntegrityFailure as e:
             return good, e  # the single offending entry, named in the evidence
         return state, whole  # the narrowing did not reproduce the lie: keep nothing of it
-
-
-_Target = VerifiedTree | IntegrityFailure
 
 
 async def _prefix(client: RekorV2Client, cp: SignedCheckpoint, size: int) -> _Target:
