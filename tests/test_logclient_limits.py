@@ -12,6 +12,7 @@ import json
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from monitor.config.models import LogSettings
 from monitor.encoding import b64encode
 from monitor.errors import CheckpointError, LogResponseError
 from monitor.logclient.decode import decode_json
@@ -32,6 +34,7 @@ from monitor.logclient.limits import (
     v1_batch_answer,
     v1_entry_answer,
 )
+from monitor.logclient.policy import policy_for
 from monitor.logclient.v1 import RekorV1Client
 from monitor.logclient.v2 import RekorV2Client
 from monitor.metrics import ClientMetrics
@@ -297,3 +300,29 @@ def test_v2_tiles_and_bundles_are_capped_at_their_width(tmp_path: Path) -> None:
                     await client.entry_bundle(0)
 
     run(body)
+
+
+def test_the_log_settings_are_the_clients_policy() -> None:
+    default = LogSettings(name="x", api="v1", url="https://rekor.sigstore.dev")
+    assert policy_for(default) == HttpPolicy()  # the defaults agree
+    tuned = LogSettings(
+        name="x",
+        api="v2",
+        url="https://log.example",
+        requests_per_second=3,
+        burst=2,
+        max_concurrency=9,
+        timeout=timedelta(seconds=7),
+        max_entry_bytes=1 << 17,
+        memory_budget_bytes=1 << 25,
+        missing_after=timedelta(seconds=90),
+    )
+    assert policy_for(tuned) == HttpPolicy(
+        requests_per_second=3,
+        burst=2,
+        max_concurrency=9,
+        timeout_seconds=7,
+        max_entry_bytes=1 << 17,
+        memory_budget_bytes=1 << 25,
+        missing_after_seconds=90,
+    )

@@ -115,6 +115,14 @@ class LogSettings(ConfigModel):
     batch_size: int | None = Field(default=None, ge=1, le=100_000)
     index_all: bool = False
     retention: Annotated[timedelta, PlainValidator(duration(timedelta(hours=1)))] | None = None
+    # what the log may make the monitor hold (monitor.logclient.limits): an entry (Rekor v1:
+    # body and attestation) at most this, and its answers at most this much at once
+    max_entry_bytes: int = Field(default=1 << 20, ge=64 << 10, le=16 << 20)
+    memory_budget_bytes: int = Field(default=64 << 20, ge=1 << 20, le=1 << 30)
+    # entries of a signed tree unavailable this long are a missing_entries integrity failure
+    missing_after: Annotated[
+        timedelta, PlainValidator(duration(timedelta(seconds=1), timedelta(days=7)))
+    ] = timedelta(minutes=10)
 
     def chunk_size(self) -> int:
         """Entries per transaction: ``batch_size``, else the default for the API."""

@@ -93,6 +93,17 @@ DESCRIPTIONS: Mapping[str, str] = {
     "ask about identities nobody was watching. Rekor v2 has no search API: this is its index.",
     "logs[].retention": "How long `index_all` rows are kept (none: forever). Only with "
     "`index_all: true`.",
+    "logs[].max_entry_bytes": "The largest entry the log may serve (Rekor v1: its body and "
+    "the attestation stored with it, together); an answer holding a larger one is refused, "
+    "and each answer is refused as it is read once it exceeds what the entries asked for may "
+    "take. Real entries take a few KB.",
+    "logs[].memory_budget_bytes": "The most the log's answers may hold in memory at once "
+    "(read, decoded, or waiting to be stored): fetching ahead waits rather than exceed it, "
+    "so a hostile log can slow the monitor down, not exhaust its memory. Size the process "
+    "from it: see the deployment guide.",
+    "logs[].missing_after": "How long entries (or tiles) of a tree the log signed may stay "
+    "unavailable before that is a `missing_entries` integrity failure, with the signed tree "
+    "head as evidence, rather than an outage.",
     # database
     "database.url": "`sqlite+aiosqlite:///path` (relative to the working directory; four "
     "slashes before an absolute path) or `postgresql+asyncpg://user@host:5432/dbname`. "
