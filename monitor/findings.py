@@ -59,9 +59,17 @@ class HealthType(StrEnum):
 
 
 class FindingState(StrEnum):
-    OPEN = "open"
+    OPEN = "open"  # the triage queue: a surprise nobody has looked at yet
     ACKNOWLEDGED = "acknowledged"
+    RECORDED = "recorded"  # a record, not a task: an expected use is stored in this state
     RESOLVED = "resolved"
+
+
+def initial_state(kind: FindingKind) -> FindingState:
+    """The state a new finding of ``kind`` is stored in. An expected use (a signature a rule
+    allows) is a record of a legitimate release, not a surprise: ``recorded``, never in the
+    open queue; still listed by kind, and alerted only where a rule and a sink ask for it."""
+    return FindingState.RECORDED if kind is FindingKind.EXPECTED_USE else FindingState.OPEN
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from monitor.entries.record import (
 )
 from monitor.entries.x509 import FULCIO_EXTENSION_OIDS
 from monitor.errors import ConfigError
-from monitor.findings import Finding, FindingKind, Unmet, dedup_key
+from monitor.findings import Finding, FindingKind, FindingState, Unmet, dedup_key
 from monitor.rules.engine import RuleEngine, malformed_finding, variants
 from monitor.rules.fields import record_fields, record_level_fields, signer_fields
 from monitor.rules.spec import Pattern, PatternKind, RuleSpec, Selector, Severity
@@ -468,6 +468,7 @@ ACME_RULE = rule("acme-release-signing", ACME, ACME_EXPECT)
 def test_expect_satisfied_is_expected_use() -> None:
     f = only(evaluate([ACME_RULE], rec(cert())))
     assert f.kind is FindingKind.EXPECTED_USE
+    assert f.state is FindingState.RECORDED  # a record, not in the open queue
     assert f.unmet == ()
     assert f.severity is Severity.HIGH
     assert f.rule == "acme-release-signing"

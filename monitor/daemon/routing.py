@@ -2,8 +2,10 @@
 rows are written in the same transaction (nothing found is ever left unannounced by a crash).
 
 A sink takes a finding that passes all of its filters (least severity, rules, kinds).
-``expected_use`` findings are the signatures a rule allows: they are recorded, and announced
-only for rules that ask for it (``alert_expected_use``), whatever the sinks say.
+``expected_use`` findings are the signatures a rule allows: records, not tasks. One is
+announced only when both sides ask for it: its rule (``alert_expected_use: true``) and the
+sink, by listing ``expected_use`` in its ``kinds`` (a sink without ``kinds`` takes every
+surprise, never a record). The configuration refuses one side without the other.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class SinkFilter:
     def takes(self, f: Finding) -> bool:
         if f.severity < self.min_severity:
             return False
+        if f.kind is FindingKind.EXPECTED_USE and self.kinds is None:
+            return False  # a record reaches only a sink that lists it
         if self.kinds is not None and f.kind not in self.kinds:
             return False
         # a rules filter narrows rule findings; findings of no rule (integrity, health,

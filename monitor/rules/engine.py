@@ -38,7 +38,7 @@ from monitor.entries.record import (
 )
 from monitor.errors import ConfigError
 from monitor.escape import escape
-from monitor.findings import Finding, FindingKind, Unmet, dedup_key
+from monitor.findings import Finding, FindingKind, Unmet, dedup_key, initial_state
 from monitor.rules.fields import RECORD_FIELDS, Fields, record_level_fields, signer_field
 from monitor.rules.spec import (
     EXT_PREFIX,
@@ -312,6 +312,7 @@ class RuleEngine:
                     matched=m.matched,
                     unmet=unmet,
                     detail=_detail(record, m.rule, kind, unmet),
+                    state=initial_state(kind),
                 )
             )
         return findings
