@@ -35,6 +35,16 @@ class UnreadableInputError(MalformedInputError):
     opposed to a known form with a malformed field, which fails its check)."""
 
 
+class QueryError(MalformedInputError):
+    """A query that names what is not there or cannot be searched: an unknown log, rule,
+    sink or extension, a fingerprint or digest of no known shape, a bad page cursor. Refused,
+    so that a typo never reads as "nothing found". ``param`` names the API parameter."""
+
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
 class TransientLogError(MonitorError):
     """The log could not be read right now (network, 5xx, rate limit); worth retrying."""
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.entries.record import CertificateSigner, KeySigner, MalformedEntry, SigningRecord
@@ -284,6 +284,12 @@ class BatchMixin(LogsMixin, BackfillsMixin):
             values["verified_checkpoint"] = case(
                 (newer, clean_text(cp.raw)), else_=Log.verified_checkpoint
             )
+            # the first verified batch of a log is the seed of its start point: where
+            # tailing began (a failure stored before it carries no checkpoint, and a tip
+            # that moves while seeding is retried must not count)
+            unseeded = and_(Log.first_index.is_(None), Log.verified_size.is_(None))
+            values["first_index"] = case((unseeded, batch.cursor), else_=Log.first_index)
+            values["first_at"] = case((unseeded, batch.at), else_=Log.first_at)
         cr = batch.compact_range
         if cr is not None:
             newer = not_behind if batch.new_tree else Log.compact_size <= cr.size

@@ -142,6 +142,13 @@ def head_revision() -> str:
     return head
 
 
+def revisions() -> list[str]:
+    """Every revision of the schema, oldest first."""
+    with migrations_dir() as d:
+        scripts = ScriptDirectory.from_config(alembic_config(d))
+        return [s.revision for s in reversed(list(scripts.walk_revisions()))]
+
+
 def current_revision(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 

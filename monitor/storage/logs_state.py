@@ -11,11 +11,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.checkpoint import SignedCheckpoint
-from monitor.errors import MalformedInputError
 from monitor.merkle import HASH_SIZE, CompactRangeState
 from monitor.storage.base import CHECKPOINTS, LOGS, StoreBase, orm, utcnow
 from monitor.storage.models import CheckpointRow, Log, WriteProbe
-from monitor.storage.paging import Page, decode_cursor, encode_cursor, page_limit
+from monitor.storage.paging import Page, bad_cursor, decode_cursor, encode_cursor, page_limit
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,8 @@ class LogState:
     verified_checkpoint: str | None
     compact_range: CompactRangeState
     updated_at: datetime
+    first_index: int | None = None  # where tailing began (None: not kept, before 0007)
+    first_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ def _log_state(row: Log) -> LogState:
         verified_checkpoint=row.verified_checkpoint,
         compact_range=compact_range_state(row.compact_size, row.compact_hashes),
         updated_at=row.updated_at,
+        first_index=row.first_index,
+        first_at=row.first_at,
     )
 
 
@@ -196,9 +199,9 @@ class LogsMixin(StoreBase):
             try:
                 seen_at = datetime.fromisoformat(seen)
             except ValueError:
-                raise MalformedInputError(f"bad page cursor {cursor!r}") from None
+                raise bad_cursor(cursor) from None
             if seen_at.tzinfo is None:
-                raise MalformedInputError(f"bad page cursor {cursor!r}")
+                raise bad_cursor(cursor)
             conds.append(tuple_(CheckpointRow.seen_at, CheckpointRow.id) < tuple_(seen_at, last))
         stmt = (
             select(CheckpointRow)

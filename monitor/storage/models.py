@@ -167,6 +167,10 @@ class Log(Base):
     compact_size: Mapped[int] = mapped_column(BigInteger, default=0)
     compact_hashes: Mapped[bytes] = mapped_column(LargeBinary, default=b"")  # 32 bytes each
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # where tailing began (the start point's index) and when: history says what it searched.
+    # None for logs tailed before migration 0007, which did not keep it
+    first_index: Mapped[int | None] = mapped_column(BigInteger)
+    first_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class BackfillRow(Base):

@@ -17,7 +17,8 @@ Guarantees (tested against SQLite and PostgreSQL by ``tests/test_storage_contrac
 Any database failure raises ``StorageError``: nothing is retried silently.
 
 ``Store`` is assembled from one part per job: ``logs_state`` (logs, checkpoints),
-``batch`` (``store_batch``), ``backfills``, ``history``, ``findings_store`` and ``outbox``;
+``batch`` (``store_batch``), ``backfills``, ``history``, ``findings_store``, ``outbox`` and
+``coverage`` (what history searched, the names a query may use);
 ``base`` holds the tables and the connection plumbing they share.
 """
 
@@ -49,6 +50,7 @@ from monitor.storage.base import (
     timed,
 )
 from monitor.storage.batch import BatchMixin
+from monitor.storage.coverage import CoverageMixin
 from monitor.storage.findings_store import FindingsMixin, findings_select
 from monitor.storage.history import HistoryMixin
 from monitor.storage.history_query import history_select, index_all_select
@@ -120,7 +122,15 @@ def _timed_operations(cls: type[S]) -> type[S]:
 
 
 @_timed_operations
-class Store(BatchMixin, LogsMixin, BackfillsMixin, HistoryMixin, FindingsMixin, OutboxMixin):
+class Store(
+    BatchMixin,
+    LogsMixin,
+    BackfillsMixin,
+    HistoryMixin,
+    FindingsMixin,
+    OutboxMixin,
+    CoverageMixin,
+):
     """The monitor's database. Open with ``await Store.open(url)``; close with ``close()``."""
 
     _lock: DatabaseLock | None = None
