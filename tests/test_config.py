@@ -18,7 +18,6 @@ import pydantic
 import pytest
 
 from monitor.cli import main
-from monitor.cli.check_config import DEFAULT_CONFIG_PATH as CLI_DEFAULT_PATH
 from monitor.config import (
     DEFAULT_CONFIG_PATH,
     ConfigFileError,
@@ -28,6 +27,7 @@ from monitor.config import (
     parse_settings,
 )
 from monitor.config.durations import format_duration, parse_duration
+from monitor.config.load import load_database_settings
 from monitor.config.models import PRODUCTION_TUF_URL
 from monitor.errors import ConfigError
 from monitor.findings import FindingKind
@@ -163,7 +163,8 @@ def test_issue_shape_is_accepted_as_it_is(
         "resume",
     )
 
-    assert settings.database.url == "sqlite+aiosqlite:///data/monitor.db"
+    # relative to the file's directory
+    assert settings.database.url == f"sqlite+aiosqlite:///{issue_file.parent}/data/monitor.db"
     assert settings.database.password is None
     assert (settings.server.listen.host, settings.server.listen.port) == ("127.0.0.1", 9464)
     (token,) = settings.server.tokens
@@ -246,7 +247,9 @@ def test_default_config_loads_as_documented() -> None:
     rekor, v2 = settings.logs
     assert (rekor.api, rekor.url, rekor.start) == ("v1", "https://rekor.sigstore.dev", "tip")
     assert (v2.api, v2.discover, v2.url) == ("v2", True, None)
-    assert settings.database.url.startswith("sqlite+aiosqlite:///data/")
+    # data/ at the top of the repository, whoever reads the file from wherever
+    top = CONFIG_DIR.parent.resolve()
+    assert settings.database.url == f"sqlite+aiosqlite:///{top}/data/monitor.db"
     assert str(settings.server.listen) == "127.0.0.1:9464"
     assert settings.server.tokens == ()
     assert settings.server.metrics_public
@@ -318,7 +321,7 @@ def test_defaults_agree_with_the_code_that_uses_them() -> None:
     assert log.max_concurrency == policy.max_concurrency
     assert log.timeout.total_seconds() == policy.timeout_seconds
     assert PRODUCTION_TUF_URL == tuf.PRODUCTION_TUF_URL
-    assert CLI_DEFAULT_PATH == DEFAULT_CONFIG_PATH == "config/monitor.yaml"
+    assert DEFAULT_CONFIG_PATH == "config/monitor.yaml"
 
 
 # --- every mistake at once, with its line -------------------------------------------------
@@ -784,7 +787,8 @@ def test_check_config_summarises_without_secrets(
         "  rekor-v2: api v2, discover v2 shards from the signing config: "
         "https://log2025-1.rekor.sigstore.dev; start resume, poll every 30s, 8 requests/s" in lines
     )
-    assert "database: sqlite+aiosqlite:///data/monitor.db; migrations applied at start" in lines
+    db = f"sqlite+aiosqlite:///{issue_file.parent}/data/monitor.db"
+    assert f"database: {db}; migrations applied at start" in lines
     assert (
         "server: listen 127.0.0.1:9464; tokens: responders (read+write); metrics need a "
         "token, health public" in lines
@@ -974,3 +978,87 @@ def test_console_script(tmp_path: Path, issue_file: Path) -> None:
     assert nofile.returncode == 2
     assert "cannot read the configuration" in nofile.stderr
     assert "Traceback" not in nofile.stderr
+
+
+# --- expected uses reach a sink only when both ask -----------------------------------------
+
+RELEASES = (
+    "watch:\n  - name: rel\n    match: {san: x}\n    expect: {issuer: y}\n    severity: low\n"
+    "    alert_expected_use: ANNOUNCE\n"
+    "alerts:\n  sinks:\n    - name: hook\n      type: webhook\n      url: https://h.example\n"
+    f"      secret: {SECRET}\n"
+)
+
+
+def test_an_expected_use_is_announced_only_when_rule_and_sink_ask() -> None:
+    both = MINIMAL + RELEASES.replace("ANNOUNCE", "true") + "      kinds: [expected_use]\n"
+    settings = parse_settings(both, "c.yaml", environ={})
+    assert settings.watch[0].alert_expected_use
+    assert _errors(MINIMAL + RELEASES.replace("ANNOUNCE", "true")) == [
+        "c.yaml:8: watch[0].alert_expected_use: no sink takes expected_use findings: list "
+        "expected_use in the kinds of the sinks that should hear of them"
+    ]
+    assert _errors(
+        MINIMAL + RELEASES.replace("ANNOUNCE", "false") + "      kinds: [health, expected_use]\n"
+    ) == [
+        "c.yaml:15: alerts.sinks[0].kinds[1]: no watch rule has alert_expected_use: true, so "
+        "no expected use is announced"
+    ]
+
+
+# --- paths are relative to the file ---------------------------------------------------------
+
+
+def test_relative_paths_are_relative_to_the_file_wherever_it_is_read_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "etc"
+    (home / "trust").mkdir(parents=True)
+    for name in ("trusted_root", "signing_config"):
+        (home / "trust" / f"{name}.json").write_text("{}")
+    config = home / "monitor.yaml"
+    config.write_text(
+        MINIMAL + "trust:\n  trusted_root: trust/trusted_root.json\n"
+        "  signing_config: trust/signing_config.json\n"
+        "database:\n  url: sqlite+aiosqlite:///../var/monitor.db\n"
+    )
+    elsewhere = tmp_path / "else"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    settings = load_settings("../etc/monitor.yaml", environ={})
+    assert settings.trust.trusted_root == str(home / "trust" / "trusted_root.json")
+    assert settings.trust.signing_config == str(home / "trust" / "signing_config.json")
+    assert settings.trust.tuf_cache == str(home / "data" / "tuf")  # a default, beside the file
+    assert settings.database.url == f"sqlite+aiosqlite:///{tmp_path / 'var' / 'monitor.db'}"
+    assert load_database_settings("../etc/monitor.yaml", environ={}) == settings.database
+    # a missing file names where it was looked for
+    config.write_text(MINIMAL + "trust:\n  trusted_root: nope.json\n")
+    with pytest.raises(ConfigFileError) as info:
+        load_settings(config, environ={})
+    assert info.value.lines == (
+        f"{config}:4: trust.trusted_root: nope.json: no such file ({home / 'nope.json'}) "
+        "(give a path, or 'default')",
+    )
+    # text with no file behind it keeps the working directory's
+    absolute = parse_settings(MINIMAL, "c.yaml", environ={})
+    assert absolute.database.url == "sqlite+aiosqlite:///data/monitor.db"
+
+
+def test_the_database_section_alone_is_read_and_checked(tmp_path: Path) -> None:
+    config = tmp_path / "m.yaml"
+    config.write_text(
+        "logs: nonsense\nserver: {listen: nowhere}\n"
+        "database:\n  url: sqlite+aiosqlite:///m.db\n  pool_size: 0\n"
+    )
+    with pytest.raises(ConfigFileError) as info:
+        load_database_settings(config, environ={})
+    assert info.value.lines == (
+        f"{config}:5: database.pool_size: must be greater than or equal to 1",
+    )
+    config.write_text("logs: nonsense\nserver: {listen: nowhere}\n")  # no database: the default
+    assert load_database_settings(config, environ={}).url == (
+        f"sqlite+aiosqlite:///{tmp_path / 'data' / 'monitor.db'}"
+    )
+    config.write_text("- a list\n")
+    with pytest.raises(ConfigFileError, match="the top level is a list"):
+        load_database_settings(config, environ={})

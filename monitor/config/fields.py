@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationInfo
 
+from monitor.config.paths import anchored, base_of
 from monitor.config.problems import error
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
@@ -61,13 +62,15 @@ def url_host(url: str) -> str:
     return urlsplit(url).hostname or ""
 
 
-def trust_file(value: str) -> str:
-    """``default`` or the path of a readable file (relative to the working directory)."""
+def trust_file(value: str, info: ValidationInfo) -> str:
+    """``default`` or the path of a readable file, relative to the configuration file's
+    directory (``monitor.config.paths``). Kept as written: the loader anchors it."""
     if value == DEFAULT:
         return value
-    path = Path(value)
+    path = Path(anchored(value, base_of(info)))
     if not path.is_file():
-        raise error(f"{value}: no such file (give a path, or 'default')")
+        where = f" ({path})" if str(path) != value else ""
+        raise error(f"{value}: no such file{where} (give a path, or 'default')")
     return value
 
 

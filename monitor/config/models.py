@@ -4,8 +4,9 @@ Every model forbids unknown keys (a typo is an error, never a silently ignored o
 frozen, and resolves ``*_env`` fields from the environment (see ``secrets``). Secrets are
 ``SecretStr``: they never show in ``repr``, ``str`` or error messages.
 
-Relative paths (trust files, the SQLite database, the TUF cache) are relative to the working
-directory of the process, not to the configuration file.
+Relative paths (trust files, the SQLite database, the TUF cache; defaults included) are
+relative to the directory of the configuration file (``monitor.config.paths``), not to the
+working directory of the process.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 # as monitor.storage.engine accepts them (it maps each to its async driver)
 DATABASE_DRIVERS = ("sqlite", "sqlite+aiosqlite", "postgres", "postgresql", "postgresql+asyncpg")
 MAX_REQUESTS_PER_SECOND = 100.0  # the public Rekor v1 allows about 16
+EXPECTED_USE = str(FindingKind.EXPECTED_USE)
 
 
 def _none_is_empty(value: Any) -> Any:
@@ -438,6 +440,7 @@ class Settings(ConfigModel):
         rule_names = {
             r["name"] for _, r in _items(raw.get("watch")) if isinstance(r.get("name"), str)
         }
+        out += _expected_use_routes(raw.get("watch"), sinks)
         for i, sink in _items(sinks):
             wanted = sink.get("rules")
             if not isinstance(wanted, list):
@@ -448,6 +451,40 @@ class Settings(ConfigModel):
                         Problem(("alerts", "sinks", i, "rules", j), f"no watch rule named {rule!r}")
                     )
         return out
+
+
+def _expected_use_routes(watch: Any, sinks: Any) -> list[Problem]:
+    """An expected use reaches a sink only when its rule announces it and the sink lists the
+    kind: one side without the other would announce nothing, silently."""
+    announcing = [
+        i
+        for i, r in _items(watch)
+        if r.get("alert_expected_use") is True and r.get("expect") is not None
+    ]
+    listing = [
+        (i, kinds.index(EXPECTED_USE))
+        for i, sink in _items(sinks)
+        if isinstance(kinds := sink.get("kinds"), list) and EXPECTED_USE in kinds
+    ]
+    out = []
+    if not listing:
+        out += [
+            Problem(
+                ("watch", i, "alert_expected_use"),
+                "no sink takes expected_use findings: list expected_use in the kinds of the "
+                "sinks that should hear of them",
+            )
+            for i in announcing
+        ]
+    if not announcing:
+        out += [
+            Problem(
+                ("alerts", "sinks", i, "kinds", j),
+                "no watch rule has alert_expected_use: true, so no expected use is announced",
+            )
+            for i, j in listing
+        ]
+    return out
 
 
 def _items(value: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:

@@ -62,7 +62,8 @@ DESCRIPTIONS: Mapping[str, str] = {
     "`tuf`, `trusted_root` and `signing_config` must be `default`.",
     "trust.refresh_interval": "How often to refresh with `refresh: tuf`.",
     "trust.tuf_url": "The TUF repository.",
-    "trust.tuf_cache": "Where TUF metadata and targets are cached.",
+    "trust.tuf_cache": "Where TUF metadata and targets are cached (relative to the "
+    "configuration file's directory).",
     # logs
     "logs[].name": "The log's name in findings, metrics, the API and `--log` options. A "
     "discovered Rekor v2 shard is named `NAME@SHARD`, e.g. "
@@ -105,8 +106,9 @@ DESCRIPTIONS: Mapping[str, str] = {
     "unavailable before that is a `missing_entries` integrity failure, with the signed tree "
     "head as evidence, rather than an outage.",
     # database
-    "database.url": "`sqlite+aiosqlite:///path` (relative to the working directory; four "
-    "slashes before an absolute path) or `postgresql+asyncpg://user@host:5432/dbname`. "
+    "database.url": "`sqlite+aiosqlite:///path` (relative to the configuration file's "
+    "directory; four slashes before an absolute path) or "
+    "`postgresql+asyncpg://user@host:5432/dbname`. "
     "`sqlite://` and `postgresql://` mean the same. Shown with any password masked.",
     "database.password": "The PostgreSQL password (not for SQLite). Better in `password_env`; "
     "or in the URL, but only once.",
@@ -158,8 +160,9 @@ DESCRIPTIONS: Mapping[str, str] = {
     "watch[].severity": "How bad a finding of this rule is: `info`, `low`, `medium`, `high` "
     "or `critical`. Sinks filter on it.",
     "watch[].description": "Shown to responders with every finding of the rule.",
-    "watch[].alert_expected_use": "Send `expected_use` findings to the sinks too (they are "
-    "always stored). Needs `expect`.",
+    "watch[].alert_expected_use": "Send this rule's `expected_use` findings to the sinks that "
+    "ask for them: those listing `expected_use` in their `kinds` (one at least must). Expected "
+    "uses are always stored, in the state `recorded`, never in the open queue. Needs `expect`.",
     # alerts
     "alerts.sinks": "Where findings go. Each sink gets the findings that pass all of its filters.",
     "alerts.max_attempts": "Delivery attempts before a message is dead-lettered (see "
@@ -185,8 +188,10 @@ DESCRIPTIONS: Mapping[str, str] = {
     "alerts.sinks[].rules": "Only findings of these rules (none: every rule); findings of no "
     "rule (integrity, health, malformed entries) pass this filter. Each name must be a rule "
     "of `watch`.",
-    "alerts.sinks[].kinds": "Only these kinds of finding (none: every kind). `expected_use` "
-    "goes only to rules with `alert_expected_use: true` whatever this says.",
+    "alerts.sinks[].kinds": "Only these kinds of finding (none: every kind but "
+    "`expected_use`). A sink takes `expected_use` findings (records of signatures a rule "
+    "allows) only by listing it, and only for rules with `alert_expected_use: true` (one at "
+    "least must).",
     "alerts.sinks[].rate_limit_per_minute": "At most this many messages a minute to this "
     "sink; the rest wait in the outbox, none is dropped.",
     "alerts.sinks[].group_window": "Triggers of one rule written within this window go out "
@@ -247,8 +252,9 @@ SELECTOR_FIELDS: Mapping[str, str] = {
 FINDING_KINDS: Mapping[FindingKind, str] = {
     FindingKind.UNEXPECTED_SIGNER: "matched `match`, failed `expect`, signed with a certificate",
     FindingKind.UNEXPECTED_KEY_USE: "the same, signed with a bare key",
-    FindingKind.EXPECTED_USE: "matched `match` and met `expect`: stored, alerted only with "
-    "`alert_expected_use`",
+    FindingKind.EXPECTED_USE: "matched `match` and met `expect`: a record, not a task, stored "
+    "in the state `recorded` (never in the open queue); alerted only where the rule has "
+    "`alert_expected_use` and a sink lists `expected_use` in its `kinds`",
     FindingKind.WATCHED_USE: "matched a rule without `expect`",
     FindingKind.INTEGRITY_FAILURE: "the log was caught lying (critical, no rule)",
     FindingKind.MALFORMED_ENTRY: "the log served an entry that cannot be parsed (medium, no rule)",
@@ -655,8 +661,10 @@ trust root and prints a summary (never a secret), or every problem at once, each
 - **Only `logs` is required.** Sections left out take their defaults.
 - **Durations** are a number of seconds or a string such as `250ms`, `30s`, `5m`, `1h30m`,
   `7d`, `2w`.
-- **Relative paths** (trust files, the SQLite database, the TUF cache) are relative to the
-  working directory of the process, not to the configuration file.
+- **Relative paths** (trust files, the SQLite database, the TUF cache, and their defaults)
+  are relative to the directory of the configuration file, not to the working directory:
+  one file names the same database whoever reads it, from wherever. `config/monitor.yaml`
+  keeps its database in `data/` at the top of the repository (`../data/monitor.db`).
 - **Secrets stay out of the file**: every `X_env: NAME` option reads `X` from the
   environment variable `NAME` at start (unset or empty is an error). Secrets are never
   printed: not by `check-config`, not in logs, metrics or error messages.

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from monitor.config.load import settings_from_document
 from monitor.config.models import LogSettings, Settings
+from monitor.config.paths import directory_of
 from monitor.config.problems import Problem
 from monitor.config.yamldoc import read_document
 from monitor.errors import TrustRootError
@@ -92,7 +93,7 @@ def load_checked(
     """Load ``path`` and check its logs against the trust root (``load_trust``, by default
     the files the settings name); every problem is reported against the file."""
     doc = read_document(path)
-    settings = settings_from_document(doc)
+    settings = settings_from_document(doc, base=directory_of(path))
     try:
         if load_trust is None:
             trust = load_trust_root(settings.trust.trusted_root, settings.trust.signing_config)

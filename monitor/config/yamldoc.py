@@ -46,10 +46,12 @@ class Document:
                 break
         return line
 
-    def error(self, problems: list[Problem]) -> ConfigFileError:
-        """Every problem of the file: those found while reading, then ``problems``."""
+    def error(self, problems: list[Problem], *, section: str | None = None) -> ConfigFileError:
+        """Every problem of the file (of one ``section`` only, when given): those found while
+        reading, then ``problems``."""
+        found = [p for p in self.problems if section is None or p.loc[:1] == (section,)]
         located = [Located(self.line_of(p.loc), p.loc, p.message) for p in problems]
-        return ConfigFileError(self.source, [*self.problems, *located])
+        return ConfigFileError(self.source, [*found, *located])
 
 
 def _entry(node: MappingNode, part: str | int) -> tuple[Node, Node] | None:
