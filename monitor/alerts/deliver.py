@@ -37,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from monitor.aio import backoff_delay, wait_any
+from monitor.alerts.causes import error_cause, http_cause
 from monitor.alerts.payloads import (
     ALERTMANAGER_RESEND_AFTER,
     EntryUrl,
@@ -72,9 +73,10 @@ class Outcome:
     """What one POST came to: ``status`` (None when no response), a safe ``reason``."""
 
     status: int | None
-    reason: str
+    reason: str  # bounded (a status or an error class): a metric label and the stored error
     duration: float
     retry_after: float | None = None
+    cause: str = ""  # in words, for people (``monitor.alerts.causes``); never the URL
 
     @property
     def ok(self) -> bool:
@@ -110,10 +112,12 @@ async def post(session: aiohttp.ClientSession, sink: SinkSettings, msg: Message)
         ) as resp:
             await resp.content.read(MAX_RESPONSE)
             retry = retry_after_seconds(resp.headers.get("Retry-After"))
-            return Outcome(resp.status, f"HTTP {resp.status}", time.perf_counter() - started, retry)
+            took = time.perf_counter() - started
+            return Outcome(resp.status, f"HTTP {resp.status}", took, retry, http_cause(resp.status))
     except (aiohttp.ClientError, TimeoutError, OSError) as e:
         # the class only: aiohttp's messages may quote the URL, and a Slack URL is a secret
-        return Outcome(None, type(e).__name__, time.perf_counter() - started)
+        cause = error_cause(e, sink.host, sink.timeout.total_seconds())
+        return Outcome(None, type(e).__name__, time.perf_counter() - started, cause=cause)
 
 
 async def send_test(
