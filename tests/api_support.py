@@ -44,6 +44,13 @@ ACME_RULE = {
     "match": {"extensions": {"source-repository-owner-uri": "https://github.com/acme"}},
     "severity": "low",
 }
+# the same entries, signed as this rule expects: expected uses, records not in the open queue
+ACME_RELEASE_RULE = {
+    "name": "acme-release",
+    "match": {"extensions": {"source-repository-owner-uri": "https://github.com/acme"}},
+    "expect": {"issuer": "https://token.actions.githubusercontent.com"},
+    "severity": "high",
+}
 MALLORY_AT = (3, 40, 77)  # after the first 200 entries, in both logs
 ARTIFACT_AT = 50
 ACME_AT = 60
@@ -66,7 +73,13 @@ async def fill(tmp: Path, url: str) -> Filled:
         await h.admin("plant", {"index": 200 + ACME_AT, "identity": ACME})
         logs = {"start": 0, "index_all": True}
         cfg = write_config(
-            tmp / "fill.yaml", h.sim, tmp, url, v1=logs, v2=logs, rules=[*RULES, ACME_RULE]
+            tmp / "fill.yaml",
+            h.sim,
+            tmp,
+            url,
+            v1=logs,
+            v2=logs,
+            rules=[*RULES, ACME_RULE, ACME_RELEASE_RULE],
         )
         async with Monitor.open(str(cfg)) as m:
             for grow in (0, 100, 20):

@@ -128,10 +128,28 @@ def test_history_filters(url: str, filled: Filled) -> None:
             # every entry (index_all): 320 per log, paged without loss or repeat
             every = await c.pages(ENTRIES, {"all": "true", "log": v1, "limit": 64})
             assert keys(every) == [(v1, i) for i in range(320)]
-            assert (await c.get(ENTRIES, {"san": "nobody@example.com"})) == (
-                200,
-                {"items": [], "next_cursor": None},
+            # an empty answer says what it searched: each log, from where watching began
+            status, doc = await c.get(ENTRIES, {"san": "nobody@example.com"})
+            assert (status, doc["items"], doc["next_cursor"]) == (200, [], None)
+            searched = {s["log"]: s for s in doc["searched"]}
+            assert set(searched) == {v1, v2, SCRATCH}
+            for log in (v1, v2):
+                assert (searched[log]["from_index"], searched[log]["to_index"]) == (0, 319)
+                assert searched[log]["from_time"] <= searched[log]["to_time"]
+            status, doc = await c.get(ENTRIES, {"all": "true", "log": v2, "san": "nobody@x"})
+            assert status == 200
+            (only,) = doc["searched"]
+            assert (only["log"], only["from_index"], only["to_index"]) == (v2, 0, 319)
+            # an extension by its OID is the extension by its name
+            by_oid = await c.pages(
+                ENTRIES, {"ext.1.3.6.1.4.1.57264.1.16": "https://github.com/acme"}
             )
+            assert keys(by_oid) == keys(acme)
+            # a whole digest, or a prefix that says it is one
+            prefix = await c.pages(ENTRIES, {"digest": f"sha256:{ARTIFACT[:12]}*"})
+            assert keys(prefix) == keys(by_digest)
+            upper = await c.pages(ENTRIES, {"fingerprint": fingerprint.upper()})
+            assert (v1, 200 + ACME_AT) in keys(upper)
 
     run(body)
 
@@ -173,6 +191,11 @@ def test_one_entry_with_record_and_raw_body(url: str, filled: Filled) -> None:
             assert "only entries that matched" in doc["error"]["message"]
             assert (await c.get(f"{ENTRIES}/{v1}/x"))[1]["error"]["param"] == "index"
             assert (await c.get(f"{ENTRIES}/{v1}/{2**64}"))[0] == 400
+            status, doc = await c.get(f"{ENTRIES}/nolog/5")
+            assert status == 404
+            assert doc["error"]["message"].startswith("unknown log 'nolog'; known: ")
+            status, doc = await c.get(f"{ENTRIES}/{v1[:-1]}/5")  # a typo of a log's name
+            assert f"did you mean {v1!r}" in doc["error"]["message"]
 
     run(body)
 
@@ -193,6 +216,16 @@ BAD_HISTORY: list[tuple[dict[str, str], str]] = [
     ({"ext.a": "1", "ext.b": "2"}, "ext.b"),
     ({"san": ""}, "san"),
     ({"san": "a" * 5000}, "san"),
+    # what cannot match anything is refused, never answered with an empty page
+    ({"ext.source-repo-uri": "https://github.com/acme/app"}, "ext.source-repo-uri"),
+    ({"ext.1.2.3.4": "x"}, "ext.1.2.3.4"),  # not a Fulcio extension: history keeps none
+    ({"log": "nosuch"}, "log"),
+    ({"all": "true", "log": SCRATCH}, "log"),  # a log without index_all rows
+    ({"fingerprint": "sha256:e8866cf1"}, "fingerprint"),  # truncated, not a prefix
+    ({"digest": "e8866cf1"}, "digest"),
+    ({"digest": "sha256:" + "ab" * 31}, "digest"),
+    ({"all": "true", "fingerprint": "sha256:ab*"}, "fingerprint"),  # index_all: whole values
+    ({"cursor": "bm90IGEgY3Vyc29y"}, "cursor"),
 ]
 
 
@@ -216,11 +249,13 @@ def test_repeated_and_bad_cursor_parameters(url: str) -> None:
             status, doc = await c.get(ENTRIES, [("san", "a"), ("san", "b")])
             assert status == 400
             assert doc["error"]["param"] == "san"
-            status, doc = await c.get(ENTRIES, {"cursor": "bm90IGEgY3Vyc29y"})
-            assert status == 400
-            assert "cursor" in doc["error"]["message"]
-            status, doc = await c.get(FINDINGS, {"cursor": "%%%"})
-            assert status == 400
+            for path in (ENTRIES, FINDINGS, f"{LOGS}/{SCRATCH}/checkpoints"):
+                for cursor in ("bm90IGEgY3Vyc29y", "%%%", "WyJ4Il0"):
+                    status, doc = await c.get(path, {"cursor": cursor})
+                    assert status == 400, (path, cursor)
+                    assert doc["error"]["code"] == "bad_parameter"
+                    assert doc["error"]["param"] == "cursor"
+                    assert "cursor" in doc["error"]["message"]
             status, doc, _ = await c.call("DELETE", ENTRIES)
             assert status == 405
             assert doc["error"]["code"] == "method_not_allowed"
@@ -262,9 +297,31 @@ def test_findings_filters_and_detail(url: str) -> None:
                 ({"kind": "nope"}, "kind"),
                 ({"since": "x"}, "since"),
                 ({"limit": "-3"}, "limit"),
+                ({"rule": "no-such-rule"}, "rule"),
+                ({"rule": "malory"}, "rule"),
+                ({"log": "nosuch"}, "log"),
             ):
                 status, doc = await c.get(FINDINGS, params)
                 assert (status, doc["error"]["param"]) == (400, param)
+            status, doc = await c.get(FINDINGS, {"rule": "malory"})
+            assert "did you mean 'mallory'" in doc["error"]["message"]
+
+    run(body)
+
+
+def test_expected_uses_are_records_never_in_the_open_queue(url: str) -> None:
+    async def body() -> None:
+        async with served(url) as c:
+            queue = await c.pages(FINDINGS, {"state": "open", "severity": "high"})
+            assert queue
+            assert "expected_use" not in {f["kind"] for f in queue}
+            records = await c.pages(FINDINGS, {"kind": "expected_use"})
+            assert len(records) == 2  # the acme entry, in each log
+            assert {(f["rule"], f["state"], f["severity"]) for f in records} == {
+                ("acme-release", "recorded", "high")
+            }
+            recorded = await c.pages(FINDINGS, {"state": "recorded"})
+            assert {f["id"] for f in recorded} == {f["id"] for f in records}
 
     run(body)
 

@@ -25,3 +25,9 @@ class ApiContext:
     # seconds (the health settings' unreachable_after)
     ready_within: float = 900.0
     clock: Callable[[], float] = time.time
+    # the configured watch rules: a rule with no finding yet is not an unknown one
+    rules: frozenset[str] = frozenset()
+
+    def configured_logs(self) -> frozenset[str]:
+        """The logs the daemon tails now (a new one may have nothing stored yet)."""
+        return frozenset(self.statuses())

@@ -6,10 +6,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from monitor.api.errors import bad_param, not_found
-from monitor.api.pages import b64, page, respond
+from monitor.api.pages import b64, respond
 from monitor.api.params import Params
 from monitor.api.routing import Api, limit_of
 from monitor.storage import HistoryQuery
+from monitor.storage.query_check import history_answer
+from monitor.suggest import unknown_name
 
 EXT = "ext."
 FILTERS = (
@@ -73,14 +75,24 @@ def query_of(params: Params, max_page: int) -> HistoryQuery:
 async def list_entries(api: Api, request: web.Request) -> web.StreamResponse:
     params = Params(request.query, FILTERS, prefixes=(EXT,))
     query = query_of(params, api.ctx.server.max_page_size)
-    result = await api.ctx.store.history(query)
-    return page((e.to_json() for e in result.items), result.next_cursor)
+    answer = await history_answer(api.ctx.store, query, configured_logs=api.ctx.configured_logs())
+    result = answer.page
+    return respond(
+        {
+            "items": [e.to_json() for e in result.items],
+            "next_cursor": result.next_cursor,
+            "searched": [s.to_json() for s in answer.searched],
+        }
+    )
 
 
 async def get_entry(api: Api, request: web.Request) -> web.StreamResponse:
     Params(request.query, ())
     log = request.match_info["log"]
     index = api.path_index(request)
+    if log not in api.ctx.configured_logs() and await api.ctx.store.log_state(log) is None:
+        known = await api.ctx.store.log_names()
+        raise not_found(unknown_name("log", log, known))
     stored = await api.ctx.store.entry(log, index)
     if stored is not None:
         doc = stored.to_json()

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
-from monitor.errors import MalformedInputError, StorageError
+from monitor.errors import MalformedInputError, QueryError, StorageError
 
 log = logging.getLogger("monitor.api")
 
@@ -91,7 +91,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             response.force_close()
         return response
     except MalformedInputError as e:
-        return error_response(400, "bad_request", str(e))
+        # a query naming what is not there (QueryError) names the parameter at fault
+        param = e.param if isinstance(e, QueryError) else None
+        code = "bad_request" if param is None else "bad_parameter"
+        return error_response(400, code, str(e), param)
     except web.HTTPException as e:
         if e.status < 400:
             raise

@@ -16,6 +16,7 @@ from monitor.findings import FindingKind, FindingState
 from monitor.rules.spec import Severity
 from monitor.storage import FindingQuery
 from monitor.storage.findings_store import StoredFinding
+from monitor.storage.query_check import checked_findings
 
 FILTERS = ("state", "severity", "kind", "rule", "log", "since", "until", "limit", "cursor")
 MAX_COMMENT = 4000
@@ -49,7 +50,13 @@ async def list_findings(api: Api, request: web.Request) -> web.StreamResponse:
         limit=limit_of(params, api.ctx.server.max_page_size),
         cursor=params.text("cursor"),
     )
-    result = await api.ctx.store.findings(query)
+    checked = await checked_findings(
+        api.ctx.store,
+        query,
+        configured_rules=api.ctx.rules,
+        configured_logs=api.ctx.configured_logs(),
+    )
+    result = await api.ctx.store.findings(checked)
     return page((_summary(f) for f in result.items), result.next_cursor)
 
 

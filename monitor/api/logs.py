@@ -13,6 +13,7 @@ from monitor.api.params import Params
 from monitor.api.routing import Api, limit_of
 from monitor.daemon.health import LogStatus
 from monitor.storage.logs_state import LogState, StoredCheckpoint
+from monitor.suggest import unknown_name
 
 
 def when(t: float | None) -> str | None:
@@ -70,6 +71,6 @@ async def log_checkpoints(api: Api, request: web.Request) -> web.StreamResponse:
     name = request.match_info["log"]
     limit = limit_of(params, api.ctx.server.max_page_size)
     if await api.ctx.store.log_state(name) is None:
-        raise not_found(f"no log named {name!r}")
+        raise not_found(unknown_name("log", name, await api.ctx.store.log_names()))
     result = await api.ctx.store.checkpoint_page(name, limit, params.text("cursor"))
     return page((checkpoint_json(c) for c in result.items), result.next_cursor)

@@ -10,6 +10,7 @@ from typing import Any
 from monitor.api.findings import MAX_COMMENT
 from monitor.findings import FindingKind, FindingState
 from monitor.rules.spec import Severity
+from monitor.storage.paging import DEFAULT_PAGE_SIZE
 
 JSON = dict[str, Any]
 
@@ -57,7 +58,7 @@ def _page_params(max_page: int) -> list[JSON]:
     return [
         _param(
             "limit",
-            "page size (default 100)",
+            f"page size (default {min(DEFAULT_PAGE_SIZE, max_page)})",
             {"type": "integer", "minimum": 1, "maximum": max_page},
         ),
         _param("cursor", "next_cursor of the previous page", TEXT),
@@ -181,7 +182,42 @@ def _schemas() -> JSON:
             "required": ["log", "index", "time", "kind"],
             "properties": entry_props,
         },
-        "EntryPage": _page_of("Entry"),
+        "EntryPage": {
+            "type": "object",
+            "required": ["items", "next_cursor", "searched"],
+            "properties": {
+                **_page_of("Entry")["properties"],
+                "searched": {"type": "array", "items": _ref("Searched")},
+            },
+        },
+        "Searched": {
+            "type": "object",
+            "description": "one log as the search covered it: matched entries from the index "
+            "where watching began (null: not kept) to the last verified, between when watching "
+            "began and when the log was last stored, plus the ranges backfilled; with all=true, "
+            "the first and last index_all row, with their entries' times. to_index is null when "
+            "nothing was searched yet. Entries before from_index are not in the database "
+            "unless backfilled.",
+            "required": ["log", "from_index", "to_index", "from_time", "to_time", "backfilled"],
+            "properties": {
+                "log": {"type": "string"},
+                "from_index": _nullable("integer"),
+                "to_index": _nullable("integer"),
+                "from_time": _nullable("string"),
+                "to_time": _nullable("string"),
+                "backfilled": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["from_index", "to_index"],
+                        "properties": {
+                            "from_index": {"type": "integer"},
+                            "to_index": {"type": "integer"},
+                        },
+                    },
+                },
+            },
+        },
         "EntryDetail": {
             "type": "object",
             "required": ["log", "index", "malformed", "raw_body"],
@@ -263,8 +299,18 @@ def document(version: str, max_page: int, *, health_public: bool, metrics_public
     history = [
         _param("san", "signer identity (SAN); a trailing * makes it a prefix", TEXT),
         _param("issuer", "OIDC issuer", TEXT),
-        _param("fingerprint", "key or certificate fingerprint (sha256:<hex>)", TEXT),
-        _param("digest", "artifact or subject digest (sha256:<hex>, or bare hex)", TEXT),
+        _param(
+            "fingerprint",
+            "a whole key or certificate fingerprint (sha256:<hex>, SHA256:<base64> for SSH, "
+            "OpenPGP hex...), or a prefix ending with * (not with all=true)",
+            TEXT,
+        ),
+        _param(
+            "digest",
+            "a whole artifact or subject digest (sha256:<hex>, or bare hex named by its "
+            "length), or a prefix ending with * (not with all=true)",
+            TEXT,
+        ),
         _param("subject", "in-toto subject name", TEXT),
         _param("log", "log name", TEXT),
         _param("from_index", "first index (inclusive)", INDEX),
@@ -352,9 +398,12 @@ def document(version: str, max_page: int, *, health_public: bool, metrics_public
                 _ok("EntryPage"),
                 params=history,
                 description="Also ext.<name>=<value>: a Fulcio certificate extension by its "
-                "name, e.g. ext.source-repository-uri=https://github.com/org/repo (one at a "
-                "time). Filters are ANDed; results come in (log, index) order: logs by name, "
-                "or with all=true in the order the monitor began indexing each.",
+                "name or OID, e.g. ext.source-repository-uri=https://github.com/org/repo (one "
+                "at a time). Filters are ANDed; results come in (log, index) order: logs by "
+                "name, or with all=true in the order the monitor began indexing each. An "
+                "unknown extension or log, or a fingerprint or digest that is neither whole "
+                "nor a prefix ending with *, is a 400 naming the parameter; searched says what "
+                "the answer covers.",
             )
         },
         "/api/v1/entries/{log}/{index}": {

@@ -16,6 +16,7 @@ from monitor.api.context import ApiContext
 from monitor.api.errors import bad_param
 from monitor.api.params import MAX_INDEX, Params
 from monitor.metrics import PREFIX
+from monitor.storage.paging import DEFAULT_PAGE_SIZE
 
 # who may call a route: anyone, anyone when so configured, or a token with a scope
 PUBLIC, HEALTH, METRICS, READ, WRITE = "public", "health", "metrics", "read", "write"
@@ -97,7 +98,7 @@ def _path_int(request: web.Request, name: str, what: str) -> int:
 
 def limit_of(params: Params, max_page: int) -> int:
     limit = params.integer("limit", low=1, high=max_page)
-    return 100 if limit is None else min(limit, max_page)
+    return min(DEFAULT_PAGE_SIZE, max_page) if limit is None else limit
 
 
 ApiHandler = Callable[[Api, web.Request], Awaitable[web.StreamResponse]]

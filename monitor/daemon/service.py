@@ -35,6 +35,7 @@ from prometheus_client import CollectorRegistry
 from monitor.aio import cancel_and_wait
 from monitor.alerts.deliver import SinkWorker
 from monitor.api import ApiContext, ApiServer
+from monitor.config import advice
 from monitor.config.models import LogSettings, Settings
 from monitor.config.trustcheck import CheckedConfig, load_checked
 from monitor.daemon.commit import PassContext, PassResult, Start
@@ -420,6 +421,7 @@ class Monitor:
                 self.registry,
                 statuses=lambda: {name: r.status for name, r in self.runners.items()},
                 ready_within=self.settings.health.unreachable_after.total_seconds(),
+                rules=frozenset(rule.name for rule in self.settings.watch),
             )
         )
         try:
@@ -465,6 +467,8 @@ class Monitor:
             "monitor started",
             extra={"fields": {"logs": sorted(self.runners), "database": self.store.dialect}},
         )
+        for warning in advice.warnings(self.settings):
+            log.warning(warning)
         try:
             await stop.wait()
         finally:
