@@ -102,3 +102,25 @@ def test_sim_command_rejects_bad_options(tmp_path: Path) -> None:
     assert bad_name.returncode == 2
     assert "v1 key name 'rekor+1'" in bad_name.stderr
     assert "Traceback" not in bad_name.stderr
+
+
+def test_sim_on_a_taken_port_is_a_one_line_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [EXE, "sim", "--listen", f"127.0.0.1:{port}", "--out", str(tmp_path / "trust")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == (
+        f"tlog-monitor: error: cannot start the simulator on 127.0.0.1:{port}: "
+        "Address already in use\n"
+    )

@@ -28,13 +28,54 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "POST /admin/faults."
         ),
     )
-    p.add_argument("--listen", default="127.0.0.1:0", metavar="HOST:PORT")
-    p.add_argument("--entries", type=int, default=1000, metavar="N")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--shards", type=int, default=2, help="v1 trees, the last one active")
-    p.add_argument("--rate", type=float, default=0.0, help="entries a second to append")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR")
-    p.add_argument("--faults", default="{}", metavar="JSON", help="e.g. '{\"rate_429\": 0.1}'")
+    p.add_argument(
+        "--listen",
+        default="127.0.0.1:0",
+        metavar="HOST:PORT",
+        help="where to listen (default 127.0.0.1:0: any free port, printed at start)",
+    )
+    p.add_argument(
+        "--entries",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="entries in each log at the start (default 1000)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        metavar="N",
+        help="seed of the keys and entries: the same seed, the same logs (default 1)",
+    )
+    p.add_argument(
+        "--shards",
+        type=int,
+        default=2,
+        metavar="N",
+        help="Rekor v1 trees, the last one active (default 2)",
+    )
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="entries a second appended to each log (default 0: the logs do not grow)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="where to write trusted_root.json and signing_config.json for the logs",
+    )
+    p.add_argument(
+        "--faults",
+        default="{}",
+        metavar="JSON",
+        help="misbehaviour from the start, e.g. '{\"rate_429\": 0.1}' (POST /admin/faults "
+        "changes it at run time)",
+    )
     p.add_argument(
         "--v1-key-name",
         default="host",
@@ -81,7 +122,12 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(config: SimConfig, out: Path, faults: Faults) -> None:
     from monitor.sim.run import start
 
-    sim = await start(config, out, faults)
+    try:
+        sim = await start(config, out, faults)
+    except OSError as e:
+        # a port in use, an address not of this host, a directory not writable
+        where = f"{config.host}:{config.port}"
+        raise ConfigError(f"cannot start the simulator on {where}: {e.strerror or e}") from None
     print(f"simulator: {sim.base_url} (v1 size {sim.state.v1.size}, v2 size {sim.state.v2.size})")
     print(f"trust files: {out / 'trusted_root.json'}, {out / 'signing_config.json'}", flush=True)
     stop = asyncio.Event()

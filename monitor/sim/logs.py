@@ -9,6 +9,7 @@ bytes an entry, most of them ECDSA P-256).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import time
@@ -111,8 +112,16 @@ class SimV1Log:
     factory: EntryFactory
     shards: list[V1Shard] = field(default_factory=list)
     sigs: SignatureColumn = field(default_factory=SignatureColumn)
+    # the backlog (the entries the log starts with) was logged over the past day, ten a
+    # second; an entry appended later was logged when appended, as Rekor logs it: one (first
+    # index, unix seconds) per ``append``, so that an entry planted in both logs at once has
+    # the same time in each (the monitor dates a Rekor v2 entry, which has none, by when it
+    # stores it)
     start_time: int = field(default_factory=lambda: int(time.time()) - 86_400)
     next_tree_id: int = 3904496407287907110
+    clock: Callable[[], float] = time.time
+    _run_starts: array[int] = field(default_factory=lambda: array("Q"))
+    _run_times: array[int] = field(default_factory=lambda: array("q"))
 
     def __post_init__(self) -> None:
         if not self.shards:
@@ -143,7 +152,11 @@ class SimV1Log:
     def entry(self, index: int) -> SimEntry:
         return _rendered(self.factory.v1_draft(index), self.sigs, index)
 
-    def append(self, count: int) -> None:
+    def append(self, count: int, *, backlog: bool = False) -> None:
+        """Log ``count`` new entries now (``backlog``: as logged over the past day)."""
+        if count > 0 and not backlog:
+            self._run_starts.append(self.size)
+            self._run_times.append(int(self.clock()))
         self.active.store.extend(_signed_leaves(self.factory.v1_draft, self.sigs, self.size, count))
 
     def rotate(self) -> V1Shard:
@@ -163,7 +176,11 @@ class SimV1Log:
         return next((s for s in self.shards if s.tree_id == tree_id), None)
 
     def integrated_time(self, index: int) -> int:
-        return self.start_time + index // 10
+        """When the entry at ``index`` was logged (unix seconds)."""
+        run = bisect.bisect_right(self._run_starts, index) - 1
+        if run < 0:
+            return self.start_time + index // 10  # the backlog
+        return self._run_times[run]
 
     def origin(self, shard: V1Shard) -> str:
         return f"{self.signer.name} - {shard.tree_id}"

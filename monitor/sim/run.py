@@ -62,9 +62,9 @@ def build_state(config: SimConfig, port: int) -> tuple[SimState, SimCA]:
     # earlier shards first: each frozen one holds an equal share of the v1 entries
     per_shard = config.entries // max(1, config.shards)
     for _ in range(config.shards - 1):
-        v1.append(per_shard)
+        v1.append(per_shard, backlog=True)
         v1.rotate()
-    v1.append(config.entries - v1.size)
+    v1.append(config.entries - v1.size, backlog=True)
     v2.append(config.entries if config.v2_entries is None else config.v2_entries)
     log_id = hashlib.sha256(v1.signer.public_spki()).digest()
     return SimState(v1=v1, v2_shards={V2_SHARD: v2}, v1_log_id=log_id), ca
@@ -159,7 +159,11 @@ async def start(
 ) -> RunningSim:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((config.host, config.port))
+    try:
+        sock.bind((config.host, config.port))
+    except OSError:
+        sock.close()
+        raise
     port = sock.getsockname()[1]
     state, ca = build_state(config, port)
     if faults is not None:
