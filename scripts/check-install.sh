@@ -49,9 +49,9 @@ echo "check-config: deploy/monitor.yaml, config/monitor.yaml, config/monitor.exa
 
 # The migrations travel inside the wheel (monitor/_migrations), not beside a checkout.
 db="sqlite+aiosqlite:///$work/check.db"
-"$cli" db upgrade --url "$db" >/dev/null
+"$cli" db upgrade --db "$db" >/dev/null
 head=$("$python" -c 'from monitor.storage.engine import head_revision; print(head_revision())')
-current=$("$cli" db current --url "$db")
+current=$("$cli" db current --db "$db")
 [[ $current == *"$head"* ]] || fail "db current says '$current', expected revision $head"
 echo "migrations: upgraded an empty SQLite database to $head"
 

@@ -8,16 +8,26 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
+import ssl
 import sys
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import yaml
+from aiohttp import web
+from aiohttp.client_reqrep import ConnectionKey
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
+from monitor.alerts.causes import error_cause
 from monitor.alerts.deliver import SinkWorker
 from monitor.config.models import AlertSettings, SinkSettings
 from monitor.storage.base import OUTBOX
@@ -95,10 +105,13 @@ def test_alerts_test_sends_a_marked_test_alert(tmp_path: Path) -> None:
                 assert f"sink {name} ({kind}, 127.0.0.1): test alert accepted (HTTP 20" in out
             (bcode, bout, berr), (ncode, _, nerr) = results[-2:]
             assert bcode == 1, berr
-            assert "sink broken (webhook, 127.0.0.1): test alert FAILED: HTTP 500" in bout
+            assert (
+                "sink broken (webhook, 127.0.0.1): test alert FAILED: "
+                "HTTP 500 Internal Server Error" in bout
+            )
             assert ncode == 2
             assert str(cfg) in nerr
-            assert "no sink named 'nope'" in nerr
+            assert "unknown sink 'nope'; known: am, broken, chat, pd, soc" in nerr
             assert "Traceback" not in nerr
             secrets = (SECRET, SLACK_PATH, SLACK_PATH.rsplit("/", 1)[1], ROUTING_KEY)
             for _, output, errors in results:
@@ -133,6 +146,100 @@ def test_alerts_test_sends_a_marked_test_alert(tmp_path: Path) -> None:
     run(body)
 
 
+def _self_signed(directory: Path) -> ssl.SSLContext:
+    """A TLS server context with a certificate no client trusts."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    return context
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_alerts_test_names_the_cause_of_a_failure(tmp_path: Path) -> None:
+    """Connection refused, TLS (a certificate that does not verify, a server that does not
+    speak TLS), the HTTP status: each said in words, never the URL."""
+
+    async def body() -> None:
+        app = web.Application()
+
+        async def unavailable(_: web.Request) -> web.Response:
+            return web.Response(status=503)
+
+        app.router.add_post(HOOK, unavailable)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        tls = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=_self_signed(tmp_path))
+        plain = web.TCPSite(runner, "127.0.0.1", 0)
+        await tls.start()
+        await plain.start()
+        tls_port, plain_port = (int(a[1]) for a in runner.addresses)
+        try:
+            urls = {
+                "refused": f"http://127.0.0.1:{_closed_port()}{HOOK}",
+                "untrusted": f"https://127.0.0.1:{tls_port}{HOOK}",
+                "not-tls": f"https://127.0.0.1:{plain_port}{HOOK}",
+                "unavailable": f"http://127.0.0.1:{plain_port}{HOOK}",
+            }
+            sinks = [
+                {"name": n, "type": "webhook", "url": u, "secret": SECRET} for n, u in urls.items()
+            ]
+            cfg = config(tmp_path / "m.yaml", tmp_path / "m.db", sinks)
+            causes = {}
+            results = await asyncio.gather(
+                *(cli("alerts", "test", "--sink", n, "--config", str(cfg), "--json") for n in urls)
+            )
+            for name, (code, out, err) in zip(urls, results, strict=True):
+                assert code == 1, (out, err)
+                doc = json.loads(out)
+                assert (doc["sink"], doc["accepted"]) == (name, False)
+                causes[name] = doc["cause"]
+                assert HOOK not in out + err  # a URL's path may be its secret
+        finally:
+            await runner.cleanup()
+        assert causes == {
+            "refused": "connection refused by 127.0.0.1 (nothing listens on that port)",
+            "untrusted": "TLS: the certificate of 127.0.0.1 does not verify "
+            "(self-signed certificate)",
+            "not-tls": "TLS: the handshake with 127.0.0.1 failed",
+            "unavailable": "HTTP 503 Service Unavailable",
+        }
+
+    run(body)
+    # a name that does not resolve (made here: the tests never ask a real resolver)
+    key = ConnectionKey("hooks.example", 443, True, True, None, None, None, None)
+    dns = aiohttp.ClientConnectorDNSError(key, OSError(-2, "Name or service not known"))
+    cause = error_cause(dns, "hooks.example", 10.0)
+    assert cause == "DNS: the name hooks.example cannot be resolved"
+    assert error_cause(TimeoutError(), "hooks.example", 2.5) == (
+        "no answer from hooks.example within 2.5s"
+    )
+
+
 def test_alerts_dead_lists_and_replay_requeues(tmp_path: Path) -> None:
     async def body() -> None:
         async with Receiver(secret=SECRET) as receiver:
@@ -158,9 +265,18 @@ def test_alerts_dead_lists_and_replay_requeues(tmp_path: Path) -> None:
                     assert await worker.step() == 0.0
                     (dead,) = await store.dead_letters()
 
-                    code, out, err = await cli("alerts", "dead", "--json", "--config", str(cfg))
+                    code, out, err = await cli("alerts", "dead", "--jsonl", "--config", str(cfg))
                     assert code == 0, err
                     (row,) = [json.loads(line) for line in out.splitlines()]
+                    code, out, err = await cli("alerts", "dead", "--json", "--config", str(cfg))
+                    assert code == 0, err
+                    assert json.loads(out) == {"items": [row]}
+                    # a sink the configuration names, or the outbox: no other
+                    code, out, err = await cli(
+                        "alerts", "dead", "--sink", "sco", "--config", str(cfg)
+                    )
+                    assert (code, out) == (2, "")
+                    assert "unknown sink 'sco' (did you mean 'soc'?)" in err
                     assert row["id"] == dead.id
                     assert row["sink"] == "soc"
                     assert row["dedup_key"] == f.dedup_key

@@ -163,7 +163,7 @@ def test_inspect_shows_log_values_escaped_and_its_json_exact(
         shown_escaped(out, USERNAME, ISSUER, WORKFLOW_NAME, RUNNER, IMAGE)
         code, out, err = await cli("inspect", "--trusted-root", root, "--json", *map(str, files))
         assert code == 0, err
-        values = set(strings([json.loads(line) for line in out.splitlines()]))
+        values = set(strings(json.loads(out)))
         assert set(HOSTILE) <= values  # exact
 
     run(body)
@@ -185,7 +185,7 @@ def test_verify_bundle_lines_show_what_the_file_says_escaped(tmp_path: Path) -> 
         code, out, _ = await cli("verify-bundle", "-v", str(bundle))
         assert code == 1, out
         shown_escaped(out, kind)
-        code, out, _ = await cli("verify-bundle", "--json", str(bundle))
+        code, out, _ = await cli("verify-bundle", "--jsonl", str(bundle))
         assert code == 1, out
         (entry,) = json.loads(out)["entries"]
         details = [c["detail"] for c in entry["checks"] if c["name"] == "body"]

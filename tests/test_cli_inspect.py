@@ -24,7 +24,7 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 @pytest.mark.parametrize("path", ENTRY_FILES, ids=lambda p: p.name)
 def test_every_fixture_inspects(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = ["--trusted-root", str(STAGING_ROOT)] if "staging" in path.name else []
-    code, out, _ = _run(capsys, *root, "--json", str(path))
+    code, out, _ = _run(capsys, *root, "--jsonl", str(path))
     assert code == 0, out
     doc = json.loads(out)
     assert doc["result"] == "record"
@@ -38,7 +38,7 @@ def test_every_fixture_inspects(path: Path, capsys: pytest.CaptureFixture[str]) 
 
 def test_json_field_names_are_stable(capsys: pytest.CaptureFixture[str]) -> None:
     path = FIXTURES / "v1-bundles" / "gh-cli.sigstore-js-2.1.0.intoto.sigstore.json"
-    _, out, _ = _run(capsys, "--json", "--body", str(path))
+    _, out, _ = _run(capsys, "--jsonl", "--body", str(path))
     doc = json.loads(out)
     assert set(doc) == {
         "path", "result", "log", "index", "body_sha256", "leaf_hash", "body", "kind",
@@ -67,9 +67,32 @@ def test_raw_body_json_and_base64(tmp_path: Path, capsys: pytest.CaptureFixture[
     b64 = tmp_path / "body.b64"
     b64.write_text(entry["body"] + "\n")
     for path in (raw, b64):
-        code, out, _ = _run(capsys, "--json", str(path))
+        code, out, _ = _run(capsys, "--jsonl", str(path))
         assert code == 0
         assert json.loads(out)["kind"] == "jar"
+
+
+def test_json_is_one_document_and_jsonl_one_entry_a_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundles = sorted((FIXTURES / "v1-bundles").glob("*.json"))[:2]
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"not anything")
+    paths = [*map(str, bundles), str(junk)]
+    code, out, err = _run(capsys, "--json", *paths)
+    assert code == 1  # one file could not be inspected
+    assert err == ""
+    doc = json.loads(out)
+    assert [e["path"] for e in doc["entries"]] == paths[:2]
+    assert [u["path"] for u in doc["unreadable"]] == [str(junk)]
+    code, out, err = _run(capsys, "--jsonl", *paths)
+    assert code == 1
+    assert [json.loads(line)["path"] for line in out.splitlines()] == paths[:2]
+    assert "cannot inspect" in err
+    with pytest.raises(SystemExit) as exited:
+        main(["inspect", "--json", "--jsonl", paths[0]])
+    assert exited.value.code == 2
+    assert "not allowed with" in capsys.readouterr().err
 
 
 def test_loginfo_and_garbage_are_clear_errors(
@@ -107,7 +130,7 @@ def test_a_reader_that_goes_away_is_no_error() -> None:
     assert len(paths) > 5
     proc = subprocess.Popen(
         # far more than a pipe holds, so the writer is still writing when the reader leaves
-        [str(Path(sys.executable).parent / "tlog-monitor"), "inspect", "--json", *paths * 20],
+        [str(Path(sys.executable).parent / "tlog-monitor"), "inspect", "--jsonl", *paths * 20],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Connection, Index, Integer, MetaData, Table, inspect, text
 
+from monitor.cli.database import sqlite_file
 from monitor.cli.main import main
 from monitor.storage import engine as engines
 from monitor.storage.batch import Batch, IndexRow
@@ -48,10 +50,16 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def test_migrations_match_the_models_and_downgrade(
     empty_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["db", "current", "--url", empty_url]) == 1
-    assert main(["db", "upgrade", "--url", empty_url]) == 0
-    assert "revision 0006" in capsys.readouterr().out
-    assert main(["db", "current", "--url", empty_url]) == 0
+    file = sqlite_file(empty_url)
+    if file is None:  # PostgreSQL: an empty database, at no revision yet
+        assert main(["db", "current", "--db", empty_url]) == 1
+    else:  # SQLite: no file yet, and `current` creates none
+        assert main(["db", "current", "--db", empty_url]) == 2
+        assert "no database at" in capsys.readouterr().err
+        assert not file.exists()
+    assert main(["db", "upgrade", "--db", empty_url]) == 0
+    assert "revision 0007" in capsys.readouterr().out
+    assert main(["db", "current", "--db", empty_url]) == 0
 
     diffs, tables = run(lambda: _inspect(empty_url))
     assert diffs == []
@@ -66,11 +74,11 @@ def test_migrations_match_the_models_and_downgrade(
     diffs, _ = run(lambda: _inspect(empty_url, drifted))
     assert {d[0] for d in diffs} == {"add_index", "add_table"}
 
-    assert main(["db", "downgrade", "base", "--url", empty_url]) == 0
+    assert main(["db", "downgrade", "base", "--db", empty_url]) == 0
     _, tables = run(lambda: _inspect(empty_url))
     assert tables <= {"alembic_version"}
 
-    assert main(["db", "upgrade", "--url", empty_url]) == 0
+    assert main(["db", "upgrade", "--db", empty_url]) == 0
     diffs, tables = run(lambda: _inspect(empty_url))
     assert diffs == []
     assert set(metadata.tables) <= tables
@@ -80,8 +88,8 @@ def test_migration_scripts_are_found() -> None:
     with engines.migrations_dir() as d:
         assert (d / "env.py").is_file()
         assert any((d / "versions").glob("0001_*.py"))
-        assert any((d / "versions").glob("0006_*.py"))
-    assert engines.head_revision() == "0006"
+        assert any((d / "versions").glob("0007_*.py"))
+    assert engines.head_revision() == "0007"
 
 
 def test_urls_are_mapped_to_async_drivers(tmp_path: Path) -> None:
@@ -94,8 +102,66 @@ def test_urls_are_mapped_to_async_drivers(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("bad", ["mysql://u@h/db", "sqlite://", "sqlite:///:memory:"])
 def test_unusable_urls_are_refused(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["db", "upgrade", "--url", bad]) == 2
+    assert main(["db", "upgrade", "--db", bad]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_unknown_revisions_are_one_line_errors(
+    empty_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for argv in (["upgrade", "--revision", "0099"], ["downgrade", "nope"]):
+        assert main(["db", *argv, "--db", empty_url]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        assert "unknown revision" in err
+        assert "0001, 0002" in err  # what may be given instead
+    assert main(["db", "upgrade", "--db", empty_url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"revision": "0007"}
+    assert main(["db", "current", "--db", empty_url, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == {"revision": "0007", "latest": "0007", "up_to_date": True}
+    assert main(["db", "downgrade", "0006", "--db", empty_url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"revision": "0006"}
+    assert main(["db", "current", "--db", empty_url, "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["up_to_date"] is False
+
+
+def test_expected_uses_become_records_and_the_downgrade_opens_them(empty_url: str) -> None:
+    """0007: stored expected uses leave the open queue (recorded); resolved ones and other
+    kinds keep their state; the downgrade opens the recorded ones again."""
+    rows = [
+        ("a", "expected_use", "open"),
+        ("b", "expected_use", "acknowledged"),
+        ("c", "expected_use", "resolved"),
+        ("d", "unexpected_signer", "open"),
+    ]
+
+    async def states(eng: Any) -> dict[str, str]:
+        async with eng.connect() as conn:
+            found = await conn.execute(text("SELECT dedup_key, state FROM findings"))
+            return {str(k): str(v) for k, v in found.all()}
+
+    async def body() -> tuple[dict[str, str], dict[str, str]]:
+        eng = engines.make_engine(empty_url)
+        try:
+            await engines.upgrade(eng, "0006")
+            async with eng.begin() as conn:
+                await conn.execute(
+                    text("INSERT INTO findings (kind, severity, dedup_key, state, created_at, "
+                         "matched, unmet, detail) VALUES (:kind, 3, :key, :state, "
+                         "CURRENT_TIMESTAMP, '[]', '[]', '')"),
+                    [{"key": k, "kind": kind, "state": st} for k, kind, st in rows],
+                )  # fmt: skip
+            await engines.upgrade(eng, "0007")
+            up = await states(eng)
+            await engines.downgrade(eng, "0006")
+            return up, await states(eng)
+        finally:
+            await eng.dispose()
+
+    up, down = run(body)
+    assert up == {"a": "recorded", "b": "recorded", "c": "resolved", "d": "open"}
+    assert down == {"a": "open", "b": "open", "c": "resolved", "d": "open"}
 
 
 OLD_ROWS = [  # index_all rows as revision 0003 kept them: (log, idx, san, key, digest)
@@ -139,7 +205,7 @@ async def _old_rows(url: str, revision: str) -> list[tuple[Any, ...]]:
 
 
 def test_compacting_index_all_keeps_every_row_findable_and_downgrades(empty_url: str) -> None:
-    assert run(lambda: _old_rows(empty_url, "0006")) == sorted(OLD_ROWS)
+    assert run(lambda: _old_rows(empty_url, engines.head_revision())) == sorted(OLD_ROWS)
 
     async def queries() -> None:
         store = await Store.open(empty_url, migrate=False)
@@ -168,7 +234,7 @@ def test_compacting_index_all_keeps_every_row_findable_and_downgrades(empty_url:
             await store.close()
 
     run(queries)
-    assert main(["db", "downgrade", "0003", "--url", empty_url]) == 0
+    assert main(["db", "downgrade", "0003", "--db", empty_url]) == 0
 
     async def old() -> list[tuple[Any, ...]]:
         eng = engines.make_engine(empty_url)

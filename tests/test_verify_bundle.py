@@ -383,9 +383,9 @@ def test_bad_trusted_root_is_reported(tmp_path: Path, capsys: pytest.CaptureFixt
     assert str(root) in capsys.readouterr().err
 
 
-def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = FIXTURES / "v1-api" / "logentry.jar.prod.json"
-    code, out = run_cli(capsys, "--json", str(path))
+    code, out = run_cli(capsys, "--jsonl", str(path))
     assert code == 0
     doc = json.loads(out)
     assert doc["ok"] is True
@@ -393,6 +393,13 @@ def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
     names = [c["name"] for c in doc["entries"][0]["checks"]]
     assert names[:3] == ["log", "entry-id", "inclusion-proof"]
     assert "signed-entry-timestamp" in names
+    # --json: one document for every file, with the exit status
+    missing = tmp_path / "missing.json"
+    code, out = run_cli(capsys, "--json", str(path), str(missing))
+    assert code == 2
+    whole = json.loads(out)
+    assert [f["status"] for f in whole["files"]] == ["ok", "error"]
+    assert whole["exit"] == 2
 
 
 def test_console_script_exit_codes_without_traceback(tmp_path: Path) -> None:

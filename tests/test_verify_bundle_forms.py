@@ -156,7 +156,7 @@ def test_log_entry_anon(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     LogEntryAnon-typed APIs hand out) verifies the same, minus the UUID check."""
     doc = json.loads((FIXTURES / "v1-api" / "logentry.jar.prod.json").read_text())
     (anon,) = doc.values()
-    code, out = run_cli(capsys, "--json", str(_write(tmp_path / "anon.json", anon)))
+    code, out = run_cli(capsys, "--jsonl", str(_write(tmp_path / "anon.json", anon)))
     assert code == 0, out
     result = json.loads(out)
     assert result["form"] == "Rekor v1 LogEntryAnon"

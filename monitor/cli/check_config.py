@@ -1,22 +1,28 @@
 """``tlog-monitor check-config``: validate a configuration file and summarise it.
 
-Exit 0 with a summary when the file is usable; exit 2 with every problem on stderr, one a
-line as ``<file>:<line>: <field.path>: <what is wrong>``, when it is not. Secrets (webhook
+Exit 0 with a summary when the file is usable (and a warning on stderr for what it leaves
+undone: no watch rules, no sinks); exit 2 with every problem on stderr, one a line as
+``<file>:<line>: <field.path>: <what is wrong>``, when it is not. ``--json``: one document
+either way, on stdout. Secrets (webhook
 secrets, token hashes, passwords, sink URLs) are never printed: sinks show their host only.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from monitor.cli.options import add_json
+from monitor.config.load import DEFAULT_CONFIG_PATH
+from monitor.config.problems import format_loc
 
 if TYPE_CHECKING:
     from monitor.config.models import Settings, SinkSettings, WatchRule
     from monitor.config.trustcheck import ResolvedLog
     from monitor.rules.spec import Selector
     from monitor.trust import TrustRoot
-
-DEFAULT_CONFIG_PATH = "config/monitor.yaml"  # = monitor.config.DEFAULT_CONFIG_PATH
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,27 +31,100 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="validate a configuration file and print a summary",
         description=(
             "Validate a configuration file (secrets are read from the environment as the "
-            "daemon would) and check its logs against the trust root. Prints a summary, or "
-            "every problem with its line."
+            "daemon would) and check its logs against the trust root. Prints a summary and "
+            "what the file leaves undone (no watch rules, no sinks), or every problem with "
+            "its line (exit 2). The file is given as FILE or --config FILE."
         ),
     )
     p.add_argument(
         "path",
         nargs="?",
-        default=DEFAULT_CONFIG_PATH,
-        metavar="PATH",
+        metavar="FILE",
         help=f"the configuration file (default: {DEFAULT_CONFIG_PATH})",
     )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="the configuration file, as with every other command (the same as FILE)",
+    )
+    add_json(p)
     p.set_defaults(handler=run)
 
 
+def _path(args: argparse.Namespace) -> str:
+    from monitor.errors import ConfigError
+
+    if args.path and args.config and args.path != args.config:
+        raise ConfigError(f"two files given ({args.path} and --config {args.config}): give one")
+    return str(args.path or args.config or DEFAULT_CONFIG_PATH)
+
+
 def run(args: argparse.Namespace) -> int:
+    from monitor.config.advice import warnings
+    from monitor.config.problems import ConfigFileError
     from monitor.config.trustcheck import load_checked
 
-    checked = load_checked(args.path)
+    path = _path(args)
+    try:
+        checked = load_checked(path)
+    except ConfigFileError as e:
+        if not args.json:
+            raise
+        problems = [
+            {"line": p.line, "path": format_loc(p.loc) or None, "message": p.message}
+            for p in e.problems
+        ]
+        print(json.dumps({"config": path, "ok": False, "problems": problems}, indent=2))
+        return 2
     settings, trust, resolved = checked.settings, checked.trust, checked.logs
-    print("\n".join(summary(args.path, settings, trust, resolved)))
+    advice = warnings(settings)
+    if args.json:
+        doc = {"config": path, "ok": True, **summary_json(settings, trust, resolved)}
+        print(json.dumps({**doc, "warnings": advice}, indent=2))
+        return 0
+    print("\n".join(summary(path, settings, trust, resolved)))
+    for line in advice:
+        print(f"warning: {line}", file=sys.stderr)
     return 0
+
+
+def summary_json(
+    settings: Settings, trust: TrustRoot, resolved: tuple[ResolvedLog, ...]
+) -> dict[str, Any]:
+    """What the summary says, as data (no secret: sinks by host, tokens by name)."""
+    db = settings.database
+    server = settings.server
+    return {
+        "trust": {
+            "trusted_root": settings.trust.trusted_root,
+            "signing_config": settings.trust.signing_config,
+            "refresh": settings.trust.refresh,
+            "logs": len(trust.logs),
+            "fulcio_cas": len(trust.certificate_authorities),
+        },
+        "logs": [
+            {
+                "name": item.config.name,
+                "api": item.config.api,
+                "urls": [t.base_url for t in item.logs],
+                "start": item.config.start,
+                "index_all": item.config.index_all,
+            }
+            for item in resolved
+        ],
+        "database": {"url": db.masked_url(), "migrate_on_start": db.migrate_on_start},
+        "server": {
+            "listen": str(server.listen),
+            "tokens": [{"name": t.name, "scopes": list(t.scopes)} for t in server.tokens],
+            "metrics_public": server.metrics_public,
+            "health_public": server.health_public,
+        },
+        "rules": [{"name": r.name, "severity": str(r.severity)} for r in settings.watch],
+        "sinks": [
+            {"name": s.name, "type": s.type, "host": s.host, "min_severity": str(s.min_severity)}
+            for s in settings.alerts.sinks
+        ],
+    }
 
 
 def summary(

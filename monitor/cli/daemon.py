@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from monitor.config.load import DEFAULT_CONFIG_PATH
+from monitor.cli.options import add_config, add_json
 from monitor.escape import escape
 
 if TYPE_CHECKING:
@@ -26,7 +28,13 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_FAILED = 0, 1, 2
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("run", help="run the monitor: tail every configured log until stopped")
+    p = sub.add_parser(
+        "run",
+        help="run the monitor: tail every configured log until stopped",
+        description="Run the monitor: tail every configured log, verify and match every "
+        "entry, store findings and deliver alerts, and serve the API and /metrics, until "
+        "SIGTERM or Ctrl-C. Logs go to standard error.",
+    )
     _common(p)
     p.set_defaults(handler=run)
 
@@ -34,18 +42,41 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "once",
         help="one verified catch-up pass of every log, then exit (0 nothing new, "
         "1 new findings, 2 the monitor failed)",
+        description="One verified catch-up pass of every configured log, then deliver what "
+        "is due and exit: 0 when there is nothing new, 1 when new findings were stored or a "
+        "log was caught lying, 2 when the monitor failed for a log. One line per log on "
+        "standard output (--json: one document).",
     )
     _common(p)
+    add_json(p)
     p.set_defaults(handler=once)
 
     p = sub.add_parser(
         "backfill",
         help="process the verified range [FROM, TO) of one log (resumable; exit codes as once)",
+        description="Process the verified range [I, J) of one log, apart from its tailing "
+        "cursor: entries logged before the monitor began watching it. Resumes where an "
+        "interrupted backfill stopped. Exit codes as `once`.",
     )
     _common(p)
     p.add_argument("--log", required=True, help="the log's name (as in the config, or a shard)")
-    p.add_argument("--from", dest="first", type=_index, required=True, metavar="I")
-    p.add_argument("--to", dest="end", type=_index, required=True, metavar="J")
+    p.add_argument(
+        "--from",
+        dest="first",
+        type=_index,
+        required=True,
+        metavar="I",
+        help="the first index to process",
+    )
+    p.add_argument(
+        "--to",
+        dest="end",
+        type=_index,
+        required=True,
+        metavar="J",
+        help="the index to stop before (not processed)",
+    )
+    add_json(p)
     p.set_defaults(handler=backfill)
 
 
@@ -56,18 +87,18 @@ def _index(text: str) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
+    add_config(p)
     p.add_argument(
-        "--config",
-        default=DEFAULT_CONFIG_PATH,
-        metavar="FILE",
-        help=f"configuration file (default {DEFAULT_CONFIG_PATH})",
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="the least level logged (default info)",
     )
-    p.add_argument("--log-level", default="info", help="debug, info, warning or error")
     p.add_argument(
         "--log-format",
         choices=("auto", "json", "text"),
         default="auto",
-        help="auto (default): JSON unless standard error is a terminal",
+        help="auto (default): JSON lines unless standard error is a terminal",
     )
 
 
@@ -104,28 +135,35 @@ async def _run(config: str) -> int:
 
 def once(args: argparse.Namespace) -> int:
     _setup(args)
-    return asyncio.run(_once(args.config))
+    return asyncio.run(_once(args.config, args.json))
 
 
-async def _once(config: str) -> int:
+async def _once(config: str, as_json: bool) -> int:
     from monitor.daemon.service import Monitor
 
     async with Monitor.open(config) as monitor:
         results = await monitor.once(show_over=1 if sys.stderr.isatty() else 10_000)
         pending = await monitor.deliver_pending()
-    codes = [_report(name, r) for name, r in sorted(results.items())]
-    for sink, left in sorted(pending.items()):
-        if left:  # kept in the outbox for the next run: not lost, but worth saying
-            print(f"alerts: {left} waiting for sink {sink}")
-    return max(codes, default=EXIT_CLEAN)
+    reports = [_report(name, r) for name, r in sorted(results.items())]
+    waiting = {sink: left for sink, left in sorted(pending.items()) if left}
+    code = max((r.exit for r in reports), default=EXIT_CLEAN)
+    if as_json:
+        doc = {"logs": [r.doc for r in reports], "alerts_waiting": waiting, "exit": code}
+        print(json.dumps(doc, indent=2))
+        return code
+    for r in reports:
+        print(escape(r.line))  # a log's answer may be quoted
+    for sink, left in waiting.items():  # kept in the outbox for the next run: not lost
+        print(f"alerts: {left} waiting for sink {sink}")
+    return code
 
 
 def backfill(args: argparse.Namespace) -> int:
     _setup(args)
-    return asyncio.run(_backfill(args.config, args.log, args.first, args.end))
+    return asyncio.run(_backfill(args.config, args.log, args.first, args.end, args.json))
 
 
-async def _backfill(config: str, name: str, first: int, end: int) -> int:
+async def _backfill(config: str, name: str, first: int, end: int, as_json: bool) -> int:
     from monitor.daemon.service import Monitor
 
     async with Monitor.open(config) as monitor:
@@ -139,22 +177,45 @@ async def _backfill(config: str, name: str, first: int, end: int) -> int:
             if isinstance(e, ConfigError):
                 raise
             result = e
-    return _report(f"{name} [{first}, {end})", result)
+    report = _report(f"{name} [{first}, {end})", result)
+    if as_json:
+        doc = {**report.doc, "log": name, "from": first, "to": end, "exit": report.exit}
+        print(json.dumps(doc, indent=2))
+    else:
+        print(escape(report.line))
+    return report.exit
 
 
-def _report(name: str, r: PassResult | Exception) -> int:
-    """One line on standard output per log; its exit code."""
+@dataclass(frozen=True)
+class Report:
+    """One log's pass: a line for people, a document for programs, an exit code."""
+
+    line: str
+    doc: dict[str, Any]
+    exit: int
+
+
+def _report(name: str, r: PassResult | Exception) -> Report:
     from monitor.errors import MonitorError
 
     if isinstance(r, Exception):
         what = str(r) if isinstance(r, MonitorError) else f"{type(r).__name__}: {r}"
-        print(escape(f"{name}: FAILED: {what}"))  # a log's answer may be quoted
-        return EXIT_FAILED
+        failed = {"log": name, "ok": False, "error": what}
+        return Report(f"{name}: FAILED: {what}", failed, EXIT_FAILED)
     line = (
         f"{name}: {r.entries} entries, {r.findings} new findings, cursor {r.cursor} of {r.log_size}"
     )
+    doc: dict[str, Any] = {
+        "log": name,
+        "ok": True,
+        "entries": r.entries,
+        "new_findings": r.findings,
+        "cursor": r.cursor,
+        "log_size": r.log_size,
+        "integrity_failure": None,
+    }
     if r.failure is not None:
-        print(escape(f"{line}; INTEGRITY FAILURE ({r.failure.type}): {r.failure.message}"))
-        return EXIT_FINDINGS
-    print(line)
-    return EXIT_FINDINGS if r.findings else EXIT_CLEAN
+        doc["integrity_failure"] = {"type": str(r.failure.type), "message": r.failure.message}
+        line += f"; INTEGRITY FAILURE ({r.failure.type}): {r.failure.message}"
+        return Report(line, doc, EXIT_FINDINGS)
+    return Report(line, doc, EXIT_FINDINGS if r.findings else EXIT_CLEAN)

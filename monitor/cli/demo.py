@@ -47,7 +47,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(what check-config needs to check the demo configuration)",
     )
     p.add_argument(
-        "--log-level", default="warning", help="the monitor's log level (default warning)"
+        "--log-level",
+        default="warning",
+        choices=("debug", "info", "warning", "error"),
+        help="the least level the monitor logs (default warning)",
     )
     p.set_defaults(handler=run)
 

@@ -6,30 +6,46 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from monitor.cli.db import add_page_options, existing_database_url, read_store
-from monitor.cli.history import print_table
+from monitor.cli.database import declared, existing_database_url, read_store
+from monitor.cli.options import add_page_options
+from monitor.cli.table import print_table
 from monitor.timetext import parse_time
 
 if TYPE_CHECKING:
-    from monitor.storage import FindingQuery
+    from monitor.storage import FindingQuery, Page, Store, StoredFinding
 
-STATES = ("open", "acknowledged", "resolved")
+# = monitor.findings.FindingState and monitor.rules.spec.Severity (not imported at start)
+STATES = ("open", "acknowledged", "recorded", "resolved")
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "findings",
-        help="list findings by state, severity, kind, rule or log",
-        description="List stored findings, newest first, one page at a time.",
+        help="list findings by state, severity, kind, rule, log or time",
+        description=(
+            "List stored findings, newest first, one page at a time. The triage queue is "
+            "--state open: expected uses (signatures a rule allows) are never in it, they "
+            "are recorded (--kind expected_use lists them). An unknown rule or log is an "
+            "error, not an empty list."
+        ),
     )
-    p.add_argument("--state", action="append", choices=STATES, help="repeat for several")
+    p.add_argument(
+        "--state",
+        action="append",
+        choices=STATES,
+        help="open, acknowledged, recorded (expected uses) or resolved; repeat for several",
+    )
     p.add_argument("--severity", choices=SEVERITIES, help="this severity or worse")
-    p.add_argument("--kind", action="append", help="finding kind, e.g. unexpected_signer")
-    p.add_argument("--rule", help="rule name")
-    p.add_argument("--log", help="log name")
-    p.add_argument("--since", metavar="TIME", help="created at or after (ISO 8601, unix s)")
-    p.add_argument("--until", metavar="TIME", help="created before")
+    p.add_argument(
+        "--kind", action="append", help="a finding kind, e.g. unexpected_signer; repeat for several"
+    )
+    p.add_argument("--rule", help="the rule's name (as in the configuration)")
+    p.add_argument("--log", help="the log's name (a discovered shard: NAME@SHARD)")
+    p.add_argument(
+        "--since", metavar="TIME", help="made at or after TIME (ISO 8601 or unix seconds)"
+    )
+    p.add_argument("--until", metavar="TIME", help="made before TIME (ISO 8601 or unix seconds)")
     add_page_options(p)
     p.set_defaults(handler=run)
 
@@ -62,7 +78,17 @@ def query_of(args: argparse.Namespace) -> FindingQuery:
 
 def run(args: argparse.Namespace) -> int:
     query = query_of(args)
-    page = read_store(existing_database_url(args), lambda store: store.findings(query))
+    names = declared(args)
+
+    async def find(store: Store) -> Page[StoredFinding]:
+        from monitor.storage.query_check import checked_findings
+
+        checked = await checked_findings(
+            store, query, configured_rules=names.rules, configured_logs=names.logs
+        )
+        return await store.findings(checked)
+
+    page = read_store(existing_database_url(args), find)
     if args.json:
         doc = {"items": [f.to_json() for f in page.items], "next_cursor": page.next_cursor}
         print(json.dumps(doc, indent=2))

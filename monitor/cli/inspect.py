@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from monitor.cli.inputs import read_input
+from monitor.cli.options import add_json
 from monitor.encoding import b64decode_strict
 from monitor.entries.parse import parse_entry, with_chain_status
 from monitor.entries.record import (
@@ -36,9 +37,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ),
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="files to inspect ('-' for stdin)")
-    p.add_argument("--json", action="store_true", help="one JSON object per entry")
-    p.add_argument("--body", action="store_true", help="include the raw body (base64) in --json")
-    p.add_argument("--trusted-root", metavar="FILE", default="default", help="TrustedRoot JSON")
+    add_json(p, lines="entry, printed as each is read")
+    p.add_argument(
+        "--body", action="store_true", help="include the raw body (base64) in JSON output"
+    )
+    p.add_argument(
+        "--trusted-root",
+        metavar="FILE",
+        default="default",
+        help="TrustedRoot JSON whose Fulcio CAs certificates are checked against "
+        "(default: Sigstore production)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -94,21 +103,31 @@ def _has_kind(data: bytes) -> bool:
 def run(args: argparse.Namespace) -> int:
     trust = load_trust_root(args.trusted_root)
     status = 0
+    entries: list[dict[str, object]] = []
+    unreadable: list[dict[str, str]] = []
     for path in args.paths:
         try:
             results = results_for(read_input(path), trust)
         except MalformedInputError as e:
-            print(escape(f"{path}: cannot inspect: {e}"), file=sys.stderr)
+            if args.json:
+                unreadable.append({"path": path, "error": str(e)})
+            else:
+                print(escape(f"{path}: cannot inspect: {e}"), file=sys.stderr)
             status = 1
             continue
         for r in results:
             if isinstance(r, MalformedEntry):
                 status = 1
+            doc = {"path": path, **result_json(r, include_body=args.body)}
             if args.json:
-                print(json.dumps({"path": path, **result_json(r, include_body=args.body)}))
+                entries.append(doc)
+            elif args.jsonl:
+                print(json.dumps(doc))
             else:
                 # every value shown came from the entry: escaped, line by line
                 print("\n".join(escape(line) for line in describe(r, path)), end="\n\n")
+    if args.json:
+        print(json.dumps({"entries": entries, "unreadable": unreadable}, indent=2))
     return status
 
 

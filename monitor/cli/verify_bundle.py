@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from monitor.cli.inputs import read_input
+from monitor.cli.options import add_json
 from monitor.errors import (
     ConfigError,
     MalformedInputError,
@@ -86,7 +87,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="for an entry that has only the log's promise, fetch its inclusion proof and "
         "checkpoint from the Rekor v1 log the trusted root names, and verify them",
     )
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_json(p, lines="file, printed as each is verified")
     p.add_argument("-v", "--verbose", action="store_true", help="list every check")
     p.set_defaults(handler=run)
 
@@ -205,8 +206,8 @@ def _line(result: FileResult, verbose: bool) -> str:
     return "\n".join(lines)
 
 
-def _json(result: FileResult) -> str:
-    doc: dict[str, Any] = {
+def _json(result: FileResult) -> dict[str, Any]:
+    return {
         "path": result.path,
         "ok": result.status == "ok",
         "status": result.status,
@@ -223,7 +224,6 @@ def _json(result: FileResult) -> str:
             for r in result.reports
         ],
     }
-    return json.dumps(doc, sort_keys=True)
 
 
 def exit_status(statuses: list[Status]) -> int:
@@ -240,8 +240,17 @@ def run(args: argparse.Namespace) -> int:
     offsets = _load_shard_offsets(args.log_info, trust) if args.log_info else None
     options = Options(trust, offsets, args.require_proof, args.online)
     statuses: list[Status] = []
+    files = []
     for path in args.paths:
         result = verify_file(path, options)
         statuses.append(result.status)
-        print(_json(result) if args.json else _line(result, args.verbose), flush=True)
-    return exit_status(statuses)
+        if args.json:
+            files.append(_json(result))
+        elif args.jsonl:
+            print(json.dumps(_json(result), sort_keys=True), flush=True)
+        else:
+            print(_line(result, args.verbose), flush=True)
+    code = exit_status(statuses)
+    if args.json:
+        print(json.dumps({"files": files, "exit": code}, sort_keys=True, indent=2))
+    return code
