@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -147,6 +148,30 @@ async def _reap(proc: asyncio.subprocess.Process) -> None:
     await proc.communicate()
 
 
+async def _printed_commands_work(lines: list[str], cwd: Path) -> list[str]:
+    """Run the tlog-monitor commands the banner prints, exactly as printed, from where the
+    demo runs: each must succeed and find what the demo planted (or the open queue)."""
+    ran = []
+    for line in lines[:25]:
+        if " --config " not in line or "tlog-monitor" not in line:
+            continue  # the banner's prose may hold an apostrophe
+        argv = shlex.split(line.strip())
+        proc = await asyncio.create_subprocess_exec(
+            *argv, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, (line, err.decode())
+        assert "Traceback" not in err.decode()
+        text = out.decode()
+        if argv[1] == "history":
+            assert "patch-1" in text, text  # the unexpected signer the demo planted
+        else:
+            assert "unexpected_signer" in text, text
+            assert "expected_use" not in text  # records are not in the open queue
+        ran.append(argv[1])
+    return ran
+
+
 def test_demo_shows_verified_alerts_of_every_kind_and_stops_on_sigint(tmp_path: Path) -> None:
     port = _free_block()
 
@@ -170,6 +195,7 @@ def test_demo_shows_verified_alerts_of_every_kind_and_stops_on_sigint(tmp_path: 
                     if pattern.search(line):
                         seen.setdefault(rule, time.monotonic() - started)
             health = await _healthz(proc.pid, port)
+            commands = await _printed_commands_work(lines, tmp_path)
         except BaseException:
             await _reap(proc)
             raise
@@ -190,6 +216,7 @@ def test_demo_shows_verified_alerts_of_every_kind_and_stops_on_sigint(tmp_path: 
             f"curl -H 'Authorization: Bearer demo-token' 'http://127.0.0.1:{port}/api/v1/entries?san="
             in banner
         )
+        assert commands == ["history", "findings"]
         assert max(seen.values()) < 60, seen
         assert health == "200", health  # the API and /healthz, served by the monitor
         print(
@@ -246,6 +273,10 @@ def test_demo_says_which_port_is_taken(tmp_path: Path) -> None:
 
 
 def test_demo_config_passes_check_config(tmp_path: Path) -> None:
+    """As the configuration says, from the top of a checkout: its paths are relative to it."""
+    (tmp_path / "config").mkdir()
+    config = tmp_path / "config" / "demo.yaml"
+    shutil.copy(DEMO_CONFIG, config)
     written = subprocess.run(
         [TLOG_MONITOR, "demo", "--trust-only"],
         cwd=tmp_path,
@@ -254,16 +285,18 @@ def test_demo_config_passes_check_config(tmp_path: Path) -> None:
         check=False,
     )
     assert written.returncode == 0, written.stderr
-    checked = subprocess.run(
-        [TLOG_MONITOR, "check-config", str(DEMO_CONFIG)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert checked.returncode == 0, checked.stderr
-    assert f"config: {DEMO_CONFIG}: OK" in checked.stdout
-    assert "rules: 3" in checked.stdout
+    for cwd in (tmp_path, tmp_path / "config"):  # relative to the file, not to the caller
+        checked = subprocess.run(
+            [TLOG_MONITOR, "check-config", str(config)],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert checked.returncode == 0, checked.stderr
+        assert f"config: {config}: OK" in checked.stdout
+        assert "rules: 3" in checked.stdout
+        assert checked.stderr == ""  # rules and a sink: nothing left undone
 
 
 def test_watched_key_in_the_config_is_the_one_the_demo_plants() -> None:
@@ -274,19 +307,27 @@ def test_watched_key_in_the_config_is_the_one_the_demo_plants() -> None:
     assert sink["secret"] == SECRET
 
 
-def test_demo_refuses_a_config_whose_database_is_not_its_own(in_tmp: Path) -> None:
+def test_demo_runs_on_its_own_database_whatever_the_config_names(in_tmp: Path) -> None:
+    """The demo deletes its database at every start: the copy it runs names its own, never
+    one the given file names."""
     layout = Layout()
     write_trust(layout.port)
     layout.fresh()
-    good = load_settings(DEMO_CONFIG)
-    assert layout.check(good, DEMO_CONFIG) == parse_secrets(SECRET)
-
     theirs = in_tmp / "theirs.yaml"
     theirs.write_text(
-        DEMO_CONFIG.read_text().replace(".demo/monitor.db", "data/monitor.db"), encoding="utf-8"
+        DEMO_CONFIG.read_text().replace("../.demo/monitor.db", "data/monitor.db"),
+        encoding="utf-8",
     )
-    with pytest.raises(ConfigError, match=r"database\.url must be sqlite\+aiosqlite:///\.demo"):
-        layout.check(load_settings(theirs), theirs)
+    copy = layout.config_for(theirs)
+    settings = load_settings(copy)
+    assert settings.database.url == f"sqlite+aiosqlite:///{(in_tmp / '.demo/monitor.db')}"
+    assert settings.trust.trusted_root == str(in_tmp / ".demo/trust/trusted_root.json")
+    assert layout.check(settings, theirs) == parse_secrets(SECRET)
+    assert not (in_tmp / "data").exists()
+
+    theirs.write_text(DEMO_CONFIG.read_text().replace("/hook", "/elsewhere"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"theirs\.yaml does not fit the demo: alerts\.sinks"):
+        layout.check(load_settings(layout.config_for(theirs)), theirs)
 
 
 def test_moved_ports_keep_the_config_consistent(in_tmp: Path) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import shlex
+import shutil
+import sys
 from pathlib import Path
 from urllib.parse import quote
 
@@ -12,6 +15,8 @@ from monitor.config.models import Settings
 from monitor.demo.layout import DEMO_TOKEN, Layout
 from monitor.demo.plants import ROGUE
 from monitor.sim.server import SimState
+
+PROGRAM = "tlog-monitor"
 
 
 def demo_token(settings: Settings) -> str | None:
@@ -21,6 +26,26 @@ def demo_token(settings: Settings) -> str | None:
         if "read" in token.scopes and hmac.compare_digest(token.digest(), digest):
             return DEMO_TOKEN
     return None
+
+
+def program() -> str:
+    """How to run this program again, as typed here: ``tlog-monitor`` when the shell finds
+    this very program by that name, else its path (``make demo`` runs ``.venv/bin/...``)."""
+    argv0 = sys.argv[0]
+    if Path(argv0).name != PROGRAM:
+        return PROGRAM  # run some other way (python -m): the installed name is the best bet
+    found = shutil.which(PROGRAM)
+    if found is not None and Path(found).resolve() == Path(argv0).resolve():
+        return PROGRAM
+    path = Path(argv0).absolute()
+    with contextlib.suppress(ValueError):
+        path = path.relative_to(Path.cwd())
+    return shlex.quote(str(path))
+
+
+def command(name: str, config: Path) -> str:
+    """A command of this program on the demo's configuration, ready to paste."""
+    return f"{program()} {name} --config {shlex.quote(str(config))}"
 
 
 def banner(
@@ -45,8 +70,9 @@ def banner(
         f"  health     {api}/healthz",
         "  history of an identity, here the unexpected signer the demo plants:",
         f"    curl {auth}'{api}/api/v1/entries?san={quote(san, safe='')}'",
-        "  the same from the database:",
-        f"    tlog-monitor history --config {shlex.quote(str(config))} --san {shlex.quote(san)}",
+        "  the same from the database, and the findings to triage:",
+        f"    {command('history', config)} --san {shlex.quote(san)}",
+        f"    {command('findings', config)} --state open",
         "",
         "Planting entries in the logs; alerts appear as the receiver gets them. Ctrl-C stops.",
     ]

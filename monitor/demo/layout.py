@@ -62,8 +62,8 @@ class Layout:
         return self.directory / "monitor.db"
 
     @property
-    def moved_config(self) -> Path:
-        """Where the configuration goes when ``--port`` moves it to other ports."""
+    def config_copy(self) -> Path:
+        """The configuration the demo runs: a copy of the one it is given."""
         return self.directory / "demo.yaml"
 
     def fresh(self) -> None:
@@ -74,18 +74,31 @@ class Layout:
                 self.database.with_name(self.database.name + suffix).unlink()
 
     def config_for(self, source: Path) -> Path:
-        """The configuration to run: ``source`` itself on the default ports, else a copy
-        under the demo directory with the API, simulator and receiver ports moved."""
-        if self.port == DEFAULT_PORT:
-            return source
+        """The configuration to run: a copy of ``source`` under the demo directory whose trust
+        files and database are the demo's own, whatever ``source`` names (the demo deletes
+        its database at every start: it must never be one of the user's) and from whatever
+        directory the demo runs; with ``--port``, its API, simulator and receiver moved."""
         try:
             doc = yaml.safe_load(source.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
             raise ConfigError(f"{source}: cannot read it: {e}") from None
         if isinstance(doc, dict):
-            _move(doc, Layout(DEFAULT_PORT, self.directory), self)
-        self.moved_config.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-        return self.moved_config
+            if self.port != DEFAULT_PORT:
+                _move(doc, Layout(DEFAULT_PORT, self.directory), self)
+            self._own(doc)
+        self.config_copy.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        return self.config_copy
+
+    def _own(self, doc: dict[str, Any]) -> None:
+        """Point ``doc`` at the demo's trust files and database (absolute paths: the copy
+        reads the same from anywhere)."""
+        trust = doc.setdefault("trust", {})
+        if isinstance(trust, dict):
+            for name in ("trusted_root", "signing_config"):
+                trust[name] = str((self.trust_dir / f"{name}.json").resolve())
+        database = doc.setdefault("database", {})
+        if isinstance(database, dict):
+            database["url"] = f"sqlite+aiosqlite:///{self.database.resolve()}"
 
     def check(self, settings: Settings, source: Path) -> tuple[bytes, ...]:
         """That ``settings`` fit this layout (its trust files, its database, a v1 log at the

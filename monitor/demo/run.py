@@ -22,7 +22,7 @@ from pathlib import Path
 from monitor.aio import cancel_and_wait
 from monitor.config.trustcheck import load_checked
 from monitor.daemon.service import Monitor
-from monitor.demo.banner import banner
+from monitor.demo.banner import banner, command
 from monitor.demo.layout import DEFAULT_PORT, HOST, Layout
 from monitor.demo.plants import Planter
 from monitor.demo.receiver import AlertReceiver
@@ -127,7 +127,7 @@ async def _with_sim(
 ) -> None:
     config = layout.config_for(options.config)
     checked = await asyncio.to_thread(load_checked, str(config))
-    secrets = layout.check(checked.settings, config)
+    secrets = layout.check(checked.settings, options.config)
     receiver = AlertReceiver(secrets, emit)
     await receiver.start(HOST, layout.receiver_port)
     try:
@@ -155,4 +155,4 @@ async def _with_sim(
         + (f"; {receiver.rejected} deliveries rejected" if receiver.rejected else "")
         + "."
     )
-    emit(f"Findings and history stay in {layout.database}: tlog-monitor findings --config {config}")
+    emit(f"Findings and history stay in {layout.database}: {command('findings', config)}")
