@@ -528,3 +528,48 @@ def test_the_documented_receiver_check_accepts_real_deliveries_and_refuses_other
     assert len(rotating.headers["webhook-signature"].split()) == 2
     assert verify(OTHER_SECRET, rotating.headers, rotating.body)
     assert verify(SECRET, rotating.headers, rotating.body)
+
+
+def _parsers() -> dict[str, argparse.ArgumentParser]:
+    """Every command's parser, by its full name (``alerts dead``)."""
+    out: dict[str, argparse.ArgumentParser] = {}
+
+    def walk(prefix: str, parser: argparse.ArgumentParser) -> None:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            out[prefix] = parser
+        for name, child in subs[0].choices.items() if subs else ():
+            walk(f"{prefix} {name}".strip(), child)
+
+    walk("", build_parser())
+    return out
+
+
+def test_the_readme_states_the_grammar_the_parser_has() -> None:
+    from monitor.storage.paging import DEFAULT_PAGE_SIZE, MAX_PAGE
+
+    text = " ".join(prose(README.read_text(encoding="utf-8")).split())
+    grammar = text.split("One grammar throughout:", 1)[1].split("A user's mistake", 1)[0]
+
+    def named(after: str) -> set[str]:
+        listed = grammar.split(after, 1)[1].split(")", 1)[0]
+        return set(SPAN.findall(listed))
+
+    def having(flag: str) -> set[str]:
+        found = set()
+        for name, parser in _parsers().items():
+            if any(flag in a.option_strings for a in parser._actions):
+                found.add(name)
+        return found
+
+    assert named("wherever a database is (") == having("--db") - {
+        "db upgrade",
+        "db downgrade",
+        "db current",
+    } | {"db"}
+    assert named("JSON Lines where a command streams (") == having("--jsonl")
+    assert f"pages are {DEFAULT_PAGE_SIZE} items unless `--limit N` (at most {MAX_PAGE:,})" in (
+        grammar
+    )
+    api = " ".join((DOCS / "api.md").read_text(encoding="utf-8").split())
+    assert f"{DEFAULT_PAGE_SIZE} by default (as on the command line)" in api
