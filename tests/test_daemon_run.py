@@ -399,3 +399,30 @@ def test_a_proven_lie_stays_open_and_the_log_not_ready_until_a_person_resolves_i
                 await store.close()
 
     run(body)
+
+
+def test_each_log_is_read_with_its_own_limits(tmp_path: Path) -> None:
+    """The bounds a log's settings give (entry size, memory budget, how long withheld data is
+    an outage) reach the client that reads it."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
+
+    async def body() -> None:
+        async with harness(tmp_path, entries=20, shards=1) as h:
+            limits = {"max_entry_bytes": 65536, "memory_budget_bytes": 8 << 20}
+            cfg = write_config(
+                tmp_path / "monitor.yaml",
+                h.sim,
+                tmp_path,
+                url,
+                v1={**limits, "missing_after": "90s"},
+                v2={"missing_after": "2m"},
+            )
+            async with Monitor.open(str(cfg)) as m:
+                policies = {n: r.client.http.policy for n, r in m.runners.items()}
+                v1 = policies.pop("v1")
+                assert (v1.max_entry_bytes, v1.memory_budget_bytes) == (65536, 8 << 20)
+                assert v1.missing_after_seconds == 90
+                (v2,) = policies.values()
+                assert v2.missing_after_seconds == 120
+
+    run(body)

@@ -49,6 +49,7 @@ from monitor.errors import ConfigError, MonitorError
 from monitor.findings import SELF_CLEARING, FindingKind, FindingState
 from monitor.logclient.discovery import ShardDiscovery
 from monitor.logclient.http import HttpPolicy, LogHttp
+from monitor.logclient.policy import policy_for
 from monitor.logclient.v1 import RekorV1Client
 from monitor.logclient.v2 import RekorV2Client
 from monitor.metrics import (
@@ -255,12 +256,7 @@ class Monitor:
 
     def _add(self, cfg: LogSettings, tlog: TransparencyLog, start: Start) -> Runner:
         name = runner_name(cfg, tlog)
-        policy = HttpPolicy(
-            requests_per_second=cfg.requests_per_second,
-            burst=cfg.burst,
-            max_concurrency=cfg.max_concurrency,
-            timeout_seconds=cfg.timeout.total_seconds(),
-        )
+        policy = policy_for(cfg)
         if self.tune_http is not None:
             policy = self.tune_http(policy)
         http = LogHttp(
