@@ -14,10 +14,10 @@ from pathlib import Path
 
 import aiohttp
 
+from monitor.core.metrics import ClientMetrics
 from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.logclient.v1 import RekorV1Client
 from monitor.logclient.v2 import RekorV2Client
-from monitor.metrics import ClientMetrics
 from monitor.sim.run import SimConfig, start
 from monitor.trust import load_trust_root
 

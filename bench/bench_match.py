@@ -18,10 +18,11 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.corpus import corpus
+from monitor.core.findings import Severity
 from monitor.entries.parse import parse_entry, with_chain_status
 from monitor.entries.record import SigningRecord
 from monitor.rules.engine import RuleEngine
-from monitor.rules.spec import PatternKind, RuleSpec, Selector, Severity
+from monitor.rules.spec import PatternKind, RuleSpec, Selector
 from monitor.trust import load_trust_root
 
 TARGET_US = 20.0

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from monitor.core.findings import Finding, FindingKind, Severity, dedup_key
 from monitor.entries.record import (
     CertExtension,
     CertificateSigner,
@@ -38,8 +39,6 @@ from monitor.entries.record import (
     Subject,
     SubjectAltName,
 )
-from monitor.findings import Finding, FindingKind, dedup_key
-from monitor.rules.spec import Severity
 from monitor.storage import Batch, HistoryQuery, IndexRow, OutboxSpec, Store
 from monitor.storage.base import INDEX_LOGS
 from monitor.storage.store import ENTRIES, IDENTITIES, INDEX_ALL, identities

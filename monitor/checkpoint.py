@@ -12,8 +12,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from monitor.encoding import b64encode
-from monitor.errors import NoteError
+from monitor.core.encoding import b64encode
+from monitor.core.errors import NoteError
 from monitor.merkle import HASH_SIZE
 from monitor.note import NoteVerifier, SignedNote, decode_base64, verified_signatures
 

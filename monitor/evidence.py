@@ -21,10 +21,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from monitor.core.errors import MalformedInputError, UnreadableInputError
+from monitor.core.jsonread import JsonReader
+from monitor.core.protojson import normalize
 from monitor.entries.statement import Envelope
-from monitor.errors import MalformedInputError, UnreadableInputError
-from monitor.jsonread import JsonReader
-from monitor.protojson import normalize
 
 MAX_EVIDENCE_BYTES = 32 << 20
 

@@ -15,11 +15,11 @@ from dataclasses import replace
 
 import aiohttp
 
-from monitor.errors import LogResponseError, TransientLogError, VerificationError
+from monitor.core.errors import LogResponseError, TransientLogError, VerificationError
+from monitor.core.metrics import ClientMetrics
 from monitor.evidence import EntryEvidence, InclusionEvidence
 from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.logclient.v1 import RekorV1Client
-from monitor.metrics import ClientMetrics
 from monitor.trust import TransparencyLog
 
 # One entry, asked once by a person at a terminal: fail in seconds rather than minutes.

@@ -17,8 +17,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from monitor.encoding import b64decode_strict
-from monitor.errors import NoteError
+from monitor.core.encoding import b64decode_strict
+from monitor.core.errors import NoteError
 
 SIGNATURE_PREFIX = "\u2014 "
 MAX_SIGNATURES = 100

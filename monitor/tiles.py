@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, NamedTuple
 
-from monitor.errors import MalformedInputError
+from monitor.core.errors import MalformedInputError
 
 TILE_WIDTH: Final = 256
 TILE_HEIGHT: Final = 8  # tree levels per tile level: 256 == 2**8

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.api import ApiContext, ApiServer
 from monitor.config.models import ServerSettings
-from monitor.daemon.health import LogStatus
+from monitor.core.status import LogStatus
 from monitor.daemon.service import Monitor
 from monitor.entries.record import MalformedEntry
 from monitor.storage.batch import Batch

@@ -47,7 +47,7 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.encoding import b64encode
+from monitor.core.encoding import b64encode
 from monitor.sim.run import SimConfig, build_state, write_trust_files
 from monitor.sim.server import V2_PREFIX, SimState, build_app
 from monitor.tiles import TILE_WIDTH, encode_entry_bundle, parse_tile_path

@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from monitor.core.metrics import ClientMetrics
 from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.logclient.v1 import RekorV1Client
 from monitor.logclient.v2 import RekorV2Client
-from monitor.metrics import ClientMetrics
 from monitor.sim.run import RunningSim, SimConfig, start
 from monitor.trust import TrustRoot, load_trust_root
 

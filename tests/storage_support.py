@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from monitor.core.findings import Finding, FindingKind, Severity, dedup_key
 from monitor.entries.record import (
     CertExtension,
     CertificateSigner,
@@ -32,8 +33,6 @@ from monitor.entries.record import (
     Subject,
     SubjectAltName,
 )
-from monitor.findings import Finding, FindingKind, dedup_key
-from monitor.rules.spec import Severity
 from monitor.storage import Store
 
 T = TypeVar("T")

@@ -25,9 +25,8 @@ from monitor import __version__
 from monitor.alerts.deliver import GROUP_MAX, SinkWorker
 from monitor.alerts.payloads import message_id, webhook_schema
 from monitor.config.models import AlertSettings, SinkSettings
-from monitor.findings import Finding, FindingKind, dedup_key
-from monitor.metrics import AlertMetrics
-from monitor.rules.spec import Severity
+from monitor.core.findings import Finding, FindingKind, Severity, dedup_key
+from monitor.core.metrics import AlertMetrics
 from monitor.storage.base import ATTEMPTS, OUTBOX
 from monitor.storage.batch import OutboxSpec
 from monitor.storage.outbox import OutboxItem

@@ -36,18 +36,18 @@ from monitor.alerts.payloads import (
 )
 from monitor.alerts.signing import parse_secrets, verify
 from monitor.config.models import SinkSettings
-from monitor.daemon.service import Monitor
-from monitor.errors import ConfigError
-from monitor.findings import (
+from monitor.core.errors import ConfigError
+from monitor.core.findings import (
     Finding,
     FindingKind,
     FindingState,
     HealthType,
     IntegrityType,
+    Severity,
     Unmet,
     dedup_key,
 )
-from monitor.rules.spec import Severity
+from monitor.daemon.service import Monitor
 from monitor.storage.findings_store import StoredFinding
 from tests.storage_support import run
 

@@ -16,7 +16,7 @@ from monitor.alerts.signing import (
     verify,
     webhook_headers,
 )
-from monitor.errors import ConfigError
+from monitor.core.errors import ConfigError
 
 # the test vector of the Standard Webhooks reference libraries (libraries/*/tests)
 VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

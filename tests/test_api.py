@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from monitor.daemon.health import LogStatus
+from monitor.core.status import LogStatus
 from monitor.storage.store import Store
 from tests.api_support import (
     ACME_AT,

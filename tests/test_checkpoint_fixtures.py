@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from monitor.checkpoint import SignedCheckpoint, open_checkpoint
-from monitor.errors import NoteError
+from monitor.core.errors import NoteError
 from monitor.note import SignedNote
 from monitor.trust import TrustRoot, load_trust_root, v1_tree_id
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from monitor.escape import escape
+from monitor.core.escape import escape
 from tests.conftest import FIXTURES
 from tests.daemon_support import write_config
 from tests.simlog import Harness, harness, run

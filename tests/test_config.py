@@ -29,10 +29,10 @@ from monitor.config import (
 from monitor.config.durations import format_duration, parse_duration
 from monitor.config.load import load_database_settings
 from monitor.config.models import PRODUCTION_TUF_URL
-from monitor.errors import ConfigError
-from monitor.findings import FindingKind
+from monitor.core.errors import ConfigError
+from monitor.core.findings import FindingKind, Severity
 from monitor.logclient.http import HttpPolicy
-from monitor.rules.spec import PatternKind, RuleSpec, Severity
+from monitor.rules.spec import PatternKind, RuleSpec
 from monitor.trust import tuf
 from tests.conftest import PROD_ROOT, STAGING_ROOT
 

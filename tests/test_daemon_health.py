@@ -21,18 +21,18 @@ from typing import Any
 import pytest
 
 from monitor.config.models import HealthSettings, SinkSettings
+from monitor.core.errors import TransientLogError
+from monitor.core.findings import Finding, FindingKind, FindingState, HealthType, Severity
+from monitor.core.metrics import DaemonMetrics
+from monitor.core.status import LogStatus
 from monitor.daemon import PassContext, PassResult, catch_up_v1
-from monitor.daemon.health import HealthMonitor, LogStatus
+from monitor.daemon.health import HealthMonitor
 from monitor.daemon.routing import Routing
 from monitor.daemon.service import Monitor
 from monitor.daemon.tailer import Backoff, Tailer
-from monitor.errors import TransientLogError
-from monitor.findings import Finding, FindingKind, FindingState, HealthType
 from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.logclient.v1 import RekorV1Client
-from monitor.metrics import DaemonMetrics
 from monitor.rules.engine import RuleEngine
-from monitor.rules.spec import Severity
 from monitor.storage import FindingQuery, StoredFinding
 from monitor.storage.batch import OutboxSpec
 from monitor.storage.store import Store

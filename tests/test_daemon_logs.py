@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from monitor.core.errors import ConfigError, VerificationError
 from monitor.daemon.logs import JsonFormatter, TextFormatter, log_fields, setup_logging
-from monitor.errors import ConfigError, VerificationError
 
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 TEXT_RE = re.compile(r"^\d\d:\d\d:\d\d info monitor\.t: hello n=1$")

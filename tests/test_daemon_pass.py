@@ -13,14 +13,14 @@ from typing import Any, cast
 import pytest
 
 from monitor.checkpoint import SignedCheckpoint
+from monitor.core.findings import FindingKind, IntegrityType, Severity
 from monitor.daemon import PassContext, PassResult, Start, catch_up_v2
-from monitor.findings import FindingKind, IntegrityType
 from monitor.logclient.budget import ByteBudget
 from monitor.logclient.owed import Owed
 from monitor.logclient.v2 import RekorV2Client
 from monitor.merkle import leaf_hash
 from monitor.rules.engine import RuleEngine
-from monitor.rules.spec import RuleSpec, Selector, Severity
+from monitor.rules.spec import RuleSpec, Selector
 from monitor.sim.tree import MerkleStore
 from monitor.storage import FindingQuery, StoredFinding
 from monitor.storage.store import Store

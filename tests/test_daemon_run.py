@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from monitor.core.findings import FindingKind, FindingState
 from monitor.daemon.commit import PassResult
 from monitor.daemon.service import Monitor
-from monitor.findings import FindingKind, FindingState
 from monitor.logclient.http import HttpPolicy
 from monitor.storage import FindingQuery
 from monitor.storage.store import Store

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from monitor.core.findings import FindingKind, IntegrityType
 from monitor.daemon import PassContext, PassResult, Start, catch_up_v1
-from monitor.findings import FindingKind, IntegrityType
 from monitor.merkle import leaf_hash
 from monitor.storage import FindingQuery, StoredFinding
 from monitor.storage.store import Store

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from monitor.core.errors import TransientLogError
+from monitor.core.findings import IntegrityType
 from monitor.daemon import parsing
 from monitor.daemon.parsing import Chunk, parse_chunk
 from monitor.daemon.withheld import withheld
-from monitor.errors import TransientLogError
-from monitor.findings import IntegrityType
 from monitor.logclient.owed import Owed
 from monitor.pipeline.verify import IntegrityFailure
 from monitor.rules.engine import RuleEngine

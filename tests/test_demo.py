@@ -27,13 +27,12 @@ from monitor.alerts.payloads import test_message, webhook
 from monitor.alerts.signing import parse_secrets
 from monitor.config.load import load_settings
 from monitor.config.models import SinkSettings
+from monitor.core.errors import ConfigError
+from monitor.core.findings import Finding, FindingKind, Severity, Unmet, dedup_key
 from monitor.demo.layout import Layout
 from monitor.demo.plants import release_key_fingerprint
 from monitor.demo.receiver import AlertReceiver
 from monitor.demo.run import write_trust
-from monitor.errors import ConfigError
-from monitor.findings import Finding, FindingKind, Unmet, dedup_key
-from monitor.rules.spec import Severity
 from tests.simlog import run
 
 TLOG_MONITOR = str(Path(sys.executable).parent / "tlog-monitor")

@@ -30,6 +30,15 @@ from monitor.cli import main
 from monitor.cli.main import build_parser
 from monitor.config import Settings, load_settings, parse_settings, reference
 from monitor.config.models import ServerSettings, SinkSettings
+from monitor.core.findings import FindingKind
+from monitor.core.metrics import (
+    AlertMetrics,
+    ClientMetrics,
+    DaemonMetrics,
+    LogStatusCollector,
+    StorageMetrics,
+    register_runtime,
+)
 from monitor.entries.record import (
     CertExtension,
     CertificateSigner,
@@ -43,15 +52,6 @@ from monitor.entries.record import (
     SubjectAltName,
 )
 from monitor.entries.x509 import FULCIO_EXTENSION_OIDS
-from monitor.findings import FindingKind
-from monitor.metrics import (
-    AlertMetrics,
-    ClientMetrics,
-    DaemonMetrics,
-    LogStatusCollector,
-    StorageMetrics,
-    register_runtime,
-)
 from monitor.rules.engine import RuleEngine
 from monitor.storage.store import TIMED, Store
 from tests.prometheus_support import exposed_types

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.core.errors import MalformedInputError
 from monitor.entries.keys import (
     MAX_KEY_BYTES,
     parse_minisign_public_key,
@@ -28,7 +29,6 @@ from monitor.entries.keys import (
     parse_ssh_public_key,
 )
 from monitor.entries.record import KeySigner
-from monitor.errors import MalformedInputError
 from tests.conftest import FIXTURES
 
 KEYS = FIXTURES / "keys"

@@ -28,6 +28,7 @@ from cryptography.x509.oid import NameOID, ObjectIdentifier
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.core.errors import MalformedInputError
 from monitor.entries.record import (
     CertExtension,
     CertificateSigner,
@@ -43,7 +44,6 @@ from monitor.entries.x509 import (
     parse_certificate,
     parse_certificate_pem_or_der,
 )
-from monitor.errors import MalformedInputError
 from monitor.trust.root import CertificateAuthority, load_trust_root
 from tests.conftest import FIXTURES, STAGING_ROOT
 

@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from monitor.errors import (
+from monitor.core.errors import (
     CheckpointError,
     LogResponseError,
     MissingEntriesError,
     ProofError,
     TransientLogError,
 )
+from monitor.core.metrics import ClientMetrics
 from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.merkle import CompactRange, leaf_hash, verify_consistency
-from monitor.metrics import ClientMetrics
 from monitor.trust import TrustRoot
 from tests.conftest import FIXTURES
 from tests.simlog import FAST, Harness, harness, run

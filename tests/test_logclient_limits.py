@@ -24,8 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from monitor.config.models import LogSettings
-from monitor.encoding import b64encode
-from monitor.errors import CheckpointError, LogResponseError
+from monitor.core.encoding import b64encode
+from monitor.core.errors import CheckpointError, LogResponseError
+from monitor.core.metrics import ClientMetrics
 from monitor.logclient.decode import decode_json
 from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.logclient.limits import (
@@ -37,7 +38,6 @@ from monitor.logclient.limits import (
 from monitor.logclient.policy import policy_for
 from monitor.logclient.v1 import RekorV1Client
 from monitor.logclient.v2 import RekorV2Client
-from monitor.metrics import ClientMetrics
 from tests.simlog import FAST, harness, run
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

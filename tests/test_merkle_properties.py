@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.errors import ProofError
+from monitor.core.errors import ProofError
 from monitor.merkle import (
     EMPTY_ROOT,
     CompactRange,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from monitor.errors import ProofError
+from monitor.core.errors import ProofError
 from monitor.merkle import verify_consistency, verify_inclusion
 from tests.merkle_reference import ReferenceTree, ref_leaf_hash
 

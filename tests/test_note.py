@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from monitor.checkpoint import Checkpoint, open_checkpoint
-from monitor.errors import NoteError
+from monitor.core.errors import NoteError
 from monitor.note import (
     MAX_NOTE_BYTES,
     MAX_SIGNATURES,

@@ -17,8 +17,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from monitor.checkpoint import SignedCheckpoint, open_checkpoint
-from monitor.errors import VerificationError
-from monitor.findings import IntegrityType
+from monitor.core.errors import VerificationError
+from monitor.core.findings import IntegrityType
 from monitor.logclient.v2 import RekorV2Client
 from monitor.merkle import EMPTY_ROOT, CompactRangeState, leaf_hash
 from monitor.note import Ed25519NoteVerifier

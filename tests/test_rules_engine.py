@@ -15,6 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.core.errors import ConfigError
+from monitor.core.findings import Finding, FindingKind, FindingState, Severity, Unmet, dedup_key
 from monitor.entries.record import (
     CertExtension,
     CertificateSigner,
@@ -30,11 +32,9 @@ from monitor.entries.record import (
     SubjectAltName,
 )
 from monitor.entries.x509 import FULCIO_EXTENSION_OIDS
-from monitor.errors import ConfigError
-from monitor.findings import Finding, FindingKind, FindingState, Unmet, dedup_key
 from monitor.rules.engine import RuleEngine, malformed_finding, variants
 from monitor.rules.fields import record_fields, record_level_fields, signer_fields
-from monitor.rules.spec import Pattern, PatternKind, RuleSpec, Selector, Severity
+from monitor.rules.spec import Pattern, PatternKind, RuleSpec, Selector
 
 GHA = "https://token.actions.githubusercontent.com"
 RELEASE = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.2.3"

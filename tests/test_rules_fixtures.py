@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
+from monitor.core.findings import Finding, FindingKind, Severity, Unmet
 from monitor.entries import parse_entry
 from monitor.entries.parse import with_chain_status
 from monitor.entries.record import CertificateSigner, ChainStatus, ParseResult, SigningRecord
 from monitor.entries.statement import Envelope
 from monitor.entries.x509 import FULCIO_EXTENSION_OIDS
-from monitor.findings import Finding, FindingKind, Unmet
 from monitor.rules.engine import RuleEngine
 from monitor.rules.fields import SIGNER_FIELDS, record_fields, signer_field, signer_fields
-from monitor.rules.spec import Pattern, PatternKind, RuleSpec, Selector, Severity
+from monitor.rules.spec import Pattern, PatternKind, RuleSpec, Selector
 from monitor.trust import load_trust_root
 from tests.conftest import FIXTURES
 

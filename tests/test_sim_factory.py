@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from monitor.core.errors import ConfigError
 from monitor.entries import (
     CertificateSigner,
     ChainStatus,
@@ -31,7 +32,6 @@ from monitor.entries.parse import with_chain_status
 from monitor.entries.record import SanType, StatementSource
 from monitor.entries.statement import Envelope
 from monitor.entries.x509 import FULCIO_EXTENSIONS, check_chain, parse_certificate
-from monitor.errors import ConfigError
 from monitor.sim.ca import GITHUB_ACTIONS_ISSUER, GitHubWorkflow, SimCA, derive_ec_key
 from monitor.sim.factory import (
     INTOTO,

@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from monitor.errors import ConfigError
+from monitor.core.errors import ConfigError
 from monitor.sim.run import SimConfig, start, v1_key_name
 
 POD = "rekor-00001-deployment-56bf7777c9-jds5x"

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from monitor.core.errors import StorageError
 from monitor.entries.record import MalformedEntry
-from monitor.errors import StorageError
 from monitor.merkle import CompactRange, CompactRangeState, leaf_hash
 from monitor.storage import (
     BackfillState,

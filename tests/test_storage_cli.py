@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from monitor.cli.main import main
-from monitor.findings import FindingKind, FindingState
-from monitor.rules.spec import Severity
+from monitor.core.findings import FindingKind, FindingState, Severity
 from monitor.storage import Batch, CheckpointData, IndexRow, Store
 from tests.storage_support import T0, cert_record, finding_for, fp, key_record, run, sqlite_url
 

@@ -13,11 +13,10 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import Select, text
 
+from monitor.core.errors import MalformedInputError, StorageError
+from monitor.core.findings import FindingKind, FindingState, Severity
 from monitor.entries.record import MalformedEntry, SigningRecord
-from monitor.errors import MalformedInputError, StorageError
-from monitor.findings import FindingKind, FindingState
 from monitor.merkle import CompactRange, leaf_hash
-from monitor.rules.spec import Severity
 from monitor.storage import (
     Batch,
     CheckpointData,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.errors import StorageError
+from monitor.core.errors import StorageError
 from monitor.storage.batch import OutboxSpec
 from monitor.storage.lock import DatabaseInUseError, Holder
 from monitor.storage.store import Store

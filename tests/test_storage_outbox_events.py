@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.findings import FindingState
+from monitor.core.findings import FindingState
 from monitor.storage import Store
 from monitor.storage.batch import Batch, OutboxSpec
 from tests.storage_support import (

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.errors import MalformedInputError
+from monitor.core.errors import MalformedInputError
 from monitor.tiles import (
     ENTRIES,
     HASH_SIZE,

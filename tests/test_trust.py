@@ -15,7 +15,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, x448
 
-from monitor.errors import ConfigError, TrustRootError
+from monitor.core.errors import ConfigError, TrustRootError
 from monitor.note import EcdsaNoteVerifier, Ed25519NoteVerifier
 from monitor.trust import (
     TransparencyLog,

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from monitor.errors import MalformedInputError, TrustRootError
-from monitor.protojson import camel, decode_bytes, normalize, parse_timestamp
+from monitor.core.errors import MalformedInputError, TrustRootError
+from monitor.core.protojson import camel, decode_bytes, normalize, parse_timestamp
 from monitor.trust import TrustRoot, build_trust_root, load_trust_root
 from tests.test_trust import PROD_ROOT, SC_V2, _log, _summary
 

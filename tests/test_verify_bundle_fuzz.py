@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.errors import MalformedInputError
+from monitor.core.errors import MalformedInputError
 from monitor.evidence import parse_evidence
 from monitor.trust import TrustRoot, load_trust_root
 from monitor.verify_evidence import verify_evidence

@@ -36,7 +36,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from monitor.aio import backoff_delay, wait_any
 from monitor.alerts.causes import error_cause, http_cause
 from monitor.alerts.payloads import (
     ALERTMANAGER_RESEND_AFTER,
@@ -47,9 +46,10 @@ from monitor.alerts.payloads import (
     test_message,
 )
 from monitor.config.models import AlertSettings, SinkSettings
+from monitor.core.aio import backoff_delay, wait_any
+from monitor.core.metrics import AlertMetrics
+from monitor.core.ratelimit import TokenBucket
 from monitor.logclient.http import retry_after_seconds
-from monitor.logclient.ratelimit import TokenBucket
-from monitor.metrics import AlertMetrics
 from monitor.storage.outbox import OutboxItem
 from monitor.storage.store import Store
 

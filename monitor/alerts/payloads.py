@@ -2,7 +2,7 @@
 
 A builder takes the sink's settings, the event (``trigger``, ``resolve`` or ``test``) and one
 or more findings as the outbox stores them (``StoredFinding.to_json()``: the finding JSON
-of ``monitor.findings`` plus ``state_changed_by``, ``state_changed_at``, ``comment`` and
+of ``monitor.core.findings`` plus ``state_changed_by``, ``state_changed_at``, ``comment`` and
 ``evidence``). Several findings are a group: findings of one rule that arrived together,
 sent as one message so that a storm does not flood the receiver; every one of them stays in
 the findings record and is named in the message's ``dedup_keys``.
@@ -30,9 +30,9 @@ from typing import Any, Final, Literal, get_args
 from monitor import __version__
 from monitor.alerts.signing import parse_secrets, webhook_headers
 from monitor.config.models import SinkSettings
-from monitor.errors import ConfigError
-from monitor.escape import escape
-from monitor.findings import dedup_key
+from monitor.core.errors import ConfigError
+from monitor.core.escape import escape
+from monitor.core.findings import dedup_key
 
 Event = Literal["trigger", "resolve", "test"]
 EVENTS: Final[tuple[str, ...]] = get_args(Event)

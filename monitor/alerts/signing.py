@@ -18,7 +18,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 
-from monitor.errors import ConfigError
+from monitor.core.errors import ConfigError
 
 SECRET_PREFIX = "whsec_"  # noqa: S105  # the marker of a secret, not one
 SIGNATURE_VERSION = "v1"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 
 from monitor.config.models import ServerSettings
-from monitor.daemon.health import LogStatus
+from monitor.core.status import LogStatus
 from monitor.storage.store import Store
 
 

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
-from monitor.errors import MalformedInputError, QueryError, StorageError
+from monitor.core.errors import MalformedInputError, QueryError, StorageError
 
 log = logging.getLogger("monitor.api")
 

@@ -12,8 +12,7 @@ from monitor.api.errors import ApiError, bad_param, not_found
 from monitor.api.pages import page, respond
 from monitor.api.params import Params
 from monitor.api.routing import PRINCIPAL, Api, limit_of
-from monitor.findings import FindingKind, FindingState
-from monitor.rules.spec import Severity
+from monitor.core.findings import FindingKind, FindingState, Severity
 from monitor.storage import FindingQuery
 from monitor.storage.findings_store import StoredFinding
 from monitor.storage.query_check import checked_findings

@@ -12,8 +12,8 @@ from monitor.api.logs import when
 from monitor.api.pages import respond
 from monitor.api.params import Params
 from monitor.api.routing import Api
-from monitor.errors import StorageError
-from monitor.findings import FindingKind, FindingState
+from monitor.core.errors import StorageError
+from monitor.core.findings import FindingKind, FindingState
 from monitor.storage import FindingQuery
 from monitor.storage.store import Store
 

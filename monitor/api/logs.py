@@ -11,9 +11,9 @@ from monitor.api.errors import not_found
 from monitor.api.pages import JSON, page, respond
 from monitor.api.params import Params
 from monitor.api.routing import Api, limit_of
-from monitor.daemon.health import LogStatus
+from monitor.core.status import LogStatus
+from monitor.core.suggest import unknown_name
 from monitor.storage.logs_state import LogState, StoredCheckpoint
-from monitor.suggest import unknown_name
 
 
 def when(t: float | None) -> str | None:

@@ -8,8 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.api.findings import MAX_COMMENT
-from monitor.findings import FindingKind, FindingState
-from monitor.rules.spec import Severity
+from monitor.core.findings import FindingKind, FindingState, Severity
 from monitor.storage.paging import DEFAULT_PAGE_SIZE
 
 JSON = dict[str, Any]

@@ -11,8 +11,8 @@ from typing import TypeVar
 from multidict import MultiMapping
 
 from monitor.api.errors import bad_param
-from monitor.errors import MalformedInputError
-from monitor.timetext import parse_time
+from monitor.core.errors import MalformedInputError
+from monitor.core.timetext import parse_time
 
 E = TypeVar("E", bound=Enum)
 

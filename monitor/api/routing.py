@@ -15,7 +15,7 @@ from monitor.api.auth import Authenticator, Principal
 from monitor.api.context import ApiContext
 from monitor.api.errors import bad_param
 from monitor.api.params import MAX_INDEX, Params
-from monitor.metrics import PREFIX
+from monitor.core.metrics import PREFIX
 from monitor.storage.paging import DEFAULT_PAGE_SIZE
 
 # who may call a route: anyone, anyone when so configured, or a token with a scope

@@ -11,7 +11,7 @@ from monitor.api.app import build_app
 from monitor.api.connections import ConnectionGuard, ConnectionLimits, GuardedSite
 from monitor.api.context import ApiContext
 from monitor.api.routing import Api
-from monitor.errors import ConfigError
+from monitor.core.errors import ConfigError
 
 log = logging.getLogger("monitor.api")
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.cli.database import declared, existing_database_url
 from monitor.cli.options import add_config, add_database, add_json, add_limit
-from monitor.escape import escape
+from monitor.core.escape import escape
 
 if TYPE_CHECKING:
     from monitor.storage.outbox import OutboxItem
@@ -73,8 +73,8 @@ async def _test(config: str, name: str, as_json: bool) -> int:
 
     from monitor.alerts.deliver import send_test
     from monitor.config.load import load_settings
-    from monitor.errors import ConfigError
-    from monitor.suggest import unknown_name
+    from monitor.core.errors import ConfigError
+    from monitor.core.suggest import unknown_name
 
     settings = load_settings(config)
     sink = next((s for s in settings.alerts.sinks if s.name == name), None)

@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _path(args: argparse.Namespace) -> str:
-    from monitor.errors import ConfigError
+    from monitor.core.errors import ConfigError
 
     if args.path and args.config and args.path != args.config:
         raise ConfigError(f"two files given ({args.path} and --config {args.config}): give one")

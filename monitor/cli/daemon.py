@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from monitor.cli.options import add_config, add_json
-from monitor.escape import escape
+from monitor.core.escape import escape
 
 if TYPE_CHECKING:
     from monitor.daemon.commit import PassResult
@@ -172,7 +172,7 @@ async def _backfill(config: str, name: str, first: int, end: int, as_json: bool)
                 name, first, end, show_over=1 if sys.stderr.isatty() else 10_000
             )
         except Exception as e:
-            from monitor.errors import ConfigError
+            from monitor.core.errors import ConfigError
 
             if isinstance(e, ConfigError):
                 raise
@@ -196,7 +196,7 @@ class Report:
 
 
 def _report(name: str, r: PassResult | Exception) -> Report:
-    from monitor.errors import MonitorError
+    from monitor.core.errors import MonitorError
 
     if isinstance(r, Exception):
         what = str(r) if isinstance(r, MonitorError) else f"{type(r).__name__}: {r}"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from monitor.errors import StorageError
+from monitor.core.errors import StorageError
 from monitor.storage.urls import URL_ENV, default_url
 
 if TYPE_CHECKING:

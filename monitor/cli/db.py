@@ -8,7 +8,7 @@ import json
 
 from monitor.cli.database import database_url, sqlite_file
 from monitor.cli.options import add_database, add_json
-from monitor.errors import StorageError
+from monitor.core.errors import StorageError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

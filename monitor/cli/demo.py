@@ -56,9 +56,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from monitor.core.errors import ConfigError
     from monitor.daemon.logs import setup_logging
     from monitor.demo.run import DemoOptions, run_demo, write_trust
-    from monitor.errors import ConfigError
 
     if args.trust_only:
         print(f"trust files written to {write_trust(args.port)}")

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from monitor.cli.database import declared, existing_database_url, read_store
 from monitor.cli.options import add_page_options
 from monitor.cli.table import print_table
-from monitor.timetext import parse_time
+from monitor.core.timetext import parse_time
 
 if TYPE_CHECKING:
     from monitor.storage import FindingQuery, Page, Store, StoredFinding
 
-# = monitor.findings.FindingState and monitor.rules.spec.Severity (not imported at start)
+# = monitor.core.findings.FindingState and Severity (not imported at start)
 STATES = ("open", "acknowledged", "recorded", "resolved")
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
@@ -51,9 +51,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def query_of(args: argparse.Namespace) -> FindingQuery:
-    from monitor.errors import MalformedInputError
-    from monitor.findings import FindingKind, FindingState
-    from monitor.rules.spec import Severity
+    from monitor.core.errors import MalformedInputError
+    from monitor.core.findings import FindingKind, FindingState, Severity
     from monitor.storage import FindingQuery
 
     kinds = []

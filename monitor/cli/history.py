@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 from monitor.cli.database import declared, existing_database_url, read_store
 from monitor.cli.options import add_page_options
 from monitor.cli.table import print_table
-from monitor.errors import MalformedInputError
-from monitor.escape import escape
-from monitor.timetext import parse_time
+from monitor.core.errors import MalformedInputError
+from monitor.core.escape import escape
+from monitor.core.timetext import parse_time
 
 if TYPE_CHECKING:
     from monitor.storage import HistoryQuery, Store

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from monitor.errors import UnreadableInputError
+from monitor.core.errors import UnreadableInputError
 from monitor.evidence import MAX_EVIDENCE_BYTES
 
 

@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 
 from monitor.cli.inputs import read_input
 from monitor.cli.options import add_json
-from monitor.encoding import b64decode_strict
+from monitor.core.encoding import b64decode_strict
+from monitor.core.errors import MalformedInputError
+from monitor.core.escape import escape
 from monitor.entries.parse import parse_entry, with_chain_status
 from monitor.entries.record import (
     CertificateSigner,
@@ -20,8 +22,6 @@ from monitor.entries.record import (
     SigningRecord,
 )
 from monitor.entries.serialize import result_json
-from monitor.errors import MalformedInputError
-from monitor.escape import escape
 from monitor.evidence import parse_evidence
 from monitor.trust import TrustRoot, load_trust_root
 

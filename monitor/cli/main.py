@@ -14,8 +14,8 @@ from monitor.cli import daemon as daemon_cli
 from monitor.cli import db as db_cli
 from monitor.cli import findings as findings_cli
 from monitor.cli import history as history_cli
-from monitor.errors import MonitorError
-from monitor.escape import escape_lines
+from monitor.core.errors import MonitorError
+from monitor.core.escape import escape_lines
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.errors import ConfigError
+from monitor.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from monitor.sim.faults import Faults

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from monitor.escape import escape
+from monitor.core.escape import escape
 
 MAX_WIDTH = 80
 

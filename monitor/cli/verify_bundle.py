@@ -21,14 +21,14 @@ from typing import Any, Literal
 
 from monitor.cli.inputs import read_input
 from monitor.cli.options import add_json
-from monitor.errors import (
+from monitor.core.errors import (
     ConfigError,
     MalformedInputError,
     TransientLogError,
     UnreadableInputError,
     VerificationError,
 )
-from monitor.escape import escape
+from monitor.core.escape import escape
 from monitor.evidence import EntryEvidence, Evidence, parse_evidence
 from monitor.trust import TrustRoot, load_trust_root
 from monitor.verify_evidence import (

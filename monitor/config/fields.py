@@ -131,7 +131,7 @@ def webhook_secret(value: Any) -> Any:
     checked at load so that a bad one is a config error, not a failed delivery. Never
     echoed."""
     from monitor.alerts.signing import parse_secrets  # noqa: PLC0415 - config stays light
-    from monitor.errors import ConfigError  # noqa: PLC0415
+    from monitor.core.errors import ConfigError  # noqa: PLC0415
 
     raw = value.get_secret_value() if isinstance(value, SecretStr) else value
     if not isinstance(raw, str):

@@ -25,8 +25,8 @@ from monitor.config.durations import duration
 from monitor.config.fields import ListenAddress, Start
 from monitor.config.problems import Loc, Problem, error, format_loc
 from monitor.config.selectors import parse_optional_selector, parse_selector, parse_severity
-from monitor.findings import FindingKind
-from monitor.rules.spec import RuleSpec, Selector, Severity
+from monitor.core.findings import FindingKind, Severity
+from monitor.rules.spec import RuleSpec, Selector
 
 # Defaults shared with the code that uses them (tests check that they agree).
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/monitor.db"

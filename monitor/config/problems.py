@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from monitor.errors import ConfigError
+from monitor.core.errors import ConfigError
 
 Loc = tuple[str | int, ...]
 

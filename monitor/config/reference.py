@@ -31,9 +31,9 @@ from pydantic_core import PydanticUndefined
 from monitor.config import fields, models, selectors
 from monitor.config.base import ConfigModel
 from monitor.config.durations import format_duration
+from monitor.core.findings import FindingKind, Severity
 from monitor.entries.x509 import FULCIO_EXTENSION_OIDS
-from monitor.findings import FindingKind
-from monitor.rules.spec import SIMPLE_FIELDS, Selector, Severity
+from monitor.rules.spec import SIMPLE_FIELDS, Selector
 
 __all__ = [
     "DESCRIPTIONS",

@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monitor.config.problems import Loc, Problem, error, validation_error
-from monitor.errors import ConfigError
-from monitor.rules.spec import EXTENSIONS, Selector, Severity
+from monitor.core.errors import ConfigError
+from monitor.core.findings import Severity
+from monitor.rules.spec import EXTENSIONS, Selector
 
 _INDEX = re.compile(r"\[([0-9]+)\]")
 

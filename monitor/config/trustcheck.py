@@ -13,7 +13,7 @@ from monitor.config.models import LogSettings, Settings
 from monitor.config.paths import directory_of
 from monitor.config.problems import Problem
 from monitor.config.yamldoc import read_document
-from monitor.errors import TrustRootError
+from monitor.core.errors import TrustRootError
 from monitor.trust import TransparencyLog, TrustRoot, load_trust_root
 
 _API = {"v1": 1, "v2": 2}

@@ -17,17 +17,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from monitor.aio import cancel_and_wait
+from monitor.core.aio import cancel_and_wait
+from monitor.core.findings import Finding, FindingKind, Severity, dedup_key
+from monitor.core.metrics import DaemonMetrics
 from monitor.daemon.parsing import Chunk, parse_chunk
 from monitor.daemon.routing import Routing
 from monitor.entries import v1 as v1_kinds
 from monitor.entries import v2 as v2_kinds
-from monitor.findings import Finding, FindingKind, dedup_key
 from monitor.merkle import CompactRangeState
-from monitor.metrics import DaemonMetrics
 from monitor.pipeline.verify import IntegrityFailure, VerifiedTree
 from monitor.rules.engine import RuleEngine
-from monitor.rules.spec import Severity
 from monitor.storage.batch import Batch, BatchResult
 from monitor.storage.logs_state import CheckpointData
 from monitor.storage.store import Store

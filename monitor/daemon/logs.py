@@ -33,8 +33,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TextIO
 
-from monitor.errors import ConfigError, MonitorError
-from monitor.escape import escape
+from monitor.core.errors import ConfigError, MonitorError
+from monitor.core.escape import escape
 
 __all__ = [
     "LEVELS",

@@ -18,9 +18,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from monitor.core.findings import Finding
 from monitor.entries.parse import parse_entry, with_chain_status
 from monitor.entries.record import MalformedEntry, ParseResult, SigningRecord
-from monitor.findings import Finding
 from monitor.rules.engine import RuleEngine, malformed_finding
 from monitor.storage.batch import IndexRow
 from monitor.trust import CertificateAuthority

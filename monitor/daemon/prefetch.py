@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Generic, TypeVar
 
-from monitor.aio import cancel_and_wait
+from monitor.core.aio import cancel_and_wait
 from monitor.logclient.budget import ByteBudget
 
 __all__ = ["Taken", "Window", "chunks"]

@@ -14,8 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from monitor.config.models import Settings, SinkSettings
-from monitor.findings import Finding, FindingKind
-from monitor.rules.spec import Severity
+from monitor.core.findings import Finding, FindingKind, Severity
 from monitor.storage.batch import OutboxSpec
 
 

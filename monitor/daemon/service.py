@@ -32,27 +32,15 @@ import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 
-from monitor.aio import cancel_and_wait
 from monitor.alerts.deliver import SinkWorker
 from monitor.api import ApiContext, ApiServer
 from monitor.config import advice
 from monitor.config.models import LogSettings, Settings
 from monitor.config.trustcheck import CheckedConfig, load_checked
-from monitor.daemon.commit import PassContext, PassResult, Start
-from monitor.daemon.health import HealthMonitor, LogStatus
-from monitor.daemon.progress import Progress
-from monitor.daemon.routing import Routing
-from monitor.daemon.tailer import Backoff, Tailer
-from monitor.daemon.v1pass import catch_up_v1
-from monitor.daemon.v2pass import catch_up_v2
-from monitor.errors import ConfigError, MonitorError
-from monitor.findings import SELF_CLEARING, FindingKind, FindingState
-from monitor.logclient.discovery import ShardDiscovery
-from monitor.logclient.http import HttpPolicy, LogHttp
-from monitor.logclient.policy import policy_for
-from monitor.logclient.v1 import RekorV1Client
-from monitor.logclient.v2 import RekorV2Client
-from monitor.metrics import (
+from monitor.core.aio import cancel_and_wait
+from monitor.core.errors import ConfigError, MonitorError
+from monitor.core.findings import SELF_CLEARING, FindingKind, FindingState
+from monitor.core.metrics import (
     AlertMetrics,
     ClientMetrics,
     DaemonMetrics,
@@ -60,6 +48,19 @@ from monitor.metrics import (
     StorageMetrics,
     register_runtime,
 )
+from monitor.core.status import LogStatus
+from monitor.daemon.commit import PassContext, PassResult, Start
+from monitor.daemon.health import HealthMonitor
+from monitor.daemon.progress import Progress
+from monitor.daemon.routing import Routing
+from monitor.daemon.tailer import Backoff, Tailer
+from monitor.daemon.v1pass import catch_up_v1
+from monitor.daemon.v2pass import catch_up_v2
+from monitor.logclient.discovery import ShardDiscovery
+from monitor.logclient.http import HttpPolicy, LogHttp
+from monitor.logclient.policy import policy_for
+from monitor.logclient.v1 import RekorV1Client
+from monitor.logclient.v2 import RekorV2Client
 from monitor.rules.engine import RuleEngine
 from monitor.storage import FindingQuery
 from monitor.storage.store import Store

@@ -15,11 +15,11 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 
-from monitor.aio import backoff_delay, wait_any
+from monitor.core.aio import backoff_delay, wait_any
+from monitor.core.errors import MonitorError
+from monitor.core.metrics import DaemonMetrics
+from monitor.core.status import LogStatus
 from monitor.daemon.commit import PassResult
-from monitor.daemon.health import LogStatus
-from monitor.errors import MonitorError
-from monitor.metrics import DaemonMetrics
 
 __all__ = ["Backoff", "Tailer"]
 

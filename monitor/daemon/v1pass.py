@@ -31,6 +31,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from monitor.checkpoint import SignedCheckpoint
+from monitor.core.errors import (
+    CheckpointError,
+    LogResponseError,
+    MissingEntriesError,
+    TransientLogError,
+)
+from monitor.core.findings import IntegrityType
 from monitor.daemon.commit import (
     Committer,
     PassContext,
@@ -43,13 +50,6 @@ from monitor.daemon.prefetch import Window, chunks
 from monitor.daemon.state import Resume, begin_pass
 from monitor.daemon.v2pass import checkpoint_failure
 from monitor.daemon.withheld import owed_key, withheld
-from monitor.errors import (
-    CheckpointError,
-    LogResponseError,
-    MissingEntriesError,
-    TransientLogError,
-)
-from monitor.findings import IntegrityType
 from monitor.logclient.v1 import BATCH_SIZE, LogInfo, RekorV1Client, Shard, TreeHead, V1Entry
 from monitor.merkle import leaf_hash
 from monitor.pipeline.verify import (

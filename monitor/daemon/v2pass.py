@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from monitor.checkpoint import SignedCheckpoint
+from monitor.core.errors import CheckpointError, LogResponseError, TransientLogError
+from monitor.core.findings import IntegrityType
 from monitor.daemon.commit import (
     Committer,
     PassContext,
@@ -38,8 +40,6 @@ from monitor.daemon.commit import (
 from monitor.daemon.prefetch import Window, chunks
 from monitor.daemon.state import Resume, begin_pass
 from monitor.daemon.withheld import owed_key, withheld
-from monitor.errors import CheckpointError, LogResponseError, TransientLogError
-from monitor.findings import IntegrityType
 from monitor.logclient.v2 import RekorV2Client
 from monitor.merkle import leaf_hash
 from monitor.pipeline.verify import (

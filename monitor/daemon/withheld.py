@@ -18,9 +18,9 @@ from collections.abc import Hashable
 from datetime import UTC, datetime
 
 from monitor.checkpoint import SignedCheckpoint
+from monitor.core.errors import MonitorError
+from monitor.core.findings import IntegrityType
 from monitor.daemon.commit import PassContext
-from monitor.errors import MonitorError
-from monitor.findings import IntegrityType
 from monitor.logclient.owed import Owed
 from monitor.pipeline.verify import IntegrityFailure, VerifiedTree
 

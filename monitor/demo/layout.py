@@ -13,7 +13,7 @@ import yaml
 
 from monitor.alerts.signing import parse_secrets
 from monitor.config.models import Settings
-from monitor.errors import ConfigError
+from monitor.core.errors import ConfigError
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 9464  # the API and metrics, as in config/demo.yaml

@@ -19,7 +19,7 @@ from functools import cache
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from monitor.aio import wait_any
+from monitor.core.aio import wait_any
 from monitor.sim.ca import GitHubWorkflow, derive_ec_key
 from monitor.sim.factory import Plan, PlantIdentity, PlantImage, PlantKey
 from monitor.sim.server import SimState

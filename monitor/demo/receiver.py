@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from monitor.alerts.signing import HEADER_ID, verify
+from monitor.core.escape import escape
 from monitor.demo.layout import HOOK_PATH
-from monitor.escape import escape
 
 _VALUE_MAX = 120
 _SEEN_MAX = 10_000

@@ -19,14 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.aio import cancel_and_wait
 from monitor.config.trustcheck import load_checked
+from monitor.core.aio import cancel_and_wait
+from monitor.core.errors import ConfigError
 from monitor.daemon.service import Monitor
 from monitor.demo.banner import banner, command
 from monitor.demo.layout import DEFAULT_PORT, HOST, Layout
 from monitor.demo.plants import Planter
 from monitor.demo.receiver import AlertReceiver
-from monitor.errors import ConfigError
 from monitor.sim.run import RunningSim, SimConfig, build_state, start, write_trust_files
 
 DEFAULT_CONFIG = Path("config/demo.yaml")

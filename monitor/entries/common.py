@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from monitor.core.errors import MalformedInputError
+from monitor.core.jsonread import JsonReader
 from monitor.entries.keys import parse_public_key
 from monitor.entries.record import Digest, Signer
 from monitor.entries.x509 import parse_certificate_pem_or_der
-from monitor.errors import MalformedInputError
-from monitor.jsonread import JsonReader
 
 # hex digest lengths by algorithm name, as Rekor v1 writes them
 _HEX_LENGTHS = {"sha1": 40, "sha256": 64, "sha384": 96, "sha512": 128, "md5": 32}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.errors import MalformedInputError
+from monitor.core.errors import MalformedInputError
 
 SEQUENCE = 0x30
 SET = 0x31

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
+from monitor.core.errors import MalformedInputError
 from monitor.entries.record import KeySigner
-from monitor.errors import MalformedInputError
 
 __all__ = [
     "MAX_KEY_BYTES",

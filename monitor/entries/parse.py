@@ -12,6 +12,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 
+from monitor.core.errors import MalformedInputError
+from monitor.core.jsonread import JsonReader
 from monitor.entries import v1, v2
 from monitor.entries.common import EntryFields
 from monitor.entries.record import (
@@ -24,8 +26,6 @@ from monitor.entries.record import (
 )
 from monitor.entries.statement import Envelope, parse_statement
 from monitor.entries.x509 import check_chain
-from monitor.errors import MalformedInputError
-from monitor.jsonread import JsonReader
 from monitor.trust import CertificateAuthority
 
 MAX_BODY_BYTES = 4 << 20

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from monitor.encoding import b64encode
+from monitor.core.encoding import b64encode
 from monitor.entries.record import (
     CertificateSigner,
     Digest,

@@ -11,9 +11,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from monitor.core.errors import MalformedInputError
+from monitor.core.jsonread import JsonReader
 from monitor.entries.record import Digest, Subject
-from monitor.errors import MalformedInputError
-from monitor.jsonread import JsonReader
 
 MAX_SUBJECTS = 10_000
 MAX_STATEMENT_BYTES = 4 << 20

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from monitor.core.errors import MalformedInputError
+from monitor.core.jsonread import JsonReader
 from monitor.entries import der
 from monitor.entries.common import EntryFields, hex_digest, signer_from_b64, signer_from_bytes
 from monitor.entries.record import Digest, KeySigner, Signer
-from monitor.errors import MalformedInputError
-from monitor.jsonread import JsonReader
 
 MAX_SIGNATURES = 64
 _REKORD_FORMATS = {"x509", "pgp", "minisign", "ssh"}

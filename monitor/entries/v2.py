@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from monitor.core.errors import MalformedInputError
+from monitor.core.jsonread import JsonReader
 from monitor.entries.common import EntryFields
 from monitor.entries.keys import parse_pkix_public_key
 from monitor.entries.record import Digest, Signer
 from monitor.entries.x509 import parse_certificate_pem_or_der
-from monitor.errors import MalformedInputError
-from monitor.jsonread import JsonReader
 
 MAX_SIGNATURES = 64
 _ALGORITHMS = {

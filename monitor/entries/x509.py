@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.utils import CryptographyDeprecationWarning
 
+from monitor.core.errors import MalformedInputError
 from monitor.entries import der
 from monitor.entries.record import (
     CertExtension,
@@ -44,7 +45,6 @@ from monitor.entries.record import (
     SanType,
     SubjectAltName,
 )
-from monitor.errors import MalformedInputError
 from monitor.trust.root import CertificateAuthority
 
 _FULCIO_ARC = "1.3.6.1.4.1.57264.1"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from monitor.errors import LogResponseError
+from monitor.core.errors import LogResponseError
 
 LARGE = 1 << 20  # an answer this large lets the event loop run between its decoding steps
 

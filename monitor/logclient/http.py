@@ -23,11 +23,11 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from monitor import __version__
-from monitor.aio import backoff_delay
-from monitor.errors import LogResponseError, TransientLogError
+from monitor.core.aio import backoff_delay
+from monitor.core.errors import LogResponseError, TransientLogError
+from monitor.core.metrics import ClientMetrics
+from monitor.core.ratelimit import TokenBucket
 from monitor.logclient.limits import DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MEMORY_BUDGET
-from monitor.logclient.ratelimit import TokenBucket
-from monitor.metrics import ClientMetrics
 
 USER_AGENT = f"tlog-monitor/{__version__}"
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})

@@ -14,14 +14,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from monitor.checkpoint import SignedCheckpoint, open_checkpoint
-from monitor.errors import (
+from monitor.core.errors import (
     CheckpointError,
     LogResponseError,
     MalformedInputError,
     MissingEntriesError,
     VerificationError,
 )
-from monitor.jsonread import JsonReader
+from monitor.core.jsonread import JsonReader
 from monitor.logclient.budget import ByteBudget
 from monitor.logclient.decode import LARGE, decode_json
 from monitor.logclient.http import LogHttp

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 
 from monitor.checkpoint import SignedCheckpoint, open_checkpoint
-from monitor.errors import (
+from monitor.core.errors import (
     CheckpointError,
     LogResponseError,
     MalformedInputError,

@@ -61,8 +61,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from monitor.checkpoint import Checkpoint, SignedCheckpoint
-from monitor.errors import ProofError, TransientLogError, VerificationError
-from monitor.findings import IntegrityType
+from monitor.core.errors import ProofError, TransientLogError, VerificationError
+from monitor.core.findings import IntegrityType
 from monitor.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,

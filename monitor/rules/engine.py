@@ -27,6 +27,9 @@ from dataclasses import dataclass
 
 import re2
 
+from monitor.core.errors import ConfigError
+from monitor.core.escape import escape
+from monitor.core.findings import Finding, FindingKind, Severity, Unmet, dedup_key, initial_state
 from monitor.entries.record import (
     CertificateSigner,
     ChainStatus,
@@ -36,18 +39,8 @@ from monitor.entries.record import (
     Signer,
     SigningRecord,
 )
-from monitor.errors import ConfigError
-from monitor.escape import escape
-from monitor.findings import Finding, FindingKind, Unmet, dedup_key, initial_state
 from monitor.rules.fields import RECORD_FIELDS, Fields, record_level_fields, signer_field
-from monitor.rules.spec import (
-    EXT_PREFIX,
-    Pattern,
-    PatternKind,
-    RuleSpec,
-    Severity,
-    regex_options,
-)
+from monitor.rules.spec import EXT_PREFIX, Pattern, PatternKind, RuleSpec, regex_options
 
 HEX_FIELDS = frozenset({"digest", "subject_digest", "key_fingerprint", "cert_fingerprint"})
 CHAIN_FIELD = "fulcio_chain"

@@ -12,13 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from typing import Any
 
 import re2
 
+from monitor.core.errors import ConfigError
+from monitor.core.findings import Severity
 from monitor.entries.x509 import FULCIO_EXTENSION_OIDS, FULCIO_EXTENSIONS
-from monitor.errors import ConfigError
 
 # selector field names as written in YAML (extensions is a mapping of its own)
 SIMPLE_FIELDS = (
@@ -50,25 +51,6 @@ def regex_options() -> re2.Options:
 def _re2_message(e: Exception) -> str:
     msg = e.args[0] if e.args else str(e)
     return msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
-
-
-class Severity(IntEnum):
-    INFO = 0
-    LOW = 1
-    MEDIUM = 2
-    HIGH = 3
-    CRITICAL = 4
-
-    @classmethod
-    def parse(cls, text: str) -> Severity:
-        try:
-            return cls[text.upper()]
-        except KeyError:
-            names = ", ".join(s.name.lower() for s in cls)
-            raise ConfigError(f"unknown severity {text!r}; one of {names}") from None
-
-    def __str__(self) -> str:
-        return self.name.lower()
 
 
 class PatternKind(StrEnum):

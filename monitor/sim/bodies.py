@@ -9,7 +9,7 @@ import hashlib
 import json
 from typing import Any
 
-from monitor.encoding import b64encode
+from monitor.core.encoding import b64encode
 
 INTOTO = "application/vnd.in-toto+json"
 

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from monitor.encoding import b64encode
+from monitor.core.encoding import b64encode
 
 FULCIO_ARC = "1.3.6.1.4.1.57264.1"
 USERNAME_SAN_OID = f"{FULCIO_ARC}.7"

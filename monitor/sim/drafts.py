@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
-from monitor.encoding import b64encode
+from monitor.core.encoding import b64encode
 from monitor.sim.bodies import (
     INTOTO,
     V1_DSSE,

@@ -21,7 +21,7 @@ import hashlib
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 
-from monitor.encoding import b64encode
+from monitor.core.encoding import b64encode
 from monitor.sim.keys import SigningKey
 
 SSH_NAMESPACE = "file"  # what Rekor's ssh type verifies an SSHSIG under

@@ -9,7 +9,7 @@ import random
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from monitor.errors import ConfigError
+from monitor.core.errors import ConfigError
 
 
 @dataclass

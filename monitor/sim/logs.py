@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.encoding import b64encode
-from monitor.errors import ConfigError
+from monitor.core.encoding import b64encode
+from monitor.core.errors import ConfigError
 from monitor.merkle import leaf_hash
 from monitor.sim.factory import Draft, EntryFactory, SimEntry
 from monitor.sim.signing import NoteSigner

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any, Literal, cast
 
-from monitor.errors import ConfigError
+from monitor.core.errors import ConfigError
 from monitor.sim.ca import GitHubWorkflow
 from monitor.sim.factory import (
     EmailIdentity,

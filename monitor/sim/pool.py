@@ -20,7 +20,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from monitor.encoding import b64encode
+from monitor.core.encoding import b64encode
 from monitor.sim.ca import GitHubWorkflow, SimCA, derive_ec_key
 
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.encoding import b64encode
+from monitor.core.encoding import b64encode
 from monitor.sim.ca import SimCA
 from monitor.sim.factory import EntryFactory
 from monitor.sim.faults import Faults

@@ -27,8 +27,8 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.encoding import b64decode_strict, b64encode
-from monitor.errors import ConfigError
+from monitor.core.encoding import b64decode_strict, b64encode
+from monitor.core.errors import ConfigError
 from monitor.merkle import HASH_SIZE
 from monitor.sim.factory import SimEntry
 from monitor.sim.faults import Faults

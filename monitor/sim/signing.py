@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from monitor.checkpoint import Checkpoint
-from monitor.encoding import b64encode
+from monitor.core.encoding import b64encode
 from monitor.note import EcdsaNoteVerifier, Ed25519NoteVerifier, spki_der
 
 

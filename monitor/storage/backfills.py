@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from monitor.errors import StorageError
+from monitor.core.errors import StorageError
 from monitor.merkle import CompactRangeState
 from monitor.storage.base import BACKFILLS, StoreBase, orm
 from monitor.storage.logs_state import compact_range_state

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from monitor.errors import StorageError
+from monitor.core.errors import StorageError
 from monitor.storage.lock import Holder
 from monitor.storage.models import (
     BackfillRow,

@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from monitor.core.errors import StorageError
+from monitor.core.findings import Finding
 from monitor.entries.record import CertificateSigner, KeySigner, MalformedEntry, SigningRecord
 from monitor.entries.serialize import result_json
-from monitor.errors import StorageError
-from monitor.findings import Finding
 from monitor.merkle import CompactRangeState
 from monitor.storage.backfills import BackfillsMixin, check_span
 from monitor.storage.base import (

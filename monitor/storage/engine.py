@@ -23,7 +23,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from monitor.errors import StorageError
+from monitor.core.errors import StorageError
 
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",

@@ -9,8 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from monitor.findings import Finding, FindingKind, FindingState, Unmet
-from monitor.rules.spec import Severity
+from monitor.core.findings import Finding, FindingKind, FindingState, Severity, Unmet
 from monitor.storage.base import FINDINGS, JSON, StoreBase, orm, utcnow
 from monitor.storage.models import FindingRow
 from monitor.storage.paging import Page, decode_cursor, encode_cursor, page_limit

@@ -19,7 +19,7 @@ from sqlalchemy import (
     tuple_,
 )
 
-from monitor.errors import MalformedInputError
+from monitor.core.errors import MalformedInputError
 from monitor.storage.base import ENTRIES, IDENTITIES, INDEX_ALL, INDEX_LOGS
 from monitor.storage.identities import normalize_digest
 from monitor.storage.models import EntryRow, index_value, value_hash

@@ -28,7 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from monitor.errors import StorageError
+from monitor.core.errors import StorageError
 
 # pg_try_advisory_lock's key: a constant of this application ("tlogmon" in ASCII)
 ADVISORY_KEY = int.from_bytes(b"tlogmon", "big")

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from monitor.errors import StorageError
-from monitor.findings import FindingState
+from monitor.core.errors import StorageError
+from monitor.core.findings import FindingState
 from monitor.storage.base import ATTEMPTS, JSON, OUTBOX, StoreBase, orm, utcnow
 from monitor.storage.findings_store import change_state, stored_finding
 from monitor.storage.models import DeliveryAttempt, FindingRow, OutboxRow

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from monitor.errors import QueryError
+from monitor.core.errors import QueryError
 
 T = TypeVar("T")
 

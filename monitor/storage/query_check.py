@@ -15,15 +15,15 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from monitor.core.errors import QueryError
+from monitor.core.suggest import unknown_name
 from monitor.entries.x509 import FULCIO_EXTENSION_OIDS, FULCIO_EXTENSIONS
-from monitor.errors import QueryError
 from monitor.storage.coverage import Searched
 from monitor.storage.findings_store import FindingQuery
 from monitor.storage.history import HistoryItem
 from monitor.storage.history_query import HistoryQuery
 from monitor.storage.paging import Page
 from monitor.storage.store import Store
-from monitor.suggest import unknown_name
 
 FULCIO_ARC = "1.3.6.1.4.1.57264.1"
 _OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")

@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from monitor.errors import StorageError
+from monitor.core.errors import StorageError
 from monitor.storage import engine as engines
 from monitor.storage.backfills import BackfillsMixin
 from monitor.storage.base import (

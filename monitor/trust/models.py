@@ -1,6 +1,6 @@
 """Pydantic models of the Sigstore TrustedRoot and SigningConfig JSON (protobuf-specs).
 
-They read the protobuf JSON mapping after ``monitor.protojson.normalize`` (one spelling, nulls
+They read the protobuf JSON mapping after ``monitor.core.protojson.normalize`` (one spelling, nulls
 dropped): unknown fields are ignored, timestamps are RFC 3339 with a time zone, enums may be
 numbers, integers may be strings. Only the fields the monitor uses are modelled. These live at
 the edge: ``monitor.trust.root`` turns them into frozen domain objects.
@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from monitor.protojson import HASH_ALGORITHMS, PUBLIC_KEY_DETAILS, enum_name, parse_timestamp
+from monitor.core.protojson import HASH_ALGORITHMS, PUBLIC_KEY_DETAILS, enum_name, parse_timestamp
 
 
 class _Model(BaseModel):

@@ -24,7 +24,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from monitor.errors import MalformedInputError, NoteError, TrustRootError
+from monitor.core.errors import MalformedInputError, NoteError, TrustRootError
+from monitor.core.protojson import decode_bytes, normalize
 from monitor.note import (
     AnyNameVerifier,
     EcdsaNoteVerifier,
@@ -33,7 +34,6 @@ from monitor.note import (
     RsaNoteVerifier,
     spki_der,
 )
-from monitor.protojson import decode_bytes, normalize
 from monitor.trust import models
 
 PublicKeyType = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
@@ -310,7 +310,7 @@ _M = TypeVar("_M", bound=pydantic.BaseModel)
 
 
 def _parse(model: type[_M], data: bytes, source: str) -> _M:
-    """``data`` as the protobuf JSON of ``model``'s message (see ``monitor.protojson``)."""
+    """``data`` as the protobuf JSON of ``model``'s message (see ``monitor.core.protojson``)."""
     try:
         doc = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:

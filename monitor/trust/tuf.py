@@ -15,7 +15,7 @@ from tuf.ngclient.config import UpdaterConfig
 from tuf.ngclient.updater import Updater
 
 from monitor import __version__
-from monitor.errors import TrustRootError
+from monitor.core.errors import TrustRootError
 from monitor.trust.root import TrustRoot, build_trust_root
 
 PRODUCTION_TUF_URL = "https://tuf-repo-cdn.sigstore.dev"

@@ -24,7 +24,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.errors import MalformedInputError
+from monitor.core.errors import MalformedInputError
 
 MAX_DEPTH = 64  # Sigstore messages nest a handful of levels; deeper is not one of them
 

@@ -10,10 +10,29 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
-from monitor.rules.spec import Severity
+from monitor.core.errors import ConfigError
+
+
+class Severity(IntEnum):
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.upper()]
+        except KeyError:
+            names = ", ".join(s.name.lower() for s in cls)
+            raise ConfigError(f"unknown severity {text!r}; one of {names}") from None
+
+    def __str__(self) -> str:
+        return self.name.lower()
 
 
 class FindingKind(StrEnum):

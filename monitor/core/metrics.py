@@ -10,7 +10,6 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable, Iterable
-from typing import Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -25,14 +24,14 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from monitor import __version__
-from monitor.findings import IntegrityType
+from monitor.core.findings import IntegrityType
+from monitor.core.status import LogStatus
 
 __all__ = [
     "AlertMetrics",
     "ClientMetrics",
     "DaemonMetrics",
     "LogStatusCollector",
-    "LogStatusView",
     "StorageMetrics",
     "register_runtime",
 ]
@@ -242,20 +241,6 @@ class DaemonMetrics:
             self.lag_entries.labels(log).set(max(0, size - cursor))
 
 
-class LogStatusView(Protocol):
-    """What the scrape-time metrics read of a log's status (``monitor.daemon.health``)."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def last_success_at(self) -> float | None: ...
-
-    def up(self) -> bool: ...
-
-    def behind_for(self, now: float) -> float: ...
-
-
 class LogStatusCollector:
     """Per-log gauges computed at scrape time from the tailers' statuses: lag in seconds
     (it grows between passes, so no pass could keep it current), up, and the last clean
@@ -263,7 +248,7 @@ class LogStatusCollector:
 
     def __init__(
         self,
-        statuses: Callable[[], Iterable[LogStatusView]],
+        statuses: Callable[[], Iterable[LogStatus]],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.statuses = statuses

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from monitor.errors import MalformedInputError
+from monitor.core.errors import MalformedInputError
 
 
 def parse_time(text: str) -> datetime:

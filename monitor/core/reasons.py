@@ -8,7 +8,7 @@ vocabulary.
 
 from __future__ import annotations
 
-from monitor.errors import (
+from monitor.core.errors import (
     ConfigError,
     LogResponseError,
     MissingEntriesError,

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.encoding import b64decode_strict, hexdecode_strict
-from monitor.errors import MalformedInputError
-from monitor.protojson import decode_bytes
+from monitor.core.encoding import b64decode_strict, hexdecode_strict
+from monitor.core.errors import MalformedInputError
+from monitor.core.protojson import decode_bytes
 
 MAX_INT = (1 << 63) - 1
 
