@@ -436,8 +436,8 @@ def sim_parse_rate(count: int) -> float:
 
 STAGES = (  # synchronous functions of the main thread, whose cumulative time cProfile gets right
     ("gzip decompress of tiles", "~", "<method 'decompress' of 'zlib.Decompress' objects>"),
-    ("leaf hashes", "monitor/merkle.py", "leaf_hash"),
-    ("verify_extension", "pipeline/verify.py", "verify_extension"),
+    ("leaf hashes", "monitor/tlog/merkle.py", "leaf_hash"),
+    ("verify_extension", "tlog/proofs.py", "verify_extension"),
     ("parse", "entries/parse.py", "parse_entry"),
     ("match (rules, chain checks)", "rules/engine.py", "evaluate"),
     ("  of which chain checks", "entries/parse.py", "with_chain_status"),

@@ -30,7 +30,7 @@ from monitor.sim.factory import EntryFactory
 from monitor.sim.logs import SimV1Log, SimV2Log
 from monitor.sim.server import SimState, _entry_bundle, _v1_entry
 from monitor.sim.signing import NoteSigner
-from monitor.tiles import TILE_WIDTH
+from monitor.tlog.tiles import TILE_WIDTH
 
 SEED = 1  # the daemon benchmark's seed: the same mix of entries
 

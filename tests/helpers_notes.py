@@ -1,4 +1,4 @@
-"""Test helpers: sign C2SP notes with freshly generated keys, independently of monitor.note.
+"""Test helpers: sign C2SP notes with freshly generated keys, independently of monitor.tlog.note.
 
 Key IDs are computed here from the specs (C2SP signed-note, Rekor's ECDSA convention, Sigstore's
 0xFF RSA rule), not by calling monitor code, so that tests can compare the two.

@@ -50,7 +50,7 @@ from aiohttp import web
 from monitor.core.encoding import b64encode
 from monitor.sim.run import SimConfig, build_state, write_trust_files
 from monitor.sim.server import V2_PREFIX, SimState, build_app
-from monitor.tiles import TILE_WIDTH, encode_entry_bundle, parse_tile_path
+from monitor.tlog.tiles import TILE_WIDTH, encode_entry_bundle, parse_tile_path
 
 MODES = (
     "off",

@@ -1,7 +1,7 @@
 """A deliberately naive RFC 6962 Merkle tree, used as an independent oracle in the tests.
 
 Everything here is transcribed directly from RFC 6962 §2.1 and shares no code with
-``monitor.merkle``:
+``monitor.tlog.merkle``:
 
 - §2.1:   MTH(D[n]), the Merkle Tree Hash, recursive with k the largest power of two < n;
 - §2.1.1: PATH(m, D[n]), the audit path (inclusion proof) for leaf m;

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from monitor.checkpoint import SignedCheckpoint, open_checkpoint
 from monitor.core.errors import NoteError
-from monitor.note import SignedNote
-from monitor.trust import TrustRoot, load_trust_root, v1_tree_id
+from monitor.tlog.checkpoint import SignedCheckpoint, open_checkpoint, v1_tree_id
+from monitor.tlog.note import SignedNote
+from monitor.trust import TrustRoot, load_trust_root
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TRUST = FIXTURES / "trust"

@@ -12,21 +12,21 @@ from typing import Any, cast
 
 import pytest
 
-from monitor.checkpoint import SignedCheckpoint
 from monitor.core.findings import FindingKind, IntegrityType, Severity
 from monitor.daemon import PassContext, PassResult, Start, catch_up_v2
 from monitor.logclient.budget import ByteBudget
 from monitor.logclient.owed import Owed
 from monitor.logclient.v2 import RekorV2Client
-from monitor.merkle import leaf_hash
 from monitor.rules.engine import RuleEngine
 from monitor.rules.spec import RuleSpec, Selector
 from monitor.sim.tree import MerkleStore
 from monitor.storage import FindingQuery, StoredFinding
 from monitor.storage.store import Store
-from monitor.tiles import split_tile
+from monitor.tlog.checkpoint import SignedCheckpoint
+from monitor.tlog.merkle import leaf_hash
+from monitor.tlog.tiles import split_tile
 from tests.simlog import Harness, harness, run
-from tests.test_pipeline_verify import signed
+from tests.test_tlog_proofs import signed
 
 LOG = "v2-sim"
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from monitor.core.findings import FindingKind, IntegrityType
 from monitor.daemon import PassContext, PassResult, Start, catch_up_v1
-from monitor.merkle import leaf_hash
 from monitor.storage import FindingQuery, StoredFinding
 from monitor.storage.store import Store
+from monitor.tlog.merkle import leaf_hash
 from tests.simlog import Harness, harness, run
 from tests.test_daemon_pass import RULES
 

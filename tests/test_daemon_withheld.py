@@ -12,10 +12,10 @@ from monitor.daemon import parsing
 from monitor.daemon.parsing import Chunk, parse_chunk
 from monitor.daemon.withheld import withheld
 from monitor.logclient.owed import Owed
-from monitor.pipeline.verify import IntegrityFailure
 from monitor.rules.engine import RuleEngine
+from monitor.tlog.proofs import IntegrityFailure
 from tests.simlog import run
-from tests.test_pipeline_verify import signed, store_of, verified
+from tests.test_tlog_proofs import signed, store_of, verified
 
 T0 = 1_700_000_000.0
 

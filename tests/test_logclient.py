@@ -18,7 +18,7 @@ from monitor.core.errors import (
 )
 from monitor.core.metrics import ClientMetrics
 from monitor.logclient.http import HttpPolicy, LogHttp
-from monitor.merkle import CompactRange, leaf_hash, verify_consistency
+from monitor.tlog.merkle import CompactRange, leaf_hash, verify_consistency
 from monitor.trust import TrustRoot
 from tests.conftest import FIXTURES
 from tests.simlog import FAST, Harness, harness, run

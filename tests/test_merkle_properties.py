@@ -1,4 +1,4 @@
-"""Property tests: monitor.merkle against the naive RFC 6962 reference in merkle_reference.
+"""Property tests: monitor.tlog.merkle against the naive RFC 6962 reference in merkle_reference.
 
 Leaves are derived from a seed (leaf i = leaf_hash(f"{seed}:{i}")) so that hypothesis only has
 to choose a few integers even for trees of thousands of leaves; every leaf is distinct.
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.core.errors import ProofError
-from monitor.merkle import (
+from monitor.tlog.merkle import (
     EMPTY_ROOT,
     CompactRange,
     CompactRangeState,

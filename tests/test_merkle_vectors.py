@@ -1,4 +1,4 @@
-"""Run monitor.merkle against every inclusion and consistency test vector in the fixtures.
+"""Run monitor.tlog.merkle against every inclusion and consistency test vector in the fixtures.
 
 The vectors (tests/fixtures/merkle-vectors) follow the transparency-dev layout: the happy paths
 are proofs over the classic certificate-transparency 8-leaf test tree, and every other file is
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from monitor.core.errors import ProofError
-from monitor.merkle import verify_consistency, verify_inclusion
+from monitor.tlog.merkle import verify_consistency, verify_inclusion
 from tests.merkle_reference import ReferenceTree, ref_leaf_hash
 
 VECTOR_DIR = Path(__file__).parent / "fixtures" / "merkle-vectors"

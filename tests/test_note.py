@@ -16,9 +16,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from monitor.checkpoint import Checkpoint, open_checkpoint
 from monitor.core.errors import NoteError
-from monitor.note import (
+from monitor.tlog.checkpoint import Checkpoint, open_checkpoint
+from monitor.tlog.note import (
     MAX_NOTE_BYTES,
     MAX_SIGNATURES,
     AnyNameVerifier,

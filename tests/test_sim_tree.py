@@ -1,4 +1,4 @@
-"""monitor.sim.tree.MerkleStore against a naive RFC 6962 tree and monitor.merkle's verifiers.
+"""monitor.sim.tree.MerkleStore against a naive RFC 6962 tree and monitor.tlog.merkle's verifiers.
 
 The naive reference below is transcribed from RFC 6962 §2.1 (MTH), §2.1.1 (PATH) and §2.1.2
 (PROOF/SUBPROOF) and recurses over leaf lists; it shares no code with the store. Its subtree
@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.merkle import (
+from monitor.sim.tree import MerkleStore
+from monitor.tlog.merkle import (
     EMPTY_ROOT,
     CompactRange,
     leaf_hash,
@@ -23,8 +24,7 @@ from monitor.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from monitor.sim.tree import MerkleStore
-from monitor.tiles import (
+from monitor.tlog.tiles import (
     TILE_WIDTH,
     node_to_tile,
     partial_width,

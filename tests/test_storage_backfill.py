@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.core.errors import StorageError
 from monitor.entries.record import MalformedEntry
-from monitor.merkle import CompactRange, CompactRangeState, leaf_hash
 from monitor.storage import (
     BackfillState,
     Batch,
@@ -28,6 +27,7 @@ from monitor.storage import (
     Store,
 )
 from monitor.storage import engine as engines
+from monitor.tlog.merkle import CompactRange, CompactRangeState, leaf_hash
 from tests.storage_support import (
     ENGINES,
     T0,

@@ -16,7 +16,6 @@ from sqlalchemy import Select, text
 from monitor.core.errors import MalformedInputError, StorageError
 from monitor.core.findings import FindingKind, FindingState, Severity
 from monitor.entries.record import MalformedEntry, SigningRecord
-from monitor.merkle import CompactRange, leaf_hash
 from monitor.storage import (
     Batch,
     CheckpointData,
@@ -29,6 +28,7 @@ from monitor.storage import (
 )
 from monitor.storage.models import INDEX_VALUE_CHARS
 from monitor.storage.store import findings_select, history_select, index_all_select
+from monitor.tlog.merkle import CompactRange, leaf_hash
 from tests.storage_support import (
     ENGINES,
     T0,

@@ -1,4 +1,4 @@
-"""monitor.tiles: C2SP tlog-tiles paths, widths, ranges, entry bundles and hash tiles."""
+"""monitor.tlog.tiles: C2SP tlog-tiles paths, widths, ranges, entry bundles and hash tiles."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.core.errors import MalformedInputError
-from monitor.tiles import (
+from monitor.tlog.tiles import (
     ENTRIES,
     HASH_SIZE,
     MAX_ENTRY_SIZE,

@@ -16,14 +16,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, x448
 
 from monitor.core.errors import ConfigError, TrustRootError
-from monitor.note import EcdsaNoteVerifier, Ed25519NoteVerifier
-from monitor.trust import (
-    TransparencyLog,
-    TrustRoot,
-    build_trust_root,
-    load_trust_root,
-    v1_tree_id,
-)
+from monitor.tlog.checkpoint import v1_tree_id
+from monitor.tlog.note import EcdsaNoteVerifier, Ed25519NoteVerifier
+from monitor.trust import TransparencyLog, TrustRoot, build_trust_root, load_trust_root
 
 TRUST = Path(__file__).parent / "fixtures" / "trust"
 PROD_ROOT = TRUST / "trusted_root.prod.json"

@@ -24,12 +24,12 @@ from monitor.daemon.parsing import Chunk, parse_chunk
 from monitor.daemon.routing import Routing
 from monitor.entries import v1 as v1_kinds
 from monitor.entries import v2 as v2_kinds
-from monitor.merkle import CompactRangeState
-from monitor.pipeline.verify import IntegrityFailure, VerifiedTree
 from monitor.rules.engine import RuleEngine
 from monitor.storage.batch import Batch, BatchResult
 from monitor.storage.logs_state import CheckpointData
 from monitor.storage.store import Store
+from monitor.tlog.merkle import CompactRangeState
+from monitor.tlog.proofs import IntegrityFailure, VerifiedTree
 from monitor.trust import CertificateAuthority
 
 __all__ = [

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.checkpoint import Checkpoint
 from monitor.daemon.commit import PassContext, first_cursor
-from monitor.merkle import CompactRange, CompactRangeState
-from monitor.note import SignedNote
-from monitor.pipeline.verify import Anchor, VerifiedTree
 from monitor.storage.store import Store
-from monitor.trust import v1_tree_id
+from monitor.tlog.checkpoint import Checkpoint, v1_tree_id
+from monitor.tlog.merkle import CompactRange, CompactRangeState
+from monitor.tlog.note import SignedNote
+from monitor.tlog.proofs import Anchor, VerifiedTree
 
 __all__ = ["Resume", "begin_pass", "load_resume"]
 

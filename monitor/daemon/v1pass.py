@@ -30,7 +30,6 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from monitor.checkpoint import SignedCheckpoint
 from monitor.core.errors import (
     CheckpointError,
     LogResponseError,
@@ -51,8 +50,10 @@ from monitor.daemon.state import Resume, begin_pass
 from monitor.daemon.v2pass import checkpoint_failure
 from monitor.daemon.withheld import owed_key, withheld
 from monitor.logclient.v1 import BATCH_SIZE, LogInfo, RekorV1Client, Shard, TreeHead, V1Entry
-from monitor.merkle import leaf_hash
-from monitor.pipeline.verify import (
+from monitor.storage.logs_state import CheckpointData
+from monitor.tlog.checkpoint import SignedCheckpoint
+from monitor.tlog.merkle import leaf_hash
+from monitor.tlog.proofs import (
     Anchor,
     IntegrityFailure,
     VerifiedTree,
@@ -61,7 +62,6 @@ from monitor.pipeline.verify import (
     seed_from_inclusion,
     verify_extension,
 )
-from monitor.storage.logs_state import CheckpointData
 
 __all__ = ["catch_up_v1"]
 

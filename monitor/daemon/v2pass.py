@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from monitor.checkpoint import SignedCheckpoint
 from monitor.core.errors import CheckpointError, LogResponseError, TransientLogError
 from monitor.core.findings import IntegrityType
 from monitor.daemon.commit import (
@@ -41,8 +40,10 @@ from monitor.daemon.prefetch import Window, chunks
 from monitor.daemon.state import Resume, begin_pass
 from monitor.daemon.withheld import owed_key, withheld
 from monitor.logclient.v2 import RekorV2Client
-from monitor.merkle import leaf_hash
-from monitor.pipeline.verify import (
+from monitor.storage.logs_state import CheckpointData
+from monitor.tlog.checkpoint import SignedCheckpoint
+from monitor.tlog.merkle import leaf_hash
+from monitor.tlog.proofs import (
     IntegrityFailure,
     VerifiedTree,
     advance_checkpoint,
@@ -51,8 +52,7 @@ from monitor.pipeline.verify import (
     v2_consistency_proof,
     verify_extension,
 )
-from monitor.storage.logs_state import CheckpointData
-from monitor.tiles import TILE_WIDTH, tiles_for_range
+from monitor.tlog.tiles import TILE_WIDTH, tiles_for_range
 
 __all__ = ["catch_up_v2", "checkpoint_failure"]
 

@@ -17,12 +17,12 @@ import time
 from collections.abc import Hashable
 from datetime import UTC, datetime
 
-from monitor.checkpoint import SignedCheckpoint
 from monitor.core.errors import MonitorError
 from monitor.core.findings import IntegrityType
 from monitor.daemon.commit import PassContext
 from monitor.logclient.owed import Owed
-from monitor.pipeline.verify import IntegrityFailure, VerifiedTree
+from monitor.tlog.checkpoint import SignedCheckpoint
+from monitor.tlog.proofs import IntegrityFailure, VerifiedTree
 
 __all__ = ["owed_key", "withheld"]
 

@@ -15,7 +15,7 @@ from monitor.entries.record import (
     ParseResult,
     Signer,
 )
-from monitor.merkle import leaf_hash
+from monitor.tlog.merkle import leaf_hash
 
 JSON = dict[str, Any]
 

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from monitor.merkle import HASH_SIZE
-from monitor.note import MAX_NOTE_BYTES
-from monitor.tiles import MAX_ENTRY_SIZE
+from monitor.tlog.merkle import HASH_SIZE
+from monitor.tlog.note import MAX_NOTE_BYTES
+from monitor.tlog.tiles import MAX_ENTRY_SIZE
 
 MAX_LOG_SIZE: Final = 1 << 48
 DEFAULT_MAX_ENTRY_BYTES: Final = 1 << 20

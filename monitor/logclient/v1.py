@@ -13,7 +13,6 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from monitor.checkpoint import SignedCheckpoint, open_checkpoint
 from monitor.core.errors import (
     CheckpointError,
     LogResponseError,
@@ -37,7 +36,8 @@ from monitor.logclient.limits import (
     v1_entry_answer,
 )
 from monitor.logclient.owed import Owed
-from monitor.trust import TransparencyLog, v1_tree_id
+from monitor.tlog.checkpoint import SignedCheckpoint, open_checkpoint, v1_tree_id
+from monitor.trust import TransparencyLog
 
 BATCH_SIZE = 10  # the server rejects more with 422
 MISSING_ROUNDS = 3

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 
-from monitor.checkpoint import SignedCheckpoint, open_checkpoint
 from monitor.core.errors import (
     CheckpointError,
     LogResponseError,
@@ -24,7 +23,8 @@ from monitor.logclient.budget import ByteBudget
 from monitor.logclient.http import LogHttp
 from monitor.logclient.limits import CHECKPOINT_ANSWER, MAX_LOG_SIZE, bundle_answer, tile_answer
 from monitor.logclient.owed import Owed
-from monitor.tiles import TILE_WIDTH, decode_entry_bundle, entries_path, split_tile, tile_path
+from monitor.tlog.checkpoint import SignedCheckpoint, open_checkpoint
+from monitor.tlog.tiles import TILE_WIDTH, decode_entry_bundle, entries_path, split_tile, tile_path
 from monitor.trust import TransparencyLog
 
 

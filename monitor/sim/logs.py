@@ -20,10 +20,10 @@ from typing import Any
 
 from monitor.core.encoding import b64encode
 from monitor.core.errors import ConfigError
-from monitor.merkle import leaf_hash
 from monitor.sim.factory import Draft, EntryFactory, SimEntry
 from monitor.sim.signing import NoteSigner
 from monitor.sim.tree import MerkleStore
+from monitor.tlog.merkle import leaf_hash
 
 
 def check_key_name(name: str) -> str:

@@ -29,14 +29,14 @@ from aiohttp import web
 
 from monitor.core.encoding import b64decode_strict, b64encode
 from monitor.core.errors import ConfigError
-from monitor.merkle import HASH_SIZE
 from monitor.sim.factory import SimEntry
 from monitor.sim.faults import Faults
 from monitor.sim.logs import SimV1Log, SimV2Log, V1Shard
 from monitor.sim.plans import plan_from_json
 from monitor.sim.signing import NoteSigner
 from monitor.sim.tree import MerkleStore
-from monitor.tiles import TILE_WIDTH, encode_entry_bundle, parse_tile_path
+from monitor.tlog.merkle import HASH_SIZE
+from monitor.tlog.tiles import TILE_WIDTH, encode_entry_bundle, parse_tile_path
 
 V2_PREFIX = "/v2/"
 

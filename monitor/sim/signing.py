@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from monitor.checkpoint import Checkpoint
 from monitor.core.encoding import b64encode
-from monitor.note import EcdsaNoteVerifier, Ed25519NoteVerifier, spki_der
+from monitor.tlog.checkpoint import Checkpoint
+from monitor.tlog.note import EcdsaNoteVerifier, Ed25519NoteVerifier, spki_der
 
 
 def _seeded_scalar(seed: int, label: str, order: int) -> int:

@@ -20,10 +20,10 @@ import hashlib
 from collections.abc import Iterable
 from itertools import islice
 
-from monitor.merkle import EMPTY_ROOT, HASH_SIZE, CompactRange, node_hash
-from monitor.tiles import MAX_TILE_LEVEL, TILE_HEIGHT, TILE_WIDTH
+from monitor.tlog.merkle import EMPTY_ROOT, HASH_SIZE, CompactRange, node_hash
+from monitor.tlog.tiles import MAX_TILE_LEVEL, TILE_HEIGHT, TILE_WIDTH
 
-_NODE_PREFIX = b"\x01"  # as monitor.merkle.node_hash; tests check the two agree
+_NODE_PREFIX = b"\x01"  # as monitor.tlog.merkle.node_hash; tests check the two agree
 _EXTEND_CHUNK = 1 << 16
 
 
@@ -58,7 +58,7 @@ class MerkleStore:
         return sum(len(level) for level in self._levels)
 
     def append(self, leaf_hash: bytes) -> int:
-        """Append one leaf hash (``monitor.merkle.leaf_hash`` of the entry); return its index."""
+        """Append one leaf hash (``leaf_hash`` of the entry, tlog/merkle.py); return its index."""
         if len(leaf_hash) != HASH_SIZE:
             raise ValueError(f"a leaf hash is {HASH_SIZE} bytes, got {len(leaf_hash)}")
         levels = self._levels

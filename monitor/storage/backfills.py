@@ -12,10 +12,10 @@ from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.core.errors import StorageError
-from monitor.merkle import CompactRangeState
 from monitor.storage.base import BACKFILLS, StoreBase, orm
 from monitor.storage.logs_state import compact_range_state
 from monitor.storage.models import BackfillRow, Log, clean_text
+from monitor.tlog.merkle import CompactRangeState
 
 
 @dataclass(frozen=True)

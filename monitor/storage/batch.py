@@ -15,7 +15,6 @@ from monitor.core.errors import StorageError
 from monitor.core.findings import Finding
 from monitor.entries.record import CertificateSigner, KeySigner, MalformedEntry, SigningRecord
 from monitor.entries.serialize import result_json
-from monitor.merkle import CompactRangeState
 from monitor.storage.backfills import BackfillsMixin, check_span
 from monitor.storage.base import (
     ENTRIES,
@@ -33,6 +32,7 @@ from monitor.storage.findings_store import finding_values, stored_finding
 from monitor.storage.identities import identities
 from monitor.storage.logs_state import CheckpointData, LogsMixin
 from monitor.storage.models import FindingRow, Log, clean_text, index_value, value_hash
+from monitor.tlog.merkle import CompactRangeState
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ from sqlalchemy import literal, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from monitor.checkpoint import SignedCheckpoint
-from monitor.merkle import HASH_SIZE, CompactRangeState
 from monitor.storage.base import CHECKPOINTS, LOGS, StoreBase, orm, utcnow
 from monitor.storage.models import CheckpointRow, Log, WriteProbe
 from monitor.storage.paging import Page, bad_cursor, decode_cursor, encode_cursor, page_limit
+from monitor.tlog.checkpoint import SignedCheckpoint
+from monitor.tlog.merkle import HASH_SIZE, CompactRangeState
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from monitor.trust.root import (
     TrustRoot,
     build_trust_root,
     load_trust_root,
-    v1_tree_id,
 )
 
 __all__ = [
@@ -15,5 +14,4 @@ __all__ = [
     "TrustRoot",
     "build_trust_root",
     "load_trust_root",
-    "v1_tree_id",
 ]

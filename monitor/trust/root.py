@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -26,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from monitor.core.errors import MalformedInputError, NoteError, TrustRootError
 from monitor.core.protojson import decode_bytes, normalize
-from monitor.note import (
+from monitor.tlog.checkpoint import v1_tree_id
+from monitor.tlog.note import (
     AnyNameVerifier,
     EcdsaNoteVerifier,
     Ed25519NoteVerifier,
@@ -123,7 +123,7 @@ class TransparencyLog:
         """
         if self.api_version == 2:
             return origin == self.key_name
-        v1_ok = _V1_ORIGIN.fullmatch(origin) is not None
+        v1_ok = v1_tree_id(origin) is not None
         if self.api_version == 1:
             return v1_ok
         return v1_ok or origin == self.key_name
@@ -144,15 +144,6 @@ class TransparencyLog:
                 "(publicKey.validFor.start): a key without one is not trusted"
             )
         return None
-
-
-_V1_ORIGIN = re.compile(r"(.+) - ([0-9]{1,20})")
-
-
-def v1_tree_id(origin: str) -> int | None:
-    """The tree ID in a Rekor v1 checkpoint origin, or None if it is not of that form."""
-    m = _V1_ORIGIN.fullmatch(origin)
-    return int(m.group(2)) if m else None
 
 
 @dataclass(frozen=True)
@@ -402,5 +393,4 @@ __all__: Sequence[str] = (
     "TrustRoot",
     "build_trust_root",
     "load_trust_root",
-    "v1_tree_id",
 )

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from monitor.core.encoding import b64encode
 from monitor.core.errors import NoteError
-from monitor.merkle import HASH_SIZE
-from monitor.note import NoteVerifier, SignedNote, decode_base64, verified_signatures
+from monitor.tlog.merkle import HASH_SIZE
+from monitor.tlog.note import NoteVerifier, SignedNote, decode_base64, verified_signatures
 
 _FORMAT = "checkpoint-format"
 _SIZE_RE = re.compile(r"0|[1-9][0-9]{0,18}")
@@ -93,3 +93,12 @@ def open_checkpoint(raw: str | bytes, verifiers: Sequence[NoteVerifier]) -> Sign
     checkpoint = Checkpoint.from_text(note.text)
     text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     return SignedCheckpoint(checkpoint, text, tuple(sig.name for _, sig in verified))
+
+
+_V1_ORIGIN = re.compile(r"(.+) - ([0-9]{1,20})")
+
+
+def v1_tree_id(origin: str) -> int | None:
+    """The tree ID in a Rekor v1 checkpoint origin, or None if it is not of that form."""
+    m = _V1_ORIGIN.fullmatch(origin)
+    return int(m.group(2)) if m else None

@@ -1,4 +1,4 @@
-"""monitor.pipeline.verify: honest growth moves the verified tree, every lie stops it with the
+"""monitor.tlog.proofs: honest growth moves the verified tree, every lie stops it with the
 right IntegrityType and JSON-ready evidence. Hand-built trees (MerkleStore is the oracle) and
 the simulator over loopback."""
 
@@ -16,13 +16,15 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from monitor.checkpoint import SignedCheckpoint, open_checkpoint
 from monitor.core.errors import VerificationError
 from monitor.core.findings import IntegrityType
 from monitor.logclient.v2 import RekorV2Client
-from monitor.merkle import EMPTY_ROOT, CompactRangeState, leaf_hash
-from monitor.note import Ed25519NoteVerifier
-from monitor.pipeline.verify import (
+from monitor.sim.signing import NoteSigner
+from monitor.sim.tree import MerkleStore
+from monitor.tlog.checkpoint import SignedCheckpoint, open_checkpoint
+from monitor.tlog.merkle import EMPTY_ROOT, CompactRangeState, leaf_hash
+from monitor.tlog.note import Ed25519NoteVerifier
+from monitor.tlog.proofs import (
     BatchVerifier,
     IntegrityFailure,
     VerifiedTree,
@@ -32,9 +34,7 @@ from monitor.pipeline.verify import (
     v2_consistency_proof,
     verify_extension,
 )
-from monitor.sim.signing import NoteSigner
-from monitor.sim.tree import MerkleStore
-from monitor.tiles import split_tile, tile_path
+from monitor.tlog.tiles import split_tile, tile_path
 from tests.simlog import Harness, harness, run
 
 # --- hand-built trees ------------------------------------------------------------------------

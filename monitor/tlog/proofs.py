@@ -60,10 +60,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from monitor.checkpoint import Checkpoint, SignedCheckpoint
 from monitor.core.errors import ProofError, TransientLogError, VerificationError
 from monitor.core.findings import IntegrityType
-from monitor.merkle import (
+from monitor.tlog.checkpoint import Checkpoint, SignedCheckpoint, v1_tree_id
+from monitor.tlog.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
     CompactRange,
@@ -71,9 +71,8 @@ from monitor.merkle import (
     node_hash,
     verify_consistency,
 )
-from monitor.note import SignedNote
-from monitor.tiles import TILE_HEIGHT, node_to_tile, tile_path, tile_width
-from monitor.trust import v1_tree_id
+from monitor.tlog.note import SignedNote
+from monitor.tlog.tiles import TILE_HEIGHT, node_to_tile, tile_path, tile_width
 
 __all__ = [
     "BatchVerifier",
@@ -87,7 +86,8 @@ __all__ = [
     "verify_extension",
 ]
 
-Evidence = dict[str, object]
+# what an integrity failure shows, JSON-ready: stored as its finding's evidence
+FailureJson = dict[str, object]
 
 
 class IntegrityFailure(VerificationError):
@@ -96,7 +96,7 @@ class IntegrityFailure(VerificationError):
     ``check`` (from ``VerificationError``) is the ``IntegrityType`` value.
     """
 
-    def __init__(self, integrity_type: IntegrityType, message: str, evidence: Evidence) -> None:
+    def __init__(self, integrity_type: IntegrityType, message: str, evidence: FailureJson) -> None:
         super().__init__(str(integrity_type), message)
         self.type = integrity_type
         self.evidence = evidence
@@ -152,7 +152,7 @@ def _hexes(hashes: Iterable[bytes]) -> list[str]:
     return [h.hex() for h in hashes]
 
 
-def _tree_evidence(tree: VerifiedTree) -> Evidence:
+def _tree_evidence(tree: VerifiedTree) -> FailureJson:
     return {
         "size": tree.size,
         "root_hash": tree.root_hash.hex(),
@@ -161,7 +161,7 @@ def _tree_evidence(tree: VerifiedTree) -> Evidence:
     }
 
 
-def _checkpoint_evidence(checkpoint: SignedCheckpoint) -> Evidence:
+def _checkpoint_evidence(checkpoint: SignedCheckpoint) -> FailureJson:
     return {
         "size": checkpoint.size,
         "root_hash": checkpoint.root_hash.hex(),
@@ -178,7 +178,7 @@ class _Target:
     checkpoint_raw: str
     origin: str
     proven_prefix: bool  # a VerifiedTree (seeded or earlier step), not a checkpoint
-    evidence: Evidence
+    evidence: FailureJson
 
     @classmethod
     def of(cls, target: SignedCheckpoint | VerifiedTree) -> _Target:
@@ -230,7 +230,7 @@ class Anchor:
 
     size: int
     root_hash: bytes
-    evidence: Evidence
+    evidence: FailureJson
     what: str = "verified"
 
     @classmethod
@@ -238,7 +238,7 @@ class Anchor:
         return cls(tree.size, tree.root_hash, _tree_evidence(tree))
 
 
-def _not_rewritten(old: Anchor, origin: str, size: int, root: bytes, new: Evidence) -> None:
+def _not_rewritten(old: Anchor, origin: str, size: int, root: bytes, new: FailureJson) -> None:
     """A smaller tree, or another root for the verified size, is a lie whatever else holds."""
     if size < old.size:
         raise IntegrityFailure(
@@ -397,9 +397,9 @@ class BatchVerifier:
         if self._done:
             raise ValueError("this BatchVerifier has finished or failed; start a new one")
 
-    def _evidence(self, **extra: object) -> Evidence:
+    def _evidence(self, **extra: object) -> FailureJson:
         state, t = self._state, self._target
-        ev: Evidence = {
+        ev: FailureJson = {
             "old": _tree_evidence(state),
             "new": t.evidence,
             "first_index": state.size,
@@ -411,7 +411,7 @@ class BatchVerifier:
         ev["leaf_hashes_sha256"] = self._digest.hexdigest()  # of those, concatenated
         return ev
 
-    def _single_entry(self) -> Evidence:
+    def _single_entry(self) -> FailureJson:
         """A range of one entry that fails names it: it is the offending one."""
         if self._range.size - self._state.size != 1:
             return {}
