@@ -10,10 +10,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from monitor.bundles.parse import parse_evidence
+from monitor.bundles.verify import verify_evidence
 from monitor.core.errors import MalformedInputError
-from monitor.evidence import parse_evidence
 from monitor.trust import TrustRoot, load_trust_root
-from monitor.verify_evidence import verify_evidence
 from tests.conftest import STAGING_ROOT, evidence_files, json_paths
 
 FILES = evidence_files()

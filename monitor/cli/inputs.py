@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from monitor.bundles.parse import MAX_EVIDENCE_BYTES
 from monitor.core.errors import UnreadableInputError
-from monitor.evidence import MAX_EVIDENCE_BYTES
 
 
 def read_input(path: str) -> bytes:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+from monitor.bundles.parse import parse_evidence
 from monitor.cli.inputs import read_input
 from monitor.cli.options import add_json
 from monitor.core.encoding import b64decode_strict
@@ -22,7 +23,6 @@ from monitor.entries.record import (
     SigningRecord,
 )
 from monitor.entries.serialize import result_json
-from monitor.evidence import parse_evidence
 from monitor.trust import TrustRoot, load_trust_root
 
 

@@ -19,6 +19,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from monitor.bundles.parse import EntryEvidence, Evidence, parse_evidence
+from monitor.bundles.verify import (
+    Check,
+    Report,
+    shard_offsets_from_loginfo,
+    verify_entry,
+    verify_evidence,
+)
 from monitor.cli.inputs import read_input
 from monitor.cli.options import add_json
 from monitor.core.errors import (
@@ -29,15 +37,7 @@ from monitor.core.errors import (
     VerificationError,
 )
 from monitor.core.escape import escape
-from monitor.evidence import EntryEvidence, Evidence, parse_evidence
 from monitor.trust import TrustRoot, load_trust_root
-from monitor.verify_evidence import (
-    Check,
-    Report,
-    shard_offsets_from_loginfo,
-    verify_entry,
-    verify_evidence,
-)
 
 Status = Literal["ok", "fail", "error"]
 EXIT = {"ok": 0, "fail": 1, "error": 2}
@@ -141,7 +141,7 @@ async def _online(
     its log serves; a log that serves another entry fails it."""
     import aiohttp
 
-    from monitor.evidence_online import fetch_proof
+    from monitor.bundles.online import fetch_proof
 
     out = list(reports)
     async with aiohttp.ClientSession() as session:

@@ -15,9 +15,9 @@ from dataclasses import replace
 
 import aiohttp
 
+from monitor.bundles.parse import EntryEvidence, InclusionEvidence
 from monitor.core.errors import LogResponseError, TransientLogError, VerificationError
 from monitor.core.metrics import ClientMetrics
-from monitor.evidence import EntryEvidence, InclusionEvidence
 from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.logclient.v1 import RekorV1Client
 from monitor.trust import TransparencyLog

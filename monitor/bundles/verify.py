@@ -29,9 +29,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from monitor.bundles.parse import EntryEvidence, Evidence, InclusionEvidence, TreeHeadEvidence
 from monitor.core.encoding import b64encode
 from monitor.core.errors import VerificationError
-from monitor.evidence import EntryEvidence, Evidence, InclusionEvidence, TreeHeadEvidence
 from monitor.tlog.checkpoint import SignedCheckpoint, open_checkpoint, v1_tree_id
 from monitor.tlog.merkle import leaf_hash, verify_inclusion
 from monitor.trust import TransparencyLog, TrustRoot
