@@ -34,7 +34,8 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.alerts.signing import parse_secrets, verify
+from monitor.alerts.signing import verify
+from monitor.config.webhook_secrets import parse_secrets
 
 HOOK, SLACK, PAGERDUTY, ALERTMANAGER = "/hook", "/slack", "/pagerduty", "/api/v2/alerts"
 FORMATS = (HOOK, SLACK, PAGERDUTY, ALERTMANAGER)

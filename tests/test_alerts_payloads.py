@@ -34,8 +34,9 @@ from monitor.alerts.payloads import (
     webhook,
     webhook_schema,
 )
-from monitor.alerts.signing import parse_secrets, verify
+from monitor.alerts.signing import verify
 from monitor.config.models import SinkSettings
+from monitor.config.webhook_secrets import parse_secrets
 from monitor.core.errors import ConfigError
 from monitor.core.findings import (
     Finding,

@@ -9,13 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.alerts.signing import (
-    DEFAULT_TOLERANCE,
-    parse_secrets,
-    sign,
-    verify,
-    webhook_headers,
-)
+from monitor.alerts.signing import DEFAULT_TOLERANCE, sign, verify, webhook_headers
+from monitor.config.webhook_secrets import parse_secrets
 from monitor.core.errors import ConfigError
 
 # the test vector of the Standard Webhooks reference libraries (libraries/*/tests)

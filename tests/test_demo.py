@@ -24,9 +24,9 @@ import yaml
 
 from monitor.alerts.deliver import post
 from monitor.alerts.payloads import test_message, webhook
-from monitor.alerts.signing import parse_secrets
 from monitor.config.load import load_settings
 from monitor.config.models import SinkSettings
+from monitor.config.webhook_secrets import parse_secrets
 from monitor.core.errors import ConfigError
 from monitor.core.findings import Finding, FindingKind, Severity, Unmet, dedup_key
 from monitor.demo.layout import Layout

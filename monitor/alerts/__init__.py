@@ -26,7 +26,7 @@ from monitor.alerts.payloads import (
     webhook,
     webhook_schema,
 )
-from monitor.alerts.signing import parse_secrets, sign, verify, webhook_headers
+from monitor.alerts.signing import sign, verify, webhook_headers
 
 __all__ = [
     "ALERTMANAGER_RESEND_AFTER",
@@ -44,7 +44,6 @@ __all__ = [
     "message_id",
     "pagerduty",
     "pagerduty_severity",
-    "parse_secrets",
     "sign",
     "slack",
     "slack_escape",

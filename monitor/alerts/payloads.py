@@ -28,8 +28,9 @@ from importlib import resources
 from typing import Any, Final, Literal, get_args
 
 from monitor import __version__
-from monitor.alerts.signing import parse_secrets, webhook_headers
+from monitor.alerts.signing import webhook_headers
 from monitor.config.models import SinkSettings
+from monitor.config.webhook_secrets import parse_secrets
 from monitor.core.errors import ConfigError
 from monitor.core.escape import escape
 from monitor.core.findings import dedup_key

@@ -13,6 +13,8 @@ from pydantic import SecretStr, ValidationInfo
 
 from monitor.config.paths import anchored, base_of
 from monitor.config.problems import error
+from monitor.config.webhook_secrets import parse_secrets
+from monitor.core.errors import ConfigError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -130,9 +132,6 @@ def webhook_secret(value: Any) -> Any:
     """Standard Webhooks secrets (``whsec_`` + base64, space-separated while rotating),
     checked at load so that a bad one is a config error, not a failed delivery. Never
     echoed."""
-    from monitor.alerts.signing import parse_secrets  # noqa: PLC0415 - config stays light
-    from monitor.core.errors import ConfigError  # noqa: PLC0415
-
     raw = value.get_secret_value() if isinstance(value, SecretStr) else value
     if not isinstance(raw, str):
         return value

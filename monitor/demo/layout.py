@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from monitor.alerts.signing import parse_secrets
 from monitor.config.models import Settings
+from monitor.config.webhook_secrets import parse_secrets
 from monitor.core.errors import ConfigError
 
 HOST = "127.0.0.1"
