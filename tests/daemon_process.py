@@ -19,7 +19,7 @@ import signal
 import sys
 from typing import Any
 
-from monitor.daemon.logs import setup_logging
+from monitor.daemon.logsetup import setup_logging
 from monitor.daemon.service import Monitor
 from monitor.logclient.http import HttpPolicy
 

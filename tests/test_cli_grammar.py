@@ -20,7 +20,7 @@ import yaml
 from multidict import MultiDict
 
 from monitor.api.params import Params
-from monitor.api.routing import limit_of
+from monitor.api.router import limit_of
 from monitor.cli.main import build_parser, main
 from monitor.storage import Batch, Store
 from monitor.storage.paging import DEFAULT_PAGE_SIZE, MAX_PAGE

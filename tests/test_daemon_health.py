@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from monitor.alerts.routing import Routing
 from monitor.config.models import HealthSettings, SinkSettings
 from monitor.core.errors import TransientLogError
 from monitor.core.findings import Finding, FindingKind, FindingState, HealthType, Severity
@@ -27,7 +28,6 @@ from monitor.core.metrics import DaemonMetrics
 from monitor.core.status import LogStatus
 from monitor.daemon import PassContext, PassResult, catch_up_v1
 from monitor.daemon.health import HealthMonitor
-from monitor.daemon.routing import Routing
 from monitor.daemon.service import Monitor
 from monitor.daemon.tailer import Backoff, Tailer
 from monitor.logclient.http import HttpPolicy, LogHttp

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from monitor.daemon.logs import setup_logging
+from monitor.daemon.logsetup import setup_logging
 from monitor.daemon.progress import (
     Progress,
     Sample,

@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.alerts import payloads
 from monitor.api.context import ApiContext
-from monitor.api.routing import ApiMetrics
+from monitor.api.router import ApiMetrics
 from monitor.cli import main
 from monitor.cli.main import build_parser
 from monitor.config import Settings, load_settings, parse_settings, reference

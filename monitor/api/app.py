@@ -12,7 +12,7 @@ from monitor.api import entries, findings, health, logs
 from monitor.api.errors import json_errors
 from monitor.api.openapi import document
 from monitor.api.pages import respond
-from monitor.api.routing import (
+from monitor.api.router import (
     HEALTH,
     METRICS,
     PUBLIC,

@@ -23,7 +23,7 @@ from typing import cast
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from monitor.api.routing import ApiMetrics
+from monitor.api.router import ApiMetrics
 
 # asyncio accepts as many connections at once as the listen backlog it is given: at most half
 # the cap, so that a connection admitted in one burst outlives the next, time enough for a

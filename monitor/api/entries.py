@@ -8,7 +8,7 @@ from aiohttp import web
 from monitor.api.errors import bad_param, not_found
 from monitor.api.pages import b64, respond
 from monitor.api.params import Params
-from monitor.api.routing import Api, limit_of
+from monitor.api.router import Api, limit_of
 from monitor.core.suggest import unknown_name
 from monitor.storage import HistoryQuery
 from monitor.storage.query_check import history_answer

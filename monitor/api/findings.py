@@ -11,7 +11,7 @@ from monitor.api.body import json_body
 from monitor.api.errors import ApiError, bad_param, not_found
 from monitor.api.pages import page, respond
 from monitor.api.params import Params
-from monitor.api.routing import PRINCIPAL, Api, limit_of
+from monitor.api.router import PRINCIPAL, Api, limit_of
 from monitor.core.findings import FindingKind, FindingState, Severity
 from monitor.storage import FindingQuery
 from monitor.storage.findings_store import StoredFinding

@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from monitor.api.logs import when
 from monitor.api.pages import respond
 from monitor.api.params import Params
-from monitor.api.routing import Api
+from monitor.api.router import Api
 from monitor.core.errors import StorageError
 from monitor.core.findings import FindingKind, FindingState
 from monitor.storage import FindingQuery

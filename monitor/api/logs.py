@@ -10,7 +10,7 @@ from aiohttp import web
 from monitor.api.errors import not_found
 from monitor.api.pages import JSON, page, respond
 from monitor.api.params import Params
-from monitor.api.routing import Api, limit_of
+from monitor.api.router import Api, limit_of
 from monitor.core.status import LogStatus
 from monitor.core.suggest import unknown_name
 from monitor.storage.logs_state import LogState, StoredCheckpoint

@@ -10,7 +10,7 @@ from aiohttp import web
 from monitor.api.app import build_app
 from monitor.api.connections import ConnectionGuard, ConnectionLimits, GuardedSite
 from monitor.api.context import ApiContext
-from monitor.api.routing import Api
+from monitor.api.router import Api
 from monitor.core.errors import ConfigError
 
 log = logging.getLogger("monitor.api")

@@ -105,7 +105,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _setup(args: argparse.Namespace) -> None:
     import gc
 
-    from monitor.daemon.logs import setup_logging
+    from monitor.daemon.logsetup import setup_logging
 
     # what is imported and configured lives as long as the process: keep the collector off
     # it, and collect the young generation less often (parsing allocates in bursts)

@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from monitor.core.errors import ConfigError
-    from monitor.daemon.logs import setup_logging
+    from monitor.daemon.logsetup import setup_logging
     from monitor.demo.run import DemoOptions, run_demo, write_trust
 
     if args.trust_only:

@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from monitor.alerts.routing import Routing
 from monitor.core.aio import cancel_and_wait
 from monitor.core.findings import Finding, FindingKind, Severity, dedup_key
 from monitor.core.metrics import DaemonMetrics
 from monitor.daemon.parsing import Chunk, parse_chunk
-from monitor.daemon.routing import Routing
 from monitor.entries import v1 as v1_kinds
 from monitor.entries import v2 as v2_kinds
 from monitor.rules.engine import RuleEngine

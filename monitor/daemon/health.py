@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from monitor.alerts.routing import Routing
 from monitor.config.models import HealthSettings
 from monitor.core.findings import (
     Finding,
@@ -35,7 +36,6 @@ from monitor.core.findings import (
 )
 from monitor.core.metrics import DaemonMetrics
 from monitor.core.status import LogStatus
-from monitor.daemon.routing import Routing
 from monitor.storage import FindingQuery
 from monitor.storage.store import Store
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TextIO
 
-from monitor.daemon.logs import is_terminal
+from monitor.daemon.logsetup import is_terminal
 
 __all__ = [
     "Estimate",

@@ -33,6 +33,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 
 from monitor.alerts.deliver import SinkWorker
+from monitor.alerts.routing import Routing
 from monitor.api import ApiContext, ApiServer
 from monitor.config import advice
 from monitor.config.models import LogSettings, Settings
@@ -52,7 +53,6 @@ from monitor.core.status import LogStatus
 from monitor.daemon.commit import PassContext, PassResult, Start
 from monitor.daemon.health import HealthMonitor
 from monitor.daemon.progress import Progress
-from monitor.daemon.routing import Routing
 from monitor.daemon.tailer import Backoff, Tailer
 from monitor.daemon.v1pass import catch_up_v1
 from monitor.daemon.v2pass import catch_up_v2

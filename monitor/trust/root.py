@@ -358,7 +358,8 @@ def default_trusted_root_bytes() -> bytes:
 def default_signing_config_bytes() -> bytes:
     """The production SigningConfig that lists the Rekor v2 shards (shipped with this package:
     the one in the ``sigstore`` package predates Rekor v2)."""
-    return (resources.files("monitor") / "data" / "signing_config_rekor_v2.v0.2.json").read_bytes()
+    data = resources.files("monitor.trust") / "data"
+    return (data / "signing_config_rekor_v2.v0.2.json").read_bytes()
 
 
 def _read(path: str, what: str) -> bytes:

@@ -1,4 +1,4 @@
-"""monitor.daemon.logs: JSON lines that parse and carry the structured fields, tracebacks only
+"""monitor.daemon.logsetup: JSON lines that parse and carry the structured fields, tracebacks only
 where they help, the terminal text format, TTY detection, idempotent setup, level checking."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from monitor.core.errors import ConfigError, VerificationError
-from monitor.daemon.logs import JsonFormatter, TextFormatter, log_fields, setup_logging
+from monitor.daemon.logsetup import JsonFormatter, TextFormatter, log_fields, setup_logging
 
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 TEXT_RE = re.compile(r"^\d\d:\d\d:\d\d info monitor\.t: hello n=1$")
