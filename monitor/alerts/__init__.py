@@ -1,6 +1,8 @@
-"""Alerts: what each sink is sent (``payloads``) and how webhooks are signed (``signing``).
+"""Alerts: which sinks hear of a finding (``routing``, decided when it is stored), what each
+sink is sent (``payloads``: pure functions that build requests, never send them), how
+webhooks are signed (``signing``), and the worker that delivers the outbox (``deliver``).
 
-Pure functions for the delivery worker: they build requests, they never send them.
+Above storage: may import everything below it.
 """
 
 from monitor.alerts.payloads import (

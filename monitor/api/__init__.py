@@ -1,4 +1,8 @@
-"""The HTTP API, ``/metrics`` and the health endpoints, served from the daemon's process."""
+"""The HTTP API, ``/metrics`` and the health endpoints, served from the daemon's process.
+
+Above alerts: may import everything below it; never the daemon, which serves it (the
+per-log status it reads is ``monitor.core.status``).
+"""
 
 from monitor.api.app import build_app
 from monitor.api.context import ApiContext

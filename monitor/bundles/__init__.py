@@ -3,5 +3,6 @@ and LogInfo, v2 entries, cosign's rekor bundle) parsed into one shape (parse), v
 offline against the trust root (verify), and a promise completed with the log's proof
 (online, ``verify-bundle --online``).
 
-Imports core, tlog, trust, entries (the DSSE envelope) and logclient (the online proof).
+Above logclient, beside storage (neither imports the other): may import everything below it
+(entries for the DSSE envelope, logclient for the online proof).
 """

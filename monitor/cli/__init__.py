@@ -1,4 +1,7 @@
-"""The ``tlog-monitor`` command line."""
+"""The ``tlog-monitor`` command line.
+
+The top: may import every other package.
+"""
 
 from monitor.cli.main import main
 

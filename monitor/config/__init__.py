@@ -4,6 +4,9 @@
 settings, or raises ``ConfigFileError`` (a ``ConfigError``) listing every problem as
 ``<file>:<line>: <field.path>: <what is wrong>``. ``config/monitor.example.yaml`` documents
 every option.
+
+Above rules: may import core, tlog, trust, entries and rules; never alerts, storage or the
+daemon, which read the settings it makes.
 """
 
 from monitor.config.load import DEFAULT_CONFIG_PATH, load_settings, parse_settings

@@ -3,5 +3,5 @@
 Prometheus collectors, the token bucket, findings (with their severity) and the per-log live
 status.
 
-Imports nothing of the monitor but the package's version: every other layer may import it.
+The bottom: imports nothing of the monitor but the package's version.
 """

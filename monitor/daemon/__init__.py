@@ -1,4 +1,8 @@
-"""The daemon: per-log catch-up passes that tail, verify, parse, match and store."""
+"""The daemon: per-log catch-up passes that tail, verify, parse, match and store.
+
+The top of the monitor itself (it runs the passes, the alert workers and the API server),
+beside the simulator (neither imports the other): may import everything below it.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Rekor entries, v1 and v2, parsed into one typed signing record."""
+"""Rekor entries, v1 and v2, parsed into one typed signing record.
+
+Above trust: may import core, tlog and trust (the Fulcio CAs of chain checks).
+"""
 
 from monitor.entries.parse import parse_entry
 from monitor.entries.record import (

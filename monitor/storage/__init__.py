@@ -2,6 +2,8 @@
 
 Names load on first use, so that importing ``monitor.storage.urls`` (the CLI does, at start)
 does not load SQLAlchemy and Alembic.
+
+Above logclient, beside bundles (neither imports the other): may import everything below it.
 """
 
 from __future__ import annotations

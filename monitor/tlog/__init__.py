@@ -2,5 +2,6 @@
 checkpoints (checkpoint), tlog-tiles (tiles), and what the log proved (proofs: the verified
 tree, checkpoint advance, batch verification, seeding, tile proofs).
 
-Imports only monitor.core: it knows nothing of Sigstore's trust root, of entries or storage.
+Above core, and imports only core: it knows nothing of Sigstore's trust root, entries or
+storage.
 """

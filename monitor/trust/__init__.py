@@ -1,4 +1,7 @@
-"""Trust material: the Sigstore trusted root and signing config."""
+"""Trust material: the Sigstore trusted root and signing config.
+
+Above tlog: may import core and tlog.
+"""
 
 from monitor.trust.root import (
     CertificateAuthority,
