@@ -61,7 +61,6 @@ class Tailer:
         self.backoff = backoff or Backoff()
         self.clock = clock
         self._wake = asyncio.Event()
-        self.passes = 0
 
     def wake(self) -> None:
         """Poll now (the scheduler's job; a backoff in progress is not cut short)."""
@@ -85,7 +84,6 @@ class Tailer:
         except Exception as e:
             self._failed(e, unexpected=True)
             return self.backoff.next_delay()
-        self.passes += 1
         self.status.record_pass(result, self.clock())  # the pass itself keeps the gauges
         fields = {
             "log": self.name,

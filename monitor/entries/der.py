@@ -87,12 +87,3 @@ def decode_oid(value: bytes, what: str) -> str:
             n = 0
     first = min(arcs[0] // 40, 2)
     return ".".join(str(a) for a in (first, arcs[0] - 40 * first, *arcs[1:]))
-
-
-def decode_utf8_string(data: bytes, what: str) -> str:
-    """A DER UTF8String (tag 0x0C) spanning all of ``data``."""
-    tlv = expect(read(data, what), UTF8_STRING, what)
-    try:
-        return tlv.value.decode("utf-8")
-    except UnicodeDecodeError:
-        raise MalformedInputError(f"{what}: UTF8String is not valid UTF-8") from None
