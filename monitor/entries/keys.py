@@ -30,10 +30,12 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from monitor.core.errors import MalformedInputError
+from monitor.entries import der
 from monitor.entries.record import KeySigner
 
 __all__ = [
     "MAX_KEY_BYTES",
+    "curve_name",
     "parse_minisign_public_key",
     "parse_pgp_public_key",
     "parse_pkix_public_key",
@@ -106,7 +108,6 @@ _PKIX = "pkix key"
 _PEM_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,64})-----")
 # Labels cryptography loads as a public key: SPKI, and PKCS#1 RSA (openssl -RSAPublicKey_out).
 _PEM_KEY_LABELS = (b"PUBLIC KEY", b"RSA PUBLIC KEY")
-_NIST_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 _PKIX_FIXED_SIZE: tuple[tuple[type, tuple[str, int, str]], ...] = (
     (ed25519.Ed25519PublicKey, ("ed25519", 256, "Ed25519")),
     (ed448.Ed448PublicKey, ("ed448", 448, "Ed448")),
@@ -114,6 +115,14 @@ _PKIX_FIXED_SIZE: tuple[tuple[type, tuple[str, int, str]], ...] = (
     (x25519.X25519PublicKey, ("unknown", 256, "X25519")),
     (x448.X448PublicKey, ("unknown", 448, "X448")),
 )
+
+
+_NIST_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+
+
+def curve_name(curve: ec.EllipticCurve) -> str:
+    """A curve as signing records name it: NIST's name (P-256) where it has one."""
+    return _NIST_CURVES.get(curve.name, curve.name)
 
 
 def parse_pkix_public_key(data: bytes) -> KeySigner:
@@ -161,7 +170,7 @@ def _pem_block(data: bytes, begin: re.Match[bytes]) -> bytes:
 def _describe_pkix(key: PublicKeyTypes) -> tuple[str, int | None, str | None]:
     """(key_type, size in bits, curve) of a loaded key."""
     if isinstance(key, ec.EllipticCurvePublicKey):
-        return "ecdsa", key.curve.key_size, _NIST_CURVES.get(key.curve.name, key.curve.name)
+        return "ecdsa", key.curve.key_size, curve_name(key.curve)
     if isinstance(key, rsa.RSAPublicKey | dsa.DSAPublicKey):
         return ("rsa" if isinstance(key, rsa.RSAPublicKey) else "dsa"), key.key_size, None
     for cls, description in _PKIX_FIXED_SIZE:
@@ -457,8 +466,10 @@ def _material_ec(algorithm: int, reader: _Reader) -> tuple[int | None, str | Non
     if algorithm == 18:
         reader.take(reader.uint(1, "ECDH KDF parameters"), "ECDH KDF parameters")
     known = _PGP_CURVES.get(oid.hex())
-    if known is None:
-        return None, _dotted_oid(oid)
+    if known is None:  # a curve this code has no name for: its OID, dotted
+        if oid[-1] & 0x80:  # the last arc never ended (oid is non-empty: length 0 is refused)
+            raise MalformedInputError(f"{_PGP}: truncated curve OID")
+        return None, der.decode_oid(oid, f"{_PGP}: curve OID")
     return known[1], known[0]
 
 
@@ -481,21 +492,6 @@ _MATERIAL_PARSERS: dict[int, _MaterialParser] = {
     22: _material_ec,
     **dict.fromkeys(_PGP_RAW_KEYS, _material_raw),
 }
-
-
-def _dotted_oid(oid: bytes) -> str:
-    """Dotted form of DER OID contents (for curves this code has no name for)."""
-    arcs: list[int] = []
-    value = 0
-    for byte in oid:  # at most 254 bytes: the OID length is one byte
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(value)
-            value = 0
-    if oid[-1] & 0x80:  # the last arc never ended (oid is non-empty: length 0 is refused)
-        raise MalformedInputError(f"{_PGP}: truncated curve OID")
-    first = min(arcs[0] // 40, 2)
-    return ".".join(str(arc) for arc in [first, arcs[0] - 40 * first, *arcs[1:]])
 
 
 def _user_ids(packets: list[tuple[int, bytes]]) -> tuple[tuple[str, str], ...]:

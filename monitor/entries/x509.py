@@ -37,6 +37,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 
 from monitor.core.errors import MalformedInputError
 from monitor.entries import der
+from monitor.entries.keys import curve_name
 from monitor.entries.record import (
     CertExtension,
     CertificateSigner,
@@ -88,8 +89,6 @@ ISSUER_V1_OID = FULCIO_EXTENSION_OIDS["issuer-v1"]
 
 # .1.1-.1.6 predate Fulcio's switch to DER: their extnValue content is the bare string
 _RAW_STRING_OIDS = frozenset(f"{_FULCIO_ARC}.{n}" for n in range(1, 7))
-
-_CURVE_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 
 _CONTEXT_0 = 0xA0  # [0] EXPLICIT, constructed
 
@@ -257,7 +256,7 @@ def _key_signer(cert: x509.Certificate, spki: bytes | None = None) -> KeySigner:
     key = cert.public_key()
     fingerprint = _fingerprint(_spki_der(key, spki))
     if isinstance(key, ec.EllipticCurvePublicKey):
-        curve = _CURVE_NAMES.get(key.curve.name, key.curve.name)
+        curve = curve_name(key.curve)
         return KeySigner("ecdsa", fingerprint, size=key.key_size, curve=curve)
     if isinstance(key, rsa.RSAPublicKey):
         return KeySigner("rsa", fingerprint, size=key.key_size)
