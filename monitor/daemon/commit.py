@@ -38,6 +38,7 @@ __all__ = [
     "PassResult",
     "RawEntry",
     "Start",
+    "check_arguments",
     "drive",
     "first_cursor",
 ]
@@ -89,6 +90,15 @@ class PassResult:
     cursor: int
     log_size: int
     failure: IntegrityFailure | None = None
+
+
+def check_arguments(start: Start, chunk: int) -> None:
+    """What a catch-up refuses before it begins: a chunk below one entry, a negative start
+    index (mistakes of the caller, not of the log)."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be positive, not {chunk}")
+    if isinstance(start, int) and start < 0:
+        raise ValueError(f"start index {start} is negative")
 
 
 def first_cursor(ctx: PassContext) -> int:

@@ -43,6 +43,7 @@ from monitor.daemon.commit import (
     PassResult,
     RawEntry,
     Start,
+    check_arguments,
     drive,
 )
 from monitor.daemon.prefetch import Window, chunks
@@ -84,10 +85,7 @@ async def catch_up_v1(
     to its end. ``TransientLogError``, ``LogResponseError`` and ``StorageError`` pass through;
     whatever was stored before them stays valid.
     """
-    if chunk < 1:
-        raise ValueError(f"chunk must be positive, not {chunk}")
-    if isinstance(start, int) and start < 0:
-        raise ValueError(f"start index {start} is negative")
+    check_arguments(start, chunk)
     run = _Pass(client, ctx)
     return await drive(run.out, run.run(start, chunk))
 

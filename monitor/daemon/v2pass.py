@@ -33,6 +33,7 @@ from monitor.daemon.commit import (
     PassResult,
     RawEntry,
     Start,
+    check_arguments,
     drive,
     first_cursor,
 )
@@ -76,10 +77,7 @@ async def catch_up_v2(
     ``(first, end)``) the pass seeds at ``first`` and stops at ``end``. ``TransientLogError``
     and ``StorageError`` pass through; whatever was stored before them stays valid.
     """
-    if chunk < 1:
-        raise ValueError(f"chunk must be positive, not {chunk}")
-    if isinstance(start, int) and start < 0:
-        raise ValueError(f"start index {start} is negative")
+    check_arguments(start, chunk)
     run = _Pass(client, ctx)
     return await drive(run.out, run.run(start, chunk))
 
