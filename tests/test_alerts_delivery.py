@@ -230,6 +230,27 @@ def test_webhook_is_signed_and_delivered_once_across_restarts(tmp_path: Path) ->
     with_env(tmp_path, body)
 
 
+def test_a_worker_woken_by_a_commit_sends_at_once_not_at_its_poll(tmp_path: Path) -> None:
+    async def body(env: Env) -> None:
+        worker = env.worker(env.sink())
+        env.store.queued = worker.wake  # as the daemon wires them
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(worker.run(stop, idle=60.0))
+        try:
+            await asyncio.sleep(0.2)  # nothing waits: the worker sleeps until its next poll
+            assert env.receiver.at(HOOK) == []
+            await env.add([rule_finding(7)])
+            deadline = time.monotonic() + 5  # far less than the 60 s poll
+            while not env.receiver.at(HOOK):
+                assert time.monotonic() < deadline, "not delivered before the poll"
+                await asyncio.sleep(0.01)
+        finally:
+            stop.set()
+            await task
+
+    with_env(tmp_path, body)
+
+
 def test_a_timed_out_message_is_sent_again_with_the_same_id(tmp_path: Path) -> None:
     """The receiver takes the first message but answers after the sender's timeout: the retry
     carries the same webhook-id, and after dropping repeats each finding arrived once."""

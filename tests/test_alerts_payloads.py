@@ -633,6 +633,7 @@ def test_the_daemon_links_entries_of_the_public_rekor_v1_log_only(tmp_path: Path
     async def links() -> None:
         async with Monitor.open(str(prod)) as m:
             assert sorted(m.runners) == ["rekor", "rekor-v2"]
+            assert m.store.queued == m.wake_workers  # a commit that queues alerts wakes them
             assert m.entry_url("rekor", 123456789) == (
                 "https://search.sigstore.dev/?logIndex=123456789"
             )

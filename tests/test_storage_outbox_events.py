@@ -3,6 +3,7 @@ for every sink that had the trigger, in the same transaction; pending rows in cr
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -79,6 +80,41 @@ def test_resolving_queues_a_resolve_for_each_sink_that_had_the_trigger(url: str)
                 "resolve",
             ]
             assert await s.resolve_finding(10_000, "monitor") is False
+        finally:
+            await s.close()
+
+    run(body)
+
+
+def test_a_commit_that_queued_outbox_rows_is_told_once_it_has_committed(url: str) -> None:
+    async def body() -> None:
+        s = await Store.open(url)
+        seen: list[list[str]] = []
+        reads: list[asyncio.Future[None]] = []
+
+        async def read() -> None:  # as a woken sink worker reads
+            seen.append([o.event for o in await s.pending_outbox("soc")])
+
+        s.queued = lambda: reads.append(asyncio.ensure_future(read()))
+        try:
+            await s.register_log(LOG, "v1", "https://rekor.example")
+            records = [cert_record(LOG, i) for i in (1, 2)]
+            found = [finding_for(r) for r in records]
+            await s.store_batch(Batch(LOG, 2, records=(records[0],), findings=(found[0],)))
+            assert reads == []  # no sink takes that finding: nothing queued
+            spec = (OutboxSpec(found[1].dedup_key, ("soc",)),)
+            batch = Batch(LOG, 3, records=(records[1],), findings=(found[1],), outbox=spec)
+            await s.store_batch(batch)
+            await asyncio.gather(*reads)
+            assert seen == [["trigger"]]
+            stored = await s.finding_by_key(found[1].dedup_key)
+            assert stored is not None
+            assert stored.finding.id is not None
+            await s.acknowledge_finding(stored.finding.id, "someone")
+            assert len(reads) == 1  # a change of state queues nothing
+            assert await s.resolve_finding(stored.finding.id, "monitor")
+            await asyncio.gather(*reads)
+            assert seen == [["trigger"], ["trigger", "resolve"]]
         finally:
             await s.close()
 

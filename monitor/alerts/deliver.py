@@ -160,7 +160,7 @@ class SinkWorker:
             metrics.known(sink.name)
 
     def wake(self) -> None:
-        """New rows may be waiting (the daemon stored findings)."""
+        """New rows may be waiting: a commit queued them (``Store.queued``)."""
         self._wake.set()
 
     async def run(self, stop: asyncio.Event, *, idle: float = 1.0) -> None:

@@ -197,6 +197,8 @@ class Monitor:
             )
             for sink in self.settings.alerts.sinks
         }
+        # a commit that queued alerts wakes the workers: they send at once, not at their poll
+        store.queued = self.wake_workers
         self._worker_tasks: list[asyncio.Task[None]] = []
         self.health_interval = health_interval
         self.retry_base = retry_base  # seconds before the first retry of a failed pass
@@ -252,6 +254,10 @@ class Monitor:
         finally:
             await session.close()
             await store.close()
+
+    def wake_workers(self) -> None:
+        for worker in self.workers.values():
+            worker.wake()
 
     # -- runners -----------------------------------------------------------------------------
 

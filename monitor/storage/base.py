@@ -92,6 +92,10 @@ class StoreBase:
         the CLI tools leave it unset)."""
         self.holder = Holder.this_process()
         """This process, as it names itself in outbox claims and the write probe."""
+        self.queued: Callable[[], None] | None = None
+        """Told when a transaction that queued outbox rows has committed (the daemon wakes
+        its sink workers: an alert leaves at once, not at their next poll)."""
+        self._queuing = False  # the write under way queued outbox rows
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
@@ -105,6 +109,7 @@ class StoreBase:
     async def _write(self) -> AsyncIterator[AsyncConnection]:
         """One transaction, committed on exit, rolled back on any exception."""
         async with self._write_lock:
+            self._queuing = False
             try:
                 async with self._engine.connect() as plain:
                     conn = await plain.execution_options(tlog_write=True)
@@ -112,6 +117,8 @@ class StoreBase:
                         yield conn
             except (SQLAlchemyError, OSError) as e:
                 raise StorageError(f"database write failed: {e}") from e
+            if self._queuing and self.queued is not None:
+                self.queued()
 
     def _insert(self, table: Any) -> Any:
         """INSERT ... ON CONFLICT DO NOTHING, in this engine's dialect."""

@@ -342,6 +342,7 @@ class BatchMixin(LogsMixin, BackfillsMixin):
         missing = [k for k in keys if k not in payloads]
         if missing:
             raise StorageError(f"outbox rows for unknown findings: {', '.join(missing)}")
+        self._queuing = True
         return await self._insert_many(
             conn,
             OUTBOX,

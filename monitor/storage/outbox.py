@@ -180,6 +180,7 @@ class OutboxMixin(StoreBase):
                 )
             ).scalars()
             payload = stored_finding(row).to_json()
+            self._queuing = True
             await self._insert_many(
                 conn,
                 OUTBOX,
