@@ -72,6 +72,10 @@ def _outbox(row: OutboxRow) -> OutboxItem:
     )
 
 
+# a row still to send: neither delivered nor dead-lettered
+_LIVE = (OutboxRow.delivered_at.is_(None), OutboxRow.dead_at.is_(None))
+
+
 class _NotAllFree(Exception):
     """Raised inside a claim's transaction to roll it back."""
 
@@ -85,8 +89,7 @@ class OutboxMixin(StoreBase):
             select(OutboxRow)
             .where(
                 OutboxRow.sink == sink,
-                OutboxRow.delivered_at.is_(None),
-                OutboxRow.dead_at.is_(None),
+                *_LIVE,
                 OutboxRow.next_attempt_at <= now,
             )
             .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
@@ -102,8 +105,7 @@ class OutboxMixin(StoreBase):
             select(OutboxRow)
             .where(
                 OutboxRow.sink == sink,
-                OutboxRow.delivered_at.is_(None),
-                OutboxRow.dead_at.is_(None),
+                *_LIVE,
             )
             .order_by(OutboxRow.id)
             .limit(page_limit(limit))
@@ -140,8 +142,7 @@ class OutboxMixin(StoreBase):
                     update(OutboxRow)
                     .where(
                         OutboxRow.id.in_(list(ids)),
-                        OutboxRow.delivered_at.is_(None),
-                        OutboxRow.dead_at.is_(None),
+                        *_LIVE,
                         free,
                     )
                     .values(claimed_by=holder, claimed_until=until)
@@ -222,8 +223,7 @@ class OutboxMixin(StoreBase):
         How long alerts have been waiting is what tells a failing sink from a quiet one."""
         stmt = select(func.min(OutboxRow.created_at)).where(
             OutboxRow.sink == sink,
-            OutboxRow.delivered_at.is_(None),
-            OutboxRow.dead_at.is_(None),
+            *_LIVE,
         )
         async with self._read() as conn:
             value: datetime | None = (await conn.execute(stmt)).scalar_one()
