@@ -36,8 +36,8 @@ $(STAMP): $(UV) uv.lock pyproject.toml
 setup: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check monitor tests bench
-	$(BIN)/ruff format --check monitor tests bench
+	$(BIN)/ruff check monitor tests bench tools
+	$(BIN)/ruff format --check monitor tests bench tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -3,18 +3,18 @@
 A bare key is a private key and its public key in every encoding an entry kind uses (PEM, DER
 SubjectPublicKeyInfo, an OpenSSH line, a minisign ``.pub`` file). Pool keys are derived from
 the seed, so one seed always gives the same keys: ECDSA from ``derive_ec_key``, Ed25519 from
-``seeded_bytes``, RSA from two seeded primes (``seeded_rsa_key``). A planted key arrives as a
-private key PEM (``load_signing_key``): the simulator signs with it, as a real signer would.
+``seeded_bytes``, RSA picked by the seed among keys shipped with the package
+(``rsa_pool_key``). A planted key arrives as a private key PEM (``load_signing_key``): the
+simulator signs with it, as a real signer would.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import math
-import random
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -30,8 +30,6 @@ KEY_PATTERN = (
     "rsa-2048",
 )  # fmt: skip
 """The algorithm of pool key ``n`` is ``KEY_PATTERN[n % 8]``."""
-
-_RSA_EXPONENT = 65537
 
 
 @dataclass(frozen=True)
@@ -127,8 +125,15 @@ def pool_key(seed: int, n: int) -> BareKey:
     elif algorithm == "ed25519":
         key = ed25519.Ed25519PrivateKey.from_private_bytes(seeded_bytes(seed, f"bare:{n}"))
     else:
-        key = seeded_rsa_key(seed, f"bare:{n}")
+        key = rsa_pool_key(seed, _ordinal(n))
     return bare_key(key, f"key {n} {algorithm}", seeded_bytes(seed, f"minisign:{n}", 8))
+
+
+def _ordinal(n: int) -> int:
+    """How many pool keys before key ``n`` have its algorithm."""
+    algorithm = KEY_PATTERN[n % len(KEY_PATTERN)]
+    whole, rest = divmod(n, len(KEY_PATTERN))
+    return whole * KEY_PATTERN.count(algorithm) + KEY_PATTERN[:rest].count(algorithm)
 
 
 def load_signing_key(pem: bytes) -> SigningKey:
@@ -159,55 +164,39 @@ def load_signing_key(pem: bytes) -> SigningKey:
     raise ValueError(f"key_pem: unsupported key type {type(key).__name__}")
 
 
-# --- seeded RSA keys ----------------------------------------------------------------------------
+# --- RSA keys ----------------------------------------------------------------------------------
 
-_SMALL_PRIMES = math.prod(
-    p for p in range(3, 4000, 2) if all(p % q for q in range(3, math.isqrt(p) + 1, 2))
-)
-
-
-def _probable_prime(n: int, rng: random.Random, rounds: int = 8) -> bool:
-    d, s = n - 1, 0
-    while not d & 1:
-        d, s = d >> 1, s + 1
-    for _ in range(rounds):
-        x = pow(rng.randrange(2, n - 2), d, n)
-        if x in (1, n - 1):
-            continue
-        for _ in range(s - 1):
-            x = x * x % n
-            if x == n - 1:
-                break
-        else:
-            return False
-    return True
+# RSA keys cannot be derived from a seed with ``cryptography`` (it generates them from the
+# system's randomness only), so a set generated once (``python -m tools.sim_rsa_keys``) ships
+# with the package and each seed picks its RSA keys among them.
+_RSA_KEYS = "rsa_keys.pem"
+_PEM_END = "-----END PRIVATE KEY-----\n"
 
 
-def _seeded_prime(rng: random.Random, bits: int) -> int:
-    while True:
-        n = rng.getrandbits(bits) | 3 << (bits - 2) | 1
-        # n % 65537 != 1: the public exponent must be invertible modulo n - 1
-        if math.gcd(n, _SMALL_PRIMES) != 1 or pow(2, n - 1, n) != 1 or n % _RSA_EXPONENT == 1:
-            continue
-        if _probable_prime(n, rng):
-            return n
+@lru_cache(maxsize=1)
+def _rsa_pems() -> tuple[bytes, ...]:
+    text = resources.files("monitor.sim").joinpath(_RSA_KEYS).read_text(encoding="ascii")
+    body = text[text.index("-----BEGIN") :]  # after the comment saying what they are
+    return tuple((block + _PEM_END).encode("ascii") for block in body.split(_PEM_END)[:-1])
+
+
+def rsa_key_count() -> int:
+    """How many RSA keys ship: one pool can hold at most that many."""
+    return len(_rsa_pems())
 
 
 @lru_cache(maxsize=64)
-def seeded_rsa_key(seed: int, label: str, bits: int = 2048) -> rsa.RSAPrivateKey:
-    """A real RSA private key built from two seeded primes, the same for every run."""
-    rng = random.Random(f"tlog-monitor-sim:{seed}:rsa:{label}")  # noqa: S311 - seeded on purpose
-    while True:
-        p, q = _seeded_prime(rng, bits // 2), _seeded_prime(rng, bits // 2)
-        if p != q and (p * q).bit_length() == bits:
-            break
-    d = pow(_RSA_EXPONENT, -1, (p - 1) * (q - 1))
-    return rsa.RSAPrivateNumbers(
-        p=p,
-        q=q,
-        d=d,
-        dmp1=rsa.rsa_crt_dmp1(d, p),
-        dmq1=rsa.rsa_crt_dmq1(d, q),
-        iqmp=rsa.rsa_crt_iqmp(p, q),
-        public_numbers=rsa.RSAPublicNumbers(_RSA_EXPONENT, p * q),
-    ).private_key()
+def rsa_pool_key(seed: int, ordinal: int) -> rsa.RSAPrivateKey:
+    """The pool's RSA key number ``ordinal`` (0 for its first): shipped keys taken in turn from
+    a place the seed picks, so one seed always has the same keys and no pool holds one twice."""
+    pems = _rsa_pems()
+    if not 0 <= ordinal < len(pems):
+        raise ValueError(
+            f"RSA key {ordinal}: the simulator ships {len(pems)} RSA keys "
+            f"(at most {len(pems) * len(KEY_PATTERN)} bare keys in a pool)"
+        )
+    first = int.from_bytes(seeded_bytes(seed, "rsa"), "big") % len(pems)
+    key = serialization.load_pem_private_key(pems[(first + ordinal) % len(pems)], password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise TypeError(f"{_RSA_KEYS} holds a {type(key).__name__}, not an RSA key")
+    return key
