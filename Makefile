@@ -13,7 +13,7 @@ STAMP := $(VENV)/.synced
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help setup run demo test lint typecheck pytest bench bench-storage clean
+.PHONY: help setup run demo test lint typecheck pytest bench bench-storage docs clean
 
 help:
 	@echo "make run    run the monitor (SQLite by default; CONFIG=FILE for another config)"
@@ -21,6 +21,7 @@ help:
 	@echo "make demo   offline demo on the built-in simulator"
 	@echo "make bench  benchmarks"
 	@echo "make lint   ruff only"
+	@echo "make docs   regenerate docs/configuration.md from the settings model"
 
 # uv itself comes from a hash-pinned requirements file; everything else from uv.lock.
 $(UV): requirements/bootstrap.txt
@@ -65,6 +66,10 @@ bench: $(STAMP)
 # 1,000,000 stored entries on SQLite and PostgreSQL: about 25 minutes, so not part of `bench`
 bench-storage: $(STAMP)
 	$(BIN)/python -m bench.bench_storage
+
+# The configuration reference, from the settings model (tests/test_docs.py checks it is current)
+docs: $(STAMP)
+	$(BIN)/python -m tools.config_reference docs/configuration.md
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -28,8 +28,10 @@ from monitor.api.context import ApiContext
 from monitor.api.router import ApiMetrics
 from monitor.cli import main
 from monitor.cli.main import build_parser
-from monitor.config import Settings, load_settings, parse_settings, reference
-from monitor.config.models import ServerSettings, SinkSettings
+from monitor.config import Settings, load_settings, parse_settings
+from monitor.config.base import ConfigModel
+from monitor.config.fields import Name, Shown
+from monitor.config.models import LogSettings, ServerSettings, SinkSettings
 from monitor.core.findings import FindingKind
 from monitor.core.metrics import (
     AlertMetrics,
@@ -55,6 +57,7 @@ from monitor.entries.x509 import FULCIO_EXTENSION_OIDS
 from monitor.rules.engine import RuleEngine
 from monitor.storage.store import TIMED, Store
 from tests.prometheus_support import exposed_types
+from tools import config_reference as reference
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -95,8 +98,7 @@ def rel(path: Path) -> str:
 def test_the_configuration_reference_is_generated_from_the_model() -> None:
     written = (DOCS / "configuration.md").read_text(encoding="utf-8")
     assert written == reference.render(), (
-        "docs/configuration.md is out of date: run "
-        "`.venv/bin/python -m monitor.config.reference docs/configuration.md`"
+        f"docs/configuration.md is out of date: run `make docs` (`.venv/bin/{reference.GENERATOR}`)"
     )
 
 
@@ -128,22 +130,77 @@ def test_every_option_of_the_model_is_documented_and_nothing_else() -> None:
     fields |= {"subject_digest", "kind", "log", "extensions"}
     kinds = {str(k) for k in FindingKind}
     assert documented - fields - kinds == set(model)
-    # hand-written sentences only for options that exist (env fields are generated)
-    assert set(reference.DESCRIPTIONS) <= set(model)
+    # the text of an option is its field's description
+    options = {o.path: o for sec in reference.sections() for o in sec.options}
+    poll = LogSettings.model_fields["poll_interval"].description
+    assert poll
+    assert options["logs[].poll_interval"].description == poll
 
 
-def test_render_refuses_an_option_without_a_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
-    fewer = {k: v for k, v in reference.DESCRIPTIONS.items() if k != "logs[].poll_interval"}
-    monkeypatch.setattr(reference, "DESCRIPTIONS", fewer)
-    with pytest.raises(ValueError, match=r"logs\[\]\.poll_interval: no description"):
-        reference.render()
+def _root(section: type[ConfigModel]) -> type[ConfigModel]:
+    """A settings model of one section, ``section``."""
+    return pydantic.create_model(
+        "Root", __base__=ConfigModel, section=(section, pydantic.Field(default_factory=section))
+    )
 
 
-def test_render_refuses_a_sentence_for_an_unknown_option(monkeypatch: pytest.MonkeyPatch) -> None:
-    more = {**reference.DESCRIPTIONS, "logs[].poll_intervall": "typo"}
-    monkeypatch.setattr(reference, "DESCRIPTIONS", more)
-    with pytest.raises(ValueError, match=r"not options of the model: logs\[\]\.poll_intervall"):
-        reference.render()
+class _Undescribed(ConfigModel):
+    name: Name = pydantic.Field(description="A name.")
+    count: int = 3
+
+
+class _EnvDescribed(ConfigModel):
+    env_pairs: typing.ClassVar[tuple[tuple[str, str], ...]] = (("token", "token_env"),)
+    token: pydantic.SecretStr | None = pydantic.Field(default=None, description="A token.")
+    token_env: str | None = pydantic.Field(default=None, description="Said by hand.")
+
+
+class _Unshown(ConfigModel):
+    when: typing.Annotated[int, pydantic.PlainValidator(int)] = pydantic.Field(
+        default=0, description="When."
+    )
+
+
+class _StrayNote(ConfigModel):
+    count: int = pydantic.Field(
+        default=0, description="How many.", json_schema_extra={"note": "Not a section."}
+    )
+
+
+class _Item(ConfigModel):
+    name: Name = pydantic.Field(description="A name.")
+
+
+class _Shown(ConfigModel):
+    when: typing.Annotated[int, pydantic.PlainValidator(int), Shown("a moment")] = pydantic.Field(
+        default=0, ge=0, description="When."
+    )
+    items: tuple[_Item, ...] = pydantic.Field(
+        default=(), description="Items.", json_schema_extra={"note": "Each item once."}
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "refusal"),
+    [
+        (_Undescribed, r"section\.count: no description"),
+        (_EnvDescribed, r"section\.token_env: an environment field's description is generated"),
+        (_Unshown, r"section\.when: a plain validator without Shown"),
+        (_StrayNote, r"section\.count: a note is for a field that holds a section"),
+    ],
+)
+def test_the_reference_refuses_to_guess(section: type[ConfigModel], refusal: str) -> None:
+    with pytest.raises(ValueError, match=refusal):
+        reference.sections(_root(section))
+
+
+def test_the_reference_reads_what_a_field_declares() -> None:
+    top, items = reference.sections(_root(_Shown))
+    when, listed = top.options
+    assert (when.type, when.default, when.description) == ("a moment, at least 0", "`0`", "When.")
+    assert listed.type == "list, see [`section.items[]`](#sectionitems)"
+    assert (items.path, items.note) == ("section.items[]", "Each item once.")
+    assert [o.type for o in items.options] == ["name"]
 
 
 def test_types_bounds_and_defaults_come_from_the_model() -> None:

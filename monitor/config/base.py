@@ -5,7 +5,7 @@ meant for whoever edits the YAML file."""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Self
 
 from pydantic import (
@@ -114,3 +114,12 @@ def _unknown_key(cls: type[ConfigModel], key: str) -> str:
     if close:
         return f"unknown option (did you mean {close[0]}?)"
     return f"unknown option; the options here are {', '.join(known)}"
+
+
+def raw_items(value: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """The mappings in a raw list, with their indexes; nothing if it is not a list (for
+    ``cross_checks``, which see values before their types are checked)."""
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            if isinstance(item, Mapping):
+                yield i, item

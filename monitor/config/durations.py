@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+
+from pydantic import GetCoreSchemaHandler, PlainValidator
+from pydantic_core import CoreSchema
 
 from monitor.config.problems import error
 
@@ -81,3 +85,24 @@ def duration(
         return parsed
 
     return validate
+
+
+@dataclass(frozen=True)
+class Duration:
+    """Field metadata: a duration within ``[minimum, maximum]``, for a ``timedelta`` field, or a
+    ``float`` one that holds its seconds. The bounds are declared here, where the
+    configuration reference reads them, and checked by ``duration``."""
+
+    minimum: timedelta = timedelta()
+    maximum: timedelta | None = None
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        parse = duration(self.minimum, self.maximum)
+
+        def seconds(value: Any) -> float:
+            return parse(value).total_seconds()
+
+        check = seconds if source is float else parse
+        return PlainValidator(check).__get_pydantic_core_schema__(source, handler)

@@ -1,15 +1,19 @@
 """Small value types of the configuration, each validated with a message that says what to
-write instead: names, environment variable names, URLs, addresses, start points, paths."""
+write instead: names, environment variable names, URLs, addresses, start points, paths.
+
+Each type is an ``Annotated`` alias that carries its validator and a ``Shown``: the words the
+configuration reference uses for it, declared beside the validator they describe.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr, ValidationInfo
+from pydantic import AfterValidator, BeforeValidator, PlainValidator, SecretStr, ValidationInfo
 
 from monitor.config.paths import anchored, base_of
 from monitor.config.problems import error
@@ -140,3 +144,38 @@ def webhook_secret(value: Any) -> Any:
     except ConfigError as e:
         raise error(str(e)) from None
     return value
+
+
+def none_is_empty(value: Any) -> Any:
+    """``watch:`` with every rule commented out is an empty list, not an error."""
+    return () if value is None else value
+
+
+def distinct(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    if not values:
+        raise error("an empty list: remove the option instead")
+    if len(set(values)) != len(values):
+        raise error("lists a value twice")
+    return values
+
+
+@dataclass(frozen=True)
+class Shown:
+    """Field metadata, ignored by validation: what the configuration reference calls the
+    field's type (``name``, ``http(s) URL``). A field whose validator replaces its declared
+    type (a ``PlainValidator``) must say it, or the reference refuses to describe it."""
+
+    text: str
+
+
+Name = Annotated[str, AfterValidator(name), Shown("name")]
+EnvName = Annotated[str, AfterValidator(env_name), Shown("variable name")]
+HttpUrl = Annotated[str, AfterValidator(http_url), Shown("http(s) URL")]
+SecretHttpUrl = Annotated[SecretStr, BeforeValidator(secret_http_url), Shown("http(s) URL")]
+TrustFile = Annotated[str, AfterValidator(trust_file), Shown("file path or `default`")]
+StartPoint = Annotated[Start, PlainValidator(start_point), Shown("`tip`, `resume` or an index")]
+Listen = Annotated[ListenAddress, PlainValidator(listen_address), Shown("`host:port`")]
+Sha256Hex = Annotated[SecretStr | None, BeforeValidator(sha256_hex), Shown("64 hex digits")]
+WebhookSecret = Annotated[
+    SecretStr | None, BeforeValidator(webhook_secret), Shown("`whsec_…`, space-separated")
+]

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import PlainValidator
+
+from monitor.config.fields import Shown
 from monitor.config.problems import Loc, Problem, error, validation_error
 from monitor.core.errors import ConfigError
 from monitor.core.findings import Severity
@@ -108,3 +111,10 @@ def _key_step(node: Mapping[Any, Any], text: str) -> tuple[Any, str] | None:
 
 def _is_regex_object(node: Any) -> bool:
     return isinstance(node, Mapping) and set(node) == {"regex"} and isinstance(node["regex"], str)
+
+
+RuleSelector = Annotated[Selector, PlainValidator(parse_selector), Shown("[selector](#selectors)")]
+OptionalSelector = Annotated[
+    Selector | None, PlainValidator(parse_optional_selector), Shown("[selector](#selectors)")
+]
+SeverityName = Annotated[Severity, PlainValidator(parse_severity), Shown("severity")]

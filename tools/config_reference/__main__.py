@@ -1,0 +1,5 @@
+import sys
+
+from tools.config_reference import main
+
+sys.exit(main())
