@@ -1,5 +1,6 @@
 """The package's layers: every module of ``monitor`` imports only from its own package and
-from the packages of the layers below it (imports inside functions count too).
+from the packages of the layers below it (imports inside functions count too), never from the
+repository's tools, tests or benchmarks.
 
 ``LAYERS`` is the one statement of the layering, bottom first. Packages that share a layer
 are independent: neither imports the other. The package root (``monitor``, its version) is
@@ -32,6 +33,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),  # the command line
 )
 RANK: Mapping[str, int] = {p: i for i, layer in enumerate(LAYERS) for p in layer}
+# the repository's other Python: nothing installed may need them
+OUTSIDE = frozenset({"tools", "tests", "bench"})
 
 
 def module_name(path: Path, root: Path = PACKAGE) -> str:
@@ -83,6 +86,9 @@ def violations(modules: Mapping[str, tuple[str, bool]]) -> list[str]:
             found.append(f"{module}: package {own!r} has no layer in LAYERS")
             continue
         for line, target in imports_of(module, source, is_package=is_package):
+            if target.split(".")[0] in OUTSIDE:
+                found.append(f"{module}:{line} imports {target}, outside the package")
+                continue
             theirs = package_of(target)
             if target.split(".")[0] != "monitor" or theirs is None or theirs == own:
                 continue
@@ -151,6 +157,11 @@ def test_every_package_says_what_it_is() -> None:
             "monitor.extras.thing",
             "from monitor.core.errors import MonitorError\n",
             ["monitor.extras.thing: package 'extras' has no layer in LAYERS"],
+        ),
+        (  # the tools that write generated files are not part of the package
+            "monitor.config.models",
+            "from tools.config_reference import render\n",
+            ["monitor.config.models:1 imports tools.config_reference, outside the package"],
         ),
         (  # downward, own package and the root: allowed
             "monitor.daemon.service",
