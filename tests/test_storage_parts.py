@@ -1,17 +1,89 @@
-"""``Store`` from the outside: its operations timed under the names dashboards use."""
+"""``Store`` from the outside: each consumer's narrow part of it (``monitor.storage.ports``),
+and its operations timed under the names dashboards use."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
+from typing import Protocol
 
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from monitor.core.errors import StorageError
 from monitor.storage import Batch, Store
 from monitor.storage.base import operations
+from monitor.storage.ports import (
+    ApiStore,
+    CatchUpStore,
+    DeadLetters,
+    FindingsReader,
+    FindingsTriage,
+    HealthStore,
+    HistoryReader,
+    LogsReader,
+    OutboxStore,
+    Readiness,
+)
 from tests.storage_support import T0, cert_record, run, sqlite_url
 
 LOG = "rekor.example"
+PORTS: tuple[type, ...] = (
+    ApiStore,
+    CatchUpStore,
+    DeadLetters,
+    FindingsReader,
+    FindingsTriage,
+    HealthStore,
+    HistoryReader,
+    LogsReader,
+    OutboxStore,
+    Readiness,
+)
+
+
+def parts(
+    store: Store,
+) -> tuple[
+    ApiStore,
+    CatchUpStore,
+    DeadLetters,
+    FindingsReader,
+    FindingsTriage,
+    HealthStore,
+    HistoryReader,
+    LogsReader,
+    OutboxStore,
+    Readiness,
+]:
+    """The static check (mypy): a ``Store`` is every consumer's part."""
+    return store, store, store, store, store, store, store, store, store, store
+
+
+def members(port: type) -> set[str]:
+    """The public members a protocol declares, its bases' included."""
+    own = (c for c in port.__mro__ if Protocol in c.__bases__)
+    return {name for c in own for name in vars(c) if not name.startswith("_")}
+
+
+@pytest.mark.parametrize("port", PORTS, ids=lambda p: p.__name__)
+def test_the_store_has_each_member_of_each_part_as_declared(port: type, tmp_path: Path) -> None:
+    # the run-time twin of ``parts``: a member renamed or a parameter changed on one side
+    # only fails here too, not only under mypy
+    engine = create_async_engine(sqlite_url(tmp_path))  # never connected
+    store = Store(engine)
+    assert members(port)
+    for name in members(port):
+        declared, real = getattr(port, name), getattr(store, name, None)
+        assert real is not None, f"Store has no {name} ({port.__name__})"
+        if isinstance(declared, property):
+            assert not callable(real), name
+            continue
+        assert inspect.iscoroutinefunction(real), name
+        want = inspect.signature(declared).parameters.values()
+        got = inspect.signature(getattr(Store, name)).parameters.values()
+        shape = [(p.name, p.kind, p.default) for p in want]
+        assert shape == [(p.name, p.kind, p.default) for p in got], f"{port.__name__}.{name}"
 
 
 def test_each_timed_operation_tells_its_name_and_time(tmp_path: Path) -> None:

@@ -19,7 +19,8 @@ Any database failure raises ``StorageError``: nothing is retried silently.
 ``Store`` is assembled from one part per job: ``logs_state`` (logs, checkpoints),
 ``batch`` (``store_batch``), ``backfills``, ``history``, ``findings_store``, ``outbox`` and
 ``coverage`` (what history searched, the names a query may use);
-``base`` holds the tables and the connection plumbing they share.
+``base`` holds the tables and the connection plumbing they share. Its consumers each take
+the narrow part they need, a protocol of ``ports``.
 """
 
 from __future__ import annotations
