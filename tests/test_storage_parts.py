@@ -3,6 +3,7 @@ and its operations timed under the names dashboards use."""
 
 from __future__ import annotations
 
+import ast
 import inspect
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +29,7 @@ from monitor.storage.ports import (
 from tests.storage_support import T0, cert_record, run, sqlite_url
 
 LOG = "rekor.example"
+PACKAGE = Path(__file__).resolve().parent.parent / "monitor"
 PORTS: tuple[type, ...] = (
     ApiStore,
     CatchUpStore,
@@ -58,6 +60,30 @@ def parts(
 ]:
     """The static check (mypy): a ``Store`` is every consumer's part."""
     return store, store, store, store, store, store, store, store, store, store
+
+
+def store_importers() -> set[str]:
+    """The modules outside ``monitor.storage`` that import ``Store`` itself."""
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if module.startswith("monitor.storage"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (
+                node.module == "monitor.storage.store"
+                or (node.module == "monitor.storage" and any(a.name == "Store" for a in node.names))
+            ):
+                found.add(module)
+    return found
+
+
+def test_only_who_opens_the_database_holds_the_store() -> None:
+    # the others take their part (monitor.storage.ports). The pass (commit, state) and alert
+    # delivery (deliver) are to take theirs: CatchUpStore and OutboxStore.
+    opens = {"monitor.daemon.service", "monitor.cli.database"}
+    to_narrow = {"monitor.daemon.commit", "monitor.daemon.state", "monitor.alerts.deliver"}
+    assert store_importers() == opens | to_narrow
 
 
 def members(port: type) -> set[str]:
