@@ -69,16 +69,6 @@ class BackfillsMixin(StoreBase):
             rows = await orm(conn, stmt)
         return _state(rows[0]) if rows else None
 
-    @timed("backfills")
-    async def backfills(self, log: str | None = None) -> list[BackfillState]:
-        """Every backfill (of ``log``, if given), by log, start and end."""
-        stmt = select(BackfillRow).order_by(BackfillRow.log, BackfillRow.start, BackfillRow.end)
-        if log is not None:
-            stmt = stmt.where(BackfillRow.log == log)
-        async with self._read() as conn:
-            rows = await orm(conn, stmt)
-        return [_state(r) for r in rows]
-
     async def _advance_backfill(
         self,
         conn: AsyncConnection,

@@ -179,22 +179,3 @@ class FindingsMixin(StoreBase):
                 at=at or utcnow(),
                 unless_resolved=True,
             )
-
-    @timed("finding_update")
-    async def set_finding_state(
-        self,
-        finding_id: int,
-        state: FindingState,
-        who: str,
-        comment: str | None = None,
-        *,
-        at: datetime | None = None,
-    ) -> StoredFinding | None:
-        """Change a finding's state, recording who and when; None if there is no such id."""
-        async with self._write() as conn:
-            changed = await change_state(
-                conn, finding_id, state, who=who, comment=comment, at=at or utcnow()
-            )
-            if not changed:
-                return None
-        return await self.finding(finding_id)

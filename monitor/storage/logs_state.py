@@ -148,14 +148,6 @@ class LogsMixin(StoreBase):
             await conn.execute(stmt)
         self._probed_at = time.monotonic()
 
-    @timed("checkpoints")
-    async def record_checkpoint(
-        self, log: str, checkpoint: CheckpointData, *, verified: bool, at: datetime | None = None
-    ) -> bool:
-        """Keep a checkpoint as evidence (verified or not). True if it was new."""
-        async with self._write() as conn:
-            return await self._checkpoint(conn, log, checkpoint, verified, at or utcnow())
-
     async def _checkpoint(
         self,
         conn: AsyncConnection,

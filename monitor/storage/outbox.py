@@ -84,22 +84,6 @@ class OutboxMixin(StoreBase):
     """``Store``: the outbox."""
 
     @timed("outbox_due")
-    async def due_outbox(self, sink: str, now: datetime, limit: int = 100) -> list[OutboxItem]:
-        """Undelivered, live rows of ``sink`` whose next attempt is due, oldest first."""
-        stmt = (
-            select(OutboxRow)
-            .where(
-                OutboxRow.sink == sink,
-                *_LIVE,
-                OutboxRow.next_attempt_at <= now,
-            )
-            .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
-            .limit(page_limit(limit))
-        )
-        async with self._read() as conn:
-            return [_outbox(r) for r in await orm(conn, stmt)]
-
-    @timed("outbox_due")
     async def pending_outbox(self, sink: str, limit: int = 100) -> list[OutboxItem]:
         """Undelivered, live rows of ``sink`` in the order they were written, due or not: a
         sink hears of findings in order, so a row waiting for its retry holds back the rest."""
@@ -233,18 +217,6 @@ class OutboxMixin(StoreBase):
         async with self._read() as conn:
             value: datetime | None = (await conn.execute(stmt)).scalar_one()
         return value
-
-    @timed("outbox_read")
-    async def outbox_item(self, outbox_id: int) -> OutboxItem | None:
-        async with self._read() as conn:
-            rows = await orm(conn, select(OutboxRow).where(OutboxRow.id == outbox_id))
-        return _outbox(rows[0]) if rows else None
-
-    @timed("outbox_read")
-    async def outbox_for(self, dedup_key: str) -> list[OutboxItem]:
-        stmt = select(OutboxRow).where(OutboxRow.dedup_key == dedup_key).order_by(OutboxRow.id)
-        async with self._read() as conn:
-            return [_outbox(r) for r in await orm(conn, stmt)]
 
     async def _attempt(
         self,

@@ -36,17 +36,9 @@ from monitor.core.errors import StorageError
 from monitor.storage import engine as engines
 from monitor.storage.backfills import BackfillsMixin
 from monitor.storage.base import (
-    ATTEMPTS,
-    BACKFILLS,
-    CHECKPOINTS,
     ENTRIES,
-    FINDINGS,
     IDENTITIES,
     INDEX_ALL,
-    INDEX_LOGS,
-    LOGS,
-    MALFORMED,
-    OUTBOX,
     timed,
 )
 from monitor.storage.batch import BatchMixin
@@ -163,18 +155,6 @@ class Store(
         async with self._read() as conn:
             depth, oldest = (await conn.execute(stmt)).one()
         return int(depth), oldest
-
-    @timed("counts")
-    async def counts(self) -> dict[str, int]:
-        """Rows per table (for tests, metrics and the benchmark)."""
-        tables = [LOGS, CHECKPOINTS, ENTRIES, IDENTITIES, FINDINGS, OUTBOX, ATTEMPTS]
-        tables += [MALFORMED, INDEX_ALL, INDEX_LOGS, BACKFILLS]
-        out: dict[str, int] = {}
-        async with self._read() as conn:
-            for t in tables:
-                n = (await conn.execute(select(func.count()).select_from(t))).scalar_one()
-                out[t.name] = int(n)
-        return out
 
 
 async def _give_up(engine: AsyncEngine, lock: DatabaseLock | None) -> None:
