@@ -31,6 +31,7 @@ from monitor.storage.base import ATTEMPTS, OUTBOX
 from monitor.storage.batch import OutboxSpec
 from monitor.storage.outbox import OutboxItem
 from monitor.storage.store import Store
+from tests import storage_reads as reads
 from tests.alert_receivers import (
     ALERTMANAGER,
     FORMATS,
@@ -120,7 +121,7 @@ class Env:
 
     async def row(self, key: str, sink: str = "soc", event: str = "trigger") -> OutboxItem:
         (item,) = [
-            o for o in await self.store.outbox_for(key) if (o.sink, o.event) == (sink, event)
+            o for o in await reads.outbox_for(self.store, key) if (o.sink, o.event) == (sink, event)
         ]
         return item
 

@@ -13,6 +13,7 @@ import pytest
 
 from monitor.core.status import LogStatus
 from monitor.storage.store import Store
+from tests import storage_reads as reads
 from tests.api_support import (
     ACME_AT,
     ADMIN_TOKEN,
@@ -346,7 +347,7 @@ def test_acknowledge_and_resolve_record_who_and_tell_the_sinks(url: str) -> None
             assert doc["state"] == "resolved"
             assert doc["state_changed_by"] == "writer"
             # every sink that was sent the trigger is sent a resolve
-            rows = await c.store.outbox_for(f["dedup_key"])
+            rows = await reads.outbox_for(c.store, f["dedup_key"])
             triggers = {r.sink for r in rows if r.event == "trigger"}
             assert triggers
             assert {r.sink for r in rows if r.event == "resolve"} == triggers

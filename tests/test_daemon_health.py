@@ -36,6 +36,7 @@ from monitor.rules.engine import RuleEngine
 from monitor.storage import FindingQuery, StoredFinding
 from monitor.storage.batch import OutboxSpec
 from monitor.storage.store import Store
+from tests import storage_reads as reads
 from tests.alert_receivers import (
     ALERTMANAGER,
     HOOK,
@@ -111,7 +112,7 @@ async def of_type(store: Store, t: HealthType) -> list[StoredFinding]:
 
 
 async def sinks_of(store: Store, f: StoredFinding) -> list[str]:
-    return sorted(o.sink for o in await store.outbox_for(f.finding.dedup_key))
+    return sorted(o.sink for o in await reads.outbox_for(store, f.finding.dedup_key))
 
 
 def seen(status: LogStatus, cursor: int, size: int, now: float) -> None:
@@ -433,7 +434,7 @@ def test_sink_failing_names_the_sink_and_goes_elsewhere(db_url: str) -> None:
             await monitor.evaluate([], ["soc", "ops"])
             assert len(await health(store)) == 1
 
-            (row,) = await store.outbox_for("alert-1")
+            (row,) = await reads.outbox_for(store, "alert-1")
             await store.mark_delivered(row.id, at=datetime.fromtimestamp(clock(), UTC), duration=1)
             await monitor.evaluate([], ["soc", "ops"])
             (done,) = await health(store)
@@ -452,7 +453,7 @@ def test_a_dead_letter_is_not_a_waiting_alert(db_url: str) -> None:
         try:
             monitor = HealthMonitor(store, HEALTH, Routing.build([sink("soc")], {}), clock=clock)
             await stored_alert(store, "alert-1", T0, "soc")
-            (row,) = await store.outbox_for("alert-1")
+            (row,) = await reads.outbox_for(store, "alert-1")
             at = datetime.fromtimestamp(T0 + 1, UTC)
             await store.record_attempt(row.id, at=at, error="410", duration=1, retry_at=None)
             await monitor.evaluate([], ["soc"])
@@ -630,7 +631,7 @@ def test_a_sink_that_answered_410_is_failing_at_once(db_url: str) -> None:
 
 async def events_of(store: Store, f: StoredFinding) -> list[tuple[str, str]]:
     """(sink, trigger or resolve) of every outbox row of ``f``, sorted."""
-    return sorted((o.sink, o.event) for o in await store.outbox_for(f.finding.dedup_key))
+    return sorted((o.sink, o.event) for o in await reads.outbox_for(store, f.finding.dedup_key))
 
 
 def test_a_cleared_finding_queues_a_resolve_for_each_sink_that_had_its_trigger(
@@ -665,7 +666,7 @@ def test_a_cleared_finding_queues_a_resolve_for_each_sink_that_had_its_trigger(
             assert await events_of(store, failing) == [("oncall", "trigger")]
 
             seen(status, 500, 500, clock.advance(1))  # reachable again
-            (row,) = await store.outbox_for("alert-1")  # and soc took its alert
+            (row,) = await reads.outbox_for(store, "alert-1")  # and soc took its alert
             await store.mark_delivered(row.id, at=datetime.fromtimestamp(clock(), UTC), duration=1)
             await monitor.evaluate([status], names)
             await monitor.evaluate([status], names)  # resolved once: one resolve per sink
@@ -674,7 +675,7 @@ def test_a_cleared_finding_queues_a_resolve_for_each_sink_that_had_its_trigger(
                 assert_resolved_by_monitor(done)
                 expected = [(s, e) for s in sinks for e in ("resolve", "trigger")]
                 assert await events_of(store, f) == expected
-                for o in await store.outbox_for(f.finding.dedup_key):
+                for o in await reads.outbox_for(store, f.finding.dedup_key):
                     if o.event == "resolve":
                         assert o.payload["dedup_key"] == f.finding.dedup_key
                         assert o.payload["state"] == str(FindingState.RESOLVED)
@@ -786,7 +787,7 @@ def test_an_outage_is_triggered_then_resolved_at_the_receiver(
                 assert_resolved_by_monitor(done)
                 await rx.wait_for(lambda: len(received(rx, path)) >= 2)
                 assert received(rx, path) == [(key, "trigger"), (key, "resolve")]
-                sent = [(o.sink, o.event) for o in await m.store.outbox_for(key)]
+                sent = [(o.sink, o.event) for o in await reads.outbox_for(m.store, key)]
                 assert sent == [("oncall", "trigger"), ("oncall", "resolve")]
 
     run(body)
@@ -835,7 +836,7 @@ def test_a_sink_answering_410_is_disabled_and_reported_elsewhere(
                 (refused,) = rx.at(HOOK)
                 assert refused.status == 410
                 assert finding_keys([refused]) == [alert.finding.dedup_key]
-                (row,) = await m.store.outbox_for(alert.finding.dedup_key)
+                (row,) = await reads.outbox_for(m.store, alert.finding.dedup_key)
                 assert (row.delivered_at, row.dead_at) == (None, None)  # kept for a fixed sink
 
                 await m.evaluate_health()
@@ -881,7 +882,7 @@ def test_a_stop_lets_the_delivery_under_way_finish(tmp_path: Path, db_url: str) 
             # stopped (running() waits for the daemon's end) while the answer was on its way
             store2 = await Store.open(db_url, migrate=False)
             try:
-                (row,) = await store2.outbox_for(alert.finding.dedup_key)
+                (row,) = await reads.outbox_for(store2, alert.finding.dedup_key)
                 assert row.delivered_at is not None
             finally:
                 await store2.close()

@@ -25,6 +25,7 @@ from monitor.storage.store import Store
 from monitor.tlog.checkpoint import SignedCheckpoint
 from monitor.tlog.merkle import leaf_hash
 from monitor.tlog.tiles import split_tile
+from tests import storage_reads as reads
 from tests.simlog import Harness, harness, run
 from tests.test_tlog_proofs import signed
 
@@ -110,7 +111,7 @@ def test_planted_entries_give_their_findings_once(tmp_path: Path) -> None:
                 (602, FindingKind.UNEXPECTED_SIGNER, "acme-ref"),
                 (604, FindingKind.WATCHED_USE, "artifact"),
             ]
-            counts = await store.counts()
+            counts = await reads.counts(store)
             assert counts["entries"] == 3  # the matched records, nothing else
             assert await cursor(store) == 900
             state = await store.log_state(LOG)
@@ -120,7 +121,7 @@ def test_planted_entries_give_their_findings_once(tmp_path: Path) -> None:
 
             again = await catch_up(h, store)
             assert (again.entries, again.findings, again.cursor) == (0, 0, 900)
-            assert await store.counts() == counts
+            assert await reads.counts(store) == counts
             assert len(await findings(store)) == 3
 
     run(body)
@@ -269,7 +270,7 @@ def test_malformed_entries_are_stored_and_the_log_moves_on(tmp_path: Path) -> No
                 (FindingKind.MALFORMED_ENTRY, 2),
                 (FindingKind.MALFORMED_ENTRY, 3),
             ]
-            counts = await store.counts()
+            counts = await reads.counts(store)
             assert (counts["malformed_entries"], counts["entries"]) == (3, 0)
         finally:
             await store.close()

@@ -20,6 +20,7 @@ from monitor.daemon.service import Monitor
 from monitor.logclient.http import HttpPolicy
 from monitor.storage import FindingQuery
 from monitor.storage.store import Store
+from tests import storage_reads as reads
 from tests.api_support import TOKENS, WRITE_TOKEN
 from tests.daemon_support import (
     ARTIFACT,
@@ -100,7 +101,7 @@ def test_tails_growing_logs_and_finds_exactly_the_planted_entries(
             try:
                 got = await findings_by_log(store)
                 assert got == {"v1": planted, v2_name: planted}
-                counts = await store.counts()
+                counts = await reads.counts(store)
                 assert counts["entries"] == 2 * len(planted)
                 assert counts["outbox"] == 2 * len(planted)  # one sink takes high and medium
                 new_shard = await store.log_state(added[0])
@@ -146,7 +147,10 @@ def test_a_lie_is_one_finding_and_one_alert_however_often_retried(tmp_path: Path
                 ]
                 assert {f.finding.log for f in page.items} == set(cursors(m))
                 for f in page.items:
-                    sent = [(o.sink, o.event) for o in await store.outbox_for(f.finding.dedup_key)]
+                    sent = [
+                        (o.sink, o.event)
+                        for o in await reads.outbox_for(store, f.finding.dedup_key)
+                    ]
                     assert sent == [("soc", "trigger"), ("soc", "resolve")]
                     # open while the log lied; resolved once new entries proved it consistent
                     assert f.finding.state is FindingState.RESOLVED

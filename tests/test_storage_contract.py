@@ -29,6 +29,7 @@ from monitor.storage import (
 from monitor.storage.models import INDEX_VALUE_CHARS
 from monitor.storage.store import findings_select, history_select, index_all_select
 from monitor.tlog.merkle import CompactRange, leaf_hash
+from tests import storage_reads as reads
 from tests.storage_support import (
     ENGINES,
     T0,
@@ -128,9 +129,9 @@ async def snapshot(s: Store) -> dict[str, Any]:
     entries = await s.history(HistoryQuery(limit=1000))
     index = await s.history(HistoryQuery(limit=1000, all_entries=True))
     findings = await s.findings(FindingQuery(limit=1000))
-    outbox = [o for f in findings.items for o in await s.outbox_for(f.finding.dedup_key)]
+    outbox = [o for f in findings.items for o in await reads.outbox_for(s, f.finding.dedup_key)]
     return {
-        "counts": await s.counts(),
+        "counts": await reads.counts(s),
         "log": await s.log_state(LOG),
         "entries": entries.items,
         "index": index.items,
@@ -155,7 +156,7 @@ def test_register_log_is_idempotent_and_updates_url(url: str) -> None:
         assert state is not None
         assert (state.api, state.url) == ("v2", "https://new.example")
         assert await s.log_state("nope") is None
-        assert (await s.counts())["logs"] == 1
+        assert (await reads.counts(s))["logs"] == 1
 
     with_store(url, body)
 
@@ -212,7 +213,7 @@ def test_same_finding_twice_keeps_one_row(url: str) -> None:
         stored = page.items[0].finding
         assert stored.detail == f1.detail
         assert stored.created_at == T0
-        assert (await s.counts())["entries"] == 1
+        assert (await reads.counts(s))["entries"] == 1
 
     with_store(url, body)
 
@@ -259,22 +260,22 @@ def test_a_batch_failing_halfway_leaves_nothing(url: str, step: str) -> None:
 
 def test_unknown_log_fails_the_batch_and_writes_nothing(url: str) -> None:
     async def body(s: Store) -> None:
-        before = await s.counts()
+        before = await reads.counts(s)
         batch = replace(full_batch(), log="other", records=(), index_rows=(), malformed=())
         with pytest.raises(StorageError, match="unknown log"):
             await s.store_batch(batch)
-        assert await s.counts() == before
+        assert await reads.counts(s) == before
 
     with_store(url, body)
 
 
 def test_outbox_for_an_unknown_finding_fails_the_batch(url: str) -> None:
     async def body(s: Store) -> None:
-        before = await s.counts()
+        before = await reads.counts(s)
         batch = Batch(LOG, 5, outbox=(OutboxSpec("nosuchkey", ("slack",)),))
         with pytest.raises(StorageError, match="unknown findings"):
             await s.store_batch(batch)
-        assert await s.counts() == before
+        assert await reads.counts(s) == before
 
     with_store(url, body)
 
@@ -321,25 +322,25 @@ def test_cursor_checkpoint_and_compact_range_never_move_back(url: str) -> None:
 def test_checkpoints_are_evidence(url: str) -> None:
     async def body(s: Store) -> None:
         cp = checkpoint(10)
-        assert await s.record_checkpoint(LOG, cp, verified=False, at=T0)
-        assert not await s.record_checkpoint(LOG, cp, verified=False, at=T0)
+        assert await reads.record_checkpoint(s, LOG, cp, verified=False, at=T0)
+        assert not await reads.record_checkpoint(s, LOG, cp, verified=False, at=T0)
         (only,) = await s.checkpoints(LOG)
         assert not only.verified
         assert only.raw == cp.raw
         assert only.seen_at == T0
-        assert not await s.record_checkpoint(LOG, cp, verified=True)
+        assert not await reads.record_checkpoint(s, LOG, cp, verified=True)
         (only,) = await s.checkpoints(LOG)
         assert only.verified
         # a second root for the same size: the log forked; both are kept
         forked = checkpoint(10, seed="fork")
-        assert await s.record_checkpoint(LOG, forked, verified=False)
+        assert await reads.record_checkpoint(s, LOG, forked, verified=False)
         roots = {c.root for c in await s.checkpoints(LOG)}
         assert roots == {cp.root, forked.root}
         # the same tree signed under another origin (a Rekor v1 pod restarted under a new
         # name): both notes are kept, each proven on its own
         renamed = replace(cp, origin="pod-2 - 1", raw=cp.raw.replace(cp.origin, "pod-2 - 1"))
-        assert await s.record_checkpoint(LOG, renamed, verified=False)
-        assert not await s.record_checkpoint(LOG, renamed, verified=True)
+        assert await reads.record_checkpoint(s, LOG, renamed, verified=False)
+        assert not await reads.record_checkpoint(s, LOG, renamed, verified=True)
         kept = {(c.origin, c.verified) for c in await s.checkpoints(LOG) if c.root == cp.root}
         assert kept == {(cp.origin, True), ("pod-2 - 1", True)}
 
@@ -595,19 +596,16 @@ def test_findings_filters_paging_and_state_changes(url: str) -> None:
         target = (await s.findings(FindingQuery(limit=1))).items[0]
         assert target.finding.id is not None
         at = T0 + timedelta(days=2)
-        changed = await s.set_finding_state(
-            target.finding.id, FindingState.ACKNOWLEDGED, "alice", "looking", at=at
-        )
+        assert await s.acknowledge_finding(target.finding.id, "alice", "looking", at=at)
+        changed = await s.finding(target.finding.id)
         assert changed is not None
         assert changed.finding.state is FindingState.ACKNOWLEDGED
         assert (changed.state_changed_by, changed.state_changed_at) == ("alice", at)
         assert changed.comment == "looking"
-        again = await s.finding(target.finding.id)
-        assert again == changed
-        assert again.to_json()["state_changed_by"] == "alice"
+        assert changed.to_json()["state_changed_by"] == "alice"
         assert await f(states=(FindingState.ACKNOWLEDGED,)) == [target.finding.index]
         assert len(await f(states=(FindingState.OPEN,))) == 11
-        assert await s.set_finding_state(10_000, FindingState.RESOLVED, "bob") is None
+        assert not await s.acknowledge_finding(10_000, "bob")
         # storing the finding again does not reopen it
         await s.store_batch(Batch(LOG, 12, findings=(findings[11],)))
         assert (await s.finding(target.finding.id)) == changed
@@ -639,7 +637,7 @@ def test_outbox_rows_come_with_their_findings(url: str) -> None:
         batch = full_batch()
         await s.store_batch(batch)
         for f in batch.findings:
-            rows = await s.outbox_for(f.dedup_key)
+            rows = await reads.outbox_for(s, f.dedup_key)
             assert sorted(r.sink for r in rows) == ["slack", "webhook"]
             stored = await s.finding_by_key(f.dedup_key)
             assert stored is not None
@@ -660,7 +658,7 @@ def test_outbox_rows_come_with_their_findings(url: str) -> None:
             await s.store_batch(Batch(LOG, 51, records=(r,), findings=(f,), outbox=outbox))
         s.after_step = None
         assert await s.finding_by_key(f.dedup_key) is None
-        assert await s.outbox_for(f.dedup_key) == []
+        assert await reads.outbox_for(s, f.dedup_key) == []
 
     with_store(url, body)
 
@@ -668,24 +666,24 @@ def test_outbox_rows_come_with_their_findings(url: str) -> None:
 def test_delivery_retries_dead_letters_and_replay(url: str) -> None:
     async def body(s: Store) -> None:
         await s.store_batch(full_batch())
-        due = await s.due_outbox("slack", T0)
+        due = await reads.due_outbox(s, "slack", T0)
         assert len(due) == 2
-        assert await s.due_outbox("slack", T0 - timedelta(seconds=1)) == []
-        assert await s.due_outbox("pager", T0) == []
+        assert await reads.due_outbox(s, "slack", T0 - timedelta(seconds=1)) == []
+        assert await reads.due_outbox(s, "pager", T0) == []
         first, second = due
 
         await s.mark_delivered(first.id, at=T0, duration=0.2)
         await s.record_attempt(
             second.id, at=T0, error="HTTP 500", duration=1.5, retry_at=T0 + timedelta(minutes=1)
         )
-        assert await s.due_outbox("slack", T0 + timedelta(seconds=30)) == []
-        (retry,) = await s.due_outbox("slack", T0 + timedelta(minutes=1))
+        assert await reads.due_outbox(s, "slack", T0 + timedelta(seconds=30)) == []
+        (retry,) = await reads.due_outbox(s, "slack", T0 + timedelta(minutes=1))
         assert (retry.id, retry.attempts, retry.last_error) == (second.id, 1, "HTTP 500")
 
         await s.record_attempt(
             second.id, at=T0 + timedelta(minutes=1), error="HTTP 503", duration=1.0, retry_at=None
         )
-        assert await s.due_outbox("slack", T0 + timedelta(days=1)) == []
+        assert await reads.due_outbox(s, "slack", T0 + timedelta(days=1)) == []
         (dead,) = await s.dead_letters()
         assert (dead.id, dead.attempts, dead.last_error) == (second.id, 2, "HTTP 503")
         assert await s.dead_letters(sink="webhook") == []
@@ -695,7 +693,7 @@ def test_delivery_retries_dead_letters_and_replay(url: str) -> None:
             ("dead", "HTTP 503"),
         ]
         assert [a.status for a in await s.attempts(first.id)] == ["delivered"]
-        delivered = await s.outbox_item(first.id)
+        delivered = await reads.outbox_item(s, first.id)
         assert delivered is not None
         assert delivered.delivered_at == T0
 
@@ -704,7 +702,7 @@ def test_delivery_retries_dead_letters_and_replay(url: str) -> None:
         assert not await s.replay(second.id, now=now)  # no longer dead
         assert not await s.replay(first.id, now=now)  # delivered: not a dead letter
         assert await s.dead_letters() == []
-        (back,) = await s.due_outbox("slack", now)
+        (back,) = await reads.due_outbox(s, "slack", now)
         assert (back.id, back.attempts, back.dead_at) == (second.id, 0, None)
         with pytest.raises(StorageError):
             await s.mark_delivered(99_999, at=now, duration=0.0)

@@ -12,6 +12,7 @@ import pytest
 from monitor.core.findings import FindingState
 from monitor.storage import Store
 from monitor.storage.batch import Batch, OutboxSpec
+from tests import storage_reads as reads
 from tests.storage_support import (
     ENGINES,
     cert_record,
@@ -64,7 +65,7 @@ def test_resolving_queues_a_resolve_for_each_sink_that_had_the_trigger(url: str)
             assert stored.finding.id is not None
             assert await s.resolve_finding(stored.finding.id, "monitor", "cleared")
             assert not await s.resolve_finding(stored.finding.id, "monitor", "again")  # once
-            rows = await s.outbox_for(findings[0].dedup_key)
+            rows = await reads.outbox_for(s, findings[0].dedup_key)
             assert sorted((o.sink, o.event) for o in rows) == [
                 ("pager", "resolve"),
                 ("pager", "trigger"),

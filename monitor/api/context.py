@@ -11,12 +11,12 @@ from prometheus_client import CollectorRegistry
 
 from monitor.config.models import ServerSettings
 from monitor.core.status import LogStatus
-from monitor.storage.store import Store
+from monitor.storage.ports import ApiStore
 
 
 @dataclass(frozen=True)
 class ApiContext:
-    store: Store
+    store: ApiStore
     server: ServerSettings
     registry: CollectorRegistry
     # the daemon's logs by name (read at each request: shards come and go)

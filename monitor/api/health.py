@@ -15,7 +15,7 @@ from monitor.api.router import Api
 from monitor.core.errors import StorageError
 from monitor.core.findings import FindingKind, FindingState
 from monitor.storage import FindingQuery
-from monitor.storage.store import Store
+from monitor.storage.ports import Readiness
 
 DB_TIMEOUT = 5.0
 
@@ -58,12 +58,12 @@ async def readyz(api: Api, request: web.Request) -> web.StreamResponse:
     return respond(doc, status=200 if ready else 503)
 
 
-async def _database_writes(store: Store) -> None:
+async def _database_writes(store: Readiness) -> None:
     await store.ping()
     await store.probe_write(store.holder.name)
 
 
-async def _open_lies(store: Store) -> dict[str, list[str]]:
+async def _open_lies(store: Readiness) -> dict[str, list[str]]:
     """Each log's open (or acknowledged) integrity failures, by type: until a pass resolves
     them, or a person does, the log is not trusted and the monitor not ready."""
     query = FindingQuery(

@@ -9,13 +9,13 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
-from monitor.cli.database import declared, existing_database_url
+from monitor.cli.database import declared, existing_database_url, with_store
 from monitor.cli.options import add_config, add_database, add_json, add_limit
 from monitor.core.escape import escape
 
 if TYPE_CHECKING:
     from monitor.storage.outbox import OutboxItem
-    from monitor.storage.store import Store
+    from monitor.storage.ports import DeadLetters
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -104,16 +104,10 @@ async def _test(config: str, name: str, as_json: bool) -> int:
     return 1
 
 
-async def _store(url: str) -> Store:
-    from monitor.storage.store import Store
-
-    return await Store.open(url, migrate=False)
-
-
 def dead(args: argparse.Namespace) -> int:
     url = existing_database_url(args)
     sinks = declared(args).sinks
-    items = asyncio.run(_dead(url, args.sink, args.limit, sinks))
+    items = with_store(url, lambda store: _dead(store, args.sink, args.limit, sinks))
     rows = [_row(item) for item in items]
     if args.json:
         print(json.dumps({"items": rows}, indent=2))
@@ -134,17 +128,13 @@ def dead(args: argparse.Namespace) -> int:
 
 
 async def _dead(
-    url: str, sink: str | None, limit: int, configured: tuple[str, ...]
+    store: DeadLetters, sink: str | None, limit: int, configured: tuple[str, ...]
 ) -> list[OutboxItem]:
     from monitor.storage.query_check import check_sink
 
-    store = await _store(url)
-    try:
-        if sink is not None:
-            await check_sink(store, sink, configured)
-        return await store.dead_letters(sink, limit)
-    finally:
-        await store.close()
+    if sink is not None:
+        await check_sink(store, sink, configured)
+    return await store.dead_letters(sink, limit)
 
 
 def _row(item: OutboxItem) -> dict[str, Any]:
@@ -166,7 +156,7 @@ def _row(item: OutboxItem) -> dict[str, Any]:
 
 
 def replay(args: argparse.Namespace) -> int:
-    missing = asyncio.run(_replay(existing_database_url(args), args.ids))
+    missing = with_store(existing_database_url(args), lambda store: _replay(store, args.ids))
     queued = [i for i in args.ids if i not in missing]
     if args.json:
         print(json.dumps({"queued": queued, "not_dead_letters": missing}))
@@ -177,13 +167,5 @@ def replay(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
-async def _replay(url: str, ids: list[int]) -> list[int]:
-    store = await _store(url)
-    missing = []
-    try:
-        for outbox_id in ids:
-            if not await store.replay(outbox_id):
-                missing.append(outbox_id)
-    finally:
-        await store.close()
-    return missing
+async def _replay(store: DeadLetters, ids: list[int]) -> list[int]:
+    return [outbox_id for outbox_id in ids if not await store.replay(outbox_id)]

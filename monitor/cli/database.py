@@ -50,8 +50,10 @@ def existing_database_url(args: argparse.Namespace) -> str:
     return url
 
 
-def read_store(url: str, query: Callable[[Store], Awaitable[T]]) -> T:
-    """Open an existing database read-only in spirit (no migration), run one query, close."""
+def with_store(url: str, query: Callable[[Store], Awaitable[T]]) -> T:
+    """Open an existing database (no migration: only ``db upgrade`` changes the schema), run
+    ``query`` on it, close. ``query`` may take the narrow part it needs
+    (``monitor.storage.ports``)."""
 
     async def go() -> T:
         from monitor.storage import Store

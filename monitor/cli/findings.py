@@ -6,13 +6,14 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from monitor.cli.database import declared, existing_database_url, read_store
+from monitor.cli.database import declared, existing_database_url, with_store
 from monitor.cli.options import add_page_options
 from monitor.cli.table import print_table
 from monitor.core.timetext import parse_time
 
 if TYPE_CHECKING:
-    from monitor.storage import FindingQuery, Page, Store, StoredFinding
+    from monitor.storage import FindingQuery, Page, StoredFinding
+    from monitor.storage.ports import FindingsReader
 
 # = monitor.core.findings.FindingState and Severity (not imported at start)
 STATES = ("open", "acknowledged", "recorded", "resolved")
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     query = query_of(args)
     names = declared(args)
 
-    async def find(store: Store) -> Page[StoredFinding]:
+    async def find(store: FindingsReader) -> Page[StoredFinding]:
         from monitor.storage.query_check import checked_findings
 
         checked = await checked_findings(
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return await store.findings(checked)
 
-    page = read_store(existing_database_url(args), find)
+    page = with_store(existing_database_url(args), find)
     if args.json:
         doc = {"items": [f.to_json() for f in page.items], "next_cursor": page.next_cursor}
         print(json.dumps(doc, indent=2))

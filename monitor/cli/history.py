@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from monitor.cli.database import declared, existing_database_url, read_store
+from monitor.cli.database import declared, existing_database_url, with_store
 from monitor.cli.options import add_page_options
 from monitor.cli.table import print_table
 from monitor.core.errors import MalformedInputError
@@ -17,8 +17,9 @@ from monitor.core.escape import escape
 from monitor.core.timetext import parse_time
 
 if TYPE_CHECKING:
-    from monitor.storage import HistoryQuery, Store
+    from monitor.storage import HistoryQuery
     from monitor.storage.coverage import Searched
+    from monitor.storage.ports import HistoryReader
     from monitor.storage.query_check import HistoryAnswer
 
 
@@ -155,12 +156,12 @@ def run(args: argparse.Namespace) -> int:
     query = query_of(args)
     names = declared(args)
 
-    async def search(store: Store) -> HistoryAnswer:
+    async def search(store: HistoryReader) -> HistoryAnswer:
         from monitor.storage.query_check import history_answer
 
         return await history_answer(store, query, configured_logs=names.logs)
 
-    result = read_store(existing_database_url(args), search)
+    result = with_store(existing_database_url(args), search)
     page = result.page
     if args.json:
         doc = {

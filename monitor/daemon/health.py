@@ -37,7 +37,7 @@ from monitor.core.findings import (
 from monitor.core.metrics import DaemonMetrics
 from monitor.core.status import LogStatus
 from monitor.storage import FindingQuery
-from monitor.storage.store import Store
+from monitor.storage.ports import HealthStore
 
 __all__ = ["HealthMonitor"]
 
@@ -64,7 +64,7 @@ class _Condition:
 class HealthMonitor:
     def __init__(
         self,
-        store: Store,
+        store: HealthStore,
         settings: HealthSettings,
         routing: Routing,
         metrics: DaemonMetrics | None = None,

@@ -1,4 +1,5 @@
-"""Storage: SQLite by default, PostgreSQL at scale, behind the narrow ``Store`` interface.
+"""Storage: SQLite by default, PostgreSQL at scale, behind ``Store``; each consumer takes the
+narrow part of it that it needs (``ports``).
 
 Names load on first use, so that importing ``monitor.storage.urls`` (the CLI does, at start)
 does not load SQLAlchemy and Alembic.

@@ -12,7 +12,7 @@ from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.core.errors import StorageError
-from monitor.storage.base import BACKFILLS, StoreBase, orm
+from monitor.storage.base import BACKFILLS, StoreBase, orm, timed
 from monitor.storage.logs_state import compact_range_state
 from monitor.storage.models import BackfillRow, Log, clean_text
 from monitor.tlog.merkle import CompactRangeState
@@ -60,6 +60,7 @@ def check_span(span: tuple[int, int], cursor: int) -> None:
 class BackfillsMixin(StoreBase):
     """``Store``: backfills (``store_batch`` writes them; this part reads them)."""
 
+    @timed("backfills")
     async def backfill_state(self, log: str, start: int, end: int) -> BackfillState | None:
         stmt = select(BackfillRow).where(
             BackfillRow.log == log, BackfillRow.start == start, BackfillRow.end == end
@@ -67,15 +68,6 @@ class BackfillsMixin(StoreBase):
         async with self._read() as conn:
             rows = await orm(conn, stmt)
         return _state(rows[0]) if rows else None
-
-    async def backfills(self, log: str | None = None) -> list[BackfillState]:
-        """Every backfill (of ``log``, if given), by log, start and end."""
-        stmt = select(BackfillRow).order_by(BackfillRow.log, BackfillRow.start, BackfillRow.end)
-        if log is not None:
-            stmt = stmt.where(BackfillRow.log == log)
-        async with self._read() as conn:
-            rows = await orm(conn, stmt)
-        return [_state(r) for r in rows]
 
     async def _advance_backfill(
         self,

@@ -7,10 +7,10 @@ import asyncio
 import functools
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from sqlalchemy import Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -161,20 +161,35 @@ class StoreBase:
             self.after_step(name)
 
 
-Op = TypeVar("Op", bound=Callable[..., Awaitable[Any]])
+TIMED_AS = "timed_as"  # the attribute of a timed method that holds its operation
+S = TypeVar("S", bound=StoreBase)
+P = ParamSpec("P")
+R = TypeVar("R")
+Method = Callable[Concatenate[S, P], Coroutine[Any, Any, R]]
 
 
-def timed(operation: str, method: Op) -> Op:
-    """``method`` of a store, its time told to the store's ``timing`` as ``operation``
-    (a failed call too: a slow failure is worth seeing)."""
+def timed(operation: str) -> Callable[[Method[S, P, R]], Method[S, P, R]]:
+    """Decorate a method of a store part: its time is told to the store's ``timing`` as
+    ``operation`` (a failed call too: a slow failure is worth seeing). ``operation`` is the
+    label of ``tlog_monitor_db_operation_seconds``: dashboards and alert rules name it."""
 
-    @functools.wraps(method)
-    async def run(self: StoreBase, *args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return await method(self, *args, **kwargs)
-        finally:
-            if self.timing is not None:
-                self.timing(operation, time.perf_counter() - started)
+    def decorate(method: Method[S, P, R]) -> Method[S, P, R]:
+        @functools.wraps(method)
+        async def run(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            started = time.perf_counter()
+            try:
+                return await method(self, *args, **kwargs)
+            finally:
+                if self.timing is not None:
+                    self.timing(operation, time.perf_counter() - started)
 
-    return cast(Op, run)
+        setattr(run, TIMED_AS, operation)
+        return run
+
+    return decorate
+
+
+def operations(cls: type) -> dict[str, str]:
+    """Method -> operation, for every timed method of ``cls``."""
+    found = {name: getattr(getattr(cls, name, None), TIMED_AS, None) for name in dir(cls)}
+    return {name: op for name, op in found.items() if op is not None}

@@ -26,6 +26,7 @@ from monitor.storage.base import (
     MALFORMED,
     OUTBOX,
     orm,
+    timed,
     utcnow,
 )
 from monitor.storage.findings_store import finding_values, stored_finding
@@ -158,6 +159,7 @@ class BatchMixin(LogsMixin, BackfillsMixin):
     """``Store``: ``store_batch`` (it records the checkpoint as ``LogsMixin`` does, and moves
     backfills as ``BackfillsMixin`` reads them)."""
 
+    @timed("commit_batch")
     async def store_batch(
         self, batch: Batch, *, committing: Callable[[], None] | None = None
     ) -> BatchResult:
@@ -246,6 +248,7 @@ class BatchMixin(LogsMixin, BackfillsMixin):
             self._step("index_all")
         return BatchResult(entries, findings, outbox, malformed, index_rows)
 
+    @timed("store_findings")
     async def store_findings(
         self,
         findings: Sequence[Finding],

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.core.findings import Finding, FindingKind, FindingState, Severity, Unmet
-from monitor.storage.base import FINDINGS, JSON, StoreBase, orm, utcnow
+from monitor.storage.base import FINDINGS, JSON, StoreBase, orm, timed, utcnow
 from monitor.storage.models import FindingRow
 from monitor.storage.paging import Page, decode_cursor, encode_cursor, page_limit
 
@@ -140,6 +140,7 @@ async def change_state(
 class FindingsMixin(StoreBase):
     """``Store``: findings."""
 
+    @timed("findings")
     async def findings(self, query: FindingQuery) -> Page[StoredFinding]:
         limit = page_limit(query.limit)
         async with self._read() as conn:
@@ -149,17 +150,20 @@ class FindingsMixin(StoreBase):
         last = items[-1].finding.id if items else None
         return Page(tuple(items), encode_cursor(last) if more else None)
 
+    @timed("finding")
     async def finding(self, finding_id: int) -> StoredFinding | None:
         async with self._read() as conn:
             rows = await orm(conn, select(FindingRow).where(FindingRow.id == finding_id))
         return stored_finding(rows[0]) if rows else None
 
+    @timed("finding")
     async def finding_by_key(self, dedup_key: str) -> StoredFinding | None:
         stmt = select(FindingRow).where(FindingRow.dedup_key == dedup_key)
         async with self._read() as conn:
             rows = await orm(conn, stmt)
         return stored_finding(rows[0]) if rows else None
 
+    @timed("finding_update")
     async def acknowledge_finding(
         self, finding_id: int, who: str, comment: str | None = None, *, at: datetime | None = None
     ) -> bool:
@@ -175,21 +179,3 @@ class FindingsMixin(StoreBase):
                 at=at or utcnow(),
                 unless_resolved=True,
             )
-
-    async def set_finding_state(
-        self,
-        finding_id: int,
-        state: FindingState,
-        who: str,
-        comment: str | None = None,
-        *,
-        at: datetime | None = None,
-    ) -> StoredFinding | None:
-        """Change a finding's state, recording who and when; None if there is no such id."""
-        async with self._write() as conn:
-            changed = await change_state(
-                conn, finding_id, state, who=who, comment=comment, at=at or utcnow()
-            )
-            if not changed:
-                return None
-        return await self.finding(finding_id)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Row, and_, delete, select
 
 from monitor.entries.record import MalformedEntry
-from monitor.storage.base import JSON, StoreBase, orm
+from monitor.storage.base import JSON, StoreBase, orm, timed
 from monitor.storage.history_query import (
     HistoryQuery,
     history_select,
@@ -119,6 +119,7 @@ def _indexed(row: Row[Any]) -> IndexedEntry:
 class HistoryMixin(StoreBase):
     """``Store``: history, and the upkeep of ``index_all``."""
 
+    @timed("history")
     async def history(self, query: HistoryQuery) -> Page[HistoryItem]:
         """Entries matching ``query`` in (log, index) order, one page (``index_all``: logs
         in the order they were first indexed)."""
@@ -135,12 +136,14 @@ class HistoryMixin(StoreBase):
         cursor = encode_cursor(items[-1].log, items[-1].index) if more else None
         return Page(tuple(items), cursor)
 
+    @timed("entry")
     async def entry(self, log: str, index: int) -> StoredEntry | None:
         stmt = select(EntryRow).where(EntryRow.log == log, EntryRow.index == index)
         async with self._read() as conn:
             rows = await orm(conn, stmt)
         return _entry(rows[0]) if rows else None
 
+    @timed("entry")
     async def malformed(self, log: str, index: int) -> MalformedEntry | None:
         stmt = select(MalformedRow).where(MalformedRow.log == log, MalformedRow.index == index)
         async with self._read() as conn:
@@ -152,6 +155,7 @@ class HistoryMixin(StoreBase):
             row.log, row.index, row.reason, bytes(row.raw_body), row.kind, row.api_version
         )
 
+    @timed("retention")
     async def purge_index_all(self, older_than: datetime, log: str | None = None) -> int:
         """Delete ``index_all`` rows (of ``log``, or of every log) whose time is before
         ``older_than``; how many went."""

@@ -10,7 +10,7 @@ from sqlalchemy import literal, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from monitor.storage.base import CHECKPOINTS, LOGS, StoreBase, orm, utcnow
+from monitor.storage.base import CHECKPOINTS, LOGS, StoreBase, orm, timed, utcnow
 from monitor.storage.models import CheckpointRow, Log, WriteProbe
 from monitor.storage.paging import Page, bad_cursor, decode_cursor, encode_cursor, page_limit
 from monitor.tlog.checkpoint import SignedCheckpoint
@@ -89,6 +89,7 @@ class LogsMixin(StoreBase):
 
     _probed_at = float("-inf")  # when this process last proved the database takes writes
 
+    @timed("log_state")
     async def register_log(self, name: str, api: str, url: str) -> None:
         """Make sure the log exists (a new log starts at cursor 0); update its API and URL."""
         async with self._write() as conn:
@@ -113,17 +114,20 @@ class LogsMixin(StoreBase):
                 .values(api=api, url=url, updated_at=now)
             )
 
+    @timed("log_state")
     async def log_state(self, name: str) -> LogState | None:
         async with self._read() as conn:
             rows = await orm(conn, select(Log).where(Log.name == name))
         return _log_state(rows[0]) if rows else None
 
+    @timed("log_state")
     async def log_states(self) -> list[LogState]:
         """Every log the store knows, by name (configured now or not)."""
         async with self._read() as conn:
             rows = await orm(conn, select(Log).order_by(Log.name))
         return [_log_state(r) for r in rows]
 
+    @timed("ping")
     async def ping(self) -> None:
         """A round trip to the database (readiness); raises StorageError if it fails."""
         async with self._read() as conn:
@@ -143,13 +147,6 @@ class LogsMixin(StoreBase):
         async with self._write() as conn:
             await conn.execute(stmt)
         self._probed_at = time.monotonic()
-
-    async def record_checkpoint(
-        self, log: str, checkpoint: CheckpointData, *, verified: bool, at: datetime | None = None
-    ) -> bool:
-        """Keep a checkpoint as evidence (verified or not). True if it was new."""
-        async with self._write() as conn:
-            return await self._checkpoint(conn, log, checkpoint, verified, at or utcnow())
 
     async def _checkpoint(
         self,
@@ -184,10 +181,12 @@ class LogsMixin(StoreBase):
             )
         return added > 0
 
+    @timed("checkpoints")
     async def checkpoints(self, log: str, limit: int = 100) -> list[StoredCheckpoint]:
         """The checkpoints seen for ``log``, newest first."""
         return list((await self.checkpoint_page(log, limit)).items)
 
+    @timed("checkpoints")
     async def checkpoint_page(
         self, log: str, limit: int = 100, cursor: str | None = None
     ) -> Page[StoredCheckpoint]:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.core.errors import StorageError
 from monitor.core.findings import FindingState
-from monitor.storage.base import ATTEMPTS, JSON, OUTBOX, StoreBase, orm, utcnow
+from monitor.storage.base import ATTEMPTS, JSON, OUTBOX, StoreBase, orm, timed, utcnow
 from monitor.storage.findings_store import change_state, stored_finding
 from monitor.storage.models import DeliveryAttempt, FindingRow, OutboxRow
 from monitor.storage.paging import page_limit
@@ -83,21 +83,7 @@ class _NotAllFree(Exception):
 class OutboxMixin(StoreBase):
     """``Store``: the outbox."""
 
-    async def due_outbox(self, sink: str, now: datetime, limit: int = 100) -> list[OutboxItem]:
-        """Undelivered, live rows of ``sink`` whose next attempt is due, oldest first."""
-        stmt = (
-            select(OutboxRow)
-            .where(
-                OutboxRow.sink == sink,
-                *_LIVE,
-                OutboxRow.next_attempt_at <= now,
-            )
-            .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
-            .limit(page_limit(limit))
-        )
-        async with self._read() as conn:
-            return [_outbox(r) for r in await orm(conn, stmt)]
-
+    @timed("outbox_due")
     async def pending_outbox(self, sink: str, limit: int = 100) -> list[OutboxItem]:
         """Undelivered, live rows of ``sink`` in the order they were written, due or not: a
         sink hears of findings in order, so a row waiting for its retry holds back the rest."""
@@ -153,6 +139,7 @@ class OutboxMixin(StoreBase):
             return False  # the transaction rolled back: nothing of the group is claimed
         return True
 
+    @timed("finding_update")
     async def resolve_finding(
         self, finding_id: int, who: str, comment: str | None = None, *, at: datetime | None = None
     ) -> bool:
@@ -200,6 +187,7 @@ class OutboxMixin(StoreBase):
             )
         return True
 
+    @timed("outbox_active")
     async def active_alerts(self, sink: str, limit: int = 1000) -> list[JSON]:
         """The findings ``sink`` was told of (trigger delivered) that are not resolved, as
         they are now: what an Alertmanager must be reminded of before its alerts expire."""
@@ -218,6 +206,7 @@ class OutboxMixin(StoreBase):
         async with self._read() as conn:
             return [stored_finding(r).to_json() for r in await orm(conn, stmt)]
 
+    @timed("outbox_backlog")
     async def oldest_undelivered(self, sink: str) -> datetime | None:
         """When the oldest live, undelivered row of ``sink`` was written (None: none wait).
         How long alerts have been waiting is what tells a failing sink from a quiet one."""
@@ -228,16 +217,6 @@ class OutboxMixin(StoreBase):
         async with self._read() as conn:
             value: datetime | None = (await conn.execute(stmt)).scalar_one()
         return value
-
-    async def outbox_item(self, outbox_id: int) -> OutboxItem | None:
-        async with self._read() as conn:
-            rows = await orm(conn, select(OutboxRow).where(OutboxRow.id == outbox_id))
-        return _outbox(rows[0]) if rows else None
-
-    async def outbox_for(self, dedup_key: str) -> list[OutboxItem]:
-        stmt = select(OutboxRow).where(OutboxRow.dedup_key == dedup_key).order_by(OutboxRow.id)
-        async with self._read() as conn:
-            return [_outbox(r) for r in await orm(conn, stmt)]
 
     async def _attempt(
         self,
@@ -263,6 +242,7 @@ class OutboxMixin(StoreBase):
             )
         )
 
+    @timed("outbox_mark")
     async def mark_delivered(self, outbox_id: int, *, at: datetime, duration: float) -> None:
         """The sink accepted the alert: record the attempt and stop delivering it."""
         async with self._write() as conn:
@@ -276,6 +256,7 @@ class OutboxMixin(StoreBase):
                 delivered_at=at,
             )
 
+    @timed("outbox_mark")
     async def record_attempt(
         self,
         outbox_id: int,
@@ -310,6 +291,7 @@ class OutboxMixin(StoreBase):
                     last_error=error,
                 )
 
+    @timed("outbox_read")
     async def attempts(self, outbox_id: int) -> list[Attempt]:
         t = DeliveryAttempt
         stmt = select(t).where(t.outbox_id == outbox_id).order_by(t.at, t.id)
@@ -319,6 +301,7 @@ class OutboxMixin(StoreBase):
                 for r in await orm(conn, stmt)
             ]
 
+    @timed("outbox_read")
     async def dead_letters(self, sink: str | None = None, limit: int = 100) -> list[OutboxItem]:
         """Rows that gave up, most recent first."""
         stmt = select(OutboxRow).where(OutboxRow.dead_at.is_not(None))
@@ -328,6 +311,7 @@ class OutboxMixin(StoreBase):
         async with self._read() as conn:
             return [_outbox(r) for r in await orm(conn, stmt)]
 
+    @timed("outbox_mark")
     async def replay(self, outbox_id: int, *, now: datetime | None = None) -> bool:
         """Bring a dead letter back: due at once, attempts counted from zero. False if the
         row is not a dead letter."""

@@ -23,7 +23,7 @@ from monitor.storage.findings_store import FindingQuery
 from monitor.storage.history import HistoryItem
 from monitor.storage.history_query import HistoryQuery
 from monitor.storage.paging import Page
-from monitor.storage.store import Store
+from monitor.storage.ports import DeadLetters, FindingsReader, HistoryReader, LogNames
 
 FULCIO_ARC = "1.3.6.1.4.1.57264.1"
 _OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
@@ -117,7 +117,7 @@ def digest(text: str, *, prefix_ok: bool = True) -> str:
 
 
 async def checked_history(
-    store: Store, q: HistoryQuery, *, configured_logs: Iterable[str] = ()
+    store: HistoryReader, q: HistoryQuery, *, configured_logs: Iterable[str] = ()
 ) -> HistoryQuery:
     """``q`` with its extension named as stored and its fingerprint and digest in the stored
     shape; ``QueryError`` for what cannot match anything."""
@@ -153,7 +153,7 @@ class HistoryAnswer:
 
 
 async def history_answer(
-    store: Store, q: HistoryQuery, *, configured_logs: Iterable[str] = ()
+    store: HistoryReader, q: HistoryQuery, *, configured_logs: Iterable[str] = ()
 ) -> HistoryAnswer:
     """The page ``q`` asks for, checked first, and what was searched: the CLI and the API
     answer the same."""
@@ -166,7 +166,7 @@ async def history_answer(
     return HistoryAnswer(page, searched)
 
 
-async def check_log(store: Store, log: str, configured: Iterable[str] = ()) -> None:
+async def check_log(store: LogNames, log: str, configured: Iterable[str] = ()) -> None:
     configured = set(configured)
     if log in configured:
         return
@@ -176,7 +176,7 @@ async def check_log(store: Store, log: str, configured: Iterable[str] = ()) -> N
 
 
 async def checked_findings(
-    store: Store,
+    store: FindingsReader,
     q: FindingQuery,
     *,
     configured_rules: Iterable[str] = (),
@@ -193,7 +193,7 @@ async def checked_findings(
     return q
 
 
-async def check_sink(store: Store, sink: str, configured: Iterable[str] = ()) -> None:
+async def check_sink(store: DeadLetters, sink: str, configured: Iterable[str] = ()) -> None:
     """``sink`` is named by the configuration or by the outbox."""
     configured = set(configured)
     if sink in configured:

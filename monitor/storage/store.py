@@ -19,14 +19,14 @@ Any database failure raises ``StorageError``: nothing is retried silently.
 ``Store`` is assembled from one part per job: ``logs_state`` (logs, checkpoints),
 ``batch`` (``store_batch``), ``backfills``, ``history``, ``findings_store``, ``outbox`` and
 ``coverage`` (what history searched, the names a query may use);
-``base`` holds the tables and the connection plumbing they share.
+``base`` holds the tables and the connection plumbing they share. Its consumers each take
+the narrow part they need, a protocol of ``ports``.
 """
 
 from __future__ import annotations
 
 import contextlib
 from datetime import datetime
-from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,17 +36,9 @@ from monitor.core.errors import StorageError
 from monitor.storage import engine as engines
 from monitor.storage.backfills import BackfillsMixin
 from monitor.storage.base import (
-    ATTEMPTS,
-    BACKFILLS,
-    CHECKPOINTS,
     ENTRIES,
-    FINDINGS,
     IDENTITIES,
     INDEX_ALL,
-    INDEX_LOGS,
-    LOGS,
-    MALFORMED,
-    OUTBOX,
     timed,
 )
 from monitor.storage.batch import BatchMixin
@@ -73,55 +65,7 @@ __all__ = [
     "index_all_select",
 ]
 
-# method -> operation: what ``tlog_monitor_db_operation_seconds{operation}`` times
-TIMED = {
-    "store_batch": "commit_batch",
-    "store_findings": "store_findings",
-    "register_log": "log_state",
-    "log_state": "log_state",
-    "log_states": "log_state",
-    "record_checkpoint": "checkpoints",
-    "checkpoints": "checkpoints",
-    "checkpoint_page": "checkpoints",
-    "backfill_state": "backfills",
-    "backfills": "backfills",
-    "history": "history",
-    "entry": "entry",
-    "malformed": "entry",
-    "purge_index_all": "retention",
-    "findings": "findings",
-    "finding": "finding",
-    "finding_by_key": "finding",
-    "set_finding_state": "finding_update",
-    "acknowledge_finding": "finding_update",
-    "resolve_finding": "finding_update",
-    "due_outbox": "outbox_due",
-    "pending_outbox": "outbox_due",
-    "outbox_backlog": "outbox_backlog",
-    "oldest_undelivered": "outbox_backlog",
-    "active_alerts": "outbox_active",
-    "outbox_item": "outbox_read",
-    "outbox_for": "outbox_read",
-    "attempts": "outbox_read",
-    "dead_letters": "outbox_read",
-    "mark_delivered": "outbox_mark",
-    "record_attempt": "outbox_mark",
-    "replay": "outbox_mark",
-    "counts": "counts",
-    "ping": "ping",
-}
 
-S = TypeVar("S")
-
-
-def _timed_operations(cls: type[S]) -> type[S]:
-    """Every method of ``TIMED`` timed (a name that is not a method is a mistake here)."""
-    for method, operation in TIMED.items():
-        setattr(cls, method, timed(operation, getattr(cls, method)))
-    return cls
-
-
-@_timed_operations
 class Store(
     BatchMixin,
     LogsMixin,
@@ -200,6 +144,7 @@ class Store(
         lock, self._lock = self._lock, None
         await _give_up(self._engine, lock)
 
+    @timed("outbox_backlog")
     async def outbox_backlog(self, sink: str) -> tuple[int, datetime | None]:
         """How many live rows of ``sink`` wait undelivered, and when the oldest of them was
         written (None: none wait); one query, for the outbox metrics."""
@@ -210,17 +155,6 @@ class Store(
         async with self._read() as conn:
             depth, oldest = (await conn.execute(stmt)).one()
         return int(depth), oldest
-
-    async def counts(self) -> dict[str, int]:
-        """Rows per table (for tests, metrics and the benchmark)."""
-        tables = [LOGS, CHECKPOINTS, ENTRIES, IDENTITIES, FINDINGS, OUTBOX, ATTEMPTS]
-        tables += [MALFORMED, INDEX_ALL, INDEX_LOGS, BACKFILLS]
-        out: dict[str, int] = {}
-        async with self._read() as conn:
-            for t in tables:
-                n = (await conn.execute(select(func.count()).select_from(t))).scalar_one()
-                out[t.name] = int(n)
-        return out
 
 
 async def _give_up(engine: AsyncEngine, lock: DatabaseLock | None) -> None:
