@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import SecretStr
 
 import monitor
+from monitor.alerts.events import AlertFinding, decode_finding
 from monitor.alerts.payloads import Event, Message, build, test_message
 from monitor.alerts.signing import verify
 from monitor.config.models import SinkSettings
@@ -35,13 +36,6 @@ from monitor.core.findings import (
     dedup_key,
 )
 from monitor.storage.findings_store import StoredFinding
-
-AlertFinding = dict[str, Any]
-
-
-def decode_finding(doc: dict[str, Any]) -> AlertFinding:
-    return doc
-
 
 GOLDEN = Path(__file__).parent / "fixtures" / "alerts" / "golden.json"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
