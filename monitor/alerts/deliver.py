@@ -31,7 +31,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
@@ -39,7 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from monitor.alerts.causes import error_cause, http_cause
-from monitor.alerts.events import Alert, AlertFinding, Queued, decode_finding, decode_row
+from monitor.alerts.events import Alert, Queued, decode_finding, decode_row
 from monitor.alerts.formats import FORMATS
 from monitor.alerts.message import ALERTMANAGER_RESEND_AFTER, Context, EntryUrl, Message
 from monitor.alerts.payloads import test_message
@@ -378,7 +378,9 @@ class SinkWorker:
         if self._reminded is not None and now - self._reminded < self.resend_after:
             return
         self._reminded = now
-        active = self._decoded(await self.store.active_alerts(self.sink.name))
+        # read from the findings table as they are now, not from the outbox: they decode, or
+        # the step fails and is logged as any other failure is
+        active = tuple(map(decode_finding, await self.store.active_alerts(self.sink.name)))
         if not active:
             return
         ctx = Context(now, resend_after=self.resend_after)
@@ -389,19 +391,6 @@ class SinkWorker:
                 self.metrics.messages.labels(self.sink.name, "reminder").inc()
             else:
                 self.metrics.failures.labels(self.sink.name, outcome.reason).inc()
-
-    def _decoded(self, docs: Sequence[object]) -> tuple[AlertFinding, ...]:
-        """The findings that decode; the others are logged and left out of the reminder
-        (their rows were delivered: nothing is lost but the reminder)."""
-        out = []
-        for doc in docs:
-            try:
-                out.append(decode_finding(doc))
-            except MalformedInputError as e:
-                log.warning(
-                    "active alert cannot be read: %s", e, extra={"fields": {"sink": self.sink.name}}
-                )
-        return tuple(out)
 
     async def _wait(self, stop: asyncio.Event, delay: float) -> None:
         await wait_any([stop, self._wake], delay)

@@ -60,6 +60,8 @@ __all__ = [
     "webhook_schema",
 ]
 
+_UNUSED_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # for the formats that read no ``now``
+
 
 def build(
     sink: SinkSettings,
@@ -109,8 +111,8 @@ def slack(
     *,
     entry_url: EntryUrl | None = None,
 ) -> Message:
-    """A Slack message (it reads no clock)."""
-    ctx = Context(datetime.now(UTC), entry_url)
+    """A Slack message (it has no times of its own)."""
+    ctx = Context(_UNUSED_TIME, entry_url)
     return _slack.render(sink, Alert.of(event, findings), ctx)
 
 
@@ -121,8 +123,8 @@ def pagerduty(
     *,
     entry_url: EntryUrl | None = None,
 ) -> Message:
-    """A PagerDuty event (it reads no clock)."""
-    ctx = Context(datetime.now(UTC), entry_url)
+    """A PagerDuty event (it has no times of its own)."""
+    ctx = Context(_UNUSED_TIME, entry_url)
     return _pagerduty.render(sink, Alert.of(event, findings), ctx)
 
 

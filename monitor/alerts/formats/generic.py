@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any, Final
+from typing import Final
 
 from monitor import __version__
 from monitor.alerts.events import Alert, JSONObject, JSONValue, rfc3339
@@ -54,11 +54,11 @@ def render(sink: SinkSettings, alert: Alert, ctx: Context) -> Message:
     return message(body, headers, alert)
 
 
-def schema() -> dict[str, Any]:  # for validators: JSON Schema is not ours to type
+def schema() -> JSONObject:
     """The JSON Schema (draft 2020-12) of the webhook body, as shipped in the package."""
     package = __package__.rpartition(".")[0]  # monitor.alerts, beside its schema folder
     text = (resources.files(package) / "schema" / WEBHOOK_SCHEMA_FILE).read_text("utf-8")
-    doc: dict[str, Any] = json.loads(text)
+    doc: JSONObject = json.loads(text)
     return doc
 
 
