@@ -200,7 +200,7 @@ def test_webhook_is_signed_and_delivered_once_across_restarts(tmp_path: Path) ->
         assert req.headers["webhook-signature"].startswith("v1,")
         assert req.headers["content-type"] == "application/json"
         doc = req.json
-        schema = webhook_schema()
+        schema: dict[str, Any] = webhook_schema()  # JSON Schema: read, not typed
         assert set(schema["required"]) <= set(doc)
         assert doc["schema"] == "tlog-monitor.webhook/v1"
         assert doc["type"] == "finding.triggered"
@@ -458,6 +458,40 @@ def test_400_is_dead_lettered_at_once_and_replay_delivers_it(tmp_path: Path) -> 
         await env.idle(worker)
         assert finding_keys(env.receiver.unique(HOOK)) == [keys[1], keys[0]]
         assert (await env.row(keys[0])).delivered_at is not None
+
+    with_env(tmp_path, body)
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "why"),
+    [
+        (lambda p: {**p, "severity": "HIGH"}, "severity: not one of info, low"),
+        (lambda p: {k: v for k, v in p.items() if k != "created_at"}, "created_at: missing"),
+        (lambda p: {**p, "kind": "test"}, "kind: a test finding is sent at once"),
+        (lambda p: {**p, "unmet": [{"field": "san"}]}, "unmet[0].expected: missing"),
+        (lambda p: "not an object", "finding: expected an object"),
+    ],
+)
+def test_an_unreadable_row_is_dead_lettered_and_holds_nothing_back(
+    tmp_path: Path, corrupt: Callable[[Any], Any], why: str
+) -> None:
+    async def body(env: Env) -> None:
+        keys = await env.add([rule_finding(i, rule="a") for i in (1, 2, 3)])
+        bad = await env.row(keys[1])
+        async with env.store.engine.begin() as conn:
+            await conn.execute(
+                OUTBOX.update().where(OUTBOX.c.id == bad.id).values(payload=corrupt(bad.payload))
+            )
+        worker = env.worker(env.sink(group_window="30s"))
+        env.clock.advance(31)
+        await env.idle(worker)
+        dead = await env.row(keys[1])
+        assert dead.dead_at is not None
+        assert dead.last_error is not None
+        assert dead.last_error.startswith(f"cannot be read: {why}")
+        assert [d.id for d in await env.store.dead_letters("soc")] == [dead.id]
+        # the group stops before the unreadable row; the row after it goes on its own
+        assert [finding_keys([r]) for r in env.receiver.at(HOOK)] == [[keys[0]], [keys[2]]]
 
     with_env(tmp_path, body)
 

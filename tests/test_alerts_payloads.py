@@ -16,6 +16,7 @@ from pydantic import SecretStr, ValidationError
 import monitor
 from monitor.alerts import payloads
 from monitor.alerts.deliver import request_url
+from monitor.alerts.events import AlertFinding, decode_finding
 from monitor.alerts.payloads import (
     ALERTMANAGER_RESEND_AFTER,
     Event,
@@ -37,7 +38,7 @@ from monitor.alerts.payloads import (
 from monitor.alerts.signing import verify
 from monitor.config.models import SinkSettings
 from monitor.config.webhook_secrets import parse_secrets
-from monitor.core.errors import ConfigError
+from monitor.core.errors import ConfigError, MalformedInputError
 from monitor.core.findings import (
     Finding,
     FindingKind,
@@ -89,8 +90,9 @@ def stored(
     detail: str | None = None,
     state: FindingState = FindingState.OPEN,
     evidence: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A finding as the outbox stores it (``StoredFinding.to_json``)."""
+) -> AlertFinding:
+    """A finding as the outbox stores it (``StoredFinding.to_json``), decoded as delivery
+    decodes it."""
     is_rule = rule is not None
     finding = Finding(
         kind=kind,
@@ -119,10 +121,10 @@ def stored(
         state=state,
         id=index + 1000,
     )
-    return StoredFinding(finding, None, None, None, evidence).to_json()
+    return decode_finding(StoredFinding(finding, None, None, None, evidence).to_json())
 
 
-def health(state: FindingState = FindingState.OPEN) -> dict[str, Any]:
+def health(state: FindingState = FindingState.OPEN) -> AlertFinding:
     return stored(
         0,
         kind=FindingKind.HEALTH,
@@ -157,7 +159,7 @@ def every_message() -> list[Message]:
     one, group = [stored()], [stored(i) for i in (5, 6, 7)]
     out = [payloads.test_message(sink(k), now=NOW) for k in ("webhook", "slack", "pagerduty")]
     out.append(payloads.test_message(sink("alertmanager"), now=NOW))
-    cases: list[tuple[Event, list[dict[str, Any]]]] = [
+    cases: list[tuple[Event, list[AlertFinding]]] = [
         ("trigger", one),
         ("trigger", group),
         ("resolve", [health()]),
@@ -279,7 +281,7 @@ def schema() -> dict[str, Any]:
     return webhook_schema()
 
 
-def webhook_doc(event: Event = "trigger", fs: list[dict[str, Any]] | None = None) -> Any:
+def webhook_doc(event: Event = "trigger", fs: list[AlertFinding] | None = None) -> Any:
     findings = [stored()] if fs is None else fs
     return body(webhook(sink("webhook"), event, findings, timestamp=1740830405))
 
@@ -327,7 +329,7 @@ def test_schema_agrees_with_the_code(schema: dict[str, Any]) -> None:
     assert set(props["kind"]["enum"]) == {str(k) for k in FindingKind} | {"test"}
     assert props["severity"]["enum"] == [str(s) for s in Severity]
     assert set(props["state"]["enum"]) == {str(s) for s in FindingState}
-    assert set(finding["required"]) == set(props) == set(stored())
+    assert set(finding["required"]) == set(props) == set(stored().to_json())
     assert set(schema["required"]) == set(schema["properties"]) == set(webhook_doc())
     described_types = props["type"]["description"]
     for t in [*IntegrityType, *HealthType]:
@@ -344,7 +346,7 @@ def test_schema_agrees_with_the_code(schema: dict[str, Any]) -> None:
     ],
 )
 def test_webhook_bodies_validate_strictly(
-    schema: dict[str, Any], event: Event, findings: list[dict[str, Any]]
+    schema: dict[str, Any], event: Event, findings: list[AlertFinding]
 ) -> None:
     assert schema_errors(webhook_doc(event, findings), schema, schema, strict=True) == []
 
@@ -401,7 +403,7 @@ def test_webhook_body_and_signature() -> None:
     assert doc["type"] == "finding.triggered"
     assert doc["timestamp"] == "2025-03-01T12:00:05Z"
     assert doc["count"] == 2
-    assert doc["findings"] == findings  # as stored, evidence included
+    assert doc["findings"] == [f.to_json() for f in findings]  # as stored, evidence included
     assert doc["rule"] == "release"
     assert doc["sink"] == "webhook-sink"
     assert doc["monitor"] == {"version": monitor.__version__}
@@ -409,7 +411,7 @@ def test_webhook_body_and_signature() -> None:
     assert doc["idempotency_key"] == m.idempotency_key
     assert m.headers["webhook-timestamp"] == "1740830405"
     assert m.headers["content-type"] == "application/json"
-    assert m.dedup_keys == (findings[0]["dedup_key"], findings[1]["dedup_key"])
+    assert m.dedup_keys == (findings[0].dedup_key, findings[1].dedup_key)
     secrets = parse_secrets(SECRET)
     assert verify(m.headers, m.body, secrets, now=1740830405)
     assert not verify(m.headers, m.body.replace(b"release", b"relaxed"), secrets, now=1740830405)
@@ -545,7 +547,7 @@ def test_slack_group_lists_ten_and_counts_the_rest() -> None:
     fs = [stored(i) for i in range(100, 125)]
     m = slack(sink("slack"), "trigger", fs, entry_url=entry_url)
     doc = body(m)
-    assert m.dedup_keys == tuple(f["dedup_key"] for f in fs)  # none lost
+    assert m.dedup_keys == tuple(f.dedup_key for f in fs)  # none lost
     assert doc["text"] == "[HIGH] 25 unexpected_signer findings of rule release"
     joined = "\n".join(t["text"] for t in mrkdwn_texts(doc))
     assert "*25 findings* of rule *release* arrived together" in joined
@@ -674,7 +676,7 @@ def test_pagerduty_trigger() -> None:
     doc = body(m)
     assert doc["routing_key"] == ROUTING_KEY
     assert doc["event_action"] == "trigger"
-    assert doc["dedup_key"] == f["dedup_key"]
+    assert doc["dedup_key"] == f.dedup_key
     p = doc["payload"]
     assert p["summary"].startswith("unexpected_signer: rekor #42 hashedrekord: mallory@")
     assert p["source"] == "rekor"
@@ -682,7 +684,7 @@ def test_pagerduty_trigger() -> None:
     assert p["group"] == "release"
     assert p["class"] == "unexpected_signer"
     assert p["timestamp"] == "2025-03-01T12:00:00.250000Z"
-    assert p["custom_details"]["unmet"] == f["unmet"]
+    assert p["custom_details"]["unmet"] == f.to_json()["unmet"]
     assert "evidence" not in p["custom_details"]  # kept in the monitor, may be large
     assert doc["links"] == [
         {"href": "https://search.sigstore.dev/?logIndex=42", "text": "log entry rekor #42"}
@@ -700,7 +702,7 @@ def test_pagerduty_resolve_carries_only_the_keys() -> None:
     resolve = body(pagerduty(sink("pagerduty"), "resolve", [f]))
     assert resolve == {
         "routing_key": ROUTING_KEY,
-        "dedup_key": f["dedup_key"],
+        "dedup_key": f.dedup_key,
         "event_action": "resolve",
     }
     assert resolve["dedup_key"] == trigger["dedup_key"]  # the resolve closes that incident
@@ -710,9 +712,9 @@ def test_pagerduty_group_key_is_stable_and_derived() -> None:
     fs = [stored(i) for i in range(30)]
     doc = body(pagerduty(sink("pagerduty"), "trigger", fs))
     reordered = body(pagerduty(sink("pagerduty"), "trigger", fs[::-1]))
-    assert doc["dedup_key"] == reordered["dedup_key"] == group_key([f["dedup_key"] for f in fs])
+    assert doc["dedup_key"] == reordered["dedup_key"] == group_key([f.dedup_key for f in fs])
     assert doc["dedup_key"].startswith("group-")
-    assert doc["dedup_key"] not in {f["dedup_key"] for f in fs}
+    assert doc["dedup_key"] not in {f.dedup_key for f in fs}
     other = body(pagerduty(sink("pagerduty"), "trigger", fs[:29]))
     assert other["dedup_key"] != doc["dedup_key"]
     details = doc["payload"]["custom_details"]
@@ -784,11 +786,11 @@ def test_alertmanager_active_alerts() -> None:
         "severity": "high",
         "rule": "release",
         "log": "rekor",
-        "dedup_key": fs[0]["dedup_key"],
+        "dedup_key": fs[0].dedup_key,
     }
     assert a["annotations"] == {
-        "summary": f"unexpected_signer: {fs[0]['detail']}",
-        "description": fs[0]["detail"],
+        "summary": f"unexpected_signer: {fs[0].detail}",
+        "description": fs[0].detail,
         "index": "1",
     }
     assert a["startsAt"] == "2025-03-01T12:00:00.250000Z"
@@ -809,7 +811,7 @@ def test_alertmanager_resolve_ends_now() -> None:
         "type": "log_unreachable",
         "severity": "critical",
         "log": "rekor",
-        "dedup_key": f["dedup_key"],
+        "dedup_key": f.dedup_key,
     }
     (fired,) = body(alertmanager(sink("alertmanager"), "trigger", [health()], now=NOW))
     assert fired["labels"] == a["labels"]
@@ -857,7 +859,7 @@ def test_idempotency_keys() -> None:
 
 def test_messages_share_the_idempotency_key_of_their_event_and_findings() -> None:
     fs = [stored(1), stored(2)]
-    keys = [f["dedup_key"] for f in fs]
+    keys = [f.dedup_key for f in fs]
     for kind in ("webhook", "slack", "pagerduty", "alertmanager"):
         first = build(sink(kind), "trigger", fs, now=NOW)
         retry = build(sink(kind), "trigger", fs, now=NOW + timedelta(minutes=5))
@@ -896,8 +898,8 @@ def test_builders_refuse_what_is_not_a_message() -> None:
         slack(s, "test", [stored()])
     with pytest.raises(ValueError, match="twice"):
         slack(s, "trigger", [stored(), stored()])
-    with pytest.raises(ValueError, match="severity"):
-        slack(s, "trigger", [{**stored(), "severity": 3}])
+    with pytest.raises(MalformedInputError, match="severity"):
+        decode_finding({**stored().to_json(), "severity": 3})
 
 
 def test_repr_hides_body_and_headers() -> None:

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from monitor.alerts.deliver import post
+from monitor.alerts.events import AlertFinding, decode_finding
 from monitor.alerts.payloads import test_message, webhook
 from monitor.config.load import load_settings
 from monitor.config.models import SinkSettings
@@ -33,6 +34,7 @@ from monitor.demo.layout import Layout
 from monitor.demo.plants import release_key_fingerprint
 from monitor.demo.receiver import AlertReceiver
 from monitor.demo.run import write_trust
+from monitor.storage.findings_store import StoredFinding
 from tests.simlog import run
 
 TLOG_MONITOR = str(Path(sys.executable).parent / "tlog-monitor")
@@ -344,9 +346,9 @@ def test_moved_ports_keep_the_config_consistent(in_tmp: Path) -> None:
     layout.check(settings, moved)  # the simulator's and the receiver's ports moved too
 
 
-def _finding(san: str) -> dict[str, object]:
+def _finding(san: str) -> AlertFinding:
     kind = FindingKind.UNEXPECTED_SIGNER
-    return Finding(
+    finding = Finding(
         kind=kind,
         severity=Severity.HIGH,
         dedup_key=dedup_key(kind, "app-release-signing", "rekor", 7),
@@ -355,7 +357,8 @@ def _finding(san: str) -> dict[str, object]:
         index=7,
         unmet=(Unmet("san", ("https://github.com/tlog-demo/app/*",), (san,)),),
         created_at=datetime(2025, 3, 1, tzinfo=UTC),
-    ).to_json()
+    )
+    return decode_finding(StoredFinding(finding, None, None, None, None).to_json())
 
 
 def test_receiver_checks_signatures_drops_repeats_and_escapes_log_values() -> None:

@@ -1,6 +1,8 @@
-"""Alerts: which sinks hear of a finding (``routing``, decided when it is stored), what each
-sink is sent (``payloads``: pure functions that build requests, never send them), how
-webhooks are signed (``signing``), and the worker that delivers the outbox (``deliver``).
+"""Alerts: which sinks hear of a finding (``routing``, decided when it is stored), the
+outbox's rows decoded once into typed findings and events (``events``), what each sink type
+is sent (``formats``, one module per type behind ``message.SinkFormat``; ``payloads`` picks
+one: pure functions that build requests, never send them), how webhooks are signed
+(``signing``), and the worker that delivers the outbox (``deliver``).
 
 Above storage: may import everything below it.
 """

@@ -15,6 +15,9 @@ Per sink:
   the row is dead-lettered at once; so is a row older than ``max_age`` or tried
   ``max_attempts`` times; dead letters are listed by ``tlog-monitor alerts dead`` and can be
   replayed (a replayed row is tried again up to ``max_attempts`` times, whatever its age);
+- a row that does not decode (``events.decode_row``: corrupt, or of a version that wrote
+  another shape) will not get better either: it is dead-lettered at once, the error naming
+  the field;
 - 410 Gone disables the sink (until restart): the daemon raises a ``health`` finding and rows
   wait, undelivered, for a fixed configuration;
 - Alertmanager is reminded of every active alert before its ``endsAt`` passes.
@@ -31,22 +34,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
 from monitor.alerts.causes import error_cause, http_cause
-from monitor.alerts.payloads import (
-    ALERTMANAGER_RESEND_AFTER,
-    EntryUrl,
-    Message,
-    build,
-    message_id,
-    test_message,
-)
+from monitor.alerts.events import Alert, Queued, decode_finding, decode_row
+from monitor.alerts.formats import FORMATS
+from monitor.alerts.message import ALERTMANAGER_RESEND_AFTER, Context, EntryUrl, Message
+from monitor.alerts.payloads import test_message
 from monitor.config.models import AlertSettings, SinkSettings
 from monitor.core.aio import backoff_delay, wait_any
+from monitor.core.errors import MalformedInputError
 from monitor.core.metrics import AlertMetrics
 from monitor.core.ratelimit import TokenBucket
 from monitor.logclient.http import retry_after_seconds
@@ -206,50 +205,55 @@ class SinkWorker:
         if not items:
             return None
         now = self.clock()
-        head = items[0]
-        why = await self._expired(head, now)
-        if why is not None:
-            await self._dead([head], now, why, 0.0)
-            return 0.0
-        if head.next_attempt_at > now:
-            return (head.next_attempt_at - now).total_seconds()
+        head = await self._head(items[0], now)
+        if head is None:
+            return 0.0  # dead-lettered: on to the next
+        row = head.item
+        if row.next_attempt_at > now:
+            return (row.next_attempt_at - now).total_seconds()
         holder = self.store.holder.name
         mine = self.store.exclusive  # the only monitor: others' claims are dead ones
-        if not mine and head.claimed_by_other(holder, now) and head.claimed_until is not None:
-            return max(1.0, (head.claimed_until - now).total_seconds())  # posted elsewhere
-        group = self._group(items, now)
-        window_ends = head.created_at + self.sink.group_window
-        first_try = head.attempts == 0 and len(group) < GROUP_MAX
+        if not mine and row.claimed_by_other(holder, now) and row.claimed_until is not None:
+            return max(1.0, (row.claimed_until - now).total_seconds())  # posted elsewhere
+        group = self._group(head, items[1:], now)
+        window_ends = row.created_at + self.sink.group_window
+        first_try = row.attempts == 0 and len(group) < GROUP_MAX
         if group_wait and _groupable(head) and first_try and now < window_ends:
             return (window_ends - now).total_seconds()  # let the rest of the group arrive
         return await self._post(group, holder)
 
-    async def _post(self, group: list[OutboxItem], holder: str) -> float:
+    async def _head(self, item: OutboxItem, now: datetime) -> Queued | None:
+        """The first row, decoded; None when it is dead-lettered instead (too old, tried too
+        often, or unreadable)."""
+        why = await self._expired(item, now)
+        if why is None:
+            try:
+                return decode_row(item)
+            except MalformedInputError as e:
+                why = f"cannot be read: {e}"
+        await self._dead([item], now, why, 0.0)
+        return None
+
+    async def _post(self, group: list[Queued], holder: str) -> float:
         """Claim the group, post it as one message and record the outcome."""
         await self.bucket.acquire()
         now = self.clock()
         until = now + self.sink.timeout + CLAIM_MARGIN
-        ids = [i.id for i in group]
+        ids = [q.item.id for q in group]
         taken = await self.store.claim_outbox(
             ids, holder, now=now, until=until, take_over=self.store.exclusive
         )
         if not taken:
             return 1.0  # another process claimed some of them meanwhile: read again
-        head = group[0]
-        event: Literal["trigger", "resolve"] = "resolve" if head.event == "resolve" else "trigger"
-        keys = tuple(i.dedup_key for i in group)
-        msg = build(
-            self.sink,
-            event,
-            [i.payload for i in group],
-            now=now,
-            entry_url=self.entry_url,
-            resend_after=self.resend_after,
-            msg_id=message_id(event, keys),
-        )
+        alert = Alert(group[0].event, tuple(q.finding for q in group))
+        msg = self._render(alert, now)
         outcome = await post(self.session, self.sink, msg)
-        await self._settle(group, msg, outcome, now)
+        await self._settle([q.item for q in group], msg, outcome, now)
         return 0.0
+
+    def _render(self, alert: Alert, now: datetime) -> Message:
+        ctx = Context(now, self.entry_url, self.resend_after)
+        return FORMATS[self.sink.type](self.sink, alert, ctx)
 
     async def _gauge_outbox(self, m: AlertMetrics) -> None:
         """The rows waiting, and how long the oldest has (a disabled sink's rows too)."""
@@ -270,9 +274,8 @@ class SinkWorker:
         not to die of old age again before it is even tried."""
         return any(a.status == "dead" for a in await self.store.attempts(item.id))
 
-    def _group(self, items: list[OutboxItem], now: datetime) -> list[OutboxItem]:
+    def _group(self, head: Queued, rest: list[OutboxItem], now: datetime) -> list[Queued]:
         """The head and the due triggers of its rule written within its group window."""
-        head = items[0]
         # PagerDuty groups events into incidents itself, and a resolve there closes only the
         # dedup key it names: each finding is its own event, so that resolving one (by the
         # API, say) closes what its trigger opened
@@ -282,21 +285,26 @@ class SinkWorker:
             or self.sink.type == "pagerduty"
         ):
             return [head]
-        ends = head.created_at + self.sink.group_window
+        first = head.item
+        ends = first.created_at + self.sink.group_window
         group = [head]
-        for item in items[1:]:
-            same = item.event == head.event and item.payload.get("rule") == head.payload["rule"]
+        for item in rest:
+            try:
+                q = decode_row(item)
+            except MalformedInputError:
+                break  # dead-lettered when it heads the rows
+            same = q.event == head.event and q.finding.rule == head.finding.rule
             if not same or item.created_at > ends or item.next_attempt_at > now:
                 break  # order is kept: a group never jumps over another row
-            if head.attempts and (item.attempts, item.next_attempt_at) != (
-                head.attempts,
-                head.next_attempt_at,
+            if first.attempts and (item.attempts, item.next_attempt_at) != (
+                first.attempts,
+                first.next_attempt_at,
             ):
                 break  # a retry is the message that failed, as it was: the same webhook-id
             others = not self.store.exclusive and item.claimed_by_other(self.store.holder.name, now)
-            if not _groupable(item) or others:
+            if not _groupable(q) or others:
                 break
-            group.append(item)
+            group.append(q)
         return group
 
     async def _settle(
@@ -370,10 +378,13 @@ class SinkWorker:
         if self._reminded is not None and now - self._reminded < self.resend_after:
             return
         self._reminded = now
-        active = await self.store.active_alerts(self.sink.name)
+        # read from the findings table as they are now, not from the outbox: they decode, or
+        # the step fails and is logged as any other failure is
+        active = tuple(map(decode_finding, await self.store.active_alerts(self.sink.name)))
         if not active:
             return
-        msg = build(self.sink, "trigger", active, now=now, resend_after=self.resend_after)
+        ctx = Context(now, resend_after=self.resend_after)
+        msg = FORMATS[self.sink.type](self.sink, Alert("trigger", active), ctx)
         outcome = await post(self.session, self.sink, msg)
         if self.metrics is not None:
             if outcome.ok:
@@ -385,7 +396,7 @@ class SinkWorker:
         await wait_any([stop, self._wake], delay)
 
 
-def _groupable(item: OutboxItem) -> bool:
+def _groupable(q: Queued) -> bool:
     """Only triggers of rule findings are grouped: integrity and health findings resolve one
     by one, and a resolve must name what its trigger named."""
-    return item.event == "trigger" and item.payload.get("rule") is not None
+    return q.event == "trigger" and q.finding.rule is not None
