@@ -34,13 +34,12 @@ SECONDS: defaultdict[str, float] = defaultdict(float)
 
 # (module, class or None, attribute, stage); missing ones are skipped
 TARGETS = (
-    ("monitor.daemon.commit", None, "parse_entry", "parse"),
     ("monitor.daemon.parsing", None, "parse_entry", "parse"),
     ("monitor.rules.engine", "RuleEngine", "evaluate", "match"),
     ("monitor.storage.batch", "IndexRow", "from_record", "index_all rows"),
-    ("monitor.daemon.commit", None, "parse_chunk", "parse + match of a chunk"),
+    ("monitor.daemon.writer", None, "parse_chunk", "parse + match of a chunk"),
     ("monitor.storage.store", "Store", "store_batch", "store"),
-    ("monitor.daemon.commit", "Committer", "commit", "commit (awaited by the pass)"),
+    ("monitor.daemon.writer", "BatchWriter", "entries", "commit (awaited by the pass)"),
 )
 
 

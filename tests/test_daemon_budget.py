@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.daemon import PassContext, catch_up_v1, catch_up_v2
+from monitor.daemon import PassContext, RekorV1Source, RekorV2Source, catch_up
 from monitor.logclient.v1 import RekorV1Client
 from monitor.logclient.v2 import RekorV2Client
 from monitor.storage.store import Store
@@ -40,10 +40,10 @@ def test_a_small_budget_cuts_chunks_and_loses_nothing(tmp_path: Path, api: str) 
             try:
                 if api == "v1":
                     client = h.v1
-                    got = await catch_up_v1(client, ctx, start=0, chunk=4096)
+                    got = await catch_up(RekorV1Source(client), ctx, start=0, chunk=4096)
                 else:
                     client = h.v2
-                    got = await catch_up_v2(client, ctx, start=0, chunk=4096)
+                    got = await catch_up(RekorV2Source(client), ctx, start=0, chunk=4096)
                 assert (got.entries, got.findings, got.cursor, got.failure) == (2000, 1, 2000, None)
                 assert sum(batches) == 2000
                 assert len(batches) > 4  # one chunk of 4096 would hold ~6 MB: cut short

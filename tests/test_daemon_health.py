@@ -26,7 +26,7 @@ from monitor.core.errors import TransientLogError
 from monitor.core.findings import Finding, FindingKind, FindingState, HealthType, Severity
 from monitor.core.metrics import DaemonMetrics
 from monitor.core.status import LogStatus
-from monitor.daemon import PassContext, PassResult, catch_up_v1
+from monitor.daemon import PassContext, PassResult, RekorV1Source, catch_up
 from monitor.daemon.health import HealthMonitor
 from monitor.daemon.service import Monitor
 from monitor.daemon.tailer import Backoff, Tailer
@@ -148,7 +148,7 @@ def test_log_unreachable_is_one_finding_per_outage(tmp_path: Path, db_url: str) 
                 status = LogStatus(LOG)
                 tailer = Tailer(
                     LOG,
-                    lambda: catch_up_v1(client, ctx),
+                    lambda: catch_up(RekorV1Source(client), ctx),
                     status,
                     backoff=Backoff(base=0.01, cap=0.05),
                     clock=clock,

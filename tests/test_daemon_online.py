@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.daemon.commit import PassResult
+from monitor.daemon.context import PassResult
 from monitor.daemon.service import Monitor
 from tests.simlog import run
 

@@ -1,6 +1,7 @@
-"""monitor.daemon.v2pass: one verified catch-up pass of a Rekor v2 log into a real SQLite
-store, against the simulator over loopback: planted entries give exactly their findings, once;
-every lie stops the pass with one integrity finding and no entry beyond what was proven."""
+"""monitor.daemon.catchup over Rekor v2: one verified catch-up pass of a Rekor v2 log into a
+real SQLite store, against the simulator over loopback: planted entries give exactly their
+findings, once; every lie stops the pass with one integrity finding and no entry beyond what
+was proven."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Any, cast
 import pytest
 
 from monitor.core.findings import FindingKind, IntegrityType, Severity
-from monitor.daemon import PassContext, PassResult, Start, catch_up_v2
+from monitor.daemon import PassContext, PassResult, RekorV2Source, Start
+from monitor.daemon import catch_up as one_pass
 from monitor.logclient.budget import ByteBudget
 from monitor.logclient.owed import Owed
 from monitor.logclient.v2 import RekorV2Client
@@ -70,7 +72,8 @@ async def catch_up(
     h: Harness, store: Store, start: Start = "resume", chunk: int = 1024
 ) -> PassResult:
     cas = h.trust.certificate_authorities
-    return await catch_up_v2(h.v2, PassContext(LOG, store, RULES, cas), start=start, chunk=chunk)
+    ctx = PassContext(LOG, store, RULES, cas)
+    return await one_pass(RekorV2Source(h.v2), ctx, start=start, chunk=chunk)
 
 
 async def findings(store: Store) -> list[StoredFinding]:
@@ -255,8 +258,8 @@ def test_malformed_entries_are_stored_and_the_log_moves_on(tmp_path: Path) -> No
         try:
             client = cast(RekorV2Client, log)
             for attempt in range(2):
-                got = await catch_up_v2(
-                    client, PassContext(LOG, store, RULES, []), start=0, chunk=2
+                got = await one_pass(
+                    RekorV2Source(client), PassContext(LOG, store, RULES, []), start=0, chunk=2
                 )
                 assert (got.entries, got.cursor, got.failure) == (
                     5 if attempt == 0 else 0,

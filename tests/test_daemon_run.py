@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from monitor.core.findings import FindingKind, FindingState
-from monitor.daemon.commit import PassResult
+from monitor.daemon.context import PassResult
 from monitor.daemon.service import Monitor
 from monitor.logclient.http import HttpPolicy
 from monitor.storage import FindingQuery
@@ -265,7 +265,7 @@ def test_a_v1_log_signing_as_its_pod_is_monitored_across_a_restart(
     pod signs under a new one: the monitor tails it as any other log (findings as usual, no
     integrity finding), says once that the name changed, and keeps the notes of both names."""
     url = make_db("monitor")
-    caplog.set_level("INFO", logger="monitor.daemon.v1pass")
+    caplog.set_level("INFO", logger="monitor.daemon.catchup")
 
     async def body() -> None:
         async with harness(tmp_path, entries=300, shards=2, v1_key_name=POD) as h:
@@ -422,7 +422,7 @@ def test_each_log_is_read_with_its_own_limits(tmp_path: Path) -> None:
                 v2={"missing_after": "2m"},
             )
             async with Monitor.open(str(cfg)) as m:
-                policies = {n: r.client.http.policy for n, r in m.runners.items()}
+                policies = {n: r.source.client.http.policy for n, r in m.runners.items()}
                 v1 = policies.pop("v1")
                 assert (v1.max_entry_bytes, v1.memory_budget_bytes) == (65536, 8 << 20)
                 assert v1.missing_after_seconds == 90

@@ -1,7 +1,7 @@
-"""monitor.daemon.v1pass: verified catch-up passes of a sharded Rekor v1 log into a real SQLite
-store, against the simulator over loopback: every tree walked in order (rotation included),
-planted entries found exactly once, every lie stopped at with one integrity finding, and
-backfills proven and resumable."""
+"""monitor.daemon.catchup over Rekor v1: verified catch-up passes of a sharded Rekor v1 log
+into a real SQLite store, against the simulator over loopback: every tree walked in order
+(rotation included), planted entries found exactly once, every lie stopped at with one
+integrity finding, and backfills proven and resumable."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from monitor.core.findings import FindingKind, IntegrityType
-from monitor.daemon import PassContext, PassResult, Start, catch_up_v1
+from monitor.daemon import PassContext, PassResult, RekorV1Source, Start
+from monitor.daemon import catch_up as one_pass
 from monitor.storage import FindingQuery, StoredFinding
 from monitor.storage.store import Store
 from monitor.tlog.merkle import leaf_hash
@@ -44,7 +45,8 @@ async def catch_up(
     chunk: int = 100,
     backfill: tuple[int, int] | None = None,
 ) -> PassResult:
-    return await catch_up_v1(h.v1, context(h, store, backfill), start=start, chunk=chunk)
+    source = RekorV1Source(h.v1)
+    return await one_pass(source, context(h, store, backfill), start=start, chunk=chunk)
 
 
 async def findings(store: Store) -> list[StoredFinding]:

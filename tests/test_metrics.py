@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor import __version__
 from monitor.core.metrics import LogStatusCollector
 from monitor.core.status import LogStatus
-from monitor.daemon.commit import PassResult
+from monitor.daemon.context import PassResult
 from monitor.daemon.service import Monitor
 from tests.daemon_support import ARTIFACT, MALLORY, T0, Clock, until, write_config
 from tests.simlog import Harness, harness, run

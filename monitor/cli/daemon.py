@@ -22,7 +22,7 @@ from monitor.cli.options import add_config, add_json
 from monitor.core.escape import escape
 
 if TYPE_CHECKING:
-    from monitor.daemon.commit import PassResult
+    from monitor.daemon.context import PassResult
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_FAILED = 0, 1, 2
 

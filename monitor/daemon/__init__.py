@@ -6,8 +6,18 @@ beside the simulator (neither imports the other): may import everything below it
 
 from __future__ import annotations
 
-from monitor.daemon.commit import PassContext, PassResult, Start
-from monitor.daemon.v1pass import catch_up_v1
-from monitor.daemon.v2pass import catch_up_v2
+from monitor.daemon.catchup import catch_up
+from monitor.daemon.context import PassContext, PassResult, Start
+from monitor.daemon.source import LogSource
+from monitor.daemon.v1source import RekorV1Source
+from monitor.daemon.v2source import RekorV2Source
 
-__all__ = ["PassContext", "PassResult", "Start", "catch_up_v1", "catch_up_v2"]
+__all__ = [
+    "LogSource",
+    "PassContext",
+    "PassResult",
+    "RekorV1Source",
+    "RekorV2Source",
+    "Start",
+    "catch_up",
+]

@@ -50,12 +50,13 @@ from monitor.core.metrics import (
     register_runtime,
 )
 from monitor.core.status import LogStatus
-from monitor.daemon.commit import PassContext, PassResult, Start
+from monitor.daemon.catchup import catch_up
+from monitor.daemon.context import PassContext, PassResult, Start
 from monitor.daemon.health import HealthMonitor
 from monitor.daemon.progress import Progress
 from monitor.daemon.tailer import Backoff, Tailer
-from monitor.daemon.v1pass import catch_up_v1
-from monitor.daemon.v2pass import catch_up_v2
+from monitor.daemon.v1source import RekorV1Source
+from monitor.daemon.v2source import RekorV2Source
 from monitor.logclient.discovery import ShardDiscovery
 from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.logclient.policy import policy_for
@@ -108,12 +109,13 @@ def runner_name(config: LogSettings, tlog: TransparencyLog) -> str:
 
 @dataclass
 class Runner:
-    """One tree set to tail: its configuration, trust-root entry, client and status."""
+    """One tree set to tail: its configuration, trust-root entry, what reads it (over the
+    client of its API) and its status."""
 
     name: str
     config: LogSettings
     tlog: TransparencyLog
-    client: RekorV1Client | RekorV2Client
+    source: RekorV1Source | RekorV2Source
     start: Start
     status: LogStatus
     tailer: Tailer | None = None
@@ -269,9 +271,12 @@ class Monitor:
         http = LogHttp(
             tlog.base_url, self.session, log=name, metrics=self.client_metrics, policy=policy
         )
-        client: RekorV1Client | RekorV2Client
-        client = RekorV1Client(http, tlog) if cfg.api == "v1" else RekorV2Client(http, tlog)
-        runner = Runner(name, cfg, tlog, client, start, LogStatus(name))
+        source: RekorV1Source | RekorV2Source
+        if cfg.api == "v1":
+            source = RekorV1Source(RekorV1Client(http, tlog))
+        else:
+            source = RekorV2Source(RekorV2Client(http, tlog))
+        runner = Runner(name, cfg, tlog, source, start, LogStatus(name))
         self.runners[name] = runner
         return runner
 
@@ -315,10 +320,7 @@ class Monitor:
         ctx = dataclasses.replace(ctx, planned=shown.planned)
         chunk = runner.config.chunk_size()
         try:
-            if isinstance(runner.client, RekorV1Client):
-                result = await catch_up_v1(runner.client, ctx, start=runner.start, chunk=chunk)
-            else:
-                result = await catch_up_v2(runner.client, ctx, start=runner.start, chunk=chunk)
+            result = await catch_up(runner.source, ctx, start=runner.start, chunk=chunk)
         finally:
             shown.close()
         if backfill is None:

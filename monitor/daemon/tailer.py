@@ -19,7 +19,7 @@ from monitor.core.aio import backoff_delay, wait_any
 from monitor.core.errors import MonitorError
 from monitor.core.metrics import DaemonMetrics
 from monitor.core.status import LogStatus
-from monitor.daemon.commit import PassResult
+from monitor.daemon.context import PassResult
 
 __all__ = ["Backoff", "Tailer"]
 

@@ -7,8 +7,9 @@ log's client keeps since when the data promised by a signed tree head has been o
 default) the pass stores a ``missing_entries`` integrity failure with the signed tree head as
 evidence, and the log is no longer "unreachable": it answers, and does not serve what it
 signed. Any entry stored clears the clock, and a later pass that proves new entries resolves
-the finding. A tree head claiming more entries than a log can hold is refused at once, by the
-client (``checkpoint-size``), with the same finding.
+the finding. Entries a Rekor v1 log leaves out of its answers, even asked again, are that
+finding at once (``not_served``); so is a tree head claiming more entries than a log can hold,
+refused by the client (``checkpoint-size``).
 """
 
 from __future__ import annotations
@@ -17,21 +18,16 @@ import time
 from collections.abc import Hashable
 from datetime import UTC, datetime
 
-from monitor.core.errors import MonitorError
+from monitor.core.errors import MissingEntriesError, MonitorError
 from monitor.core.findings import IntegrityType
-from monitor.daemon.commit import PassContext
+from monitor.daemon.source import Tree
 from monitor.logclient.owed import Owed
 from monitor.tlog.checkpoint import SignedCheckpoint
 from monitor.tlog.proofs import IntegrityFailure, VerifiedTree
 
-__all__ = ["owed_key", "withheld"]
+__all__ = ["not_served", "withheld"]
 
 ERROR_SHOWN = 300  # characters of the last error kept in the evidence
-
-
-def owed_key(ctx: PassContext) -> Hashable:
-    """Tailing and each backfill of a log are owed data separately."""
-    return (ctx.name, ctx.backfill)
 
 
 def withheld(
@@ -76,4 +72,25 @@ def withheld(
         f"served entries [{first}, {end}) of it for {waited:.0f}s (missing_after is "
         f"{missing_after:.0f}s); last error: {str(error)[:ERROR_SHOWN]}",
         evidence,
+    )
+
+
+def not_served(e: MissingEntriesError, state: VerifiedTree, tree: Tree) -> IntegrityFailure:
+    """Entries of a signed tree that the log answered without, even when asked again (Rekor
+    v1): withheld, as far as anyone can tell, at once. The first one is named (tree-local,
+    like every index in evidence)."""
+    first = min(e.indexes)
+    head = tree.head
+    return IntegrityFailure(
+        IntegrityType.MISSING_ENTRIES,
+        f"the log did not serve {len(e.indexes)} entries of its signed tree {tree.tree_id} "
+        f"(size {head.size}), from global index {first}",
+        {
+            "tree_id": str(tree.tree_id),
+            "index": first - tree.start,
+            "missing_global_indexes": sorted(e.indexes)[:100],
+            "missing_count": len(e.indexes),
+            "new": {"size": head.size, "root_hash": head.root_hash.hex(), "checkpoint": head.raw},
+            "verified_size": state.size,
+        },
     )

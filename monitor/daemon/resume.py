@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.daemon.commit import PassContext, first_cursor
 from monitor.storage.store import Store
 from monitor.tlog.checkpoint import Checkpoint, v1_tree_id
 from monitor.tlog.merkle import CompactRange, CompactRangeState
 from monitor.tlog.note import SignedNote
 from monitor.tlog.proofs import Anchor, VerifiedTree
 
-__all__ = ["Resume", "begin_pass", "load_resume"]
+__all__ = ["Resume", "load_resume"]
 
 
 @dataclass(frozen=True)
@@ -50,16 +49,6 @@ async def load_resume(
     if raw is None:
         return None
     return _resume(log, raw, cursor, rng)
-
-
-async def begin_pass(ctx: PassContext, api: str, url: str) -> tuple[Resume | None, int]:
-    """Where a pass of ``ctx`` starts: the stored state (None for a log, or backfill, seen
-    for the first time, which is registered), and the cursor before this pass."""
-    resume = await load_resume(ctx.store, ctx.name, ctx.backfill)
-    if resume is None:
-        await ctx.store.register_log(ctx.name, api, url)
-        return None, first_cursor(ctx)
-    return resume, resume.cursor
 
 
 def _resume(log: str, raw: str, cursor: int, rng: CompactRangeState) -> Resume:
