@@ -8,7 +8,7 @@ from typing import Final
 
 from monitor.alerts.formats import alertmanager, generic, pagerduty, slack
 from monitor.alerts.message import SinkFormat
-from monitor.config.models import SinkType
+from monitor.config.alerting import SinkType
 
 FORMATS: Final[Mapping[SinkType, SinkFormat]] = {
     "webhook": generic.render,
