@@ -111,8 +111,6 @@ class Alert:
 
     @classmethod
     def of(cls, event: Event, findings: Sequence[AlertFinding]) -> Alert:
-        if not isinstance(findings, Sequence):
-            raise ValueError("a message is about a non-empty sequence of findings")
         return cls(event, tuple(findings))
 
     @property
