@@ -217,7 +217,7 @@ def _fail(path: str, message: str) -> MalformedInputError:
 
 
 def _object(value: object, path: str) -> Mapping[str, object]:
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+    if not isinstance(value, dict):  # decoded JSON: its keys are strings
         raise _fail(path, "expected an object")
     return value
 
