@@ -310,6 +310,33 @@ async def plant_findings(h: Harness) -> None:
     await h.admin("append", {"v1": 20, "v2": 20})
 
 
+def test_alerts_dead_lists_a_row_that_could_not_be_read(tmp_path: Path) -> None:
+    async def body() -> None:
+        db = tmp_path / "m.db"
+        sink = {"name": "soc", "type": "webhook", "url": "http://127.0.0.1:9/hook"}
+        cfg = config(tmp_path / "m.yaml", db, [{**sink, "secret": SECRET}])
+        store = await Store.open(f"sqlite+aiosqlite:///{db}")
+        try:
+            await store.register_log(LOG, "v1", "https://rekor.example")
+            f = finding_for(cert_record(LOG, 12), rule="acme-release")
+            await store.store_findings([f], outbox=[OutboxSpec(f.dedup_key, ("soc",))])
+            async with store.engine.begin() as conn:
+                await conn.execute(OUTBOX.update().values(payload="garbage"))
+            settings = SinkSettings.model_validate({**sink, "secret": SECRET})
+            async with aiohttp.ClientSession() as session:
+                worker = SinkWorker(settings, store, session, AlertSettings())
+                assert await worker.step() == 0.0  # dead-lettered, never posted
+        finally:
+            await store.close()
+        code, out, err = await cli("alerts", "dead", "--jsonl", "--config", str(cfg))
+        assert code == 0, err
+        (row,) = [json.loads(line) for line in out.splitlines()]
+        assert (row["dedup_key"], row["kind"]) == (f.dedup_key, None)
+        assert row["last_error"] == "cannot be read: finding: expected an object"
+
+    run(body)
+
+
 def test_once_killed_mid_delivery_delivers_everything_exactly_once(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
 

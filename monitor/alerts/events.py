@@ -111,8 +111,6 @@ class Alert:
 
     @classmethod
     def of(cls, event: Event, findings: Sequence[AlertFinding]) -> Alert:
-        if not isinstance(findings, Sequence):
-            raise ValueError("a message is about a non-empty sequence of findings")
         return cls(event, tuple(findings))
 
     @property
@@ -219,7 +217,7 @@ def _fail(path: str, message: str) -> MalformedInputError:
 
 
 def _object(value: object, path: str) -> Mapping[str, object]:
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+    if not isinstance(value, dict):  # decoded JSON: its keys are strings
         raise _fail(path, "expected an object")
     return value
 

@@ -78,10 +78,10 @@ class SinkFormat(Protocol):
     def __call__(self, sink: SinkSettings, alert: Alert, ctx: Context, /) -> Message: ...
 
 
-def message(sink_doc: bytes, headers: dict[str, str], alert: Alert) -> Message:
-    """The message of ``alert`` with ``sink_doc`` as its body."""
+def message(body: bytes, headers: dict[str, str], alert: Alert) -> Message:
+    """The message that tells of ``alert`` in ``body``."""
     keys = alert.dedup_keys
-    return Message(sink_doc, headers, idempotency_key(alert.event, keys), alert.event, keys)
+    return Message(body, headers, idempotency_key(alert.event, keys), alert.event, keys)
 
 
 def idempotency_key(event: Event, dedup_keys: Sequence[str]) -> str:

@@ -138,7 +138,8 @@ async def _dead(
 
 
 def _row(item: OutboxItem) -> dict[str, Any]:
-    payload = item.payload
+    # a row dead-lettered because it cannot be read may hold anything: listed all the same
+    payload = item.payload if isinstance(item.payload, dict) else {}
     return {
         "id": item.id,
         "sink": item.sink,
