@@ -235,6 +235,7 @@ class _Pass:
                         continue  # the chunk goes on (or its proof comes next)
                     entries, pending = pending, []
                     state, cursor, lie = await self._store(tree, state, cursor, entries, part.proof)
+                    del entries  # their bodies are not kept while the next chunk is read
                     ahead.release(lent)
                     lent = 0
                     if lie is not None:

@@ -84,13 +84,14 @@ class BatchWriter:
             index_rows=parsed.index_rows,
             backfill=ctx.backfill,
         )
+        count, kinds = len(entries), parsed.kinds  # not the bodies: they go once parsed
         await self.flush()  # batches are stored in log order, one at a time
         committing = asyncio.Event()
 
         async def store() -> None:
             result = await self._store_now(batch, committing.set)
             seconds = time.perf_counter() - started
-            self.stored(Stored("entries", batch, result, len(entries), parsed.kinds, seconds))
+            self.stored(Stored("entries", batch, result, count, kinds, seconds))
 
         task = asyncio.ensure_future(store())
         self._pending = task
