@@ -50,7 +50,7 @@ from monitor.core.metrics import AlertMetrics
 from monitor.core.ratelimit import TokenBucket
 from monitor.logclient.http import retry_after_seconds
 from monitor.storage.outbox import OutboxItem
-from monitor.storage.store import Store
+from monitor.storage.ports import OutboxStore
 
 __all__ = ["Outcome", "SinkWorker", "post", "request_url", "send_test"]
 
@@ -130,7 +130,7 @@ class SinkWorker:
     def __init__(
         self,
         sink: SinkSettings,
-        store: Store,
+        store: OutboxStore,
         session: aiohttp.ClientSession,
         alerts: AlertSettings,
         *,

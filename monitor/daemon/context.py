@@ -9,7 +9,7 @@ from typing import Literal
 from monitor.alerts.routing import Routing
 from monitor.core.metrics import DaemonMetrics
 from monitor.rules.engine import RuleEngine
-from monitor.storage.store import Store
+from monitor.storage.ports import CatchUpStore
 from monitor.tlog.proofs import IntegrityFailure
 from monitor.trust import CertificateAuthority
 
@@ -27,7 +27,7 @@ class PassContext:
     will read, once it knows; ``progress`` of every stored batch (entries in it)."""
 
     name: str
-    store: Store
+    store: CatchUpStore
     engine: RuleEngine
     cas: Sequence[CertificateAuthority]
     routing: Routing = field(default_factory=Routing)

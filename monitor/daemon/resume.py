@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.storage.store import Store
+from monitor.storage.ports import CatchUpStore
 from monitor.tlog.checkpoint import Checkpoint, v1_tree_id
 from monitor.tlog.merkle import CompactRange, CompactRangeState
 from monitor.tlog.note import SignedNote
@@ -31,7 +31,7 @@ class Resume:
 
 
 async def load_resume(
-    store: Store, log: str, backfill: tuple[int, int] | None = None
+    store: CatchUpStore, log: str, backfill: tuple[int, int] | None = None
 ) -> Resume | None:
     """The stored state of ``log`` (or of its backfill ``(start, end)``); None if nothing was
     verified yet. ``ValueError`` if the stored state contradicts itself (a bug, or an edited
