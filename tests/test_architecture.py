@@ -165,7 +165,7 @@ def test_every_package_says_what_it_is() -> None:
         ),
         (  # downward, own package and the root: allowed
             "monitor.daemon.service",
-            "from monitor import __version__\nfrom monitor.daemon import commit\n"
+            "from monitor import __version__\nfrom monitor.daemon import catchup\n"
             "from monitor.api import ApiServer\nfrom . import tailer\nimport json\n",
             [],
         ),

@@ -1,5 +1,6 @@
-"""The API's routes: each with its scope (who may call it) and the route template that labels
-its metrics; authentication, request metrics and JSON errors wrap every handler."""
+"""What wraps every route of the API (the table itself is ``app.routes()``): its scope (who
+may call it), the route template that labels its metrics, authentication, request metrics
+and JSON errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The narrow storage interface of the daemon and the API: ``Store``.
+"""The whole store, SQLite or PostgreSQL: ``Store``. Only whoever opens the database holds
+it; every other consumer takes its narrow part (``monitor.storage.ports``).
 
 Guarantees (tested against SQLite and PostgreSQL by ``tests/test_storage_contract.py``):
 

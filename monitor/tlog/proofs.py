@@ -6,7 +6,7 @@ It carries the compact range of [0, size) (one hash per set bit of ``size``), wh
 takes to prove later entries. Indexes and sizes are those of one tree: tree-local (shard-local)
 for Rekor v1, where ``tree_id`` names the tree, and plain log indexes for a Rekor v2 shard.
 
-Per poll, the daemon does::
+Per chunk, the catch-up pass (``monitor.daemon.catchup``) does::
 
     advance_checkpoint(state, new, proof)          # the new tree extends the verified one
     state = verify_extension(state, new, leaf_hashes, state.size)   # the entries are its leaves
@@ -29,7 +29,8 @@ One bad leaf anywhere in a range changes the computed root, and the root does no
 leaf is bad. So no entry of a range may be committed (stored, matched, alerted on, or counted
 towards the cursor) until the whole range has verified. ``BatchVerifier`` takes the range in
 ordered chunks as they arrive and keeps only O(log n) hashes, but the *entries* of those chunks
-are still unverified until ``finish()`` returns. Three ways to live with that:
+are still unverified until ``finish()`` returns. Three ways to live with that (the catch-up pass takes
+the second):
 
 1. Keep the range in memory. For tailing that is the growth since the last poll: small.
 2. Verify in bounded steps against a proven *intermediate* target. Any prefix [0, m) of a
