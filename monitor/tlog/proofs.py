@@ -29,8 +29,8 @@ One bad leaf anywhere in a range changes the computed root, and the root does no
 leaf is bad. So no entry of a range may be committed (stored, matched, alerted on, or counted
 towards the cursor) until the whole range has verified. ``BatchVerifier`` takes the range in
 ordered chunks as they arrive and keeps only O(log n) hashes, but the *entries* of those chunks
-are still unverified until ``finish()`` returns. Three ways to live with that (the catch-up pass takes
-the second):
+are still unverified until ``finish()`` returns. Three ways to live with that (the catch-up pass
+takes the second):
 
 1. Keep the range in memory. For tailing that is the growth since the last poll: small.
 2. Verify in bounded steps against a proven *intermediate* target. Any prefix [0, m) of a
