@@ -14,14 +14,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from monitor.core.errors import StorageError
 from monitor.storage.batch import OutboxSpec
-from monitor.storage.lock import DatabaseInUseError, Holder
+from monitor.storage.lock import DatabaseInUseError, Holder, _advisory_holder
 from monitor.storage.store import Store
 from tests.storage_support import (
     ENGINES,
     T0,
+    PgDatabases,
     _admin,
     cert_record,
     finding_for,
@@ -59,6 +61,53 @@ def test_a_second_monitor_is_refused_and_told_who_holds_the_database(url: str) -
         await second.close()
 
     run(body)
+
+
+def test_a_refusal_names_the_holder_of_this_database_not_of_a_neighbour(
+    pg_dbs: PgDatabases,
+) -> None:
+    """Advisory locks are per database: a monitor of another database on the same server
+    holds a lock of the same key, and a refusal names the holder of its own database."""
+    ours, neighbours = pg_dbs.create(), pg_dbs.create()
+    code = (
+        "import asyncio, sys\n"
+        "from monitor.storage.store import Store\n"
+        "async def main():\n"
+        f"    store = await Store.open({neighbours!r}, exclusive=True)\n"
+        "    print('locked', flush=True)\n"
+        "    sys.stdin.read()\n"
+        "    await store.close()\n"
+        "asyncio.run(main())\n"
+    )
+    # the neighbour takes its lock first, so a lookup across databases would find it first
+    neighbour = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert neighbour.stdout is not None
+        assert neighbour.stdout.readline() == "locked\n"
+
+        async def body() -> None:
+            # nobody holds ours: the lookup must not answer with the neighbour
+            engine = create_async_engine(ours)
+            try:
+                async with engine.connect() as conn:
+                    assert await _advisory_holder(conn) == "holder unknown"
+            finally:
+                await engine.dispose()
+            first = await Store.open(ours, exclusive=True)
+            try:
+                with pytest.raises(DatabaseInUseError) as e:
+                    await Store.open(ours, exclusive=True)
+                me = first.holder
+                assert f"host {me.host}, pid {me.pid}, since {me.since}" in str(e.value)
+                assert f"pid {neighbour.pid}," not in str(e.value)
+            finally:
+                await first.close()
+
+        run(body)
+    finally:
+        neighbour.communicate("", timeout=30)
 
 
 def test_the_lock_dies_with_its_process(tmp_path: Path) -> None:

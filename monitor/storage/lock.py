@@ -160,6 +160,9 @@ async def _advisory_holder(conn: AsyncConnection) -> str:
                 "SELECT a.application_name, a.client_addr::text FROM pg_locks l "
                 "JOIN pg_stat_activity a ON a.pid = l.pid "
                 "WHERE l.locktype = 'advisory' AND l.granted "
+                # advisory locks are per database: a monitor of another database on the
+                # same server holds a lock of the same key, and is not the one in the way
+                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
                 "AND ((l.classid::bigint << 32) | l.objid::bigint) = :k"
             ),
             {"k": ADVISORY_KEY},
