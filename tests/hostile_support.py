@@ -9,6 +9,7 @@ import contextlib
 import json
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -281,3 +282,7 @@ class LatencyProbe:
     @property
     def worst(self) -> float:
         return max(self.samples, default=0.0)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples) if self.samples else 0.0
