@@ -422,7 +422,7 @@ def test_each_log_is_read_with_its_own_limits(tmp_path: Path) -> None:
                 v2={"missing_after": "2m"},
             )
             async with Monitor.open(str(cfg)) as m:
-                policies = {n: r.source.client.http.policy for n, r in m.runners.items()}
+                policies = {n: r.http.policy for n, r in m.runners.items()}
                 v1 = policies.pop("v1")
                 assert (v1.max_entry_bytes, v1.memory_budget_bytes) == (65536, 8 << 20)
                 assert v1.missing_after_seconds == 90

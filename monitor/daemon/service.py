@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import inspect
 import logging
-import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,25 +46,21 @@ from monitor.core.metrics import (
     StorageMetrics,
     register_runtime,
 )
-from monitor.core.status import LogStatus
 from monitor.daemon.catchup import catch_up
 from monitor.daemon.context import PassContext, PassResult, Start
 from monitor.daemon.health import HealthMonitor
-from monitor.daemon.progress import Progress
+from monitor.daemon.jobs import Jobs
+from monitor.daemon.runners import PassProgress, Runner, build_runner, runner_name
 from monitor.daemon.tailer import Backoff, Tailer
-from monitor.daemon.v1source import RekorV1Source
-from monitor.daemon.v2source import RekorV2Source
 from monitor.logclient.discovery import ShardDiscovery
-from monitor.logclient.http import HttpPolicy, LogHttp
+from monitor.logclient.http import HttpPolicy
 from monitor.logclient.policy import policy_for
-from monitor.logclient.v1 import RekorV1Client
-from monitor.logclient.v2 import RekorV2Client
 from monitor.rules.engine import RuleEngine
 from monitor.storage import FindingQuery
 from monitor.storage.store import Store
 from monitor.trust import TransparencyLog, TrustRoot, load_trust_root
 
-__all__ = ["Monitor", "Runner", "runner_name"]
+__all__ = ["Monitor"]
 
 log = logging.getLogger("monitor.daemon")
 
@@ -78,50 +71,6 @@ DELIVERY_GRACE = 5.0
 LONG_PASS = 10_000  # entries: a pass this long reports its progress
 
 
-class _PassProgress:
-    """Progress of one pass, shown only once the pass turns out to be long."""
-
-    def __init__(self, label: str, show_over: int) -> None:
-        self.label = label
-        self.show_over = show_over
-        self.progress: Progress | None = None
-
-    def planned(self, entries: int) -> None:
-        if self.progress is None and entries >= self.show_over and entries > 0:
-            self.progress = Progress(self.label, entries)
-
-    def advance(self, entries: int) -> None:
-        if self.progress is not None:
-            self.progress.advance(entries)
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.close()
-
-
-def runner_name(config: LogSettings, tlog: TransparencyLog) -> str:
-    """A log's name in the store: the configured name, or for a discovered v2 shard the
-    configured name and the shard, e.g. ``rekor-v2@log2025-1.rekor.sigstore.dev``."""
-    if not config.discover:
-        return config.name
-    return f"{config.name}@{re.sub(r'[^A-Za-z0-9.-]+', '-', tlog.key_name)}"
-
-
-@dataclass
-class Runner:
-    """One tree set to tail: its configuration, trust-root entry, what reads it (over the
-    client of its API) and its status."""
-
-    name: str
-    config: LogSettings
-    tlog: TransparencyLog
-    source: RekorV1Source | RekorV2Source
-    start: Start
-    status: LogStatus
-    tailer: Tailer | None = None
-    task: asyncio.Task[None] | None = field(default=None, repr=False)
-
-
 def load_trust(settings: Settings) -> TrustRoot:
     """The trust root the settings name: TUF (online) or files (offline)."""
     if settings.trust.refresh == "tuf":
@@ -129,36 +78,6 @@ def load_trust(settings: Settings) -> TrustRoot:
 
         return refresh_trust_root(Path(settings.trust.tuf_cache), str(settings.trust.tuf_url))
     return load_trust_root(settings.trust.trusted_root, settings.trust.signing_config)
-
-
-class _Jobs:
-    """The scheduler's jobs, run on the event loop (APScheduler runs plain functions in a
-    thread, and waking a tailer is not thread-safe). A stop lets the jobs under way finish:
-    APScheduler's own shutdown would cancel them, and log each as failed."""
-
-    def __init__(self) -> None:
-        self.running: set[asyncio.Task[object]] = set()
-
-    def wrap(self, fn: Callable[[], Awaitable[object] | None]) -> Callable[[], Awaitable[None]]:
-        async def job() -> None:
-            task = asyncio.current_task()
-            if task is not None:
-                self.running.add(task)
-            try:
-                result = fn()
-                if inspect.isawaitable(result):
-                    await result
-            finally:
-                self.running.discard(task)
-
-        return job
-
-    async def stop(self, scheduler: AsyncIOScheduler, timeout: float = 5.0) -> None:
-        scheduler.pause()
-        await asyncio.sleep(0)  # jobs already handed out start, and register
-        if self.running:
-            await asyncio.wait(set(self.running), timeout=timeout)
-        scheduler.shutdown(wait=False)
 
 
 class Monitor:
@@ -209,7 +128,7 @@ class Monitor:
         self._discovery: dict[str, ShardDiscovery] = {}
         self._stop: asyncio.Event | None = None
         self._scheduler: AsyncIOScheduler | None = None
-        self._jobs = _Jobs()
+        self._jobs = Jobs()
         self.api: ApiServer | None = None  # serving while ``run`` runs
         self.config_path: str | None = None  # named in errors about the configuration
         for resolved in checked.logs:
@@ -264,20 +183,13 @@ class Monitor:
     # -- runners -----------------------------------------------------------------------------
 
     def _add(self, cfg: LogSettings, tlog: TransparencyLog, start: Start) -> Runner:
-        name = runner_name(cfg, tlog)
         policy = policy_for(cfg)
         if self.tune_http is not None:
             policy = self.tune_http(policy)
-        http = LogHttp(
-            tlog.base_url, self.session, log=name, metrics=self.client_metrics, policy=policy
+        runner = build_runner(
+            cfg, tlog, start, session=self.session, metrics=self.client_metrics, policy=policy
         )
-        source: RekorV1Source | RekorV2Source
-        if cfg.api == "v1":
-            source = RekorV1Source(RekorV1Client(http, tlog))
-        else:
-            source = RekorV2Source(RekorV2Client(http, tlog))
-        runner = Runner(name, cfg, tlog, source, start, LogStatus(name))
-        self.runners[name] = runner
+        self.runners[runner.name] = runner
         return runner
 
     def runner(self, name: str) -> Runner:
@@ -315,7 +227,7 @@ class Monitor:
         """One verified pass of ``runner`` (or of its backfill range). A pass of at least
         ``show_over`` entries reports its progress (a bar on a terminal, else log lines)."""
         label = runner.name if backfill is None else f"{runner.name} backfill"
-        shown = _PassProgress(label, show_over)
+        shown = PassProgress(label, show_over)
         ctx = self.context(runner, backfill, shown.advance)
         ctx = dataclasses.replace(ctx, planned=shown.planned)
         chunk = runner.config.chunk_size()

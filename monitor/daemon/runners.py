@@ -1,0 +1,92 @@
+"""The runners of a monitor: one per tree set to tail (a Rekor v1 log, or each Rekor v2
+shard), each with the ``LogSource`` that reads it over its API's client, and the progress a
+long pass shows."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from monitor.config.models import LogSettings
+from monitor.core.metrics import ClientMetrics
+from monitor.core.status import LogStatus
+from monitor.daemon.context import Start
+from monitor.daemon.progress import Progress
+from monitor.daemon.source import LogSource
+from monitor.daemon.tailer import Tailer
+from monitor.daemon.v1source import RekorV1Source
+from monitor.daemon.v2source import RekorV2Source
+from monitor.logclient.http import HttpPolicy, LogHttp
+from monitor.logclient.v1 import RekorV1Client
+from monitor.logclient.v2 import RekorV2Client
+from monitor.trust import TransparencyLog
+
+__all__ = ["PassProgress", "Runner", "build_runner", "runner_name"]
+
+
+def runner_name(config: LogSettings, tlog: TransparencyLog) -> str:
+    """A log's name in the store: the configured name, or for a discovered v2 shard the
+    configured name and the shard, e.g. ``rekor-v2@log2025-1.rekor.sigstore.dev``."""
+    if not config.discover:
+        return config.name
+    return f"{config.name}@{re.sub(r'[^A-Za-z0-9.-]+', '-', tlog.key_name)}"
+
+
+@dataclass
+class Runner:
+    """One tree set to tail: its configuration, trust-root entry, what reads it (whatever
+    its API), the HTTP client under that, and its status."""
+
+    name: str
+    config: LogSettings
+    tlog: TransparencyLog
+    source: LogSource
+    http: LogHttp
+    start: Start
+    status: LogStatus
+    tailer: Tailer | None = None
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+def build_runner(
+    cfg: LogSettings,
+    tlog: TransparencyLog,
+    start: Start,
+    *,
+    session: aiohttp.ClientSession,
+    metrics: ClientMetrics,
+    policy: HttpPolicy,
+) -> Runner:
+    """The runner of ``tlog``: its HTTP client under ``policy`` and the source of its API."""
+    name = runner_name(cfg, tlog)
+    http = LogHttp(tlog.base_url, session, log=name, metrics=metrics, policy=policy)
+    source: LogSource = (
+        RekorV1Source(RekorV1Client(http, tlog))
+        if cfg.api == "v1"
+        else RekorV2Source(RekorV2Client(http, tlog))
+    )
+    return Runner(name, cfg, tlog, source, http, start, LogStatus(name))
+
+
+class PassProgress:
+    """Progress of one pass, shown only once the pass turns out to be long."""
+
+    def __init__(self, label: str, show_over: int) -> None:
+        self.label = label
+        self.show_over = show_over
+        self.progress: Progress | None = None
+
+    def planned(self, entries: int) -> None:
+        if self.progress is None and entries >= self.show_over and entries > 0:
+            self.progress = Progress(self.label, entries)
+
+    def advance(self, entries: int) -> None:
+        if self.progress is not None:
+            self.progress.advance(entries)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.close()
