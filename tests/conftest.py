@@ -1,9 +1,12 @@
-"""Shared test fixtures: paths to the real production data copied from ../shared/fixtures."""
+"""Shared test fixtures: paths to the real production data copied from ../shared/fixtures;
+the ``pg`` marker on every test that uses the PostgreSQL test server."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 STAGING_ROOT = FIXTURES / "trust" / "trusted_root.staging.json"
@@ -31,3 +34,18 @@ def json_paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         for i, v in enumerate(doc):
             out += json_paths(v, (*prefix, i))
     return out
+
+
+PG_FIXTURES = {"pg_dbs", "pg_shared"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``pg`` each case run on PostgreSQL (an engine parameter of "postgresql", direct
+    or through a fixture) or asking for a PostgreSQL database fixture, so that
+    ``-m "not pg"`` runs without the server."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params.values() if callspec is not None else ()
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "postgresql" in params or fixtures & PG_FIXTURES:
+            item.add_marker(pytest.mark.pg)

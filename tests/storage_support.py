@@ -83,17 +83,42 @@ class PgDatabases:
 
     def __init__(self) -> None:
         self.names: list[str] = []
+        self._template: str | None = None
 
-    def create(self) -> str:
+    def create(self, *, migrated: bool = False) -> str:
+        """An empty database, or with ``migrated`` one at the schema's head: a copy of a
+        template migrated once (migrating each database anew takes about a second)."""
         name = f"tlog_test_{secrets.token_hex(6)}"
-        run(lambda: _admin(f'CREATE DATABASE "{name}"'))
+        template = f' TEMPLATE "{self._migrated_template()}"' if migrated else ""
+        run(lambda: _admin(f'CREATE DATABASE "{name}"{template}'))
         self.names.append(name)
         return PG_SERVER.rsplit("/", 1)[0] + f"/{name}"
 
+    def _migrated_template(self) -> str:
+        if self._template is None:
+            url = self.create()
+
+            async def migrate() -> None:
+                await (await Store.open(url)).close()  # no connection left: it can be copied
+
+            run(migrate)
+            self._template = url.rsplit("/", 1)[1]
+        return self._template
+
     def drop_all(self) -> None:
-        for name in self.names:
-            run(lambda n=name: _admin(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)'))  # type: ignore[misc]
-        self.names.clear()
+        """All at once: each DROP DATABASE waits for a checkpoint, and drops that wait together
+        share one (one after the other they took about a second each)."""
+        names, self.names, self._template = self.names, [], None
+        limit = asyncio.Semaphore(8)
+
+        async def drop(name: str) -> None:
+            async with limit:
+                await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+        async def drop_every() -> None:
+            await asyncio.gather(*(drop(n) for n in names))
+
+        run(drop_every)
 
 
 def sqlite_url(tmp: Path) -> str:
