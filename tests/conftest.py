@@ -1,8 +1,10 @@
 """Shared test fixtures: paths to the real production data copied from ../shared/fixtures;
-the ``pg`` marker on every test that uses the PostgreSQL test server."""
+the ``pg`` marker on every test that uses the PostgreSQL test server; the test databases
+dropped together at the end."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +51,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         fixtures = set(getattr(item, "fixturenames", ()))
         if "postgresql" in params or fixtures & PG_FIXTURES:
             item.add_marker(pytest.mark.pg)
+
+
+def pytest_sessionfinish() -> None:
+    # only a session that imported the storage helpers can have made databases
+    storage_support = sys.modules.get("tests.storage_support")
+    if storage_support is not None:
+        storage_support.drop_session_databases()
