@@ -41,16 +41,19 @@ def json_paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 PG_FIXTURES = {"pg_dbs", "pg_shared"}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_itemcollected(item: pytest.Item) -> None:
     """Mark ``pg`` each case run on PostgreSQL (an engine parameter of "postgresql", direct
     or through a fixture) or asking for a PostgreSQL database fixture, so that
-    ``-m "not pg"`` runs without the server."""
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        params = callspec.params.values() if callspec is not None else ()
-        fixtures = set(getattr(item, "fixturenames", ()))
-        if "postgresql" in params or fixtures & PG_FIXTURES:
-            item.add_marker(pytest.mark.pg)
+    ``-m "not pg"`` runs without the server; and run them all in one pytest-xdist worker:
+    a refused monitor names the holder of the lock from the server's view of every
+    database, which another worker's monitor would muddle. (Done as each item is collected:
+    pytest-xdist reads the groups in its own pytest_collection_modifyitems.)"""
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params.values() if callspec is not None else ()
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if "postgresql" in params or fixtures & PG_FIXTURES:
+        item.add_marker(pytest.mark.pg)
+        item.add_marker(pytest.mark.xdist_group("postgresql"))
 
 
 def pytest_sessionfinish() -> None:
