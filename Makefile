@@ -44,13 +44,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# The tests run in parallel, one worker per core (pytest-xdist; PYTEST_WORKERS=0 for none);
-# the tests of one xdist_group (those on PostgreSQL, see tests/conftest.py) share a worker.
+# The tests run in parallel, one worker per core (pytest-xdist; PYTEST_WORKERS=0 for none),
+# each worker taking the next test as it frees up (the PostgreSQL ones take turns: see
+# tests/conftest.py).
 # Bytecode caches are written even where the environment says not to: the tests start the
 # tlog-monitor command in many child processes, and without caches each one compiles
 # everything it imports anew.
 PYTEST_WORKERS ?= auto
-PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 pytest: $(STAMP)
 	$(PYTEST) $(PYTEST_ARGS)

@@ -1,10 +1,13 @@
 """Shared test fixtures: paths to the real production data copied from ../shared/fixtures;
-the ``pg`` marker on every test that uses the PostgreSQL test server; the test databases
-dropped together at the end."""
+the ``pg`` marker on every test that uses the PostgreSQL test server, which take turns under
+pytest-xdist; the test databases dropped together at the end."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +47,28 @@ PG_FIXTURES = {"pg_dbs", "pg_shared"}
 def pytest_itemcollected(item: pytest.Item) -> None:
     """Mark ``pg`` each case run on PostgreSQL (an engine parameter of "postgresql", direct
     or through a fixture) or asking for a PostgreSQL database fixture, so that
-    ``-m "not pg"`` runs without the server; and run them all in one pytest-xdist worker:
-    a refused monitor names the holder of the lock from the server's view of every
-    database, which another worker's monitor would muddle. (Done as each item is collected:
-    pytest-xdist reads the groups in its own pytest_collection_modifyitems.)"""
+    ``-m "not pg"`` runs without the server."""
     callspec = getattr(item, "callspec", None)
     params = callspec.params.values() if callspec is not None else ()
     fixtures = set(getattr(item, "fixturenames", ()))
     if "postgresql" in params or fixtures & PG_FIXTURES:
         item.add_marker(pytest.mark.pg)
-        item.add_marker(pytest.mark.xdist_group("postgresql"))
+
+
+@pytest.fixture(autouse=True)
+def one_postgresql_test_at_a_time(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Under pytest-xdist, the ``pg`` tests of the workers take turns: a monitor refused a
+    database names the holder of the lock from the server's view of every database, which
+    another worker's monitor on another database would muddle."""
+    if request.node.get_closest_marker("pg") is None or "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    # the workers' temporary directories share their parent
+    with (tmp_path_factory.getbasetemp().parent / "postgresql.lock").open("a") as turn:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        yield
 
 
 def pytest_sessionfinish() -> None:

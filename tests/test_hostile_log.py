@@ -104,7 +104,6 @@ def _lag_metric(metrics: dict[str, float], log: str) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("hostile")  # one worker starts the hostile server once for all
 @pytest.mark.parametrize("mode", [m for m in MODES if m != "off"])
 def test_a_hostile_log_cannot_exhaust_stall_or_mislead_the_daemon(
     server: HostileServer, tmp_path: Path, mode: str
