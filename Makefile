@@ -1,6 +1,7 @@
 # tlog-monitor: every target sets up what it needs from the lock files.
 #   make run    run the monitor (SQLite by default)
 #   make test   lint, type-check and test
+#   make test-fast   the quick tests only (no slow ones, no PostgreSQL), for the inner loop
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -13,11 +14,12 @@ STAMP := $(VENV)/.synced
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help setup run demo test lint typecheck pytest bench bench-storage docs clean
+.PHONY: help setup run demo test test-fast lint typecheck pytest bench bench-storage docs clean
 
 help:
 	@echo "make run    run the monitor (SQLite by default; CONFIG=FILE for another config)"
 	@echo "make test   set up, lint (ruff), type-check (mypy --strict) and test (pytest)"
+	@echo "make test-fast   the tests that are neither slow nor need PostgreSQL, in parallel"
 	@echo "make demo   offline demo on the built-in simulator"
 	@echo "make bench  benchmarks"
 	@echo "make lint   ruff only"
@@ -43,10 +45,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The tests run in parallel, one worker per core (pytest-xdist; PYTEST_WORKERS=0 for none),
+# each worker taking the next test as it frees up.
+# Bytecode caches are written even where the environment says not to: the tests start the
+# tlog-monitor command in many child processes, and without caches each one compiles
+# everything it imports anew.
+PYTEST_WORKERS ?= auto
+PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
+
 pytest: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The inner loop: the tests that are neither slow nor need PostgreSQL, without lint or mypy
+test-fast: $(STAMP)
+	$(PYTEST) -m "not slow and not pg and not online" $(PYTEST_ARGS)
 
 CONFIG ?= config/monitor.yaml
 

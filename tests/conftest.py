@@ -1,9 +1,14 @@
-"""Shared test fixtures: paths to the real production data copied from ../shared/fixtures."""
+"""Shared test fixtures: paths to the real production data copied from ../shared/fixtures;
+the ``pg`` marker on every test that uses the PostgreSQL test server; the test databases
+dropped together at the end."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 STAGING_ROOT = FIXTURES / "trust" / "trusted_root.staging.json"
@@ -31,3 +36,24 @@ def json_paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         for i, v in enumerate(doc):
             out += json_paths(v, (*prefix, i))
     return out
+
+
+PG_FIXTURES = {"pg_dbs", "pg_shared"}
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Mark ``pg`` each case run on PostgreSQL (an engine parameter of "postgresql", direct
+    or through a fixture) or asking for a PostgreSQL database fixture, so that
+    ``-m "not pg"`` runs without the server."""
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params.values() if callspec is not None else ()
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if "postgresql" in params or fixtures & PG_FIXTURES:
+        item.add_marker(pytest.mark.pg)
+
+
+def pytest_sessionfinish() -> None:
+    # only a session that imported the storage helpers can have made databases
+    storage_support = sys.modules.get("tests.storage_support")
+    if storage_support is not None:
+        storage_support.drop_session_databases()

@@ -24,7 +24,7 @@ from monitor.storage.base import (
     OUTBOX,
 )
 from monitor.storage.store import Store
-from tests.storage_support import PgDatabases, fresh_url, pg_databases_fixture
+from tests.storage_support import PgDatabases, pg_databases_fixture, require_postgres
 
 if TYPE_CHECKING:
     from monitor.daemon.service import Monitor
@@ -93,10 +93,13 @@ pg_dbs = pytest.fixture(scope="session")(pg_databases_fixture)
 
 
 def database_url(engine: str, tmp_path: Path, pg: Callable[[], PgDatabases], name: str) -> str:
-    """A fresh, empty database (PostgreSQL: required under CI, else skipped if absent)."""
+    """A fresh database (PostgreSQL: required under CI, else skipped if absent): SQLite's is
+    empty, PostgreSQL's already at the schema's head (a copy of a template migrated once per
+    session; the storage tests migrate empty ones on both engines)."""
     if engine == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}"
-    return fresh_url(engine, tmp_path, pg)
+    require_postgres()
+    return pg().create(migrated=True)
 
 
 def engine_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], str]]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import yaml
 from aiohttp import web
 from aiohttp.client_reqrep import ConnectionKey
@@ -240,6 +241,7 @@ def test_alerts_test_names_the_cause_of_a_failure(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_alerts_dead_lists_and_replay_requeues(tmp_path: Path) -> None:
     async def body() -> None:
         async with Receiver(secret=SECRET) as receiver:
@@ -337,6 +339,7 @@ def test_alerts_dead_lists_a_row_that_could_not_be_read(tmp_path: Path) -> None:
     run(body)
 
 
+@pytest.mark.slow
 def test_once_killed_mid_delivery_delivers_everything_exactly_once(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
 
@@ -431,6 +434,7 @@ async def _until_drained(
         await asyncio.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_daemon_killed_mid_delivery_delivers_everything_once_in_order(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
     planted = 12  # 6 planted in each log

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.alert_receivers import HOOK, Receiver
 from tests.api_support import READ_TOKEN, TOKENS
@@ -74,6 +75,7 @@ def _sample(text: str, name: str, labels: str = "") -> float:
     return float(m.group(1)) if m else 0.0
 
 
+@pytest.mark.slow
 def test_a_slowloris_flood_leaves_the_daemon_working(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
 

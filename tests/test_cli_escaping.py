@@ -108,6 +108,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]
     return run(body)
 
 
+@pytest.mark.slow
 def test_history_shows_log_values_escaped_and_its_json_exact(
     hostile: tuple[Path, list[Path]],
 ) -> None:

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.alert_receivers import HOOK, Receiver, finding_keys
 from tests.daemon_support import MALLORY, RULES, SINKS, write_config
 from tests.simlog import harness, run
@@ -32,6 +34,7 @@ async def cli(*args: str, timeout: float = 120.0) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
+@pytest.mark.slow
 def test_once_and_backfill_json_and_one_time_for_both_logs(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
 
@@ -78,6 +81,7 @@ def test_once_and_backfill_json_and_one_time_for_both_logs(tmp_path: Path) -> No
     run(body)
 
 
+@pytest.mark.slow
 def test_run_warns_once_when_nobody_is_told(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
 
@@ -116,6 +120,7 @@ def test_run_warns_once_when_nobody_is_told(tmp_path: Path) -> None:
     run(body)
 
 
+@pytest.mark.slow
 def test_an_expected_use_is_a_record_that_reaches_only_a_sink_asking_for_it(
     tmp_path: Path,
 ) -> None:

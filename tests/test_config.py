@@ -935,6 +935,7 @@ def test_check_config_unreadable_trust_file(
     assert err.startswith(f"tlog-monitor: error: {path}:1: trust: {broken}: not a valid")
 
 
+@pytest.mark.slow
 def test_console_script(tmp_path: Path, issue_file: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SOC_WEBHOOK_SECRET"}
     ok = subprocess.run(

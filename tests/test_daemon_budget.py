@@ -22,6 +22,7 @@ BUDGET = 1 << 20
 MALLORY = {"email": "mallory@evil.example"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("api", ["v1", "v2"])
 def test_a_small_budget_cuts_chunks_and_loses_nothing(tmp_path: Path, api: str) -> None:
     # an entry of the simulator is about 3 KB: a batch of ten may take 8 KB each

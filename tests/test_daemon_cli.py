@@ -56,6 +56,7 @@ async def plant(h: Harness, base: int) -> None:
     await h.admin("plant", {"index": base + 999, "digest": ARTIFACT})
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_loses_and_doubles_nothing(
     tmp_path: Path, make_db: Callable[[str], str]
 ) -> None:
@@ -108,6 +109,7 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(
     run(body)
 
 
+@pytest.mark.slow
 def test_run_stops_cleanly_on_sigterm_and_logs_json(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
 
@@ -156,6 +158,7 @@ def test_run_stops_cleanly_on_sigterm_and_logs_json(tmp_path: Path) -> None:
     run(body)
 
 
+@pytest.mark.slow
 def test_once_exit_codes(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
 
@@ -198,6 +201,7 @@ def test_once_exit_codes(tmp_path: Path) -> None:
     run(body)
 
 
+@pytest.mark.slow
 def test_backfill_is_verified_and_resumable(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
 

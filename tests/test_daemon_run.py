@@ -185,6 +185,7 @@ async def once_until_done(m: Monitor, attempts: int = 20) -> dict[str, PassResul
     raise AssertionError(f"no clean pass in {attempts} attempts: {results}")
 
 
+@pytest.mark.slow
 def test_twenty_percent_faults_give_the_same_final_state(
     tmp_path: Path, make_db: Callable[[str], str]
 ) -> None:

@@ -173,6 +173,7 @@ async def _printed_commands_work(lines: list[str], cwd: Path) -> list[str]:
     return ran
 
 
+@pytest.mark.slow
 def test_demo_shows_verified_alerts_of_every_kind_and_stops_on_sigint(tmp_path: Path) -> None:
     port = _free_block()
 
@@ -227,6 +228,7 @@ def test_demo_shows_verified_alerts_of_every_kind_and_stops_on_sigint(tmp_path: 
     run(body)
 
 
+@pytest.mark.slow
 def test_demo_stops_by_itself_and_on_sigterm(tmp_path: Path) -> None:
     port = _free_block()
 

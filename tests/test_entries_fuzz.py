@@ -12,6 +12,7 @@ import json
 import random
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -136,6 +137,7 @@ def _check(body: bytes, envelope: Envelope | None, attestation: bytes | None) ->
     json.dumps(result_json(result))
 
 
+@pytest.mark.slow
 @settings(
     max_examples=EXAMPLES,
     deadline=None,

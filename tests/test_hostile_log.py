@@ -107,6 +107,7 @@ def _lag_metric(metrics: dict[str, float], log: str) -> float:
     return metrics[f'tlog_monitor_lag_entries{{log="{log}"}}']
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [m for m in MODES if m != "off"])
 def test_a_hostile_log_cannot_exhaust_stall_or_mislead_the_daemon(
     server: HostileServer, tmp_path: Path, mode: str

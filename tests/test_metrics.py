@@ -112,6 +112,7 @@ async def plant(h: Harness, base: int) -> None:
     await h.admin("plant", {"index": base + 80, "digest": ARTIFACT})
 
 
+@pytest.mark.slow
 def test_a_pass_exports_the_whole_contract_with_the_right_values(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
 

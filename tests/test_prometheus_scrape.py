@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+import pytest
 import yaml
 
 from tests.daemon_support import MALLORY, write_config
@@ -125,6 +126,7 @@ async def running_daemon(config: Path, log_path: Path) -> AsyncIterator[None]:
         await stop_process(proc)
 
 
+@pytest.mark.slow
 def test_prometheus_scrapes_the_daemon_and_evaluates_every_query(tmp_path: Path) -> None:
     require_tool("prometheus")
     token = secrets.token_urlsafe(32)

@@ -30,6 +30,7 @@ def _wait_for(path: Path, proc: subprocess.Popen[str]) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_sim_command_serves_what_its_trust_files_describe(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -329,6 +329,7 @@ def pool_cert(factory: EntryFactory, signer: CertificateSigner) -> PoolCert:
     return next(c for c in factory.certificates if c.fingerprint == signer.fingerprint)
 
 
+@pytest.mark.slow
 def test_github_certificates_carry_every_fulcio_extension(
     factory: EntryFactory, v1_entries: list[SimEntry]
 ) -> None:

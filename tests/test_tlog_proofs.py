@@ -136,6 +136,7 @@ def _starts(size: int) -> list[int]:
     return sorted({s for s in fixed if s <= size} | {rnd.randrange(size + 1) for _ in range(3)})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES)
 def test_seed_v2_gives_the_compact_range_of_every_start(size: int) -> None:
     store = store_of(size)

@@ -402,6 +402,7 @@ def test_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert whole["exit"] == 2
 
 
+@pytest.mark.slow
 def test_console_script_exit_codes_without_traceback(tmp_path: Path) -> None:
     good = FIXTURES / "v1-api" / "logentry.jar.prod.json"
     bad = tmp_path / "bad.json"
