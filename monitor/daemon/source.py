@@ -21,8 +21,8 @@ from monitor.core.errors import CheckpointError
 from monitor.core.findings import IntegrityType
 from monitor.logclient.budget import ByteBudget
 from monitor.logclient.owed import Owed
-from monitor.logclient.v1 import InclusionProof
 from monitor.tlog.checkpoint import SignedCheckpoint
+from monitor.tlog.merkle import InclusionProof
 from monitor.tlog.proofs import IntegrityFailure, VerifiedTree
 
 __all__ = [

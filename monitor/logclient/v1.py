@@ -37,6 +37,7 @@ from monitor.logclient.limits import (
 )
 from monitor.logclient.owed import Owed
 from monitor.tlog.checkpoint import SignedCheckpoint, open_checkpoint, v1_tree_id
+from monitor.tlog.merkle import InclusionProof
 from monitor.trust import TransparencyLog
 
 BATCH_SIZE = 10  # the server rejects more with 422
@@ -83,18 +84,6 @@ class LogInfo:
                     break
                 return shard, global_index - shard.start
         raise ValueError(f"global index {global_index} is before every shard")
-
-
-@dataclass(frozen=True)
-class InclusionProof:
-    """``verification.inclusionProof`` as served: unverified until checked against its
-    checkpoint (whose signature is not checked here either)."""
-
-    index: int  # tree-local
-    tree_size: int
-    root_hash: bytes
-    hashes: tuple[bytes, ...]
-    checkpoint: str
 
 
 @dataclass(frozen=True)

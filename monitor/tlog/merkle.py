@@ -15,6 +15,20 @@ from dataclasses import dataclass
 
 from monitor.core.errors import ProofError
 
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """An inclusion proof as a log serves it (Rekor v1's ``verification.inclusionProof``):
+    unverified until checked against its checkpoint (whose signature is not checked here
+    either)."""
+
+    index: int  # tree-local
+    tree_size: int
+    root_hash: bytes
+    hashes: tuple[bytes, ...]
+    checkpoint: str
+
+
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
