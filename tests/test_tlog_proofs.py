@@ -30,10 +30,9 @@ from monitor.tlog.proofs import (
     VerifiedTree,
     advance_checkpoint,
     seed_from_inclusion,
-    seed_v2,
-    v2_consistency_proof,
     verify_extension,
 )
+from monitor.tlog.tileproofs import seed_v2, v2_consistency_proof
 from monitor.tlog.tiles import split_tile, tile_path
 from tests.simlog import Harness, harness, run
 

@@ -15,13 +15,8 @@ from monitor.daemon.prefetch import chunks
 from monitor.daemon.source import LogView, Part, RawEntry, Read, Target, Tree
 from monitor.logclient.v2 import RekorV2Client
 from monitor.tlog.checkpoint import SignedCheckpoint
-from monitor.tlog.proofs import (
-    IntegrityFailure,
-    VerifiedTree,
-    seed_v2,
-    v2_consistency_proof,
-    verify_extension,
-)
+from monitor.tlog.proofs import IntegrityFailure, VerifiedTree, verify_extension
+from monitor.tlog.tileproofs import seed_v2, v2_consistency_proof
 from monitor.tlog.tiles import TILE_WIDTH, tile_width, tiles_for_range
 
 __all__ = ["RekorV2Source"]
