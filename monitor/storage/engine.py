@@ -98,7 +98,26 @@ def _private_file(path: Path) -> None:
     os.close(fd)
 
 
-def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> AsyncEngine:
+# PostgreSQL: how long a statement waits for a lock another session holds, and how long a
+# session may sit in an open transaction without sending anything, before the server ends it.
+# A writer paused inside a transaction (a stopped process, a partition) would otherwise hold its
+# row locks, and block every other writer and `findings ack`, for as long as it stays paused.
+# Every transaction of the monitor sends its statements back to back: the limits only ever
+# cut short a wait or a process that is not running.
+LOCK_TIMEOUT = 5.0
+IDLE_IN_TRANSACTION_TIMEOUT = 10.0
+
+
+def make_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    pool_size: int = 5,
+    lock_timeout: float = LOCK_TIMEOUT,
+    idle_in_transaction_timeout: float = IDLE_IN_TRANSACTION_TIMEOUT,
+) -> AsyncEngine:
+    """An engine for ``url``; on PostgreSQL its sessions bound lock waits and idle
+    transactions (seconds)."""
     u = normalize_url(url)
     if u.drivername.startswith("sqlite"):
         assert u.database is not None
@@ -107,7 +126,17 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> AsyncEng
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(u, echo=echo, pool_pre_ping=True, pool_size=pool_size)
+    settings = {
+        "lock_timeout": str(round(lock_timeout * 1000)),
+        "idle_in_transaction_session_timeout": str(round(idle_in_transaction_timeout * 1000)),
+    }
+    return create_async_engine(
+        u,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        connect_args={"server_settings": settings},
+    )
 
 
 # ----------------------------------------------------------------------------------- Alembic
