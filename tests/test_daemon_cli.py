@@ -77,7 +77,10 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(
                 results = await m.once()
             assert all(getattr(r, "cursor", None) == 4000 for r in results.values()), results
 
-            cfg = write_config(tmp_path / "k.yaml", h.sim, tmp_path, killed_url, v1=logs, v2=logs)
+            # the killed monitor reads v1 at 12 requests a second: a catch-up of about 30 s,
+            # longer than eight runs of at most 3 s each, however quickly a run starts
+            slow = {**logs, "requests_per_second": 12}
+            cfg = write_config(tmp_path / "k.yaml", h.sim, tmp_path, killed_url, v1=slow, v2=logs)
             kills = 0
             for _ in range(40):
                 proc = await asyncio.create_subprocess_exec(
