@@ -4,11 +4,10 @@ matched, the findings, malformed entries and index rows.
 It runs on the event loop's thread, a slice of about 10 ms at a time (timed, not counted:
 entries of a few KB and of a megabyte cost very different times), so that the previous batch's
 last rows and COMMIT (on SQLite's thread, without the GIL), the fetches and the API's requests
-go on in between. Measured on
-this 2-core machine and left out: handing chunks to a worker process (the pickling made the
-worker the bottleneck, ~150 us an entry against ~100 in place), and running the Fulcio chain
-checks on a worker thread (their verification releases the GIL, but the handoffs cost more
-CPU than they saved).
+go on in between. Measured on 2 cores and left out: handing chunks to a worker process (the
+pickling made the worker the bottleneck, ~150 us an entry against ~100 in place), and running
+the Fulcio chain checks on a worker thread (their verification releases the GIL, but the
+handoffs cost more CPU than they saved).
 """
 
 from __future__ import annotations
