@@ -23,6 +23,7 @@ import aiohttp
 import yaml
 
 from tests.api_support import READ_TOKEN, TOKENS
+from tests.simlog import admin
 
 AUTH = {"Authorization": f"Bearer {READ_TOKEN}"}
 
@@ -93,13 +94,7 @@ class HostileLog:
         return self.server.trust_dir
 
     async def admin(self, path: str, payload: dict[str, Any] | None = None) -> Any:
-        url = f"{self.url}/admin/{path}"
-        if payload is None:
-            async with self.session.get(url) as resp:
-                return await resp.json()
-        async with self.session.post(url, json=payload) as resp:
-            assert resp.status == 200, await resp.text()
-            return await resp.json()
+        return await admin(self.session, self.url, path, payload)
 
     async def attack(self, mode: str, first: int = 0) -> None:
         await self.admin("hostile", {"mode": mode, "from": first})

@@ -31,6 +31,19 @@ FAST = HttpPolicy(
 )
 
 
+async def admin(
+    session: aiohttp.ClientSession, base_url: str, path: str, payload: dict[str, Any] | None
+) -> Any:
+    """A simulator's (or a hostile log's) ``/admin/<path>``: GET without a payload, else POST."""
+    url = f"{base_url}/admin/{path}"
+    if payload is None:
+        async with session.get(url) as resp:
+            return await resp.json()
+    async with session.post(url, json=payload) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+
 @dataclass
 class Harness:
     sim: RunningSim
@@ -41,13 +54,7 @@ class Harness:
     v2: RekorV2Client
 
     async def admin(self, path: str, payload: dict[str, Any] | None = None) -> Any:
-        url = f"{self.sim.base_url}/admin/{path}"
-        if payload is None:
-            async with self.session.get(url) as resp:
-                return await resp.json()
-        async with self.session.post(url, json=payload) as resp:
-            assert resp.status == 200, await resp.text()
-            return await resp.json()
+        return await admin(self.session, self.sim.base_url, path, payload)
 
 
 @asynccontextmanager

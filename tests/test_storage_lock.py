@@ -29,6 +29,7 @@ from tests.storage_support import (
     finding_for,
     fresh_url,
     pg_databases_fixture,
+    require_postgres,
     run,
 )
 
@@ -68,6 +69,7 @@ def test_a_refusal_names_the_holder_of_this_database_not_of_a_neighbour(
 ) -> None:
     """Advisory locks are per database: a monitor of another database on the same server
     holds a lock of the same key, and a refusal names the holder of its own database."""
+    require_postgres()
     ours, neighbours = pg_dbs.create(), pg_dbs.create()
     code = (
         "import asyncio, sys\n"
