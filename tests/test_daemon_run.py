@@ -17,6 +17,8 @@ import pytest
 from monitor.core.findings import FindingKind, FindingState
 from monitor.daemon.context import PassResult
 from monitor.daemon.service import Monitor
+from monitor.daemon.v1source import RekorV1Source
+from monitor.daemon.v2source import RekorV2Source
 from monitor.logclient.http import HttpPolicy
 from monitor.storage import FindingQuery
 from monitor.storage.store import Store
@@ -423,7 +425,10 @@ def test_each_log_is_read_with_its_own_limits(tmp_path: Path) -> None:
                 v2={"missing_after": "2m"},
             )
             async with Monitor.open(str(cfg)) as m:
-                policies = {n: r.http.policy for n, r in m.runners.items()}
+                policies = {}
+                for n, r in m.runners.items():
+                    assert isinstance(r.source, RekorV1Source | RekorV2Source)
+                    policies[n] = r.source.client.http.policy
                 v1 = policies.pop("v1")
                 assert (v1.max_entry_bytes, v1.memory_budget_bytes) == (65536, 8 << 20)
                 assert v1.missing_after_seconds == 90

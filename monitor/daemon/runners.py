@@ -38,13 +38,12 @@ def runner_name(config: LogSettings, tlog: TransparencyLog) -> str:
 @dataclass
 class Runner:
     """One tree set to tail: its configuration, trust-root entry, what reads it (whatever
-    its API), the HTTP client under that, and its status."""
+    its API) and its status."""
 
     name: str
     config: LogSettings
     tlog: TransparencyLog
     source: LogSource
-    http: LogHttp
     start: Start
     status: LogStatus
     tailer: Tailer | None = None
@@ -68,7 +67,7 @@ def build_runner(
         if cfg.api == "v1"
         else RekorV2Source(RekorV2Client(http, tlog))
     )
-    return Runner(name, cfg, tlog, source, http, start, LogStatus(name))
+    return Runner(name, cfg, tlog, source, start, LogStatus(name))
 
 
 class PassProgress:
