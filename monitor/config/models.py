@@ -33,6 +33,7 @@ from monitor.config.alerting import (
 from monitor.config.base import ConfigModel, raw_items
 from monitor.config.database import DEFAULT_DATABASE_URL, DatabaseSettings
 from monitor.config.fields import none_is_empty
+from monitor.config.ha import HaSettings
 from monitor.config.logs import PRODUCTION_TUF_URL, LogSettings, TrustSettings
 from monitor.config.problems import Loc, Problem, format_loc
 from monitor.config.server import DEFAULT_LISTEN, ServerSettings, TokenSettings
@@ -47,6 +48,7 @@ __all__ = [
     "PRODUCTION_TUF_URL",
     "AlertSettings",
     "DatabaseSettings",
+    "HaSettings",
     "HealthSettings",
     "LogSettings",
     "ServerSettings",
@@ -71,6 +73,14 @@ class Settings(ConfigModel):
     )
     trust: TrustSettings = Field(default_factory=TrustSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    ha: HaSettings | None = Field(
+        default=None,
+        json_schema_extra={
+            "note": "Several replicas on one PostgreSQL database, each log led by one of "
+            "them (see [deployment](deployment.md#high-availability)). Without it, one "
+            "monitor runs per database and a second one refuses to start. Not for SQLite."
+        },
+    )
     server: ServerSettings = Field(default_factory=ServerSettings)
     watch: Annotated[tuple[WatchRule, ...], BeforeValidator(none_is_empty)] = Field(
         default=(),
@@ -108,6 +118,7 @@ class Settings(ConfigModel):
         server = raw.get("server")
         sinks = alerts.get("sinks") if isinstance(alerts, Mapping) else None
         tokens = server.get("tokens") if isinstance(server, Mapping) else None
+        out += _ha_needs_postgresql(raw)
         out += _unique(("logs",), raw.get("logs"), "name", "log name")
         out += _unique(("watch",), raw.get("watch"), "name", "rule name")
         out += _unique(("alerts", "sinks"), sinks, "name", "sink name")
@@ -166,6 +177,22 @@ def _expected_use_routes(watch: Any, sinks: Any) -> list[Problem]:
             for i, j in listing
         ]
     return out
+
+
+def _ha_needs_postgresql(raw: Mapping[str, Any]) -> list[Problem]:
+    if raw.get("ha") is None:
+        return []
+    db = raw.get("database")
+    url = db.get("url", DEFAULT_DATABASE_URL) if isinstance(db, Mapping) else DEFAULT_DATABASE_URL
+    if isinstance(url, str) and url.split(":", 1)[0].split("+", 1)[0] == "sqlite":
+        return [
+            Problem(
+                ("ha",),
+                "several replicas need PostgreSQL: a SQLite database is for one monitor "
+                "(remove ha:, or set database.url to postgresql+asyncpg://...)",
+            )
+        ]
+    return []
 
 
 def _normal_url(value: str) -> str:

@@ -317,6 +317,8 @@ class OutboxRow(Base):
     # who is posting it now, and until when the claim holds (a dead holder's claim expires)
     claimed_by: Mapped[str | None] = mapped_column(String(255))
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the webhook-id it was first claimed under: a replica that sends it again uses the same
+    message_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class WriteProbe(Base):
@@ -327,6 +329,32 @@ class WriteProbe(Base):
 
     holder: Mapped[str] = mapped_column(String(255), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LogLease(Base):
+    """Who leads a log (several replicas on PostgreSQL): the replica process ``holder`` until
+    ``expires_at``. ``epoch`` rises whenever the lease is taken afresh, and a batch commits
+    only under the epoch it was started with (fencing)."""
+
+    __tablename__ = "log_leases"
+
+    log: Mapped[str] = mapped_column(String(255), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    replica: Mapped[str] = mapped_column(String(255))
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Replica(Base):
+    """A running replica process and until when its heartbeat holds."""
+
+    __tablename__ = "replicas"
+
+    holder: Mapped[str] = mapped_column(String(255), primary_key=True)
+    replica: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class DeliveryAttempt(Base):
