@@ -9,6 +9,7 @@ daemon's service, the CLI) holds the ``Store`` and hands out the parts.
 - ``OutboxStore``: alert delivery (the outbox read, claimed, marked delivered or failed);
 - ``HealthStore``: the monitor's own health (its findings, the outbox's age);
 - ``ApiStore``: the HTTP API (history, findings and their triage, logs, readiness);
+- ``LeaseStore``: the leadership of the logs over replicas (heartbeats and leases);
 - ``HistoryReader``, ``FindingsReader``, ``DeadLetters``: the CLI's queries.
 """
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from monitor.storage.findings_store import FindingQuery, StoredFinding
     from monitor.storage.history import HistoryItem, StoredEntry
     from monitor.storage.history_query import HistoryQuery
+    from monitor.storage.leases import Lease, LeaseRow, LiveReplica
     from monitor.storage.lock import Holder
     from monitor.storage.logs_state import LogState, StoredCheckpoint
     from monitor.storage.outbox import Attempt, OutboxItem
@@ -47,6 +49,25 @@ class CatchUpStore(Protocol):
     async def store_batch(
         self, batch: Batch, *, committing: Callable[[], None] | None = None
     ) -> BatchResult: ...
+
+
+class LeaseStore(Protocol):
+    """Leadership over replicas: each replica's heartbeat, and the leases of the logs it
+    renews, takes, releases, and reads (``monitor.storage.leases``)."""
+
+    async def heartbeat(self, holder: str, replica: str, ttl: float) -> list[LiveReplica]: ...
+
+    async def renew_leases(self, holder: str, ttl: float) -> list[Lease]: ...
+
+    async def take_leases(
+        self, logs: Sequence[str], holder: str, replica: str, ttl: float
+    ) -> list[Lease]: ...
+
+    async def release_leases(self, holder: str, logs: Sequence[str] | None = None) -> None: ...
+
+    async def leave(self, holder: str) -> None: ...
+
+    async def lease_rows(self) -> list[LeaseRow]: ...
 
 
 class OutboxStore(Protocol):
