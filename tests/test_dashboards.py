@@ -242,6 +242,7 @@ def test_dashboard_panels_are_well_formed() -> None:
         "Findings",
         "Alert delivery",
         "Database and API",
+        "High availability",
         "Process",
     ]
 
@@ -284,6 +285,11 @@ def test_dashboard_shows_what_the_brief_asks() -> None:
         "tlog_monitor_alert_delivery_seconds_bucket",
         "tlog_monitor_db_operation_seconds_bucket",
         "tlog_monitor_build_info",
+        # which replica leads each log, a log none leads, and how leadership moves
+        'max by (log, replica, instance) (tlog_monitor_log_leader{log=~"$log"}) == 1',
+        'count(max by (log) (tlog_monitor_log_leader{log=~"$log"}) == 0)',
+        "sum by (log, change) (increase(tlog_monitor_leadership_changes_total",
+        "sum by (log, instance) (increase(tlog_monitor_fenced_batches_total",
         "process_resident_memory_bytes",
         "process_cpu_seconds_total",
     ):
