@@ -94,6 +94,9 @@ class Leadership:
         self.held: dict[str, Held] = {}
         self.live: list[LiveReplica] = []
         self.rows: dict[str, LeaseRow] = {}  # every log's lease as last read
+        # logs handed over: their tailers were stopped, their leases end at the next round
+        # (by then a batch in flight has committed, rather than being refused)
+        self._handing: list[str] = []
         self._wake = asyncio.Event()
 
     # -- what others ask ---------------------------------------------------------------------
@@ -113,13 +116,22 @@ class Leadership:
         """Logs were added (new shards): look for their leases now."""
         self._wake.set()
 
+    def check(self) -> None:
+        """A write failed on the database: renew now, and step down at once if that fails
+        too (rather than at the next round)."""
+        self._wake.set()
+
     async def leaders(self) -> dict[str, Leader]:
         """Who leads each log now, as the database says (a lease that ran out: nobody)."""
         rows = await self.store.lease_rows()
         return {r.log: Leader(r.replica, r.since) for r in rows if r.live}
 
     def fenced(self, log_name: str) -> None:
-        """A batch of ``log_name`` was refused: the lease is gone, whatever the local view."""
+        """A batch of ``log_name`` was refused: the lease is gone, whatever the local view.
+        (A batch refused after this replica stepped down, handing the log over, is expected
+        and not counted.)"""
+        if log_name not in self.held:
+            return
         if self.metrics is not None:
             self.metrics.fenced.labels(log_name).inc()
         self._drop(log_name, "a batch was refused: the lease ran out or was taken")
@@ -173,6 +185,10 @@ class Leadership:
                 except MonitorError as e:
                     self._drop_all(f"the database did not answer: {e}")
                     delay = min(1.0, self.every)
+                except Exception:  # a bug: never lead on without renewing
+                    log.exception("leadership round crashed; stepping down and retrying")
+                    self._drop_all("the leadership round crashed")
+                    delay = min(1.0, self.every)
                 await wait_any([stop, self._wake], delay)
         finally:
             self._drop_all("stopping")
@@ -185,6 +201,9 @@ class Leadership:
         """One round (see the module docstring); seconds until the next."""
         started = self.clock()
         self.live = await self.store.heartbeat(self.holder, self.replica, self.ttl)
+        if self._handing:
+            await self.store.release_leases(self.holder, self._handing)
+            self._handing = []
         renewals = await self.store.renew_leases(self.holder, self.ttl)
         renewed = {lease.log: lease for lease in renewals}
         for name in list(self.held):
@@ -197,7 +216,7 @@ class Leadership:
         if wanted:
             for lease in await self.store.take_leases(wanted, self.holder, self.replica, self.ttl):
                 self._hold(lease, started)
-        await self._hand_over()
+        self._hand_over()
         self._expire_local()
         for name in self.logs():
             if name not in self.held:
@@ -219,8 +238,8 @@ class Leadership:
                 out.append(name)
         return out
 
-    async def _hand_over(self) -> None:
-        """Release the logs whose preferred replica has been alive for a whole lease."""
+    def _hand_over(self) -> None:
+        """Hand over the logs whose preferred replica has been alive for a whole lease."""
         settled = [r.holder for r in self.live if r.age >= self.ttl or r.holder == self.holder]
         if len(settled) < 2:
             return
@@ -229,7 +248,7 @@ class Leadership:
             return
         for name in going:
             self._drop(name, f"handed over to {self._replica_of(preferred(name, settled))}")
-        await self.store.release_leases(self.holder, going)
+        self._handing = going
 
     def _replica_of(self, holder: str | None) -> str:
         return next((r.replica for r in self.live if r.holder == holder), str(holder))
@@ -237,6 +256,8 @@ class Leadership:
     def _next_delay(self) -> float:
         """The next renewal, or sooner: right after a lease this replica may take runs out."""
         delay = self.every
+        if self._handing:
+            delay = min(delay, 0.5)  # a batch commits well within it: hand over soon
         holders = [r.holder for r in self.live]
         for name, row in self.rows.items():
             if name in self.held or not row.live:
@@ -327,6 +348,9 @@ class SoleLeader:
 
     def fenced(self, log_name: str) -> None:
         """Never: a sole leader's batches carry no lease."""
+
+    def check(self) -> None:
+        """Nothing to renew: the database's lock is held for the life of the process."""
 
     @asynccontextmanager
     async def holding(self) -> AsyncIterator[None]:

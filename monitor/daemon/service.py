@@ -36,7 +36,7 @@ from monitor.config import advice
 from monitor.config.models import LogSettings, Settings
 from monitor.config.trustcheck import CheckedConfig, load_checked
 from monitor.core.aio import cancel_and_wait
-from monitor.core.errors import ConfigError, LeaseLostError, MonitorError
+from monitor.core.errors import ConfigError, LeaseLostError, MonitorError, StorageError
 from monitor.core.metrics import (
     AlertMetrics,
     ClientMetrics,
@@ -280,6 +280,9 @@ class Monitor:
             result = await catch_up(runner.source, ctx, start=runner.start, chunk=chunk)
         except LeaseLostError:
             self.lead.fenced(runner.name)
+            raise
+        except StorageError:
+            self.lead.check()
             raise
         finally:
             shown.close()
