@@ -25,6 +25,7 @@ from sqlalchemy import delete, insert
 from monitor.alerts.deliver import CLAIM_MARGIN, SinkWorker
 from monitor.alerts.payloads import message_id
 from monitor.config.models import AlertSettings, SinkSettings
+from monitor.core.errors import StorageError
 from monitor.core.findings import Finding
 from monitor.core.metrics import AlertMetrics
 from monitor.storage.batch import OutboxSpec
@@ -424,5 +425,21 @@ def test_dead_holders_claims_are_free_only_when_asked(url: str) -> None:
         )
         claimed = {r.id: r.claimed_by for r in await env.rows(keys)}
         assert claimed == {ids[0]: live.holder.name, ids[1]: me, ids[2]: me}
+
+    with_replicas(url, body)
+
+
+def test_a_message_is_marked_delivered_whole_or_not_at_all(url: str) -> None:
+    async def body(env: Replicas) -> None:
+        store = env.stores[0]
+        keys = await env.add(store, [finding(i) for i in (1, 2)])
+        ids = [r.id for r in await env.rows(keys)]
+        now = datetime.now(UTC)
+        with pytest.raises(StorageError):
+            await store.mark_message_delivered([*ids, 99_999], at=now, duration=0.1)
+        assert [r.delivered_at for r in await env.rows(keys)] == [None, None]
+        await store.mark_message_delivered(ids, at=now, duration=0.1)
+        assert [r.delivered_at for r in await env.rows(keys)] == [now, now]
+        assert [[a.status for a in await store.attempts(i)] for i in ids] == [["delivered"]] * 2
 
     with_replicas(url, body)

@@ -383,8 +383,8 @@ class SinkWorker:
         if m is not None:
             m.latency.labels(name).observe(outcome.duration)
         if outcome.ok:
-            for item in group:
-                await self.store.mark_delivered(item.id, at=now, duration=outcome.duration)
+            ids = [item.id for item in group]
+            await self.store.mark_message_delivered(ids, at=now, duration=outcome.duration)
             if m is not None:
                 m.messages.labels(name, msg.event).inc()
                 m.deliveries.labels(name, "delivered").inc(len(group))

@@ -281,16 +281,29 @@ class OutboxMixin(StoreBase):
     @timed("outbox_mark")
     async def mark_delivered(self, outbox_id: int, *, at: datetime, duration: float) -> None:
         """The sink accepted the alert: record the attempt and stop delivering it."""
+        await self._delivered([outbox_id], at, duration)
+
+    @timed("outbox_mark")
+    async def mark_message_delivered(
+        self, outbox_ids: Sequence[int], *, at: datetime, duration: float
+    ) -> None:
+        """The sink accepted a message: every row it carried is delivered, in one transaction.
+        A process that dies on the way leaves none of them marked, never part of the message
+        (which would go out again as a smaller one, its body's idempotency key changed)."""
+        await self._delivered(outbox_ids, at, duration)
+
+    async def _delivered(self, outbox_ids: Sequence[int], at: datetime, duration: float) -> None:
         async with self._write() as conn:
-            await self._attempt(
-                conn,
-                outbox_id,
-                at=at,
-                status="delivered",
-                error=None,
-                duration=duration,
-                delivered_at=at,
-            )
+            for outbox_id in outbox_ids:
+                await self._attempt(
+                    conn,
+                    outbox_id,
+                    at=at,
+                    status="delivered",
+                    error=None,
+                    duration=duration,
+                    delivered_at=at,
+                )
 
     @timed("outbox_mark")
     async def record_attempt(

@@ -81,7 +81,9 @@ class OutboxStore(Protocol):
 
     async def live_holder(self, holder: str, *, now: datetime | None = None) -> bool: ...
 
-    async def mark_delivered(self, outbox_id: int, *, at: datetime, duration: float) -> None: ...
+    async def mark_message_delivered(
+        self, outbox_ids: Sequence[int], *, at: datetime, duration: float
+    ) -> None: ...
 
     async def record_attempt(
         self,
