@@ -6,7 +6,8 @@ then said in its signature, and a test can hand it a small fake. Who opens the d
 daemon's service, the CLI) holds the ``Store`` and hands out the parts.
 
 - ``CatchUpStore``: a catch-up pass (where a log or a backfill resumes, a batch stored);
-- ``OutboxStore``: alert delivery (the outbox read, claimed, marked delivered or failed);
+- ``OutboxStore``: alert delivery (the outbox read, claimed, marked delivered or failed;
+  whether a claim's holder is a live replica);
 - ``HealthStore``: the monitor's own health (its findings, the outbox's age);
 - ``ApiStore``: the HTTP API (history, findings and their triage, logs, readiness);
 - ``LeaseStore``: the leadership of the logs over replicas (heartbeats and leases);
@@ -80,7 +81,12 @@ class OutboxStore(Protocol):
     @property
     def exclusive(self) -> bool: ...
 
-    async def pending_outbox(self, sink: str, limit: int = 100) -> list[OutboxItem]: ...
+    @property
+    def replicated(self) -> bool: ...
+
+    async def pending_outbox(
+        self, sink: str, limit: int = 100, *, message_id: str | None = None
+    ) -> list[OutboxItem]: ...
 
     async def claim_outbox(
         self,
@@ -90,9 +96,15 @@ class OutboxStore(Protocol):
         now: datetime,
         until: datetime,
         take_over: bool = False,
+        message_id: str | None = None,
+        dead_holders_free: bool = False,
     ) -> bool: ...
 
-    async def mark_delivered(self, outbox_id: int, *, at: datetime, duration: float) -> None: ...
+    async def live_holder(self, holder: str, *, now: datetime | None = None) -> bool: ...
+
+    async def mark_message_delivered(
+        self, outbox_ids: Sequence[int], *, at: datetime, duration: float
+    ) -> None: ...
 
     async def record_attempt(
         self,
