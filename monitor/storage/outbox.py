@@ -89,7 +89,7 @@ class OutboxMixin(StoreBase):
 
     replicated: bool = False
     """Several replicas share the database (``ha:``): an outbox claim whose holder has no live
-    heartbeat in ``replicas`` is a dead replica's, free to take at once. The daemon sets it."""
+    heartbeat in ``replicas`` is a dead replica's, free to take at once. Set by ``Store.open``."""
 
     @timed("outbox_due")
     async def pending_outbox(

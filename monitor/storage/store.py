@@ -128,21 +128,14 @@ class Store(
         store = cls(engine)
         store._lock = lock
         store.holder = me
-        store._replicated = replicated
+        store.replicated = replicated
         return store
-
-    _replicated = False
 
     @property
     def exclusive(self) -> bool:
         """This store holds the database's lock: no other monitor runs on it, so an outbox
         claim of another holder is a dead process's, free to take at once."""
-        return self._lock is not None and not self._replicated
-
-    @property
-    def replicated(self) -> bool:
-        """This store is one replica's of several on the database (``ha:``)."""
-        return self._replicated
+        return self._lock is not None and not self.replicated
 
     @property
     def dialect(self) -> str:
