@@ -257,3 +257,48 @@ def test_leadership_spreads_logs_takes_over_from_the_dead_and_hands_over_to_a_ne
                 await s.close()
 
     run(body)
+
+
+def test_a_replica_paused_past_its_lease_stops_leading_before_it_asks_the_database(
+    url: str,
+) -> None:
+    """Its own clock says the lease ran out: it leads nothing, and writes nothing, even
+    before its next round; the round then tells it another replica took the log."""
+
+    async def body() -> None:
+        store = await Store.open(url, holder=Holder.this_process("r1"))
+        other = await Store.open(url, holder=Holder.this_process("r2"))
+        now = [1000.0]
+        events: list[tuple[str, str]] = []
+        lead = Leadership(
+            store,
+            "A",
+            "ra",
+            0.5,
+            lambda: ["log-a"],
+            gained=lambda log, lease: events.append(("gained", log)),
+            lost=lambda log, why: events.append(("lost", why)),
+            clock=lambda: now[0],
+        )
+        try:
+            await lead.tick()
+            assert lead.leads("log-a")
+            epoch = lead.lease("log-a").epoch
+            now[0] += 0.6  # paused past the lease
+            assert not lead.leads("log-a")
+            with pytest.raises(LeaseLostError):
+                lead.lease("log-a")
+            await asyncio.sleep(0.6)  # meanwhile the lease runs out, and another takes it
+            (taken,) = await other.take_leases(["log-a"], "B", "rb", 5.0)
+            assert taken.epoch == epoch + 1
+            await lead.tick()
+            assert events == [
+                ("gained", "log-a"),
+                ("lost", "the lease ran out or was taken by another replica"),
+            ]
+            assert not lead.held
+        finally:
+            await store.close()
+            await other.close()
+
+    run(body)

@@ -105,12 +105,15 @@ class Leadership:
         """The lease this replica leads ``log_name`` under; ``LeaseLostError`` when it does
         not lead it (nothing of the log may be written then)."""
         held = self.held.get(log_name)
-        if held is None:
+        if held is None or held.until <= self.clock():
             raise LeaseLostError(log_name, f"{log_name} is led by another replica, not this one")
         return held.lease
 
     def leads(self, log_name: str) -> bool:
-        return log_name in self.held
+        """Whether this replica leads ``log_name`` now: a lease that ran out on the local
+        clock (the process was paused) is not led, even before the next round notices."""
+        held = self.held.get(log_name)
+        return held is not None and held.until > self.clock()
 
     def added(self) -> None:
         """Logs were added (new shards): look for their leases now."""
@@ -126,11 +129,12 @@ class Leadership:
         rows = await self.store.lease_rows()
         return {r.log: Leader(r.replica, r.since) for r in rows if r.live}
 
-    def fenced(self, log_name: str) -> None:
-        """A batch of ``log_name`` was refused: the lease is gone, whatever the local view.
-        (A batch refused after this replica stepped down, handing the log over, is expected
-        and not counted.)"""
-        if log_name not in self.held:
+    def fenced(self, log_name: str, epoch: int | None) -> None:
+        """A batch of ``log_name`` under the lease of ``epoch`` was refused: that lease is
+        gone, whatever the local view. (A batch refused after this replica stepped down,
+        handing the log over, or that it has since led again afresh, is not counted.)"""
+        held = self.held.get(log_name)
+        if held is None or held.lease.epoch != epoch:
             return
         if self.metrics is not None:
             self.metrics.fenced.labels(log_name).inc()
@@ -346,7 +350,7 @@ class SoleLeader:
     def leads(self, log_name: str) -> bool:
         return log_name in self.led
 
-    def fenced(self, log_name: str) -> None:
+    def fenced(self, log_name: str, epoch: int | None) -> None:
         """Never: a sole leader's batches carry no lease."""
 
     def check(self) -> None:

@@ -279,7 +279,7 @@ class Monitor:
         try:
             result = await catch_up(runner.source, ctx, start=runner.start, chunk=chunk)
         except LeaseLostError:
-            self.lead.fenced(runner.name)
+            self.lead.fenced(runner.name, None if lease is None else lease.epoch)
             raise
         except StorageError:
             self.lead.check()
