@@ -29,15 +29,19 @@ from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
+from monitor.config.ha import HaSettings
 from monitor.core.aio import wait_any
 from monitor.core.errors import LeaseLostError, MonitorError
 from monitor.core.metrics import DaemonMetrics
 from monitor.core.status import Leader
+from monitor.storage.engine import IDLE_IN_TRANSACTION_TIMEOUT
 from monitor.storage.leases import Lease, LeaseRow, LiveReplica
+from monitor.storage.lock import Holder
 from monitor.storage.ports import LeaseStore
 
-__all__ = ["Leadership", "SoleLeader", "preferred"]
+__all__ = ["Leadership", "SoleLeader", "idle_timeout", "leadership_for", "preferred"]
 
 log = logging.getLogger("monitor.leadership")
 
@@ -378,3 +382,45 @@ class SoleLeader:
     async def run(self, stop: asyncio.Event) -> None:
         self.added()
         await stop.wait()
+
+
+class ReplicaStore(LeaseStore, Protocol):
+    """The store of a replica: its leases, and who it is."""
+
+    @property
+    def holder(self) -> Holder: ...
+
+
+def leadership_for(
+    ha: HaSettings | None,
+    store: ReplicaStore,
+    logs: Callable[[], Sequence[str]],
+    *,
+    gained: Callable[[str, Lease | None], None],
+    lost: Callable[[str, str], None],
+    metrics: DaemonMetrics | None = None,
+) -> Leadership | SoleLeader:
+    """Who decides which logs this process tails: the leases (``ha:``), or nobody (the only
+    monitor on the database leads them all)."""
+    if ha is None:
+        return SoleLeader(store.holder.host, logs, gained=gained, metrics=metrics)
+    ttl = ha.lease_ttl.total_seconds()
+    return Leadership(
+        store,
+        store.holder.name,
+        ha.replica_id,
+        ttl,
+        logs,
+        gained=gained,
+        lost=lost,
+        metrics=metrics,
+    )
+
+
+def idle_timeout(ha: HaSettings | None) -> float:
+    """How long a session may sit idle inside a transaction: a replica paused mid-batch holds
+    its lease row and the log's row until the server ends its session, so with several
+    replicas that is at most a lease, and a takeover waits no longer than the lease."""
+    if ha is None:
+        return IDLE_IN_TRANSACTION_TIMEOUT
+    return max(1.0, min(IDLE_IN_TRANSACTION_TIMEOUT, ha.lease_ttl.total_seconds()))
