@@ -110,7 +110,9 @@ class Leadership:
         not lead it (nothing of the log may be written then)."""
         held = self.held.get(log_name)
         if held is None or held.until <= self.clock():
-            raise LeaseLostError(log_name, f"{log_name} is led by another replica, not this one")
+            row = self.rows.get(log_name)
+            who = f"replica {row.replica}" if row is not None and row.live else "another replica"
+            raise LeaseLostError(log_name, f"{log_name} is led by {who}, not this one")
         return held.lease
 
     def leads(self, log_name: str) -> bool:
@@ -153,6 +155,7 @@ class Leadership:
         self.live = await self.store.heartbeat(self.holder, self.replica, self.ttl)
         for lease in await self.store.take_leases(self.logs(), self.holder, self.replica, self.ttl):
             self._hold(lease, started)
+        self.rows = {r.log: r for r in await self.store.lease_rows()}
         stop = asyncio.Event()
         keeping = asyncio.create_task(self._keep(stop), name="leases")
         try:
