@@ -274,3 +274,9 @@ def test_bad_vkeys_say_what_is_wrong(vkey: str, message: str) -> None:
 def test_non_ascii_names_are_allowed() -> None:
     key = WitnessKey.parse(make_vkey("t\u00e9moin.example/\u2603", 0x04, ED))
     assert key.name == "t\u00e9moin.example/\u2603"
+
+
+def test_a_vkey_that_is_not_text_is_refused() -> None:
+    # configuration loaders hand over whatever YAML held
+    with pytest.raises(WitnessConfigError, match="must be a string, not int"):
+        WitnessKey.parse(1234)  # type: ignore[arg-type]
