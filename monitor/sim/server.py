@@ -359,7 +359,7 @@ def _available(level_size: int, index: int, width: int) -> bool:
 
 
 def _entry_bundle(
-    state: SimState, log: SimV2Log, index: int, width: int, size: int, *, view_b: bool
+    state: SimState, log: SimV2Log, index: int, width: int, size: int, *, view_b: bool = False
 ) -> bytes | None:
     if not _available(size, index, width):
         return None
