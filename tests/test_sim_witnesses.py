@@ -529,3 +529,30 @@ def test_distributor_put_verifies_what_a_witness_hands_in(tmp_path: Path) -> Non
             assert await put("not a checkpoint\n") == 400
 
     run(go)
+
+
+def test_a_new_v2_shard_is_cosigned_listed_in_the_policy_and_distributed(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with harness(tmp_path) as h:
+            keys = sim_keys(tmp_path)
+            await h.admin("v2-shard", {"name": "log2026-sim", "entries": 20})
+            status, note = await get(h.session, f"{h.sim.base_url}/v2/log2026-sim/checkpoint")
+            assert status == 200
+            assert valid(note, keys) == set(NAMES)
+            origin = note.split("\n")[0]
+            policy = (tmp_path / "witness-policy.txt").read_text().splitlines()
+            logs = [
+                parse_vkey(line.split()[1], sig_type=0x01).name
+                for line in policy
+                if line.startswith("log ")
+            ]
+            assert logs == [h.v2.log.key_name, origin]
+            status, text = await get(h.session, f"{h.sim.base_url}/distributor/v0/logs")
+            new_id = hashlib.sha256(b"o:" + origin.encode()).hexdigest()
+            assert sorted(json.loads(text)) == sorted([log_id(h), new_id])
+            url = f"{h.sim.base_url}/distributor/v0/logs/{new_id}/checkpoint.3"
+            status, text = await get(h.session, url)
+            assert status == 200
+            assert size_root(text) == size_root(note)
+
+    run(go)

@@ -170,7 +170,7 @@ def _line(sig: NoteSignature) -> str:
 
 DISTRIBUTOR = web.AppKey("distributor", Distributor)
 _LOG = "{log_id:[a-zA-Z0-9-]+}"
-_WITNESS = "{witness:[^ +/]+}"
+_WITNESS = "{witness:[^ +]+}"
 
 
 def add_distributor_routes(app: web.Application, distributor: Distributor) -> None:
