@@ -123,6 +123,13 @@ class _Pass:
             else:
                 await self.out.lie(failure, resume.tree, at, resume.tree_start)
             return self.result(at, at, failure)
+        if ctx.witnesses is not None and ctx.backfill is None:
+            verdict = ctx.witnesses.check(view.trees[-1].head)
+            if verdict.finding is not None:
+                await self.out.finding(verdict.finding, at)
+            if not verdict.accept:  # ``require``: wait for a witnessed checkpoint
+                self.metrics.signed(view.size)
+                return self.result(at, view.size, None)
         size = view.size
         self.metrics.signed(size)
         end = size

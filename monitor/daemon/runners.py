@@ -19,6 +19,7 @@ from monitor.daemon.source import LogSource
 from monitor.daemon.tailer import Tailer
 from monitor.daemon.v1source import RekorV1Source
 from monitor.daemon.v2source import RekorV2Source
+from monitor.daemon.witnessing import WitnessGate
 from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.logclient.v1 import RekorV1Client
 from monitor.logclient.v2 import RekorV2Client
@@ -46,6 +47,7 @@ class Runner:
     source: LogSource
     start: Start
     status: LogStatus
+    witnesses: WitnessGate | None = None  # the log's witness policy (Rekor v2)
     tailer: Tailer | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -67,7 +69,16 @@ def build_runner(
         if cfg.api == "v1"
         else RekorV2Source(RekorV2Client(http, tlog))
     )
-    return Runner(name, cfg, tlog, source, start, LogStatus(name))
+    return Runner(name, cfg, tlog, source, start, LogStatus(name), witness_gate(cfg, name))
+
+
+def witness_gate(cfg: LogSettings, name: str) -> WitnessGate | None:
+    """The gate of a Rekor v2 log's checkpoints, when witnesses are configured for it."""
+    w = cfg.witnesses
+    policy = None if w is None or cfg.api != "v2" else w.load_policy()
+    if w is None or policy is None:
+        return None
+    return WitnessGate(name, policy, w.effective_mode, w.unwitnessed_after.total_seconds())
 
 
 def link_to_entry(runner: Runner | None, index: int) -> str | None:
