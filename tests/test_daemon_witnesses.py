@@ -170,3 +170,52 @@ def test_require_waits_for_a_witnessed_checkpoint(tmp_path: Path) -> None:
                 assert finding.state is FindingState.RESOLVED
 
     run(body)
+
+
+async def split_views(m: Monitor) -> list[Any]:
+    query = FindingQuery(kinds=(FindingKind.INTEGRITY_FAILURE,), limit=100)
+    return [sf for sf in (await m.store.findings(query)).items if sf.finding.type == "split_view"]
+
+
+def test_a_distributor_holding_another_view_is_a_split_view_that_holds_the_log(
+    tmp_path: Path,
+) -> None:
+    async def body() -> None:
+        async with harness(tmp_path, entries=100, shards=1) as h:
+            cfg = config(tmp_path, h.sim, "warn")
+            doc = yaml.safe_load(cfg.read_text())
+            doc["logs"][0]["witnesses"]["distributor"] = h.sim.base_url
+            cfg.write_text(yaml.safe_dump(doc))
+            async with Monitor.open(str(cfg), registry=CollectorRegistry()) as m:
+                assert cursor(await m.once()) == 100
+                await h.admin("append", {"v2": 20})
+                assert cursor(await m.once()) == 120
+                assert await split_views(m) == []  # the distributor's view is ours
+                # the log shows the distributor (and whoever reads it) another tree from 50 on,
+                # signed and cosigned all the same
+                await h.admin("faults", {"split_at": 50, "split_distributor": True})
+                await h.admin("append", {"v2": 20})
+                assert cursor(await m.once()) == 140  # our view is consistent in itself
+                (split,) = await split_views(m)
+                f = split.finding
+                assert f.severity is Severity.CRITICAL
+                assert f.index == 140  # held where the cursor stood
+                detail = await m.store.finding(f.id)  # type: ignore[arg-type]
+                assert detail is not None
+                evidence = detail.evidence
+                assert isinstance(evidence, dict)
+                assert {"ours", "theirs", "source", "proof", "held_at"} <= set(evidence)
+                assert evidence["ours"] != evidence["theirs"]
+                # held: the log grows, the cursor does not move, until a person resolves it
+                await h.admin("append", {"v2": 10})
+                assert cursor(await m.once()) == 140
+                assert cursor(await m.once()) == 140
+                # every view the distributor showed meanwhile is a finding of its own; once a
+                # person has resolved them all, the log moves again
+                assert len(await split_views(m)) >= 1
+                for sf in await split_views(m):
+                    assert sf.finding.id is not None
+                    await m.store.resolve_finding(sf.finding.id, "oncall", "checked")
+                assert cursor(await m.once()) == 150
+
+    run(body)

@@ -43,6 +43,7 @@ class PassContext:
     planned: Callable[[int], None] | None = None
     lease: Lease | None = None
     witnesses: WitnessGate | None = None
+    hold: int | None = None  # a split view holds the log at this cursor (``vantage``)
 
     @property
     def first_cursor(self) -> int:

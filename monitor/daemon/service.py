@@ -47,7 +47,7 @@ from monitor.core.metrics import (
 from monitor.daemon.catchup import catch_up
 from monitor.daemon.context import PassContext, PassResult, Start
 from monitor.daemon.health import HealthMonitor
-from monitor.daemon.integrity import settle_integrity
+from monitor.daemon.integrity import after_pass
 from monitor.daemon.jobs import Jobs, apply_retention
 from monitor.daemon.leadership import idle_timeout, leadership_for
 from monitor.daemon.runners import PassProgress, Runner, build_runner, link_to_entry, runner_name
@@ -210,7 +210,13 @@ class Monitor:
         if self.tune_http is not None:
             policy = self.tune_http(policy)
         runner = build_runner(
-            cfg, tlog, start, session=self.session, metrics=self.client_metrics, policy=policy
+            cfg,
+            tlog,
+            start,
+            session=self.session,
+            metrics=self.client_metrics,
+            policy=policy,
+            routing=self.routing,
         )
         self.runners[runner.name] = runner
         return runner
@@ -254,8 +260,11 @@ class Monitor:
         lease = self.lead.lease(runner.name) if backfill is None else None
         shown = PassProgress(label, show_over)
         ctx = self.context(runner, backfill, shown.advance)
-        witnesses = runner.witnesses if backfill is None else None
-        ctx = dataclasses.replace(ctx, planned=shown.planned, lease=lease, witnesses=witnesses)
+        witnesses, view = (runner.witnesses, runner.vantage) if backfill is None else (None, None)
+        hold = None if view is None else await view.held(self.store)
+        ctx = dataclasses.replace(
+            ctx, planned=shown.planned, lease=lease, witnesses=witnesses, hold=hold
+        )
         chunk = runner.config.chunk_size()
         try:
             result = await catch_up(runner.source, ctx, start=runner.start, chunk=chunk)
@@ -268,9 +277,7 @@ class Monitor:
         finally:
             shown.close()
         if backfill is None:
-            await settle_integrity(self.store, runner.status, result)
-            if witnesses is not None:
-                await witnesses.settle(self.store)
+            await after_pass(self.store, runner, result)
         return result
 
     # -- once and backfill -------------------------------------------------------------------
