@@ -7,6 +7,7 @@ until a witnessed one comes, and the finding is high; a witnessed checkpoint res
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +64,8 @@ def later(m: Monitor, seconds: float) -> None:
     for runner in m.runners.values():
         gate = runner.witnesses
         assert gate is not None
-        now = gate.clock()
-        gate.clock = lambda now=now: now + seconds
+        # a clock stopped ``seconds`` ahead of now (bound per gate, not per loop variable)
+        gate.clock = functools.partial(float.__add__, gate.clock() + seconds, 0.0)
 
 
 @pytest.mark.parametrize("keys", [False, True], ids=["policy-file", "inline-keys"])
@@ -200,7 +201,8 @@ def test_a_distributor_holding_another_view_is_a_split_view_that_holds_the_log(
                 f = split.finding
                 assert f.severity is Severity.CRITICAL
                 assert f.index == 140  # held where the cursor stood
-                detail = await m.store.finding(f.id)  # type: ignore[arg-type]
+                assert f.id is not None
+                detail = await m.store.finding(f.id)
                 assert detail is not None
                 evidence = detail.evidence
                 assert isinstance(evidence, dict)
