@@ -180,6 +180,19 @@ def findings_of_every_kind() -> list[tuple[str, AlertFinding]]:
             ),
         ),
         (
+            "unwitnessed_checkpoint",
+            finding(
+                FindingKind.UNWITNESSED_CHECKPOINT,
+                None,
+                severity=Severity.HIGH,
+                rule=None,
+                log="rekor-v2-shard",
+                type_="require",
+                detail="the log's checkpoints have lacked the witness quorum for 600s (latest: "
+                "size 1200); 2 of group 'configured witnesses' needed, 1 cosigned",
+            ),
+        ),
+        (
             "resolved",
             finding(
                 FindingKind.INTEGRITY_FAILURE,

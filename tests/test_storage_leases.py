@@ -12,14 +12,17 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from monitor.config.ha import HaSettings
 from monitor.core.errors import LeaseLostError, StorageError
 from monitor.daemon.leadership import Leadership, idle_timeout, preferred
 from monitor.storage import Batch
+from monitor.storage import engine as engines
 from monitor.storage.leases import Lease
 from monitor.storage.lock import DatabaseInUseError, Holder
 from monitor.storage.store import Store
@@ -199,10 +202,10 @@ class Replica:
         self.task = asyncio.create_task(self.lead.run(self.stop))
 
     async def crash(self) -> None:
-        """Dies without a word: its leases run out by themselves."""
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
-        self.lead.held.clear()
+        """Dies without a word: from now on it reaches no database (it neither renews nor
+        releases: its leases run out by themselves), and leads nothing."""
+        self.lead.store = Unreachable()
+        await until(lambda: not self.lead.held)
 
     async def halt(self) -> None:
         self.stop.set()
@@ -216,6 +219,16 @@ async def until(cond: Callable[[], bool], seconds: float = 10.0) -> float:
             raise AssertionError("timed out")
         await asyncio.sleep(0.02)
     return time.monotonic() - started
+
+
+class Unreachable:
+    """A database that does not answer (a crashed replica's view of it)."""
+
+    async def _fail(self, *args: object, **kwargs: object) -> Any:
+        raise StorageError("database write failed: connection refused")
+
+    heartbeat = renew_leases = take_leases = release_leases = leave = lease_rows = _fail
+    evict = _fail
 
 
 def test_leadership_spreads_logs_takes_over_from_the_dead_and_hands_over_to_a_newcomer(
@@ -240,7 +253,9 @@ def test_leadership_spreads_logs_takes_over_from_the_dead_and_hands_over_to_a_ne
             # a third joins: it gets its share after a lease of life, nobody leads twice
             r3 = Replica(stores[2], "r3", ttl)
             replicas.append(r3)
-            await until(lambda: bool(r3.lead.held) and everyone() == LOGS)
+            holders = [s.holder.name for s in stores]
+            share = sorted(n for n in LOGS if preferred(n, holders) == holders[2])
+            await until(lambda: sorted(r3.lead.held) == share and everyone() == LOGS)
             # r1 dies: its logs are taken within about a lease, by the others
             dead = sorted(r1.lead.held)
             await r1.crash()
@@ -321,6 +336,52 @@ def test_a_replica_s_sessions_end_an_idle_transaction_within_a_lease(url: str) -
                 shown = await conn.execute(text("SHOW idle_in_transaction_session_timeout"))
                 assert shown.scalar_one() == "2s"
         finally:
+            await store.close()
+
+    run(body)
+
+
+def test_a_replica_stuck_inside_a_write_is_ended_so_that_its_log_is_taken(url: str) -> None:
+    """A replica paused in the middle of a statement of a batch (its session waits for the
+    rest of it: no idle timeout ends it) holds its lease row locked. Once its lease has run
+    out and its heartbeat ended, another replica ends its sessions and takes the log, well
+    before any timeout of the server would."""
+
+    async def body() -> None:
+        stuck = Holder.this_process("stuck")
+        store = await Store.open(url, holder=Holder.this_process("r1"))
+        paused = engines.make_engine(url, application_name=stuck.application_name())
+        try:
+            await store.heartbeat(stuck.name, "stuck", 0.3)
+            (lease,) = await store.take_leases(["log-a"], stuck.name, "stuck", 0.3)
+            conn = await paused.connect()
+            await conn.begin()
+            # as a batch does, then it stops mid-statement: a query that waits, as a
+            # statement the client has not finished sending does
+            await conn.execute(text("SELECT 1 FROM log_leases WHERE log = 'log-a' FOR SHARE"))
+            waiting = asyncio.create_task(conn.execute(text("SELECT pg_sleep(60)")))
+            await asyncio.sleep(0.5)  # its lease and heartbeat run out
+            events: list[str] = []
+            lead = Leadership(
+                store,
+                store.holder.name,
+                "r1",
+                0.6,
+                lambda: ["log-a"],
+                gained=lambda log, _lease: events.append(log),
+                lost=lambda _log, _why: None,
+            )
+            stop = asyncio.Event()
+            task = asyncio.create_task(lead.run(stop))
+            took = await until(lambda: lead.leads("log-a"), 8.0)
+            assert took < 3.0, took  # not the 10 s idle timeout, nor the 60 s statement
+            assert lead.lease("log-a").epoch == lease.epoch + 1
+            with pytest.raises(DBAPIError, match="terminat"):  # its session was ended
+                await waiting
+            stop.set()
+            await task
+        finally:
+            await paused.dispose()
             await store.close()
 
     run(body)

@@ -49,6 +49,7 @@ log = logging.getLogger("monitor.leadership")
 # is refused by the lease check rather than racing the successor's first one
 SAFETY = 0.1
 WAKE_AFTER_EXPIRY = 0.05  # seconds past a lease's end before trying to take it
+EVICTED_RETRY = 0.2  # seconds after ending a stuck holder's sessions before taking its lease
 
 
 def preferred(log_name: str, replicas: Collection[str]) -> str | None:
@@ -224,15 +225,40 @@ class Leadership:
             self._hold(lease, started)
         self.rows = {r.log: r for r in await self.store.lease_rows()}
         wanted = self._wanted()
+        evicted = False
         if wanted:
             for lease in await self.store.take_leases(wanted, self.holder, self.replica, self.ttl):
                 self._hold(lease, started)
+            evicted = await self._evict_stuck(wanted)
         self._hand_over()
         self._expire_local()
         for name in self.logs():
             if name not in self.held:
                 self._report(name, False)  # a log known and not led shows as such
-        return self._next_delay()
+        return min(self._next_delay(), EVICTED_RETRY) if evicted else self._next_delay()
+
+    async def _evict_stuck(self, wanted: Sequence[str]) -> bool:
+        """A lease that ran out more than a round ago, that this replica wanted and could
+        not take (its row is locked), of a holder whose heartbeat has ended: that holder is
+        stuck inside a write (paused mid-statement). End its sessions, so that its
+        transaction rolls back and its locks go; the lease is taken at the next round."""
+        beating = {r.holder for r in self.live}
+        stuck = {
+            row.holder
+            for name in wanted
+            if name not in self.held
+            and (row := self.rows.get(name)) is not None
+            and -row.left > self.every
+            and row.holder not in beating
+        }
+        for holder in sorted(stuck):
+            ended = await self.store.evict(holder)
+            log.warning(
+                "ended the sessions of a replica that holds an expired lease and no longer "
+                "beats (paused inside a write)",
+                extra={"fields": {"holder": holder, "sessions": ended, "replica": self.replica}},
+            )
+        return bool(stuck)
 
     def _wanted(self) -> list[str]:
         """The logs not led by anyone that this replica should take now."""

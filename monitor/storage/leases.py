@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.core.errors import LeaseLostError, StorageError
 from monitor.storage.base import StoreBase, timed
+from monitor.storage.lock import Holder
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,12 @@ _ROWS = text(
     "EXTRACT(EPOCH FROM (expires_at - clock_timestamp()))::float8 FROM log_leases "
     "WHERE holder <> '' ORDER BY log"
 )
+# the sessions of a process, by the name they carry (``Holder.application_name``)
+_EVICT = text(
+    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND application_name = :app "
+    "AND pid <> pg_backend_pid()"
+)
 _CHECK = text(
     "SELECT 1 FROM log_leases WHERE log = :log AND holder = :holder AND epoch = :epoch "
     "AND expires_at > clock_timestamp() FOR SHARE"
@@ -180,6 +187,18 @@ class LeasesMixin(StoreBase):
             LeaseRow(str(log), str(h), str(r), int(e), s, float(left))
             for log, h, r, e, s, left in rows
         ]
+
+    @timed("lease_evict")
+    async def evict(self, holder: str) -> int:
+        """End every session of the replica process ``holder``, which holds a lease that ran
+        out and no longer beats: a process paused in the middle of a statement (its server
+        session waits for the rest of it, so no idle timeout ends it) keeps its lease row
+        locked, and the log could be taken by nobody until it wakes. Its transaction rolls
+        back. How many sessions were ended."""
+        self._postgresql_only()
+        app = Holder.from_name(holder).application_name()
+        async with self._write() as conn:
+            return int((await conn.execute(_EVICT, {"app": app})).scalar_one())
 
     async def _check_lease(self, conn: AsyncConnection, lease: Lease) -> None:
         """Inside a batch's transaction: refuse it unless ``lease`` still holds, and keep

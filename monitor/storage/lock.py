@@ -57,6 +57,12 @@ class Holder:
             datetime.now(UTC).isoformat(timespec="seconds"),
         )
 
+    @classmethod
+    def from_name(cls, name: str) -> Holder:
+        """The holder a ``name`` names (``host:pid:since``: a host has no colon)."""
+        host, pid, since = name.split(":", 2)
+        return cls(host, int(pid), since)
+
     @property
     def name(self) -> str:
         """A short, unique name of the holder (also its outbox claims and write probe)."""

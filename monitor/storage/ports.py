@@ -77,6 +77,8 @@ class LeaseStore(Protocol):
 
     async def lease_rows(self) -> list[LeaseRow]: ...
 
+    async def evict(self, holder: str) -> int: ...
+
 
 class OutboxStore(Protocol):
     """Alert delivery: a sink's rows read in order, claimed, then marked delivered or
