@@ -479,14 +479,19 @@ class Fleet:
         return next((r for r in self.every if r.proc is not None and r.pid == pid), None)
 
     async def terminate_all(self) -> dict[str, int]:
-        """SIGTERM to every live replica at once; their exit codes."""
-        live = self.live()
-        codes = await asyncio.gather(*(r.terminate() for r in live))
-        return {f"{r.replica_id}/{r.pid}": c for r, c in zip(live, codes, strict=True)}
+        """SIGTERM to every current replica at once; their exit codes (one that died on its
+        own has its own code: never 0 for the daemon, which runs until told to stop)."""
+        now = list(self.current.values())
+        codes = await asyncio.gather(*(r.terminate() for r in now))
+        return {f"{r.replica_id}/{r.pid}": c for r, c in zip(now, codes, strict=True)}
 
     async def kill_all(self) -> None:
         for r in self.every:
             await r.kill()
 
     def tails(self, n: int = 15) -> str:
-        return "\n".join(f"--- {r.replica_id} pid {r.pid}\n{r.tail(n)}" for r in self.live())
+        return "\n".join(
+            f"--- {r.replica_id} pid {r.pid} (exit code {r.proc and r.proc.returncode})\n"
+            f"{r.tail(n)}"
+            for r in self.current.values()
+        )

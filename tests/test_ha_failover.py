@@ -388,9 +388,15 @@ def test_sigstop_past_lease(tmp_path: Path, private_pg: PrivatePostgres) -> None
             for rid in REPLICAS:
                 await s.fleet.start(rid)
             await s.registered()
-            lease, victim = await live_leader(s, "v1", timeout=60)
-            await first_commit(s, "v1", time.time() + 0.5, timeout=30)
-            lease, victim = await live_leader(s, "v1")
+            await live_leader(s, "v1", timeout=60)
+            # past the first hand-overs (a replica gets its share once it has been live for a
+            # lease): the leader found is the one committing v1's batches now
+            await asyncio.sleep(LEASE_TTL + 1.0)
+            while True:
+                lease, victim = await live_leader(s, "v1")
+                row = await first_commit(s, "v1", time.time(), timeout=30)
+                if app_pid(row.app) == victim.pid and row.lease_epoch == lease.epoch:
+                    break
             sizes, cursors = await sim_sizes(s.h), await s.db.cursors()
             assert sizes["v1"] - cursors["v1"] > 2000, (sizes, cursors)  # mid catch-up
             stopped_at = time.time()
