@@ -106,16 +106,18 @@ async def scenario(
     pg: PrivatePostgres,
     *,
     backlog: int = 0,
+    plant_step: int = 50,
     v1: dict[str, Any] | None = None,
 ) -> AsyncIterator[Scenario]:
-    """The simulator (200 entries, then ``backlog`` more), plants every 50 indexes past
-    them, a receiver, a fresh database and the replicas' configs (none started)."""
+    """The simulator (200 entries, then ``backlog`` more), plants every ``plant_step``
+    indexes past them, a receiver, a fresh database and the replicas' configs (none
+    started)."""
     async with (
         harness(tmp_path, entries=200, shards=2) as h,
         Receiver(secret=SINKS[0]["secret"]) as receiver,
         aiohttp.ClientSession() as session,
     ):
-        plants = await plant_every(h, 200, 200 + backlog + 6000, 50)
+        plants = await plant_every(h, 200, 200 + backlog + 6000, plant_step)
         if backlog:
             await h.admin("append", {"v1": backlog, "v2": backlog})
         url = await pg.create_database(f"ha_{secrets.token_hex(4)}")
@@ -352,8 +354,11 @@ async def check_fenced(s: Scenario) -> int:
 async def settle_and_check(s: Scenario) -> int:
     """Catch up, compare what leads, stop every replica with SIGTERM, check everything; the
     webhook ids seen more than once."""
+    started = time.monotonic()
     sizes = await caught_up(s)
+    settled = time.monotonic()
     await leaders_agree(s)
+    print(f"\n  caught up and delivered {settled - started:.1f} s after growth stopped")
     codes = await s.fleet.terminate_all()
     assert set(codes.values()) == {0}, f"{codes}\n{s.fleet.tails()}"
     await check_stored(s, sizes)
@@ -383,6 +388,7 @@ def test_sigkill_leaders_twenty_times(tmp_path: Path, private_pg: PrivatePostgre
                     await s.fleet.start(rid)
                 for log in await s.registered():
                     await first_commit(s, log, 0.0, timeout=60)
+                began = time.monotonic()
                 for _ in range(KILLS):
                     await whole(s)
                     await asyncio.sleep(rng.uniform(0.0, 1.0))  # a random point of the work
@@ -400,6 +406,7 @@ def test_sigkill_leaders_twenty_times(tmp_path: Path, private_pg: PrivatePostgre
                     kills.append(
                         Kill(log, victim.replica_id, lost_at - killed_at, row.at - killed_at)
                     )
+                print(f"\n  {KILLS} kills in {time.monotonic() - began:.1f} s")
             return await settle_and_check(s)
 
     doubled = run(body)
@@ -428,7 +435,7 @@ def test_sigstop_past_lease(tmp_path: Path, private_pg: PrivatePostgres) -> None
     slow = {"requests_per_second": 20, "batch_size": 50}
 
     async def body() -> None:
-        async with scenario(tmp_path, private_pg, backlog=20000, v1=slow) as s:
+        async with scenario(tmp_path, private_pg, backlog=8000, plant_step=200, v1=slow) as s:
             for rid in REPLICAS:
                 await s.fleet.start(rid)
             await s.registered()
