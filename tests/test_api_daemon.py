@@ -60,6 +60,8 @@ def test_the_daemon_serves_the_api_while_it_runs(tmp_path: Path) -> None:
                 async with session.get(f"{base}/api/v1/logs", headers=auth) as r:
                     logs = (await r.json())["items"]
                 assert {log["tailed"] for log in logs} == {True}
+                # the only monitor on its database leads every log, since it started
+                assert {log["leader"]["replica"] for log in logs} == {socket.gethostname()}
                 assert {log["lag_entries"] for log in logs} == {0}
                 async with session.get(f"{base}/metrics", headers=auth) as r:
                     text = await r.text()

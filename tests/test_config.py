@@ -700,7 +700,7 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
 def test_the_top_level_must_be_a_mapping(text: str, what: str) -> None:
     (line,) = _errors(text)
     assert line == (
-        f"{what}; a configuration is a mapping of sections: logs, trust, database, server, "
+        f"{what}; a configuration is a mapping of sections: logs, trust, database, ha, server, "
         "watch, alerts, health"
     )
 

@@ -50,6 +50,8 @@ ALERT_NAMES = {
     "TlogMonitorSinkFailing",
     "TlogMonitorMalformedEntries",
     "TlogMonitorHealthFinding",
+    "TlogMonitorLogLeaderless",
+    "TlogMonitorBatchFenced",
 }
 # Grafana's unit ids this dashboard may use (a typo shows raw numbers, silently)
 UNITS = {"s", "short", "bytes", "reqps", "ops", "cps", "percentunit", "none"}
@@ -103,6 +105,22 @@ def test_a_broken_rule_fails_its_unit_tests(tmp_path: Path) -> None:
     assert "the first failure of a new series fires too" in out.stdout + out.stderr
 
 
+def test_a_leaderless_rule_without_its_delay_fails_its_unit_tests(tmp_path: Path) -> None:
+    """A hand-over leaves a log without a leader for a moment: without `for`, the rule would
+    fire on it, and the unit tests say so."""
+    rules = ALERTS.read_text()
+    delay = re.compile(
+        r"(expr: max by \(job, log\) \(tlog_monitor_log_leader\) == 0\n)\s+for: 2m\n"
+    )
+    broken, n = delay.subn(r"\1", rules)
+    assert n == 1
+    (tmp_path / ALERTS.name).write_text(broken)
+    shutil.copy(ALERTS_TEST, tmp_path)
+    out = promtool("test", "rules", ALERTS_TEST.name, cwd=tmp_path)
+    assert out.returncode != 0
+    assert "a leader change with a gap under 2 minutes does not fire" in out.stdout + out.stderr
+
+
 def test_example_prometheus_config_passes_promtool(tmp_path: Path) -> None:
     doc = yaml.safe_load(PROMETHEUS_YML.read_text())
     (job,) = [j for j in doc["scrape_configs"] if j["job_name"] == JOB]
@@ -142,6 +160,10 @@ def test_every_alert_has_severity_and_explained_annotations() -> None:
     (integrity,) = [r for r in rules if r["alert"] == "TlogMonitorIntegrityFailure"]
     assert "for" not in integrity
     assert integrity["labels"]["severity"] == "critical"
+    # a log no replica reads is nobody watching it; a takeover takes one lease_ttl (10 s)
+    (leaderless,) = [r for r in rules if r["alert"] == "TlogMonitorLogLeaderless"]
+    assert leaderless["expr"] == "max by (job, log) (tlog_monitor_log_leader) == 0"
+    assert (leaderless["for"], leaderless["labels"]["severity"]) == ("2m", "critical")
 
 
 def test_every_rule_is_tested_firing_and_not_firing() -> None:
@@ -220,6 +242,7 @@ def test_dashboard_panels_are_well_formed() -> None:
         "Findings",
         "Alert delivery",
         "Database and API",
+        "High availability",
         "Process",
     ]
 
@@ -262,6 +285,11 @@ def test_dashboard_shows_what_the_brief_asks() -> None:
         "tlog_monitor_alert_delivery_seconds_bucket",
         "tlog_monitor_db_operation_seconds_bucket",
         "tlog_monitor_build_info",
+        # which replica leads each log, a log none leads, and how leadership moves
+        'max by (log, replica, instance) (tlog_monitor_log_leader{log=~"$log"}) == 1',
+        'count(max by (log) (tlog_monitor_log_leader{log=~"$log"}) == 0)',
+        "sum by (log, change) (increase(tlog_monitor_leadership_changes_total",
+        "sum by (log, instance) (increase(tlog_monitor_fenced_batches_total",
         "process_resident_memory_bytes",
         "process_cpu_seconds_total",
     ):
@@ -323,6 +351,20 @@ def test_every_metric_used_is_exported_by_the_daemon(exposition: str) -> None:
         if unknown_names(names, types)
     }
     assert missing == {}, f"used but not exported: {missing}"
+
+
+# High availability (issue 19): the rules and the dashboard use these, so every monitor's
+# registry has them, a single-node one's too (without series: it leads no log by lease).
+LEADERSHIP_METRICS = {
+    "tlog_monitor_log_leader": "gauge",
+    "tlog_monitor_leadership_changes_total": "counter",
+    "tlog_monitor_fenced_batches_total": "counter",
+}
+
+
+def test_the_leadership_metrics_are_exported(exposition: str) -> None:
+    types = exposed_types(exposition)
+    assert {n: types.get(n) for n in LEADERSHIP_METRICS} == LEADERSHIP_METRICS
 
 
 def test_the_dashboard_shows_every_metric_the_daemon_exports(exposition: str) -> None:

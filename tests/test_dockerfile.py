@@ -474,21 +474,24 @@ def write_config(tmp_path: Path, text: str, name: str = "monitor.yaml") -> str:
     return str(path)
 
 
+MONITORS = ("monitor-a", "monitor-b")  # two replicas (config ha:)
+
+
 def test_compose_services_are_pinned_and_locked_down() -> None:
     doc = compose()
     services = doc["services"]
-    assert set(services) == {"monitor", "db", "prometheus"}
-    monitor = services["monitor"]
-    context = (DEPLOY / monitor["build"]["context"]).resolve()
-    assert context == ROOT
-    assert context / monitor["build"]["dockerfile"] == DOCKERFILE
-    assert monitor["read_only"] is True
-    assert monitor["cap_drop"] == ["ALL"]
-    assert "user" not in monitor  # the image's non-root user
-    assert f"monitor-data:{DATA_DIR}" in monitor["volumes"]
-    assert monitor["depends_on"]["db"]["condition"] == "service_healthy"
+    assert set(services) == {*MONITORS, "db", "prometheus"}
+    for name in MONITORS:
+        monitor = services[name]
+        context = (DEPLOY / monitor["build"]["context"]).resolve()
+        assert context == ROOT
+        assert context / monitor["build"]["dockerfile"] == DOCKERFILE
+        assert monitor["read_only"] is True
+        assert monitor["cap_drop"] == ["ALL"]
+        assert "user" not in monitor  # the image's non-root user
+        assert monitor["depends_on"]["db"]["condition"] == "service_healthy"
     for name, service in services.items():
-        if name != "monitor":
+        if name not in MONITORS:
             assert PINNED.fullmatch(service["image"]), f"{name}: {service['image']}"
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond this host"
@@ -501,11 +504,31 @@ def test_compose_services_are_pinned_and_locked_down() -> None:
                 assert (DEPLOY / source).is_file(), f"{name} mounts missing {source}"
 
 
-def test_compose_monitor_config_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compose_replicas_differ_only_in_name_port_and_volume() -> None:
+    services = compose()["services"]
+    a, b = (services[name] for name in MONITORS)
+    own = {"hostname", "ports", "volumes"}
+    assert {k: v for k, v in a.items() if k not in own} == {
+        k: v for k, v in b.items() if k not in own
+    }
+    # the host name is the replica's name (ha.replica_id's default): one each
+    assert [s["hostname"] for s in (a, b)] == list(MONITORS)
+    assert len({p for s in (a, b) for p in s["ports"]}) == 2
+    # each its own data volume (the TUF cache): two processes never write one directory
+    volumes = [s["volumes"] for s in (a, b)]
+    assert volumes == [[f"{name}-data:{DATA_DIR}"] for name in MONITORS]
+    assert set(compose()["volumes"]) >= {f"{name}-data" for name in MONITORS}
+    assert set(services["prometheus"]["depends_on"]) == set(MONITORS)
+
+
+@pytest.mark.parametrize("name", MONITORS)
+def test_compose_monitor_config_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
     doc = compose()
     text = doc["configs"]["monitor"]["content"]
     assert "$" not in text  # compose would interpolate it
-    monitor, db = doc["services"]["monitor"], doc["services"]["db"]
+    monitor, db = doc["services"][name], doc["services"]["db"]
     variable = re.fullmatch(r"\$\{(\w+):\?.*\}", monitor["environment"]["TLOG_DB_PASSWORD"])
     assert variable
     assert db["environment"]["POSTGRES_PASSWORD"] == monitor["environment"]["TLOG_DB_PASSWORD"]
@@ -519,10 +542,13 @@ def test_compose_monitor_config_loads(tmp_path: Path, monkeypatch: pytest.Monkey
     assert url.database == db["environment"]["POSTGRES_DB"]
     assert settings.database.password_env == "TLOG_DB_PASSWORD"
     assert settings.server.listen.host == "0.0.0.0"
-    assert (
-        f"127.0.0.1:{settings.server.listen.port}:{settings.server.listen.port}" in monitor["ports"]
-    )
+    # published on this host only, each replica on a port of its own
+    (port,) = monitor["ports"]
+    assert re.fullmatch(rf"127\.0\.0\.1:\d+:{settings.server.listen.port}", port), port
     assert settings.trust.tuf_cache.startswith(DATA_DIR + "/")
+    # high availability on the one database, each replica named by its host name
+    assert settings.ha is not None
+    assert "replica_id" not in yaml.safe_load(text)["ha"]
 
 
 def test_compose_prometheus_config_passes_promtool(tmp_path: Path) -> None:
@@ -533,7 +559,9 @@ def test_compose_prometheus_config_passes_promtool(tmp_path: Path) -> None:
     text = doc["configs"]["prometheus"]["content"]
     scrape = yaml.safe_load(text)["scrape_configs"]
     assert [s["job_name"] for s in scrape] == ["tlog-monitor"]  # what alerts.yml selects
-    assert scrape[0]["static_configs"][0]["targets"] == ["monitor:9464"]
+    # every replica, at the port its configuration listens on
+    port = yaml.safe_load(doc["configs"]["monitor"]["content"])["server"]["listen"].split(":")[1]
+    assert scrape[0]["static_configs"][0]["targets"] == [f"{m}:{port}" for m in MONITORS]
     config = write_config(tmp_path, text, "prometheus.yml")
     shutil.copy(ROOT / "config" / "prometheus" / "alerts.yml", tmp_path / "alerts.yml")
     result = run([promtool, "check", "config", config], dict(os.environ))
@@ -561,6 +589,7 @@ def test_k8s_manifests_parse_with_the_expected_kinds() -> None:
         "ConfigMap": 2,
         "Secret": 1,
         "Deployment": 1,
+        "PodDisruptionBudget": 1,
         "Service": 2,
         "StatefulSet": 1,
         "NetworkPolicy": 1,
@@ -597,8 +626,39 @@ def test_k8s_monitor_runs_locked_down() -> None:
     # writable: the data directory and /tmp, nothing else
     assert {p for p, n in mounts.items() if "configMap" not in volumes[n]} == {DATA_DIR, "/tmp"}
     assert volumes[mounts["/etc/tlog-monitor"]]["configMap"]["name"] == "tlog-monitor-config"
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_k8s_monitor_runs_three_replicas_on_separate_nodes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = k8s_settings(tmp_path, monkeypatch)
+    assert settings.ha is not None  # replicas lead the logs by lease
+    text = one("ConfigMap", "tlog-monitor-config")["data"]["monitor.yaml"]
+    assert "replica_id" not in yaml.safe_load(text)["ha"]  # the host name: the pod's name
+    deployment = one("Deployment", "tlog-monitor")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 3
+    # rolled one at a time, never below three ready
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    labels = spec["template"]["metadata"]["labels"]
+    anti = spec["template"]["spec"]["affinity"]["podAntiAffinity"]
+    (preferred,) = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+    term = preferred["podAffinityTerm"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"] == labels
+    # a drain takes one replica at a time
+    # a takeover leaves a dead replica's logs leaderless, and so every replica unready, for up
+    # to a lease_ttl: the probe must not count that as a failure
+    (container,) = spec["template"]["spec"]["containers"]
+    ready = container["readinessProbe"]
+    span = ready["periodSeconds"] * ready["failureThreshold"]
+    assert span > settings.ha.lease_ttl.total_seconds()
+    budget = one("PodDisruptionBudget", "tlog-monitor")
+    assert budget["spec"]["selector"] == spec["selector"]
+    assert budget["spec"]["maxUnavailable"] == 1
 
 
 def test_k8s_probes_and_scrape_annotations_match_the_config(

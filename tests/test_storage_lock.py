@@ -52,6 +52,8 @@ def test_a_second_monitor_is_refused_and_told_who_holds_the_database(url: str) -
             me = first.holder
             assert f"host {me.host}, pid {me.pid}, since {me.since}" in message
             assert "one monitor per database" in message
+            # more than one needs PostgreSQL and ha:, and the refusal says so
+            assert "PostgreSQL" in message if url.startswith("sqlite") else "ha:" in message
             # readers need no lock
             reader = await Store.open(url, migrate=False)
             await reader.close()

@@ -22,6 +22,7 @@ from monitor.storage.ports import (
     FindingsTriage,
     HealthStore,
     HistoryReader,
+    LeaseStore,
     LogsReader,
     OutboxStore,
     Readiness,
@@ -38,6 +39,7 @@ PORTS: tuple[type, ...] = (
     FindingsTriage,
     HealthStore,
     HistoryReader,
+    LeaseStore,
     LogsReader,
     OutboxStore,
     Readiness,
@@ -54,12 +56,13 @@ def parts(
     FindingsTriage,
     HealthStore,
     HistoryReader,
+    LeaseStore,
     LogsReader,
     OutboxStore,
     Readiness,
 ]:
     """The static check (mypy): a ``Store`` is every consumer's part."""
-    return store, store, store, store, store, store, store, store, store, store
+    return store, store, store, store, store, store, store, store, store, store, store
 
 
 def store_importers() -> set[str]:

@@ -48,9 +48,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("message_id", sa.String(64), nullable=True))
+    # a message sent again is read back by its id
+    op.create_index("ix_outbox_message", "outbox", ["sink", "message_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_outbox_message", table_name="outbox")
     with op.batch_alter_table("outbox") as batch:
         batch.drop_column("message_id")
     op.drop_table("replicas")

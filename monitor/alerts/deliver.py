@@ -5,6 +5,14 @@ a crash anywhere loses nothing: whatever was not marked delivered is sent again,
 idempotency key (Standard Webhooks ``webhook-id``, PagerDuty ``dedup_key``, the findings'
 dedup keys in every payload) so that receivers can drop repeats.
 
+A message's ``webhook-id`` is recorded on its rows when they are first claimed
+(``outbox.message_id``), and a row that carries one is only ever sent again under it, with
+the other pending rows that carry it: whichever process sends it next (another replica, after
+a restart) sends the same message under the same id, however it would group the rows now.
+Several replicas deliver side by side: only the holder of a row's claim posts it; a claim
+expires, and on PostgreSQL with several replicas (``OutboxStore.replicated``) the claim of a
+replica whose heartbeat expired is free at once.
+
 Per sink:
 - rows go out in creation order; a row waiting for its retry holds back the ones behind it;
 - triggers of one rule that arrive within ``group_window`` go out as one message (every row is
@@ -41,7 +49,13 @@ import aiohttp
 from monitor.alerts.causes import error_cause, http_cause
 from monitor.alerts.events import Alert, Queued, decode_finding, decode_row
 from monitor.alerts.formats import FORMATS
-from monitor.alerts.message import ALERTMANAGER_RESEND_AFTER, Context, EntryUrl, Message
+from monitor.alerts.message import (
+    ALERTMANAGER_RESEND_AFTER,
+    Context,
+    EntryUrl,
+    Message,
+    message_id,
+)
 from monitor.alerts.payloads import test_message
 from monitor.config.models import AlertSettings, SinkSettings
 from monitor.core.aio import backoff_delay, wait_any
@@ -65,6 +79,9 @@ ALERTMANAGER_ALERTS_PATH = "/api/v2/alerts"
 # a claim outlives the post it covers (the sink's timeout) by this much: a process that stalls
 # longer loses its rows to another, which sends them again under the same message id
 CLAIM_MARGIN = timedelta(seconds=60)
+# several replicas: how soon a row claimed by a live one is looked at again (were that replica
+# to die, its claim is free as soon as its heartbeat expires, long before the claim would)
+CLAIM_POLL = 1.0
 
 
 @dataclass(frozen=True)
@@ -209,18 +226,56 @@ class SinkWorker:
         if head is None:
             return 0.0  # dead-lettered: on to the next
         row = head.item
-        if row.next_attempt_at > now:
-            return (row.next_attempt_at - now).total_seconds()
         holder = self.store.holder.name
-        mine = self.store.exclusive  # the only monitor: others' claims are dead ones
-        if not mine and row.claimed_by_other(holder, now) and row.claimed_until is not None:
-            return max(1.0, (row.claimed_until - now).total_seconds())  # posted elsewhere
+        wait = await self._not_yet(row, holder, now)
+        if wait is not None:
+            return wait
+        if row.message_id is not None:
+            # claimed before (a failed post, or one a dead process may have made): the same
+            # message again, whatever the rows would be grouped into now
+            group = await self._message(head, row.message_id, now)
+            return 0.0 if group is None else await self._post(group, holder, row.message_id)
         group = self._group(head, items[1:], now)
         window_ends = row.created_at + self.sink.group_window
         first_try = row.attempts == 0 and len(group) < GROUP_MAX
         if group_wait and _groupable(head) and first_try and now < window_ends:
             return (window_ends - now).total_seconds()  # let the rest of the group arrive
-        return await self._post(group, holder)
+        return await self._post(group, holder, None)
+
+    async def _not_yet(self, row: OutboxItem, holder: str, now: datetime) -> float | None:
+        """Seconds to wait before ``row`` may be posted: until its retry is due, or while
+        another process holds a live claim on it (it is posting it now); None: post it now."""
+        if row.next_attempt_at > now:
+            return (row.next_attempt_at - now).total_seconds()
+        if self.store.exclusive:
+            return None  # the only monitor: others' claims are dead ones
+        other, until = row.claimed_by, row.claimed_until
+        if not row.claimed_by_other(holder, now) or other is None or until is None:
+            return None
+        left = max(1.0, (until - now).total_seconds())
+        if not self.store.replicated:
+            return left
+        if not await self.store.live_holder(other, now=now):
+            return None  # a dead replica's claim: free at once (the claim checks it again)
+        return min(left, CLAIM_POLL)
+
+    async def _message(self, head: Queued, msg_id: str, now: datetime) -> list[Queued] | None:
+        """The pending rows of the message ``msg_id``, the head first: every one that carries
+        it. They are consecutive but for a row committed late between them, which goes out
+        after: the receiver must get the whole message under its id, for a part sent alone
+        under it after it took another part would be dropped as a repeat. None when a row no
+        longer decodes (it is dead-lettered instead)."""
+        rows = await self.store.pending_outbox(self.sink.name, GROUP_MAX, message_id=msg_id)
+        group = [head]
+        for item in rows:
+            if item.id == head.item.id:
+                continue
+            try:
+                group.append(decode_row(item))
+            except MalformedInputError as e:
+                await self._dead([item], now, f"cannot be read: {e}", 0.0)
+                return None
+        return group
 
     async def _head(self, item: OutboxItem, now: datetime) -> Queued | None:
         """The first row, decoded; None when it is dead-lettered instead (too old, tried too
@@ -234,25 +289,34 @@ class SinkWorker:
         await self._dead([item], now, why, 0.0)
         return None
 
-    async def _post(self, group: list[Queued], holder: str) -> float:
-        """Claim the group, post it as one message and record the outcome."""
+    async def _post(self, group: list[Queued], holder: str, msg_id: str | None) -> float:
+        """Claim the group under its message id (``msg_id``, the one its rows carry, or a new
+        one derived from its findings), post it as one message and record the outcome."""
         await self.bucket.acquire()
         now = self.clock()
         until = now + self.sink.timeout + CLAIM_MARGIN
         ids = [q.item.id for q in group]
+        alert = Alert(group[0].event, tuple(q.finding for q in group))
+        if msg_id is None:
+            msg_id = message_id(alert.event, alert.dedup_keys)
         taken = await self.store.claim_outbox(
-            ids, holder, now=now, until=until, take_over=self.store.exclusive
+            ids,
+            holder,
+            now=now,
+            until=until,
+            take_over=self.store.exclusive,
+            message_id=msg_id,
+            dead_holders_free=self.store.replicated,
         )
         if not taken:
             return 1.0  # another process claimed some of them meanwhile: read again
-        alert = Alert(group[0].event, tuple(q.finding for q in group))
-        msg = self._render(alert, now)
+        msg = self._render(alert, now, msg_id)
         outcome = await post(self.session, self.sink, msg)
         await self._settle([q.item for q in group], msg, outcome, now)
         return 0.0
 
-    def _render(self, alert: Alert, now: datetime) -> Message:
-        ctx = Context(now, self.entry_url, self.resend_after)
+    def _render(self, alert: Alert, now: datetime, msg_id: str) -> Message:
+        ctx = Context(now, self.entry_url, self.resend_after, msg_id)
         return FORMATS[self.sink.type](self.sink, alert, ctx)
 
     async def _gauge_outbox(self, m: AlertMetrics) -> None:
@@ -296,11 +360,15 @@ class SinkWorker:
             same = q.event == head.event and q.finding.rule == head.finding.rule
             if not same or item.created_at > ends or item.next_attempt_at > now:
                 break  # order is kept: a group never jumps over another row
+            if item.message_id is not None:
+                break  # claimed before, under a message of its own: sent again as that one
             if first.attempts and (item.attempts, item.next_attempt_at) != (
                 first.attempts,
                 first.next_attempt_at,
             ):
-                break  # a retry is the message that failed, as it was: the same webhook-id
+                # rows tried before message ids were recorded: a retry is the message that
+                # failed, as it was, with the same webhook-id
+                break
             others = not self.store.exclusive and item.claimed_by_other(self.store.holder.name, now)
             if not _groupable(q) or others:
                 break
@@ -315,8 +383,8 @@ class SinkWorker:
         if m is not None:
             m.latency.labels(name).observe(outcome.duration)
         if outcome.ok:
-            for item in group:
-                await self.store.mark_delivered(item.id, at=now, duration=outcome.duration)
+            ids = [item.id for item in group]
+            await self.store.mark_message_delivered(ids, at=now, duration=outcome.duration)
             if m is not None:
                 m.messages.labels(name, msg.event).inc()
                 m.deliveries.labels(name, "delivered").inc(len(group))

@@ -4,13 +4,13 @@ running daemon, each log's live status."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 
 from monitor.config.models import ServerSettings
-from monitor.core.status import LogStatus
+from monitor.core.status import Leader, LogStatus
 from monitor.storage.ports import ApiStore
 
 
@@ -27,6 +27,15 @@ class ApiContext:
     clock: Callable[[], float] = time.time
     # the configured watch rules: a rule with no finding yet is not an unknown one
     rules: frozenset[str] = frozenset()
+    # several replicas (ha:): this replica's id; whether it leads a log (only then is the
+    # log's status its own to report); who leads each log now (read from the database)
+    replica: str | None = None
+    leads: Callable[[str], bool] = field(default=lambda _name: True)
+    leaders: Callable[[], Awaitable[Mapping[str, Leader]]] | None = None
+
+    async def leadership(self) -> Mapping[str, Leader]:
+        """Who leads each log; without several replicas, none is named."""
+        return {} if self.leaders is None else await self.leaders()
 
     def configured_logs(self) -> frozenset[str]:
         """The logs the daemon tails now (a new one may have nothing stored yet)."""

@@ -4,6 +4,7 @@ was verified recently) and ``/metrics``."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -14,6 +15,7 @@ from monitor.api.params import Params
 from monitor.api.router import Api
 from monitor.core.errors import StorageError
 from monitor.core.findings import FindingKind, FindingState
+from monitor.core.status import Leader
 from monitor.storage import FindingQuery
 from monitor.storage.ports import Readiness
 
@@ -41,7 +43,16 @@ async def readyz(api: Api, request: web.Request) -> web.StreamResponse:
     lies = await _open_lies(store) if database == "ok" else {}
     now = api.ctx.clock()
     logs = {}
+    leaders = await _leaders(api) if database == "ok" else {}
     for name, status in sorted(api.ctx.statuses().items()):
+        if not api.ctx.leads(name):
+            # another replica's: it is enough that one leads it
+            leader = leaders.get(name)
+            if leader is None:
+                ready, logs[name] = False, "no replica leads it"
+            else:
+                logs[name] = f"led by {leader.replica}"
+            continue
         ok_at = status.last_success_at
         why = f" ({status.last_reason})" if status.last_reason else ""
         if name in lies:
@@ -54,8 +65,22 @@ async def readyz(api: Api, request: web.Request) -> web.StreamResponse:
             ready, logs[name] = False, f"not verified since {when(ok_at)}{why}"
         else:
             logs[name] = "ok"
-    doc = {"status": "ready" if ready else "not_ready", "database": database, "logs": logs}
+    doc: dict[str, object] = {
+        "status": "ready" if ready else "not_ready",
+        "database": database,
+        "logs": logs,
+    }
+    if api.ctx.replica is not None:
+        doc["replica"] = api.ctx.replica
+        doc["leads"] = sorted(n for n in api.ctx.statuses() if api.ctx.leads(n))
     return respond(doc, status=200 if ready else 503)
+
+
+async def _leaders(api: Api) -> Mapping[str, Leader]:
+    try:
+        return await asyncio.wait_for(api.ctx.leadership(), DB_TIMEOUT)
+    except (StorageError, TimeoutError):
+        return {}  # then no log of another replica counts as led: not ready
 
 
 async def _database_writes(store: Readiness) -> None:

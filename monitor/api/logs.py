@@ -11,7 +11,7 @@ from monitor.api.errors import not_found
 from monitor.api.pages import JSON, page, respond
 from monitor.api.params import Params
 from monitor.api.router import Api, limit_of
-from monitor.core.status import LogStatus
+from monitor.core.status import Leader, LogStatus
 from monitor.core.suggest import unknown_name
 from monitor.storage.logs_state import LogState, StoredCheckpoint
 
@@ -31,7 +31,12 @@ def checkpoint_json(c: StoredCheckpoint) -> JSON:
     }
 
 
-def log_json(state: LogState, latest: StoredCheckpoint | None, status: LogStatus | None) -> JSON:
+def log_json(
+    state: LogState,
+    latest: StoredCheckpoint | None,
+    status: LogStatus | None,
+    leader: Leader | None = None,
+) -> JSON:
     lag = None if status is None else status.lag()
     if lag is None and latest is not None and latest.verified:
         lag = max(0, latest.size - state.cursor) if state.api == "v2" else None
@@ -40,6 +45,7 @@ def log_json(state: LogState, latest: StoredCheckpoint | None, status: LogStatus
         "api": state.api,
         "url": state.url,
         "tailed": status is not None,  # configured and tailed by this daemon now
+        "leader": None if leader is None else leader.to_json(),
         "cursor": state.cursor,
         "verified_size": state.verified_size,
         "verified_root_hash": None if state.verified_root is None else state.verified_root.hex(),
@@ -58,11 +64,14 @@ def log_json(state: LogState, latest: StoredCheckpoint | None, status: LogStatus
 
 async def list_logs(api: Api, request: web.Request) -> web.StreamResponse:
     Params(request.query, ())
-    statuses = api.ctx.statuses()
+    ctx = api.ctx
+    statuses = {n: s for n, s in ctx.statuses().items() if ctx.leads(n)}
+    leaders = await ctx.leadership()
     out = []
-    for state in await api.ctx.store.log_states():
-        latest = await api.ctx.store.checkpoints(state.name, limit=1)
-        out.append(log_json(state, latest[0] if latest else None, statuses.get(state.name)))
+    for state in await ctx.store.log_states():
+        latest = await ctx.store.checkpoints(state.name, limit=1)
+        status, leader = statuses.get(state.name), leaders.get(state.name)
+        out.append(log_json(state, latest[0] if latest else None, status, leader))
     return respond({"items": out})
 
 

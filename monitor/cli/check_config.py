@@ -15,6 +15,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from monitor.cli.options import add_json
+from monitor.config.durations import format_duration
 from monitor.config.load import DEFAULT_CONFIG_PATH
 from monitor.config.problems import format_loc
 
@@ -113,6 +114,12 @@ def summary_json(
             for item in resolved
         ],
         "database": {"url": db.masked_url(), "migrate_on_start": db.migrate_on_start},
+        "ha": None
+        if settings.ha is None
+        else {
+            "replica_id": settings.ha.replica_id,
+            "lease_ttl": settings.ha.lease_ttl.total_seconds(),
+        },
         "server": {
             "listen": str(server.listen),
             "tokens": [{"name": t.name, "scopes": list(t.scopes)} for t in server.tokens],
@@ -131,7 +138,6 @@ def summary(
     path: str, settings: Settings, trust: TrustRoot, resolved: tuple[ResolvedLog, ...]
 ) -> list[str]:
     """The lines check-config prints: everything but secrets."""
-    from monitor.config.durations import format_duration
 
     sources = settings.trust
     refresh = (
@@ -163,6 +169,12 @@ def summary(
     password = f", password from ${db.password_env}" if db.password_env else ""
     migrate = "migrations applied at start" if db.migrate_on_start else "no migration at start"
     lines.append(f"database: {db.masked_url()}{password}; {migrate}")
+    ha = settings.ha
+    if ha is not None:
+        lines.append(
+            f"ha: replica {ha.replica_id}, lease {format_duration(ha.lease_ttl)} (each log "
+            "led by one replica at a time)"
+        )
     server = settings.server
     tokens = ", ".join(f"{t.name} ({'+'.join(t.scopes)})" for t in server.tokens) or "none"
     lines.append(

@@ -99,3 +99,12 @@ class CheckpointError(VerificationError):
 class StorageError(MonitorError):
     """The database failed or refused a read or write. Not retried silently: the task that
     hit it fails, and whoever runs the task decides."""
+
+
+class LeaseLostError(MonitorError):
+    """A replica no longer leads the log it was writing (its lease ran out or another
+    replica took it): the batch was refused, and the replica steps down from the log."""
+
+    def __init__(self, log: str, message: str) -> None:
+        super().__init__(message)
+        self.log = log

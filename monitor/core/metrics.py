@@ -7,6 +7,7 @@ kinds, statuses, reasons, operation names. Never identities, digests, URLs or in
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
 from collections.abc import Callable, Iterable
@@ -195,6 +196,27 @@ class DaemonMetrics:
             ["log", "type"],
             registry=registry,
         )
+        self.leader = Gauge(
+            f"{PREFIX}_log_leader",
+            "1 while this replica leads the log (tails it and writes its state), else 0. "
+            "A monitor without ha: leads every log it tails. No replica at 1 for a log: "
+            "nobody watches it.",
+            ["log", "replica"],
+            registry=registry,
+        )
+        self.leadership_changes = Counter(
+            f"{PREFIX}_leadership_changes",
+            "Times this replica began (gained) or stopped (lost) leading the log.",
+            ["log", "change"],
+            registry=registry,
+        )
+        self.fenced = Counter(
+            f"{PREFIX}_fenced_batches",
+            "Batches refused at commit because this replica's lease of the log had run out "
+            "or been taken (a replica that was paused): nothing of them was stored.",
+            ["log"],
+            registry=registry,
+        )
         self._signed: dict[str, int] = {}
         self._cursors: dict[str, int] = {}
         self._known: set[str] = set()
@@ -211,6 +233,28 @@ class DaemonMetrics:
         self.malformed.labels(log)
         for t in IntegrityType:
             self.integrity_failures.labels(log, str(t))
+
+    def leads(self, log: str, replica: str, leading: bool) -> None:
+        """Whether this replica leads ``log``; a log it stops leading loses its per-log
+        gauges here (the leader reports them: stale values of a former leader would mislead)."""
+        self.leader.labels(log, replica).set(1 if leading else 0)
+        for c in (0, 1):
+            self.leadership_changes.labels(log, ("lost", "gained")[c])
+        self.fenced.labels(log)
+        if leading:
+            return
+        for gauge in (
+            self.checkpoint_size,
+            self.verified_size,
+            self.cursor,
+            self.lag_entries,
+            self.last_progress,
+            self.last_checkpoint,
+        ):
+            with contextlib.suppress(KeyError):
+                gauge.remove(log)
+        self._signed.pop(log, None)
+        self._cursors.pop(log, None)
 
     def signed_checkpoint(self, log: str, size: int) -> None:
         """A checkpoint of ``size`` entries whose signature verifies (consistent or not)."""

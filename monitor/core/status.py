@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from monitor.core.findings import IntegrityType
@@ -104,3 +105,14 @@ class LogStatus:
             return 0.0
         since = self.caught_up_at if self.caught_up_at is not None else self.started_at
         return max(0.0, now - since)
+
+
+@dataclass(frozen=True)
+class Leader:
+    """Which replica leads a log (tails it and writes its state), and since when."""
+
+    replica: str
+    since: datetime
+
+    def to_json(self) -> dict[str, str]:
+        return {"replica": self.replica, "since": self.since.isoformat()}

@@ -9,6 +9,7 @@ from typing import Literal
 from monitor.alerts.routing import Routing
 from monitor.core.metrics import DaemonMetrics
 from monitor.rules.engine import RuleEngine
+from monitor.storage.leases import Lease
 from monitor.storage.ports import CatchUpStore
 from monitor.tlog.proofs import IntegrityFailure
 from monitor.trust import CertificateAuthority
@@ -24,7 +25,9 @@ class PassContext:
 
     ``name`` is the log's name in the store. With ``backfill=(start, end)`` batches advance
     that backfill's own cursor, not the log's. ``planned`` is told how many entries the pass
-    will read, once it knows; ``progress`` of every stored batch (entries in it)."""
+    will read, once it knows; ``progress`` of every stored batch (entries in it). ``lease``:
+    the lease this replica leads the log under (several replicas), which every batch must
+    still hold to commit."""
 
     name: str
     store: CatchUpStore
@@ -36,6 +39,7 @@ class PassContext:
     metrics: DaemonMetrics | None = None
     progress: Callable[[int], None] | None = None
     planned: Callable[[int], None] | None = None
+    lease: Lease | None = None
 
     @property
     def first_cursor(self) -> int:

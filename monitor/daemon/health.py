@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -101,6 +101,11 @@ class HealthMonitor:
             cursor = page.next_cursor
         self._loaded = True
 
+    def reload(self) -> None:
+        """Read the open findings again at the next evaluation: this replica began leading a
+        log whose episodes another replica may have raised or resolved meanwhile."""
+        self._loaded = False
+
     def open_conditions(self) -> set[tuple[HealthType, str]]:
         return set(self._open)
 
@@ -109,9 +114,12 @@ class HealthMonitor:
         statuses: Iterable[LogStatus],
         sinks: Sequence[str],
         disabled: Mapping[str, str] | None = None,
+        elsewhere: Collection[str] = (),
     ) -> None:
         """Raise and resolve findings for the current conditions; ``disabled`` maps each sink
-        that delivery gave up on (410 Gone) to why: failing at once, whatever waits."""
+        that delivery gave up on (410 Gone) to why: failing at once, whatever waits.
+        ``elsewhere``: logs another replica leads, whose episodes are its to raise and
+        resolve (their statuses here are not current)."""
         statuses = list(statuses)  # read twice: for the conditions, then for the metrics
         if not self._loaded:
             await self.load()
@@ -128,6 +136,7 @@ class HealthMonitor:
             if key not in self._open:
                 await self._raise(cond, now)
         kept = set(active) | self._not_over(statuses)
+        kept |= {k for k in self._open if k[0] in LOG_TYPES and k[1] in elsewhere}
         for key in [k for k in self._open if k not in kept]:
             await self._resolve(key)
         if self.metrics is not None:

@@ -36,8 +36,7 @@ from monitor.config import advice
 from monitor.config.models import LogSettings, Settings
 from monitor.config.trustcheck import CheckedConfig, load_checked
 from monitor.core.aio import cancel_and_wait
-from monitor.core.errors import ConfigError, MonitorError
-from monitor.core.findings import SELF_CLEARING, FindingKind, FindingState
+from monitor.core.errors import ConfigError, LeaseLostError, MonitorError, StorageError
 from monitor.core.metrics import (
     AlertMetrics,
     ClientMetrics,
@@ -49,14 +48,17 @@ from monitor.core.metrics import (
 from monitor.daemon.catchup import catch_up
 from monitor.daemon.context import PassContext, PassResult, Start
 from monitor.daemon.health import HealthMonitor
+from monitor.daemon.integrity import settle_integrity
 from monitor.daemon.jobs import Jobs
+from monitor.daemon.leadership import Leadership, SoleLeader
 from monitor.daemon.runners import PassProgress, Runner, build_runner, runner_name
-from monitor.daemon.tailer import Backoff, Tailer
+from monitor.daemon.tailer import Backoff
+from monitor.daemon.tailing import Tailers
 from monitor.logclient.discovery import ShardDiscovery
 from monitor.logclient.http import HttpPolicy
 from monitor.logclient.policy import policy_for
 from monitor.rules.engine import RuleEngine
-from monitor.storage import FindingQuery
+from monitor.storage.lock import Holder
 from monitor.storage.store import Store
 from monitor.trust import TransparencyLog, TrustRoot, load_trust_root
 
@@ -100,8 +102,9 @@ class Monitor:
         register_runtime(registry)
         self.client_metrics = ClientMetrics(registry)
         self.metrics = DaemonMetrics(registry)
-        # read at every scrape: runners added later (new shards) are in it
-        registry.register(LogStatusCollector(lambda: [r.status for r in self.runners.values()]))
+        # read at every scrape: runners added later (new shards) are in it; a log's gauges
+        # come from the replica that leads it
+        registry.register(LogStatusCollector(lambda: [r.status for r in self._led()]))
         store.timing = StorageMetrics(registry).observe
         self.engine = RuleEngine.compile(self.settings.rules)
         self.routing = Routing.from_settings(self.settings)
@@ -140,6 +143,40 @@ class Monitor:
                 resolved_logs = resolved.logs
             for tlog in resolved_logs:
                 self._add(cfg, tlog, cfg.start)
+        self.tailers = Tailers(
+            self.runners,
+            self.catch_up,
+            metrics=self.metrics,
+            retry_base=retry_base,
+            on_gain=self.health.reload,
+        )
+        self.lead = self._leadership()
+        self._lead_task: asyncio.Task[None] | None = None
+
+    def _leadership(self) -> Leadership | SoleLeader:
+        """Who decides which logs this process tails: the leases (``ha:``), or nobody (the
+        only monitor on the database leads them all)."""
+        ha = self.settings.ha
+        if ha is None:
+            return SoleLeader(
+                self.store.holder.host,
+                lambda: list(self.runners),
+                gained=self.tailers.gained,
+                metrics=self.metrics,
+            )
+        return Leadership(
+            self.store,
+            self.store.holder.name,
+            ha.replica_id,
+            ha.lease_ttl.total_seconds(),
+            lambda: list(self.runners),
+            gained=self.tailers.gained,
+            lost=self.tailers.lost,
+            metrics=self.metrics,
+        )
+
+    def _led(self) -> list[Runner]:
+        return [r for r in self.runners.values() if self.lead.leads(r.name)]
 
     @classmethod
     @asynccontextmanager
@@ -153,11 +190,17 @@ class Monitor:
         tune_http: Callable[[HttpPolicy], HttpPolicy] | None = None,
     ) -> AsyncIterator[Monitor]:
         checked = await asyncio.to_thread(load_checked, path, load_trust)
-        db = checked.settings.database
+        db, ha = checked.settings.database, checked.settings.ha
         url = db.sqlalchemy_url().render_as_string(hide_password=False)
-        # one monitor per database: a second one (or ``once`` beside a daemon) is refused
+        # one monitor per database: a second one (or ``once`` beside a daemon) is refused,
+        # unless each is a replica (ha:), and then a monitor without ha: is refused
         store = await Store.open(
-            url, migrate=db.migrate_on_start, pool_size=db.pool_size, exclusive=True
+            url,
+            migrate=db.migrate_on_start,
+            pool_size=db.pool_size,
+            exclusive=ha is None,
+            replicated=ha is not None,
+            holder=Holder.this_process(None if ha is None else ha.replica_id),
         )
         session = aiohttp.ClientSession()
         try:
@@ -227,61 +270,39 @@ class Monitor:
         """One verified pass of ``runner`` (or of its backfill range). A pass of at least
         ``show_over`` entries reports its progress (a bar on a terminal, else log lines)."""
         label = runner.name if backfill is None else f"{runner.name} backfill"
+        # a backfill moves its own row, never the log's: it needs no lease
+        lease = self.lead.lease(runner.name) if backfill is None else None
         shown = PassProgress(label, show_over)
         ctx = self.context(runner, backfill, shown.advance)
-        ctx = dataclasses.replace(ctx, planned=shown.planned)
+        ctx = dataclasses.replace(ctx, planned=shown.planned, lease=lease)
         chunk = runner.config.chunk_size()
         try:
             result = await catch_up(runner.source, ctx, start=runner.start, chunk=chunk)
+        except LeaseLostError:
+            self.lead.fenced(runner.name, None if lease is None else lease.epoch)
+            raise
+        except StorageError:
+            self.lead.check()
+            raise
         finally:
             shown.close()
         if backfill is None:
-            await self._settle_integrity(runner, result)
+            await settle_integrity(self.store, runner.status, result)
         return result
-
-    async def _settle_integrity(self, runner: Runner, result: PassResult) -> None:
-        """Integrity findings stay open while the log keeps failing. Once a pass proves new
-        entries consistent with everything verified before, those that can clear by themselves
-        (``SELF_CLEARING``: data served wrong or withheld) are resolved, their evidence kept;
-        a proven lie (two signed views, a shrunk tree) stays open until a person resolves it.
-        A pass without new entries proves nothing new, so it resolves nothing."""
-        status = runner.status
-        if result.failure is not None:
-            status.integrity_open = True
-            return
-        if not status.integrity_open or result.entries == 0:
-            return
-        query = FindingQuery(
-            kinds=(FindingKind.INTEGRITY_FAILURE,),
-            states=(FindingState.OPEN, FindingState.ACKNOWLEDGED),
-            log=runner.name,
-            limit=1000,
-        )
-        note = (
-            f"the log is consistent again: entries up to index {result.cursor} verified "
-            "against its signed checkpoints; the evidence is kept"
-        )
-        for sf in (await self.store.findings(query)).items:
-            if sf.finding.id is None or sf.finding.type not in SELF_CLEARING:
-                continue
-            await self.store.resolve_finding(sf.finding.id, "monitor", note)
-            log.info(
-                "integrity failure resolved",
-                extra={"fields": {"log": runner.name, "finding": sf.finding.id}},
-            )
-        status.integrity_open = False
 
     # -- once and backfill -------------------------------------------------------------------
 
     async def once(
         self, *, show_over: int = LONG_PASS
     ) -> dict[str, PassResult | MonitorError | Exception]:
-        """One pass of every runner, concurrently; each one's result or error."""
+        """One pass of every runner, concurrently; each one's result or error (a log that
+        another replica leads is left to it: ``LeaseLostError``)."""
         names = list(self.runners)
-        results = await asyncio.gather(
-            *(self.catch_up(self.runners[n], show_over=show_over) for n in names),
-            return_exceptions=True,
-        )
+        async with self.lead.holding():
+            results = await asyncio.gather(
+                *(self.catch_up(self.runners[n], show_over=show_over) for n in names),
+                return_exceptions=True,
+            )
         out: dict[str, PassResult | MonitorError | Exception] = {}
         now = time.time()
         for name, r in zip(names, results, strict=True):
@@ -331,6 +352,8 @@ class Monitor:
         """Tail every log until ``stop`` is set, serving the API, ``/metrics`` and the health
         endpoints meanwhile."""
         self._stop = stop
+        self.tailers.start(stop)
+        ha = self.settings.ha
         self.api = ApiServer(
             ApiContext(
                 self.store,
@@ -339,6 +362,9 @@ class Monitor:
                 statuses=lambda: {name: r.status for name, r in self.runners.items()},
                 ready_within=self.settings.health.unreachable_after.total_seconds(),
                 rules=frozenset(rule.name for rule in self.settings.watch),
+                replica=None if ha is None else ha.replica_id,
+                leads=self.lead.leads,
+                leaders=self.lead.leaders,
             )
         )
         try:
@@ -348,7 +374,9 @@ class Monitor:
         scheduler = self._scheduler = AsyncIOScheduler(timezone=UTC)
         jobs = self._jobs
         for runner in list(self.runners.values()):
-            self._start(runner, scheduler)
+            self._poll(runner, scheduler)
+        leading = asyncio.Event()  # set once the tailers are stopped: leases end after them
+        self._lead_task = asyncio.create_task(self.lead.run(leading), name="leadership")
         scheduler.add_job(
             jobs.wrap(self.evaluate_health),
             "interval",
@@ -391,33 +419,24 @@ class Monitor:
         finally:
             await jobs.stop(scheduler)
             self._scheduler = None
-            await self._stop_tailers()
+            await self.tailers.stop_all()
+            leading.set()
+            await self._lead_task
             await self._stop_workers()
             await self.api.stop()
             log.info("monitor stopped")
 
-    def _start(self, runner: Runner, scheduler: AsyncIOScheduler) -> None:
-        assert self._stop is not None
-        tailer = Tailer(
-            runner.name,
-            lambda: self.catch_up(runner),
-            runner.status,
-            metrics=self.metrics,
-            backoff=Backoff(base=self.retry_base),
-        )
-        runner.tailer = tailer
-        runner.task = asyncio.create_task(tailer.run(self._stop), name=f"tail {runner.name}")
+    def _poll(self, runner: Runner, scheduler: AsyncIOScheduler) -> None:
+        """Wake the runner's tailer at every poll interval (while this process leads it)."""
+
         scheduler.add_job(
-            self._jobs.wrap(tailer.wake),
+            self._jobs.wrap(lambda: self.tailers.wake(runner)),
             "interval",
             seconds=runner.config.poll_interval.total_seconds(),
             id=f"poll {runner.name}",
             coalesce=True,
             max_instances=1,
         )
-
-    async def _stop_tailers(self) -> None:
-        await cancel_and_wait([r.task for r in self.runners.values() if r.task is not None])
 
     async def _stop_workers(self) -> None:
         """Each delivery worker ends after the delivery under way (``stop`` is set), or is
@@ -442,11 +461,13 @@ class Monitor:
         return dict(zip(self.workers, left, strict=True))
 
     async def evaluate_health(self) -> None:
-        statuses = [r.status for r in self.runners.values()]
+        led = self._led()
+        statuses = [r.status for r in led]
+        elsewhere = set(self.runners) - {r.name for r in led}
         sinks = [s.name for s in self.settings.alerts.sinks]
         try:
             disabled = {n: w.disabled for n, w in self.workers.items() if w.disabled}
-            await self.health.evaluate(statuses, sinks, disabled)
+            await self.health.evaluate(statuses, sinks, disabled, elsewhere)
         except MonitorError as e:
             log.warning("health evaluation failed: %s", e)
 
@@ -478,7 +499,8 @@ class Monitor:
                 added.append(runner.name)
                 log.info("new shard", extra={"fields": {"log": runner.name}})
                 if scheduler is not None and self._stop is not None:
-                    self._start(runner, scheduler)
+                    self._poll(runner, scheduler)
+                    self.lead.added()
             for tlog in changes.retired:
                 retired = self.runners.get(runner_name(cfg, tlog))
                 if retired is not None:
@@ -487,7 +509,7 @@ class Monitor:
 
     async def apply_retention(self) -> None:
         now = datetime.now(UTC)
-        for runner in self.runners.values():
+        for runner in self._led():
             keep = runner.config.retention
             if keep is None:
                 continue

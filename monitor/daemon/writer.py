@@ -83,6 +83,7 @@ class BatchWriter:
             outbox=ctx.routing.outbox(parsed.findings),
             index_rows=parsed.index_rows,
             backfill=ctx.backfill,
+            lease=ctx.lease,
         )
         count, kinds = len(entries), parsed.kinds  # not the bodies: they go once parsed
         await self.flush()  # batches are stored in log order, one at a time
@@ -113,6 +114,7 @@ class BatchWriter:
             state.range,
             new_tree=True,
             backfill=self.ctx.backfill,
+            lease=self.ctx.lease,
         )
         self.stored(Stored("seed", batch, await self._store(batch)))
 
@@ -143,6 +145,7 @@ class BatchWriter:
             evidence={key: e.evidence},
             outbox=ctx.routing.outbox([finding]),
             backfill=ctx.backfill,
+            lease=ctx.lease,
         )
         self.stored(Stored("lie", batch, await self._store(batch)))
 

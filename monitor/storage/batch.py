@@ -31,6 +31,7 @@ from monitor.storage.base import (
 )
 from monitor.storage.findings_store import finding_values, stored_finding
 from monitor.storage.identities import identities
+from monitor.storage.leases import Lease, LeasesMixin
 from monitor.storage.logs_state import CheckpointData, LogsMixin
 from monitor.storage.models import FindingRow, Log, clean_text, index_value, value_hash
 from monitor.tlog.merkle import CompactRangeState
@@ -114,6 +115,9 @@ class Batch:
     ``backfill``: the batch belongs to the backfill of [start, end), not to the log's
     tailing: cursor, checkpoint and compact range move that backfill's row forward and leave
     the log's own untouched (with ``new_tree``: the backfill crossed into a new tree).
+
+    ``lease``: the batch commits only while this lease of the log still holds (several
+    replicas: see ``monitor.storage.leases``); otherwise nothing of it is stored.
     """
 
     log: str
@@ -129,6 +133,7 @@ class Batch:
     at: datetime = field(default_factory=utcnow)
     new_tree: bool = False
     backfill: tuple[int, int] | None = None
+    lease: Lease | None = None
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,7 @@ def _first_signer_columns(
     return san, s.issuer, s.key.fingerprint, s.fingerprint
 
 
-class BatchMixin(LogsMixin, BackfillsMixin):
+class BatchMixin(LogsMixin, BackfillsMixin, LeasesMixin):
     """``Store``: ``store_batch`` (it records the checkpoint as ``LogsMixin`` does, and moves
     backfills as ``BackfillsMixin`` reads them)."""
 
@@ -178,7 +183,11 @@ class BatchMixin(LogsMixin, BackfillsMixin):
         if batch.backfill is not None:
             check_span(batch.backfill, batch.cursor)
         at = batch.at
+        if batch.lease is not None and batch.lease.log != batch.log:
+            raise StorageError(f"lease of {batch.lease.log!r} for a batch of {batch.log!r}")
         async with self._write() as conn:
+            if batch.lease is not None:
+                await self._check_lease(conn, batch.lease)
             if batch.backfill is None:
                 await self._advance_log(conn, batch)
             else:

@@ -115,9 +115,11 @@ def make_engine(
     pool_size: int = 5,
     lock_timeout: float = LOCK_TIMEOUT,
     idle_in_transaction_timeout: float = IDLE_IN_TRANSACTION_TIMEOUT,
+    application_name: str | None = None,
 ) -> AsyncEngine:
     """An engine for ``url``; on PostgreSQL its sessions bound lock waits and idle
-    transactions (seconds)."""
+    transactions (seconds), and name themselves ``application_name`` (who holds what, in
+    ``pg_stat_activity``)."""
     u = normalize_url(url)
     if u.drivername.startswith("sqlite"):
         assert u.database is not None
@@ -130,6 +132,8 @@ def make_engine(
         "lock_timeout": str(round(lock_timeout * 1000)),
         "idle_in_transaction_session_timeout": str(round(idle_in_transaction_timeout * 1000)),
     }
+    if application_name is not None:
+        settings["application_name"] = application_name
     return create_async_engine(
         u,
         echo=echo,
@@ -192,11 +196,20 @@ def downgrade_sync(conn: Connection, revision: str) -> None:
         command.downgrade(alembic_config(d, conn), revision)
 
 
+# pg_advisory_xact_lock's key while migrating ("tlogmig" in ASCII): replicas that start
+# together migrate one after the other, and the later ones find nothing left to do
+MIGRATION_KEY = int.from_bytes(b"tlogmig", "big")
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Migrate the database of ``engine`` to ``revision`` in one transaction."""
     async with engine.connect() as plain:
         conn = await plain.execution_options(tlog_write=True)
         async with conn.begin():
+            if engine.dialect.name == "postgresql":
+                # another replica's migration may take longer than the usual lock wait
+                await conn.exec_driver_sql("SET LOCAL lock_timeout = '10min'")
+                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_KEY})")
             await conn.run_sync(upgrade_sync, revision)
 
 

@@ -8,7 +8,10 @@ database's lock, and a second one refuses to start, naming the holder (host, pid
   holder's description. The kernel releases it when the process dies, however it dies.
 - PostgreSQL: a session-level advisory lock on a connection of its own, named after the
   holder through ``application_name`` so that a refusal can say who holds it. The server
-  releases it when that connection ends.
+  releases it when that connection ends. Replicas (``ha:``) take the same lock *shared*:
+  they run beside each other (each log led by one of them, ``monitor.storage.leases``),
+  and a single monitor, which takes it exclusively, refuses to start beside them and they
+  beside it.
 
 Read-only commands (``findings``, ``history``) take no lock.
 """
@@ -46,9 +49,12 @@ class Holder:
     since: str  # ISO 8601, UTC
 
     @classmethod
-    def this_process(cls) -> Holder:
+    def this_process(cls, host: str | None = None) -> Holder:
+        """This process; ``host``: the name it goes by (a replica's id), default the host's."""
         return cls(
-            socket.gethostname(), os.getpid(), datetime.now(UTC).isoformat(timespec="seconds")
+            host or socket.gethostname(),
+            os.getpid(),
+            datetime.now(UTC).isoformat(timespec="seconds"),
         )
 
     @property
@@ -62,6 +68,13 @@ class Holder:
     def to_json(self) -> dict[str, Any]:
         return {"host": self.host, "pid": self.pid, "since": self.since}
 
+    def application_name(self) -> str:
+        """``tlog-monitor <pid> <since> <host>``, how its PostgreSQL sessions name themselves
+        (``pg_stat_activity``): PostgreSQL keeps 63 bytes of it, so the host, the longest
+        part, goes last."""
+        name = f"{_APP_PREFIX}{self.pid} {self.since} {self.host}"
+        return name.encode()[:63].decode(errors="ignore")
+
 
 class DatabaseLock:
     """Take with ``await DatabaseLock.acquire(engine, url)``; ``await lock.release()`` at the
@@ -73,16 +86,23 @@ class DatabaseLock:
         self.holder = holder
         self._file = file
         self._conn = conn
+        self._shared = False
 
     @classmethod
     async def acquire(
-        cls, engine: AsyncEngine, url: URL, holder: Holder | None = None
+        cls, engine: AsyncEngine, url: URL, holder: Holder | None = None, *, shared: bool = False
     ) -> DatabaseLock:
-        """The lock, or ``DatabaseInUseError`` naming who holds it."""
+        """The lock (``shared``: a replica's, beside other replicas), or
+        ``DatabaseInUseError`` naming who holds it."""
         me = holder or Holder.this_process()
         if engine.dialect.name == "sqlite":
+            if shared:
+                raise StorageError("several replicas need PostgreSQL: SQLite is for one monitor")
             return cls(me, file=_lock_file(url, me))
-        return cls(me, conn=await _advisory_lock(engine, me))
+        conn = await _advisory_lock(engine, me, shared)
+        lock = cls(me, conn=conn)
+        lock._shared = shared
+        return lock
 
     async def release(self) -> None:
         if self._file is not None:
@@ -91,8 +111,9 @@ class DatabaseLock:
             self._file = None
         if self._conn is not None:
             conn, self._conn = self._conn, None
+            unlock = "pg_advisory_unlock_shared" if self._shared else "pg_advisory_unlock"
             try:
-                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+                await conn.execute(text(f"SELECT {unlock}(:k)"), {"k": ADVISORY_KEY})
             finally:
                 await conn.close()
 
@@ -114,7 +135,8 @@ def _lock_file(url: URL, me: Holder) -> int:
         os.close(fd)
         raise DatabaseInUseError(
             f"the database {url.database} is in use by another tlog-monitor ({other}; lock "
-            f"file {path}): one monitor per database"
+            f"file {path}): one monitor per database on SQLite; for more than one replica, use "
+            "PostgreSQL with an ha: section"
         ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(me.to_json()).encode() + b"\n", 0)
@@ -129,16 +151,15 @@ def _read_holder(fd: int) -> str:
         return "holder unknown"
 
 
-async def _advisory_lock(engine: AsyncEngine, me: Holder) -> AsyncConnection:
+async def _advisory_lock(engine: AsyncEngine, me: Holder, shared: bool) -> AsyncConnection:
+    take = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
     try:
         conn = await engine.connect()
         await conn.execute(
             text("SELECT set_config('application_name', :name, false)"),
-            {"name": _application_name(me)},
+            {"name": me.application_name()},
         )
-        got = (
-            await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY})
-        ).scalar_one()
+        got = (await conn.execute(text(f"SELECT {take}(:k)"), {"k": ADVISORY_KEY})).scalar_one()
         await conn.commit()  # the lock is the session's: it outlives the transaction
     except Exception as e:  # a connection that fails here is a database error
         raise StorageError(f"cannot take the database lock: {e}") from e
@@ -148,8 +169,14 @@ async def _advisory_lock(engine: AsyncEngine, me: Holder) -> AsyncConnection:
         other = await _advisory_holder(conn)
     finally:
         await conn.close()
+    if shared:
+        raise DatabaseInUseError(
+            f"the database is in use by a tlog-monitor without ha: ({other}): replicas "
+            "cannot run beside it; stop it, or give it the same ha: section"
+        )
     raise DatabaseInUseError(
-        f"the database is in use by another tlog-monitor ({other}): one monitor per database"
+        f"the database is in use by another tlog-monitor ({other}): one monitor per database "
+        "(replicas that run beside each other need an ha: section, each of them)"
     )
 
 
@@ -177,9 +204,3 @@ async def _advisory_holder(conn: AsyncConnection) -> str:
             pid, since, host = parts
             return Holder(host, int(pid), since).describe()
     return f"a connection from {addr or 'a local socket'}"
-
-
-def _application_name(me: Holder) -> str:
-    """``tlog-monitor <pid> <since> <host>``: PostgreSQL keeps 63 bytes of it, so the host,
-    the longest part, goes last."""
-    return f"{_APP_PREFIX}{me.pid} {me.since} {me.host}".encode()[:63].decode(errors="ignore")

@@ -301,6 +301,7 @@ class OutboxRow(Base):
         Index("ix_outbox_due", "sink", "delivered_at", "dead_at", "next_attempt_at"),
         Index("ix_outbox_pending", "sink", "delivered_at", "dead_at", "id"),
         Index("ix_outbox_dead_at", "dead_at"),
+        Index("ix_outbox_message", "sink", "message_id"),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)

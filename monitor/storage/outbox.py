@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal, or_, select, update
+from sqlalchemy import ColumnElement, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.core.errors import StorageError
 from monitor.core.findings import FindingState
 from monitor.storage.base import ATTEMPTS, JSON, OUTBOX, StoreBase, orm, timed, utcnow
 from monitor.storage.findings_store import change_state, stored_finding
-from monitor.storage.models import DeliveryAttempt, FindingRow, OutboxRow
+from monitor.storage.models import DeliveryAttempt, FindingRow, OutboxRow, Replica
 from monitor.storage.paging import page_limit
 
 TRIGGER, RESOLVE = "trigger", "resolve"
@@ -35,6 +35,9 @@ class OutboxItem:
     last_error: str | None
     claimed_by: str | None = None
     claimed_until: datetime | None = None
+    # the webhook-id it was first claimed under (None: never claimed); it is sent under that
+    # id, with the other rows that carry it, whoever sends it again
+    message_id: str | None = None
 
     def claimed_by_other(self, holder: str, now: datetime) -> bool:
         """Another process holds a live claim on the row (it is posting it now)."""
@@ -69,6 +72,7 @@ def _outbox(row: OutboxRow) -> OutboxItem:
         last_error=row.last_error,
         claimed_by=row.claimed_by,
         claimed_until=row.claimed_until,
+        message_id=row.message_id,
     )
 
 
@@ -83,10 +87,17 @@ class _NotAllFree(Exception):
 class OutboxMixin(StoreBase):
     """``Store``: the outbox."""
 
+    replicated: bool = False
+    """Several replicas share the database (``ha:``): an outbox claim whose holder has no live
+    heartbeat in ``replicas`` is a dead replica's, free to take at once. Set by ``Store.open``."""
+
     @timed("outbox_due")
-    async def pending_outbox(self, sink: str, limit: int = 100) -> list[OutboxItem]:
+    async def pending_outbox(
+        self, sink: str, limit: int = 100, *, message_id: str | None = None
+    ) -> list[OutboxItem]:
         """Undelivered, live rows of ``sink`` in the order they were written, due or not: a
-        sink hears of findings in order, so a row waiting for its retry holds back the rest."""
+        sink hears of findings in order, so a row waiting for its retry holds back the rest.
+        ``message_id``: only the rows claimed under it (the rest of a message to send again)."""
         stmt = (
             select(OutboxRow)
             .where(
@@ -96,6 +107,8 @@ class OutboxMixin(StoreBase):
             .order_by(OutboxRow.id)
             .limit(page_limit(limit))
         )
+        if message_id is not None:
+            stmt = stmt.where(OutboxRow.message_id == message_id)
         async with self._read() as conn:
             return [_outbox(r) for r in await orm(conn, stmt)]
 
@@ -107,13 +120,19 @@ class OutboxMixin(StoreBase):
         now: datetime,
         until: datetime,
         take_over: bool = False,
+        message_id: str | None = None,
+        dead_holders_free: bool = False,
     ) -> bool:
         """Claim the live, undelivered rows ``ids`` for ``holder`` until ``until``, all or none:
         True if every one was free (unclaimed, claimed by ``holder``, or a claim that expired).
         Only the claimant posts a row, so two processes never deliver it both; a claim whose
         holder died expires, and the row is delivered again with the same message id.
         ``take_over``: other holders' claims are taken too (the caller holds the database's
-        lock, so they are dead processes': a restart need not wait for them to expire)."""
+        lock, so they are dead processes': a restart need not wait for them to expire).
+        ``message_id``: the webhook-id the rows are posted under, recorded on those that have
+        none; a row that already carries another refuses the claim (it belongs to another
+        message, which is sent again as it was). ``dead_holders_free``: a claim whose holder
+        is not a live replica (no unexpired heartbeat, by the database's clock) is free."""
         if not ids:
             return True
         free = or_(
@@ -122,22 +141,39 @@ class OutboxMixin(StoreBase):
             OutboxRow.claimed_by == holder,
             literal(take_over),
         )
+        if dead_holders_free:
+            live = select(Replica.holder).where(Replica.expires_at > self._db_now(now))
+            free = or_(free, OutboxRow.claimed_by.not_in(live))
+        where = [OutboxRow.id.in_(list(ids)), *_LIVE, free]
+        values: dict[str, Any] = {"claimed_by": holder, "claimed_until": until}
+        if message_id is not None:
+            where.append(or_(OutboxRow.message_id.is_(None), OutboxRow.message_id == message_id))
+            values["message_id"] = func.coalesce(OutboxRow.message_id, message_id)
         try:
             async with self._write() as conn:
-                result = await conn.execute(
-                    update(OutboxRow)
-                    .where(
-                        OutboxRow.id.in_(list(ids)),
-                        *_LIVE,
-                        free,
-                    )
-                    .values(claimed_by=holder, claimed_until=until)
-                )
+                result = await conn.execute(update(OutboxRow).where(*where).values(**values))
                 if result.rowcount != len(set(ids)):
                     raise _NotAllFree
         except _NotAllFree:
             return False  # the transaction rolled back: nothing of the group is claimed
         return True
+
+    @timed("outbox_read")
+    async def live_holder(self, holder: str, *, now: datetime | None = None) -> bool:
+        """``holder`` is a live replica: its heartbeat in ``replicas`` has not expired (by the
+        database's clock on PostgreSQL: replicas' clocks may differ; ``now`` on SQLite)."""
+        stmt = select(func.count()).where(
+            Replica.holder == holder, Replica.expires_at > self._db_now(now or utcnow())
+        )
+        async with self._read() as conn:
+            return int((await conn.execute(stmt)).scalar_one()) > 0
+
+    def _db_now(self, now: datetime) -> ColumnElement[datetime] | datetime:
+        """The time a heartbeat is compared with: the server's on PostgreSQL (every replica
+        reads the same clock), the caller's on SQLite (one host)."""
+        if self._dialect == "postgresql":
+            return func.clock_timestamp()
+        return now
 
     @timed("finding_update")
     async def resolve_finding(
@@ -245,16 +281,29 @@ class OutboxMixin(StoreBase):
     @timed("outbox_mark")
     async def mark_delivered(self, outbox_id: int, *, at: datetime, duration: float) -> None:
         """The sink accepted the alert: record the attempt and stop delivering it."""
+        await self._delivered([outbox_id], at, duration)
+
+    @timed("outbox_mark")
+    async def mark_message_delivered(
+        self, outbox_ids: Sequence[int], *, at: datetime, duration: float
+    ) -> None:
+        """The sink accepted a message: every row it carried is delivered, in one transaction.
+        A process that dies on the way leaves none of them marked, never part of the message
+        (which would go out again as a smaller one, its body's idempotency key changed)."""
+        await self._delivered(outbox_ids, at, duration)
+
+    async def _delivered(self, outbox_ids: Sequence[int], at: datetime, duration: float) -> None:
         async with self._write() as conn:
-            await self._attempt(
-                conn,
-                outbox_id,
-                at=at,
-                status="delivered",
-                error=None,
-                duration=duration,
-                delivered_at=at,
-            )
+            for outbox_id in outbox_ids:
+                await self._attempt(
+                    conn,
+                    outbox_id,
+                    at=at,
+                    status="delivered",
+                    error=None,
+                    duration=duration,
+                    delivered_at=at,
+                )
 
     @timed("outbox_mark")
     async def record_attempt(
@@ -313,12 +362,19 @@ class OutboxMixin(StoreBase):
 
     @timed("outbox_mark")
     async def replay(self, outbox_id: int, *, now: datetime | None = None) -> bool:
-        """Bring a dead letter back: due at once, attempts counted from zero. False if the
-        row is not a dead letter."""
+        """Bring a dead letter back: due at once, attempts counted from zero, and a message of
+        its own (its message id is forgotten). False if the row is not a dead letter.
+
+        Why not the old id: the rest of its message may have gone out under it meanwhile (the
+        head of a group dies of old age, the others are retried and delivered), or be replayed
+        one by one later; a receiver that took that id would drop this row as a repeat, and
+        the finding would be lost. The new id is derived from the findings it goes out with,
+        so a row replayed with the same companions gets the same id again, and every payload
+        still names the finding's dedup key."""
         async with self._write() as conn:
             result = await conn.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id == outbox_id, OutboxRow.dead_at.is_not(None))
-                .values(dead_at=None, next_attempt_at=now or utcnow(), attempts=0)
+                .values(dead_at=None, next_attempt_at=now or utcnow(), attempts=0, message_id=None)
             )
             return result.rowcount == 1

@@ -6,9 +6,11 @@ then said in its signature, and a test can hand it a small fake. Who opens the d
 daemon's service, the CLI) holds the ``Store`` and hands out the parts.
 
 - ``CatchUpStore``: a catch-up pass (where a log or a backfill resumes, a batch stored);
-- ``OutboxStore``: alert delivery (the outbox read, claimed, marked delivered or failed);
+- ``OutboxStore``: alert delivery (the outbox read, claimed, marked delivered or failed;
+  whether a claim's holder is a live replica);
 - ``HealthStore``: the monitor's own health (its findings, the outbox's age);
 - ``ApiStore``: the HTTP API (history, findings and their triage, logs, readiness);
+- ``LeaseStore``: the leadership of the logs over replicas (heartbeats and leases);
 - ``HistoryReader``, ``FindingsReader``, ``DeadLetters``: the CLI's queries.
 """
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from monitor.storage.findings_store import FindingQuery, StoredFinding
     from monitor.storage.history import HistoryItem, StoredEntry
     from monitor.storage.history_query import HistoryQuery
+    from monitor.storage.leases import Lease, LeaseRow, LiveReplica
     from monitor.storage.lock import Holder
     from monitor.storage.logs_state import LogState, StoredCheckpoint
     from monitor.storage.outbox import Attempt, OutboxItem
@@ -49,6 +52,25 @@ class CatchUpStore(Protocol):
     ) -> BatchResult: ...
 
 
+class LeaseStore(Protocol):
+    """Leadership over replicas: each replica's heartbeat, and the leases of the logs it
+    renews, takes, releases, and reads (``monitor.storage.leases``)."""
+
+    async def heartbeat(self, holder: str, replica: str, ttl: float) -> list[LiveReplica]: ...
+
+    async def renew_leases(self, holder: str, ttl: float) -> list[Lease]: ...
+
+    async def take_leases(
+        self, logs: Sequence[str], holder: str, replica: str, ttl: float
+    ) -> list[Lease]: ...
+
+    async def release_leases(self, holder: str, logs: Sequence[str] | None = None) -> None: ...
+
+    async def leave(self, holder: str) -> None: ...
+
+    async def lease_rows(self) -> list[LeaseRow]: ...
+
+
 class OutboxStore(Protocol):
     """Alert delivery: a sink's rows read in order, claimed, then marked delivered or
     failed; what a sink must be reminded of; how far behind it is."""
@@ -59,7 +81,12 @@ class OutboxStore(Protocol):
     @property
     def exclusive(self) -> bool: ...
 
-    async def pending_outbox(self, sink: str, limit: int = 100) -> list[OutboxItem]: ...
+    @property
+    def replicated(self) -> bool: ...
+
+    async def pending_outbox(
+        self, sink: str, limit: int = 100, *, message_id: str | None = None
+    ) -> list[OutboxItem]: ...
 
     async def claim_outbox(
         self,
@@ -69,9 +96,15 @@ class OutboxStore(Protocol):
         now: datetime,
         until: datetime,
         take_over: bool = False,
+        message_id: str | None = None,
+        dead_holders_free: bool = False,
     ) -> bool: ...
 
-    async def mark_delivered(self, outbox_id: int, *, at: datetime, duration: float) -> None: ...
+    async def live_holder(self, holder: str, *, now: datetime | None = None) -> bool: ...
+
+    async def mark_message_delivered(
+        self, outbox_ids: Sequence[int], *, at: datetime, duration: float
+    ) -> None: ...
 
     async def record_attempt(
         self,

@@ -48,7 +48,8 @@ from monitor.storage.findings_store import FindingsMixin, findings_select
 from monitor.storage.history import HistoryMixin
 from monitor.storage.history_query import history_select, index_all_select
 from monitor.storage.identities import identities
-from monitor.storage.lock import DatabaseLock
+from monitor.storage.leases import LeasesMixin
+from monitor.storage.lock import DatabaseLock, Holder
 from monitor.storage.logs_state import LogsMixin
 from monitor.storage.models import OutboxRow
 from monitor.storage.outbox import OutboxMixin
@@ -75,6 +76,7 @@ class Store(
     FindingsMixin,
     OutboxMixin,
     CoverageMixin,
+    LeasesMixin,
 ):
     """The monitor's database. Open with ``await Store.open(url)``; close with ``close()``."""
 
@@ -89,16 +91,25 @@ class Store(
         echo: bool = False,
         pool_size: int = 5,
         exclusive: bool = False,
+        replicated: bool = False,
+        holder: Holder | None = None,
     ) -> Store:
         """Connect; with ``migrate``, bring the schema to the latest revision first, else
         refuse a database that is not at it. ``pool_size``: PostgreSQL connections kept.
         ``exclusive``: first take the database's lock for the life of the store (a monitor
-        that writes: see ``monitor.storage.lock``); ``DatabaseInUseError`` if another has it."""
-        engine = engines.make_engine(url, echo=echo, pool_size=pool_size)
+        that writes: see ``monitor.storage.lock``); ``DatabaseInUseError`` if another has it.
+        ``replicated``: take it shared instead, as one replica of several (PostgreSQL).
+        ``holder``: who this process is (default: named after the host)."""
+        me = holder or Holder.this_process()
+        engine = engines.make_engine(
+            url, echo=echo, pool_size=pool_size, application_name=me.application_name()
+        )
         lock = None
         try:
-            if exclusive:
-                lock = await DatabaseLock.acquire(engine, engines.normalize_url(url))
+            if exclusive or replicated:
+                lock = await DatabaseLock.acquire(
+                    engine, engines.normalize_url(url), me, shared=replicated
+                )
             if migrate:
                 await engines.upgrade(engine)
             else:
@@ -116,15 +127,15 @@ class Store(
             raise
         store = cls(engine)
         store._lock = lock
-        if lock is not None:
-            store.holder = lock.holder
+        store.holder = me
+        store.replicated = replicated
         return store
 
     @property
     def exclusive(self) -> bool:
         """This store holds the database's lock: no other monitor runs on it, so an outbox
         claim of another holder is a dead process's, free to take at once."""
-        return self._lock is not None
+        return self._lock is not None and not self.replicated
 
     @property
     def dialect(self) -> str:
