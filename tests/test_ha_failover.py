@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from monitor.storage.engine import IDLE_IN_TRANSACTION_TIMEOUT
 from tests.alert_receivers import HOOK, Receiver, finding_keys
 from tests.daemon_support import SINKS
 from tests.ha_support import (
@@ -452,7 +453,17 @@ def test_sigstop_past_lease(tmp_path: Path, private_pg: PrivatePostgres) -> None
             assert sizes["v1"] - cursors["v1"] > 2000, (sizes, cursors)  # mid catch-up
             stopped_at = time.time()
             victim.signal(signal.SIGSTOP)
+            await asyncio.sleep(0.5)
+            # a process stopped inside a batch leaves its session idle in a transaction that
+            # holds the lease row FOR SHARE: nobody takes the log until the server ends that
+            # session (idle_in_transaction_session_timeout), however short the lease
+            sessions = await s.db.rows(
+                "SELECT state FROM pg_stat_activity WHERE application_name LIKE :app",
+                app=f"tlog-monitor {victim.pid} %",
+            )
+            in_xact = sum(r.state == "idle in transaction" for r in sessions)
             took = await first_commit(s, "v1", stopped_at, by_not=victim.pid, timeout=30)
+            assert took.at - stopped_at < LEASE_TTL + IDLE_IN_TRANSACTION_TIMEOUT + 3.0
             await asyncio.sleep(max(0.0, stopped_at + LEASE_TTL + 0.5 - time.time()))
             # the logs another replica took while it was stopped (v1 at least)
             leases = await s.db.leases()
@@ -484,7 +495,8 @@ def test_sigstop_past_lease(tmp_path: Path, private_pg: PrivatePostgres) -> None
                 if holder_pid(r.lease_holder) != victim.pid or r.lease_epoch <= taken[r.log]
             ]
             print(
-                f"\nHA SIGSTOP: v1 taken {took.at - stopped_at:.2f} s after the stop; after "
+                f"\nHA SIGSTOP: v1 taken {took.at - stopped_at:.2f} s after the stop (sessions "
+                f"of the stopped replica idle in a transaction: {in_xact}); after "
                 f"SIGCONT the stopped replica wrote {len(stale)} rows of logs taken from it "
                 f"under the lease it had lost, {len(mine) - len(stale)} under a lease it took "
                 f"back, {len(writes) - len(mine)} of logs nobody took; {fenced:.0f} batches "
