@@ -53,11 +53,15 @@ V1 = "v1"  # a v2 log is named after its shard (``v2@<host-port-shard>``): see `
 LEASE_TTL = 2.0
 POLL_INTERVAL = 1.0  # the logs' poll_interval (tests.ha_support.replica_config)
 # A dead leader's lease runs out at most LEASE_TTL after the kill (it was renewed at most then);
-# a live replica takes the log as it expires, and its tailer commits its first batch within a
-# poll of the log plus a fetch. The margin: a start-up of the tailer (its log client, the
-# stored state) and scheduling on a loaded two-core machine, where a replica's start alone
-# takes about 1.5 s of CPU.
-TAKEOVER_BOUND = LEASE_TTL + POLL_INTERVAL + 2.0
+# a live replica takes it then, or a round (a third of the lease) later when the dead one was
+# its preferred leader: the margin is the database's round trips and a late round on a busy
+# machine.
+LEASE_BOUND = LEASE_TTL + LEASE_TTL / 3 + 1.0
+# Its tailer then commits a first batch within a poll of the log plus a fetch. The margin: the
+# tailer's start (its log client, the stored state) and scheduling on two loaded cores (with
+# this file's tests side by side under xdist, the slowest first batch came 2.5 s after the
+# lease and 3.8 to 5.6 s after the kill; alone, 3.1 s)
+TAKEOVER_BOUND = LEASE_TTL + POLL_INTERVAL + 3.0
 KILLS = 20
 
 
@@ -376,6 +380,22 @@ class Kill:
     replica: str
     lease_lost_after: float  # seconds from the kill until another process held the lease
     takeover: float  # seconds from the kill to the next batch of the log committed elsewhere
+    gained_after: float | None  # from the kill to its successor's "leadership gained" line
+
+    def __str__(self) -> str:
+        gained = "?" if self.gained_after is None else f"{self.gained_after:.2f}"
+        return (
+            f"{self.log[:2]} leader {self.replica}: lease taken {self.lease_lost_after:.2f} s, "
+            f"'leadership gained' logged {gained} s, first batch {self.takeover:.2f} s"
+        )
+
+
+def gained_line(replica: Replica | None, log: str, after: float) -> float | None:
+    """When ``replica`` logged that it gained ``log`` (after ``after``), as its line arrived."""
+    for at, doc in replica.lines if replica is not None else ():
+        if at > after and doc.get("message") == "leadership gained" and doc.get("log") == log:
+            return at
+    return None
 
 
 def test_sigkill_leaders_twenty_times(tmp_path: Path, private_pg: PrivatePostgres) -> None:
@@ -404,8 +424,15 @@ def test_sigkill_leaders_twenty_times(tmp_path: Path, private_pg: PrivatePostgre
                     row = await first_commit(
                         s, log, killed_at, by_not=victim.pid, timeout=TAKEOVER_BOUND + 10
                     )
+                    gained = gained_line(s.fleet.by_pid(app_pid(row.app)), log, killed_at)
                     kills.append(
-                        Kill(log, victim.replica_id, lost_at - killed_at, row.at - killed_at)
+                        Kill(
+                            log,
+                            victim.replica_id,
+                            lost_at - killed_at,
+                            row.at - killed_at,
+                            None if gained is None else gained - killed_at,
+                        )
                     )
                 print(f"\n  {KILLS} kills in {time.monotonic() - began:.1f} s")
             return await settle_and_check(s)
@@ -419,15 +446,13 @@ def test_sigkill_leaders_twenty_times(tmp_path: Path, private_pg: PrivatePostgre
         f"taken after median {statistics.median(leases):.2f} s, max {max(leases):.2f} s; "
         f"webhook ids received more than once: {doubled}"
     )
-    for k in kills:
-        print(
-            f"  {k.log[:2]} leader {k.replica}: lease taken after {k.lease_lost_after:.2f} s, "
-            f"batch after {k.takeover:.2f} s"
-        )
+    report = "\n".join(f"  {k}" for k in kills)
+    print(report)
     assert len(kills) == KILLS
     # a webhook id seen twice only when a replica died after its post and before recording it
     assert doubled <= len(kills)
-    assert max(takeovers) < TAKEOVER_BOUND, kills
+    assert max(leases) < LEASE_BOUND, report
+    assert max(takeovers) < TAKEOVER_BOUND, report
 
 
 def test_sigstop_past_lease(tmp_path: Path, private_pg: PrivatePostgres) -> None:
@@ -463,7 +488,8 @@ def test_sigstop_past_lease(tmp_path: Path, private_pg: PrivatePostgres) -> None
             )
             in_xact = sum(r.state == "idle in transaction" for r in sessions)
             took = await first_commit(s, "v1", stopped_at, by_not=victim.pid, timeout=30)
-            assert took.at - stopped_at < LEASE_TTL + IDLE_IN_TRANSACTION_TIMEOUT + 3.0
+            # the margin: a round, the tailer's start and a first batch on a busy machine
+            assert took.at - stopped_at < LEASE_TTL + IDLE_IN_TRANSACTION_TIMEOUT + 5.0
             await asyncio.sleep(max(0.0, stopped_at + LEASE_TTL + 0.5 - time.time()))
             # the logs another replica took while it was stopped (v1 at least)
             leases = await s.db.leases()
