@@ -17,6 +17,8 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import text
 
+from monitor.core.errors import LeaseLostError
+from monitor.daemon.context import PassResult
 from monitor.daemon.service import Monitor
 from tests.api_support import READ_TOKEN, TOKENS
 from tests.daemon_support import MALLORY, pg_dbs, write_config
@@ -145,6 +147,18 @@ def test_two_replicas_share_the_logs_and_one_takes_all_when_the_other_stops(
                 status, ready = await get(base1, "/readyz")
                 assert status == 200
                 assert sorted(ready["leads"]) == names
+                # `once` as another replica leaves every log to its leader, and says who
+                async with Monitor.open(str(configs[1]), registry=CollectorRegistry()) as once:
+                    results = await once.once()
+                assert sorted(results) == names
+                for r in results.values():
+                    assert isinstance(r, LeaseLostError)
+                    assert "led by replica r1" in str(r)
+            # with no replica running, `once` takes every lease, passes, and ends them
+            async with Monitor.open(str(configs[1]), registry=CollectorRegistry()) as once:
+                results = await once.once()
+                assert all(isinstance(r, PassResult) for r in results.values()), results
+                assert await once.lead.leaders() == {}
 
     run(body)
 

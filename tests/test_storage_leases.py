@@ -10,12 +10,15 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
+from monitor.config.ha import HaSettings
 from monitor.core.errors import LeaseLostError, StorageError
-from monitor.daemon.leadership import Leadership, preferred
+from monitor.daemon.leadership import Leadership, idle_timeout, preferred
 from monitor.storage import Batch
 from monitor.storage.leases import Lease
 from monitor.storage.lock import DatabaseInUseError, Holder
@@ -300,5 +303,24 @@ def test_a_replica_paused_past_its_lease_stops_leading_before_it_asks_the_databa
         finally:
             await store.close()
             await other.close()
+
+    run(body)
+
+
+def test_a_replica_s_sessions_end_an_idle_transaction_within_a_lease(url: str) -> None:
+    """A replica paused inside a batch holds its lease row and the log's row until the server
+    ends its session: within a lease, so that a takeover waits no longer than one."""
+    assert idle_timeout(None) == 10.0
+    assert idle_timeout(HaSettings(lease_ttl=timedelta(seconds=2))) == 2.0
+    assert idle_timeout(HaSettings(lease_ttl=timedelta(minutes=1))) == 10.0
+
+    async def body() -> None:
+        store = await Store.open(url, idle_in_transaction_timeout=2.0)
+        try:
+            async with store.engine.connect() as conn:
+                shown = await conn.execute(text("SHOW idle_in_transaction_session_timeout"))
+                assert shown.scalar_one() == "2s"
+        finally:
+            await store.close()
 
     run(body)

@@ -29,15 +29,19 @@ from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
+from monitor.config.ha import HaSettings
 from monitor.core.aio import wait_any
 from monitor.core.errors import LeaseLostError, MonitorError
 from monitor.core.metrics import DaemonMetrics
 from monitor.core.status import Leader
+from monitor.storage.engine import IDLE_IN_TRANSACTION_TIMEOUT
 from monitor.storage.leases import Lease, LeaseRow, LiveReplica
+from monitor.storage.lock import Holder
 from monitor.storage.ports import LeaseStore
 
-__all__ = ["Leadership", "SoleLeader", "preferred"]
+__all__ = ["Leadership", "SoleLeader", "idle_timeout", "leadership_for", "preferred"]
 
 log = logging.getLogger("monitor.leadership")
 
@@ -106,7 +110,9 @@ class Leadership:
         not lead it (nothing of the log may be written then)."""
         held = self.held.get(log_name)
         if held is None or held.until <= self.clock():
-            raise LeaseLostError(log_name, f"{log_name} is led by another replica, not this one")
+            row = self.rows.get(log_name)
+            who = f"replica {row.replica}" if row is not None and row.live else "another replica"
+            raise LeaseLostError(log_name, f"{log_name} is led by {who}, not this one")
         return held.lease
 
     def leads(self, log_name: str) -> bool:
@@ -149,6 +155,7 @@ class Leadership:
         self.live = await self.store.heartbeat(self.holder, self.replica, self.ttl)
         for lease in await self.store.take_leases(self.logs(), self.holder, self.replica, self.ttl):
             self._hold(lease, started)
+        self.rows = {r.log: r for r in await self.store.lease_rows()}
         stop = asyncio.Event()
         keeping = asyncio.create_task(self._keep(stop), name="leases")
         try:
@@ -378,3 +385,45 @@ class SoleLeader:
     async def run(self, stop: asyncio.Event) -> None:
         self.added()
         await stop.wait()
+
+
+class ReplicaStore(LeaseStore, Protocol):
+    """The store of a replica: its leases, and who it is."""
+
+    @property
+    def holder(self) -> Holder: ...
+
+
+def leadership_for(
+    ha: HaSettings | None,
+    store: ReplicaStore,
+    logs: Callable[[], Sequence[str]],
+    *,
+    gained: Callable[[str, Lease | None], None],
+    lost: Callable[[str, str], None],
+    metrics: DaemonMetrics | None = None,
+) -> Leadership | SoleLeader:
+    """Who decides which logs this process tails: the leases (``ha:``), or nobody (the only
+    monitor on the database leads them all)."""
+    if ha is None:
+        return SoleLeader(store.holder.host, logs, gained=gained, metrics=metrics)
+    ttl = ha.lease_ttl.total_seconds()
+    return Leadership(
+        store,
+        store.holder.name,
+        ha.replica_id,
+        ttl,
+        logs,
+        gained=gained,
+        lost=lost,
+        metrics=metrics,
+    )
+
+
+def idle_timeout(ha: HaSettings | None) -> float:
+    """How long a session may sit idle inside a transaction: a replica paused mid-batch holds
+    its lease row and the log's row until the server ends its session, so with several
+    replicas that is at most a lease, and a takeover waits no longer than the lease."""
+    if ha is None:
+        return IDLE_IN_TRANSACTION_TIMEOUT
+    return max(1.0, min(IDLE_IN_TRANSACTION_TIMEOUT, ha.lease_ttl.total_seconds()))

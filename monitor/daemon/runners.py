@@ -24,7 +24,7 @@ from monitor.logclient.v1 import RekorV1Client
 from monitor.logclient.v2 import RekorV2Client
 from monitor.trust import TransparencyLog
 
-__all__ = ["PassProgress", "Runner", "build_runner", "runner_name"]
+__all__ = ["PassProgress", "Runner", "build_runner", "link_to_entry", "runner_name"]
 
 
 def runner_name(config: LogSettings, tlog: TransparencyLog) -> str:
@@ -68,6 +68,15 @@ def build_runner(
         else RekorV2Source(RekorV2Client(http, tlog))
     )
     return Runner(name, cfg, tlog, source, start, LogStatus(name))
+
+
+def link_to_entry(runner: Runner | None, index: int) -> str | None:
+    """A link to an entry for people: the public search UI for the public Rekor v1 log."""
+    if runner is None or runner.config.api != "v1":
+        return None
+    if runner.tlog.base_url.rstrip("/") != "https://rekor.sigstore.dev":
+        return None
+    return f"https://search.sigstore.dev/?logIndex={index}"
 
 
 class PassProgress:

@@ -50,8 +50,8 @@ from monitor.daemon.context import PassContext, PassResult, Start
 from monitor.daemon.health import HealthMonitor
 from monitor.daemon.integrity import settle_integrity
 from monitor.daemon.jobs import Jobs
-from monitor.daemon.leadership import Leadership, SoleLeader
-from monitor.daemon.runners import PassProgress, Runner, build_runner, runner_name
+from monitor.daemon.leadership import idle_timeout, leadership_for
+from monitor.daemon.runners import PassProgress, Runner, build_runner, link_to_entry, runner_name
 from monitor.daemon.tailer import Backoff
 from monitor.daemon.tailing import Tailers
 from monitor.logclient.discovery import ShardDiscovery
@@ -150,30 +150,15 @@ class Monitor:
             retry_base=retry_base,
             on_gain=self.health.reload,
         )
-        self.lead = self._leadership()
-        self._lead_task: asyncio.Task[None] | None = None
-
-    def _leadership(self) -> Leadership | SoleLeader:
-        """Who decides which logs this process tails: the leases (``ha:``), or nobody (the
-        only monitor on the database leads them all)."""
-        ha = self.settings.ha
-        if ha is None:
-            return SoleLeader(
-                self.store.holder.host,
-                lambda: list(self.runners),
-                gained=self.tailers.gained,
-                metrics=self.metrics,
-            )
-        return Leadership(
-            self.store,
-            self.store.holder.name,
-            ha.replica_id,
-            ha.lease_ttl.total_seconds(),
+        self.lead = leadership_for(
+            self.settings.ha,
+            store,
             lambda: list(self.runners),
             gained=self.tailers.gained,
             lost=self.tailers.lost,
             metrics=self.metrics,
         )
+        self._lead_task: asyncio.Task[None] | None = None
 
     def _led(self) -> list[Runner]:
         return [r for r in self.runners.values() if self.lead.leads(r.name)]
@@ -201,6 +186,7 @@ class Monitor:
             exclusive=ha is None,
             replicated=ha is not None,
             holder=Holder.this_process(None if ha is None else ha.replica_id),
+            idle_in_transaction_timeout=idle_timeout(ha),
         )
         session = aiohttp.ClientSession()
         try:
@@ -446,13 +432,7 @@ class Monitor:
         await cancel_and_wait(self._worker_tasks)
 
     def entry_url(self, log_name: str, index: int) -> str | None:
-        """A link to an entry for people: the public search UI for the public Rekor v1 log."""
-        runner = self.runners.get(log_name)
-        if runner is None or runner.config.api != "v1":
-            return None
-        if runner.tlog.base_url.rstrip("/") != "https://rekor.sigstore.dev":
-            return None
-        return f"https://search.sigstore.dev/?logIndex={index}"
+        return link_to_entry(self.runners.get(log_name), index)
 
     async def deliver_pending(self, seconds: float = 30.0) -> dict[str, int]:
         """Deliver what waits in the outbox now (``once``); rows still pending per sink."""

@@ -93,16 +93,23 @@ class Store(
         exclusive: bool = False,
         replicated: bool = False,
         holder: Holder | None = None,
+        idle_in_transaction_timeout: float = engines.IDLE_IN_TRANSACTION_TIMEOUT,
     ) -> Store:
         """Connect; with ``migrate``, bring the schema to the latest revision first, else
         refuse a database that is not at it. ``pool_size``: PostgreSQL connections kept.
         ``exclusive``: first take the database's lock for the life of the store (a monitor
         that writes: see ``monitor.storage.lock``); ``DatabaseInUseError`` if another has it.
         ``replicated``: take it shared instead, as one replica of several (PostgreSQL).
-        ``holder``: who this process is (default: named after the host)."""
+        ``holder``: who this process is (default: named after the host).
+        ``idle_in_transaction_timeout``: seconds PostgreSQL lets a session sit idle inside a
+        transaction before ending it (a paused replica's locks go with it)."""
         me = holder or Holder.this_process()
         engine = engines.make_engine(
-            url, echo=echo, pool_size=pool_size, application_name=me.application_name()
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            application_name=me.application_name(),
+            idle_in_transaction_timeout=idle_in_transaction_timeout,
         )
         lock = None
         try:
