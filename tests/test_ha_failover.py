@@ -20,13 +20,15 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from monitor.storage.engine import IDLE_IN_TRANSACTION_TIMEOUT
+from monitor.config.ha import HaSettings
+from monitor.daemon.leadership import idle_timeout
 from tests.alert_receivers import HOOK, Receiver, finding_keys
 from tests.daemon_support import SINKS
 from tests.ha_support import (
@@ -481,15 +483,18 @@ def test_sigstop_past_lease(tmp_path: Path, private_pg: PrivatePostgres) -> None
             await asyncio.sleep(0.5)
             # a process stopped inside a batch leaves its session idle in a transaction that
             # holds the lease row FOR SHARE: nobody takes the log until the server ends that
-            # session (idle_in_transaction_session_timeout), however short the lease
+            # session (idle_in_transaction_session_timeout, at most a lease for replicas)
             sessions = await s.db.rows(
                 "SELECT state FROM pg_stat_activity WHERE application_name LIKE :app",
                 app=f"tlog-monitor {victim.pid} %",
             )
             in_xact = sum(r.state == "idle in transaction" for r in sessions)
             took = await first_commit(s, "v1", stopped_at, by_not=victim.pid, timeout=30)
-            # the margin: a round, the tailer's start and a first batch on a busy machine
-            assert took.at - stopped_at < LEASE_TTL + IDLE_IN_TRANSACTION_TIMEOUT + 5.0
+            # the lease runs out, or the server ends the stopped session, whichever is later;
+            # then a round, and a first batch with the margin of TAKEOVER_BOUND
+            idle = idle_timeout(HaSettings(lease_ttl=timedelta(seconds=LEASE_TTL)))
+            bound = max(idle, LEASE_TTL) + LEASE_TTL / 3 + POLL_INTERVAL + 3.0
+            assert took.at - stopped_at < bound
             await asyncio.sleep(max(0.0, stopped_at + LEASE_TTL + 0.5 - time.time()))
             # the logs another replica took while it was stopped (v1 at least)
             leases = await s.db.leases()
