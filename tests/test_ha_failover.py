@@ -480,21 +480,26 @@ def test_sigstop_past_lease(tmp_path: Path, private_pg: PrivatePostgres) -> None
             assert sizes["v1"] - cursors["v1"] > 2000, (sizes, cursors)  # mid catch-up
             stopped_at = time.time()
             victim.signal(signal.SIGSTOP)
-            await asyncio.sleep(0.5)
-            # a process stopped inside a batch leaves its session idle in a transaction that
-            # holds the lease row FOR SHARE: nobody takes the log until the server ends that
-            # session (idle_in_transaction_session_timeout, at most a lease for replicas)
-            sessions = await s.db.rows(
-                "SELECT state FROM pg_stat_activity WHERE application_name LIKE :app",
-                app=f"tlog-monitor {victim.pid} %",
+            # a process stopped inside a batch leaves its session in a transaction that holds
+            # the lease row FOR SHARE: nobody takes the log until the server ends that session
+            # (idle_in_transaction_session_timeout, at most a lease for replicas)
+            seen: dict[tuple[str, ...], list[float]] = {}
+            watching = asyncio.create_task(watch_sessions(s, victim.pid, stopped_at, seen))
+            try:
+                took = await first_commit(s, "v1", stopped_at, by_not=victim.pid, timeout=30)
+            except AssertionError as e:
+                raise AssertionError(f"the stopped replica's sessions: {seen}\n{e}") from None
+            finally:
+                watching.cancel()
+            sessions = "; ".join(
+                f"{' / '.join(k)} from {t[0]:.1f} to {t[1]:.1f} s" for k, t in seen.items()
             )
-            in_xact = sum(r.state == "idle in transaction" for r in sessions)
-            took = await first_commit(s, "v1", stopped_at, by_not=victim.pid, timeout=30)
+            in_xact = len({k for k in seen if k[0] != "idle"})
             # the lease runs out, or the server ends the stopped session, whichever is later;
             # then a round, and a first batch with the margin of TAKEOVER_BOUND
             idle = idle_timeout(HaSettings(lease_ttl=timedelta(seconds=LEASE_TTL)))
             bound = max(idle, LEASE_TTL) + LEASE_TTL / 3 + POLL_INTERVAL + 3.0
-            assert took.at - stopped_at < bound
+            assert took.at - stopped_at < bound, f"the stopped replica's sessions: {sessions}"
             await asyncio.sleep(max(0.0, stopped_at + LEASE_TTL + 0.5 - time.time()))
             # the logs another replica took while it was stopped (v1 at least)
             leases = await s.db.leases()
@@ -527,12 +532,13 @@ def test_sigstop_past_lease(tmp_path: Path, private_pg: PrivatePostgres) -> None
             ]
             print(
                 f"\nHA SIGSTOP: v1 taken {took.at - stopped_at:.2f} s after the stop (sessions "
-                f"of the stopped replica idle in a transaction: {in_xact}); after "
+                f"of the stopped replica seen busy or in a transaction: {in_xact}); after "
                 f"SIGCONT the stopped replica wrote {len(stale)} rows of logs taken from it "
                 f"under the lease it had lost, {len(mine) - len(stale)} under a lease it took "
                 f"back, {len(writes) - len(mine)} of logs nobody took; {fenced:.0f} batches "
                 f"fenced; 'leadership lost' logged {len(lost)} times for v1"
             )
+            print(f"  the stopped replica's sessions: {sessions}")
             assert gauge.get("v1") == 0.0, (gauge, victim.tail())
             assert stale == [], stale
             assert fenced >= 1 or lost, victim.tail()
@@ -541,6 +547,24 @@ def test_sigstop_past_lease(tmp_path: Path, private_pg: PrivatePostgres) -> None
             assert set(codes.values()) == {0}, f"{codes}\n{s.fleet.tails()}"
 
     run(body)
+
+
+async def watch_sessions(
+    s: Scenario, pid: int, since: float, seen: dict[tuple[str, ...], list[float]]
+) -> None:
+    """Every 50 ms until cancelled: the sessions of process ``pid`` (state, what it waits
+    for, its query), each with when it was first and last seen (seconds after ``since``)."""
+    while True:
+        rows = await s.db.rows(
+            "SELECT pid, state, coalesce(wait_event, '') AS wait, left(query, 50) AS query"
+            " FROM pg_stat_activity WHERE application_name LIKE :app",
+            app=f"tlog-monitor {pid} %",
+        )
+        now = time.time() - since
+        for r in rows:
+            key = (str(r.pid), r.state or "", r.wait, r.query)
+            seen.setdefault(key, [now, now])[1] = now
+        await asyncio.sleep(0.05)
 
 
 def test_postgres_restart(tmp_path: Path, private_pg: PrivatePostgres) -> None:
