@@ -458,9 +458,42 @@ def test_sigkill_leaders_twenty_times(tmp_path: Path, private_pg: PrivatePostgre
 
 
 def test_sigstop_past_lease(tmp_path: Path, private_pg: PrivatePostgres) -> None:
+    sigstop(tmp_path, private_pg, mid_write=False)
+
+
+def test_sigstop_mid_write(tmp_path: Path, private_pg: PrivatePostgres) -> None:
+    """Stopped while its database session is executing a batch's INSERT: the client may stop
+    in the middle of the statements it pipelines, where the server waits for the rest with
+    the transaction's locks (the lease row's among them) and no idle-in-transaction timeout
+    applies."""
+    sigstop(tmp_path, private_pg, mid_write=True)
+
+
+async def writing(s: Scenario, pid: int, timeout: float = 30.0) -> None:
+    """Until a session of process ``pid`` is executing an INSERT (polled as fast as the
+    database answers)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = await s.db.rows(
+            "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE :app"
+            " AND state = 'active' AND query LIKE 'INSERT%'",
+            app=f"tlog-monitor {pid} %",
+        )
+        if rows:
+            return
+    raise AssertionError(f"no INSERT of process {pid} seen in {timeout}s")
+
+
+def sigstop(tmp_path: Path, private_pg: PrivatePostgres, *, mid_write: bool) -> None:
+    """SIGSTOP v1's leader mid catch-up (``mid_write``: while it is writing a batch), past
+    its lease; after SIGCONT it writes nothing of a log taken from it and steps down."""
     # v1 read slowly with a large backlog: the leader is committing a batch every fraction of
-    # a second when it is stopped
-    slow = {"requests_per_second": 20, "batch_size": 50}
+    # a second when it is stopped (mid_write: larger batches, longer writes)
+    slow = {"requests_per_second": 20, "batch_size": 400 if mid_write else 50}
+    # the lease runs out, or the server ends the stopped session, whichever is later; then a
+    # round, and a first batch with the margin of TAKEOVER_BOUND
+    idle = idle_timeout(HaSettings(lease_ttl=timedelta(seconds=LEASE_TTL)))
+    bound = max(idle, LEASE_TTL) + LEASE_TTL / 3 + POLL_INTERVAL + 3.0
 
     async def body() -> None:
         async with scenario(tmp_path, private_pg, backlog=8000, plant_step=200, v1=slow) as s:
@@ -478,6 +511,8 @@ def test_sigstop_past_lease(tmp_path: Path, private_pg: PrivatePostgres) -> None
                     break
             sizes, cursors = await sim_sizes(s.h), await s.db.cursors()
             assert sizes["v1"] - cursors["v1"] > 2000, (sizes, cursors)  # mid catch-up
+            if mid_write:
+                await writing(s, victim.pid)
             stopped_at = time.time()
             victim.signal(signal.SIGSTOP)
             # a process stopped inside a batch leaves its session in a transaction that holds
@@ -486,7 +521,9 @@ def test_sigstop_past_lease(tmp_path: Path, private_pg: PrivatePostgres) -> None
             seen: dict[tuple[str, ...], list[float]] = {}
             watching = asyncio.create_task(watch_sessions(s, victim.pid, stopped_at, seen))
             try:
-                took = await first_commit(s, "v1", stopped_at, by_not=victim.pid, timeout=30)
+                took = await first_commit(
+                    s, "v1", stopped_at, by_not=victim.pid, timeout=bound + 5.0
+                )
             except AssertionError as e:
                 raise AssertionError(f"the stopped replica's sessions: {seen}\n{e}") from None
             finally:
@@ -495,10 +532,6 @@ def test_sigstop_past_lease(tmp_path: Path, private_pg: PrivatePostgres) -> None
                 f"{' / '.join(k)} from {t[0]:.1f} to {t[1]:.1f} s" for k, t in seen.items()
             )
             in_xact = len({k for k in seen if k[0] != "idle"})
-            # the lease runs out, or the server ends the stopped session, whichever is later;
-            # then a round, and a first batch with the margin of TAKEOVER_BOUND
-            idle = idle_timeout(HaSettings(lease_ttl=timedelta(seconds=LEASE_TTL)))
-            bound = max(idle, LEASE_TTL) + LEASE_TTL / 3 + POLL_INTERVAL + 3.0
             assert took.at - stopped_at < bound, f"the stopped replica's sessions: {sessions}"
             await asyncio.sleep(max(0.0, stopped_at + LEASE_TTL + 0.5 - time.time()))
             # the logs another replica took while it was stopped (v1 at least)
@@ -531,7 +564,8 @@ def test_sigstop_past_lease(tmp_path: Path, private_pg: PrivatePostgres) -> None
                 if holder_pid(r.lease_holder) != victim.pid or r.lease_epoch <= taken[r.log]
             ]
             print(
-                f"\nHA SIGSTOP: v1 taken {took.at - stopped_at:.2f} s after the stop (sessions "
+                f"\nHA SIGSTOP{' mid-write' if mid_write else ''}: v1 taken "
+                f"{took.at - stopped_at:.2f} s after the stop (sessions "
                 f"of the stopped replica seen busy or in a transaction: {in_xact}); after "
                 f"SIGCONT the stopped replica wrote {len(stale)} rows of logs taken from it "
                 f"under the lease it had lost, {len(mine) - len(stale)} under a lease it took "
