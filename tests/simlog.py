@@ -97,3 +97,10 @@ def run(fn: Callable[[], Awaitable[T]]) -> T:
 
 async def _wrap(fn: Callable[[], Awaitable[T]]) -> T:
     return await fn()
+
+
+def v2_client_at(h: Harness, base_url: str) -> RekorV2Client:
+    """A client of the harness's Rekor v2 log read from another URL (``/view-b/...``: view b
+    of a split), verifying with the same trust as ``h.v2``."""
+    http = LogHttp(base_url, h.session, log="v2", metrics=h.metrics, policy=h.v2.http.policy)
+    return RekorV2Client(http, h.v2.log)

@@ -616,8 +616,9 @@ def monitor_config(path: Path, root: str, logs: list[dict[str, Any]]) -> Path:
 
 
 def test_the_daemon_links_entries_of_the_public_rekor_v1_log_only(tmp_path: Path) -> None:
-    """``Monitor.entry_url`` (``runners.link_to_entry``), what the daemon gives the sinks: the public Rekor v1 log's
-    entries link to search.sigstore.dev by log index; no other log's entries link anywhere."""
+    """``Monitor.entry_url`` (``runners.link_to_entry``), what the daemon gives the sinks: the
+    public Rekor v1 log's entries link to search.sigstore.dev by log index; no other log's
+    entries link anywhere."""
     prod = monitor_config(
         tmp_path / "prod.yaml",
         "prod",

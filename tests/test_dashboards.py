@@ -243,6 +243,7 @@ def test_dashboard_panels_are_well_formed() -> None:
         "Alert delivery",
         "Database and API",
         "High availability",
+        "Witnesses",
         "Process",
     ]
 

@@ -41,6 +41,7 @@ from monitor.core.metrics import (
     StorageMetrics,
     register_runtime,
 )
+from monitor.daemon.witnessing import WitnessCollector
 from monitor.entries.record import (
     CertExtension,
     CertificateSigner,
@@ -506,6 +507,7 @@ def exposition(tmp_path: Path) -> tuple[str, set[str]]:
     StorageMetrics(registry)
     AlertMetrics(registry)
     registry.register(LogStatusCollector(list))
+    registry.register(WitnessCollector(list))
 
     async def api_metrics() -> None:
         store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")

@@ -26,6 +26,7 @@ from monitor.storage.ports import (
     LogsReader,
     OutboxStore,
     Readiness,
+    RetentionStore,
 )
 from tests.storage_support import T0, cert_record, run, sqlite_url
 
@@ -43,6 +44,7 @@ PORTS: tuple[type, ...] = (
     LogsReader,
     OutboxStore,
     Readiness,
+    RetentionStore,
 )
 
 
@@ -60,9 +62,10 @@ def parts(
     LogsReader,
     OutboxStore,
     Readiness,
+    RetentionStore,
 ]:
     """The static check (mypy): a ``Store`` is every consumer's part."""
-    return store, store, store, store, store, store, store, store, store, store, store
+    return store, store, store, store, store, store, store, store, store, store, store, store
 
 
 def store_importers() -> set[str]:

@@ -40,6 +40,7 @@ def routes() -> list[Route]:
         Route("POST", f"{V1}/findings/{{id}}/ack", findings.acknowledge, WRITE),
         Route("POST", f"{V1}/findings/{{id}}/resolve", findings.resolve, WRITE),
         Route("GET", f"{V1}/logs", logs.list_logs, READ),
+        Route("GET", f"{V1}/logs/{{log}}/checkpoint", logs.log_checkpoint, READ),
         Route("GET", f"{V1}/logs/{{log}}/checkpoints", logs.log_checkpoints, READ),
     ]
 

@@ -32,6 +32,8 @@ class ApiContext:
     replica: str | None = None
     leads: Callable[[str], bool] = field(default=lambda _name: True)
     leaders: Callable[[], Awaitable[Mapping[str, Leader]]] | None = None
+    # the cosignatures of a log's configured witnesses on a checkpoint note it stored
+    cosigners: Callable[[str, str], list[dict[str, object]]] = field(default=lambda _log, _note: [])
 
     async def leadership(self) -> Mapping[str, Leader]:
         """Who leads each log; without several replicas, none is named."""

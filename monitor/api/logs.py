@@ -20,8 +20,9 @@ def when(t: float | None) -> str | None:
     return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
 
 
-def checkpoint_json(c: StoredCheckpoint) -> JSON:
+def checkpoint_json(c: StoredCheckpoint, cosigners: list[JSON] | None = None) -> JSON:
     return {
+        "cosigners": cosigners or [],
         "origin": c.origin,
         "size": c.size,
         "root_hash": c.root.hex(),
@@ -36,6 +37,7 @@ def log_json(
     latest: StoredCheckpoint | None,
     status: LogStatus | None,
     leader: Leader | None = None,
+    cosigners: list[JSON] | None = None,
 ) -> JSON:
     lag = None if status is None else status.lag()
     if lag is None and latest is not None and latest.verified:
@@ -49,7 +51,7 @@ def log_json(
         "cursor": state.cursor,
         "verified_size": state.verified_size,
         "verified_root_hash": None if state.verified_root is None else state.verified_root.hex(),
-        "latest_checkpoint": None if latest is None else checkpoint_json(latest),
+        "latest_checkpoint": None if latest is None else checkpoint_json(latest, cosigners),
         "lag_entries": lag,
         "log_size": None if status is None else status.log_size,
         "last_success_at": None if status is None else when(status.last_success_at),
@@ -71,8 +73,21 @@ async def list_logs(api: Api, request: web.Request) -> web.StreamResponse:
     for state in await ctx.store.log_states():
         latest = await ctx.store.checkpoints(state.name, limit=1)
         status, leader = statuses.get(state.name), leaders.get(state.name)
-        out.append(log_json(state, latest[0] if latest else None, status, leader))
+        cp = latest[0] if latest else None
+        cosigned = None if cp is None else ctx.cosigners(state.name, cp.raw)
+        out.append(log_json(state, cp, status, leader, cosigned))
     return respond({"items": out})
+
+
+async def log_checkpoint(api: Api, request: web.Request) -> web.StreamResponse:
+    Params(request.query, ())
+    name = request.match_info["log"]
+    state = await api.ctx.store.log_state(name)
+    if state is None:
+        raise not_found(unknown_name("log", name, await api.ctx.store.log_names()))
+    if state.verified_checkpoint is None:
+        raise not_found(f"no checkpoint of {name} is verified yet")
+    return web.Response(text=state.verified_checkpoint, content_type="text/plain")
 
 
 async def log_checkpoints(api: Api, request: web.Request) -> web.StreamResponse:
@@ -82,4 +97,7 @@ async def log_checkpoints(api: Api, request: web.Request) -> web.StreamResponse:
     if await api.ctx.store.log_state(name) is None:
         raise not_found(unknown_name("log", name, await api.ctx.store.log_names()))
     result = await api.ctx.store.checkpoint_page(name, limit, params.text("cursor"))
-    return page((checkpoint_json(c) for c in result.items), result.next_cursor)
+    cosigners = api.ctx.cosigners
+    return page(
+        (checkpoint_json(c, cosigners(name, c.raw)) for c in result.items), result.next_cursor
+    )

@@ -157,6 +157,21 @@ def _schemas() -> JSON:
             "verified": {"type": "boolean"},
             "seen_at": {"type": "string", "format": "date-time"},
             "note": {"type": "string", "description": "the signed note as served"},
+            "cosigners": {
+                "type": "array",
+                "description": "the cosignatures of the log's configured witnesses on it",
+                "items": {
+                    "type": "object",
+                    "required": ["witness", "key_id", "time", "status"],
+                    "properties": {
+                        "witness": {"type": "string"},
+                        "key_id": {"type": "string"},
+                        "time": _nullable("integer"),
+                        "status": {"enum": ["verified", "invalid", "unsupported"]},
+                        "reason": {"type": "string"},
+                    },
+                },
+            },
         },
     }
     return {
@@ -269,6 +284,20 @@ def _schemas() -> JSON:
                 "integrity_failure": _nullable("string"),
                 "frozen": {"type": "boolean"},
                 "updated_at": {"type": "string"},
+                "leader": {
+                    "description": "the replica leading the log (tailing it), and since when",
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "required": ["replica", "since"],
+                            "properties": {
+                                "replica": {"type": "string"},
+                                "since": {"type": "string", "format": "date-time"},
+                            },
+                        },
+                        {"type": "null"},
+                    ],
+                },
             },
         },
         "LogList": {
@@ -288,6 +317,8 @@ def _schemas() -> JSON:
                 "status": {"type": "string", "enum": ["ready", "not_ready"]},
                 "database": {"type": "string"},
                 "logs": {"type": "object", "additionalProperties": {"type": "string"}},
+                "replica": {"type": "string", "description": "this replica (with ha:)"},
+                "leads": {"type": "array", "items": {"type": "string"}},
             },
         },
     }
@@ -455,6 +486,19 @@ def document(version: str, max_page: int, *, health_public: bool, metrics_public
         },
         "/api/v1/logs": {
             "get": _operation("listLogs", "where each log stands", _ok("LogList"), errors=())
+        },
+        "/api/v1/logs/{log}/checkpoint": {
+            "get": _operation(
+                "logCheckpoint",
+                "the log's latest verified checkpoint, the signed note as the log served it "
+                "(witness cosignatures included), for peers to compare with theirs",
+                {
+                    "description": "a signed note (C2SP tlog-checkpoint)",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                params=[log_path],
+                errors=(400, 404),
+            )
         },
         "/api/v1/logs/{log}/checkpoints": {
             "get": _operation(

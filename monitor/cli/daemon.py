@@ -199,7 +199,8 @@ def _report(name: str, r: PassResult | Exception) -> Report:
     from monitor.core.errors import LeaseLostError, MonitorError
 
     if isinstance(r, LeaseLostError):  # another replica leads it: its work, not a failure
-        return Report(f"{name}: skipped: {r}", {"log": name, "ok": True, "skipped": str(r)}, EXIT_CLEAN)
+        skipped = {"log": name, "ok": True, "skipped": str(r)}
+        return Report(f"{name}: skipped: {r}", skipped, EXIT_CLEAN)
     if isinstance(r, Exception):
         what = str(r) if isinstance(r, MonitorError) else f"{type(r).__name__}: {r}"
         failed = {"log": name, "ok": False, "error": what}

@@ -13,6 +13,7 @@ from monitor.config.base import ConfigModel
 from monitor.config.durations import Duration
 from monitor.config.fields import HttpUrl, Name, StartPoint, TrustFile
 from monitor.config.problems import Problem
+from monitor.config.witnesses import WitnessSettings
 
 DEFAULT_BATCH = {"v1": 1024, "v2": 4096}  # entries per transaction, by log API
 PRODUCTION_TUF_URL = "https://tuf-repo-cdn.sigstore.dev"  # = monitor.trust.tuf's
@@ -165,6 +166,16 @@ class LogSettings(ConfigModel):
         "tree head as evidence, rather than an outage.",
     )
 
+    witnesses: WitnessSettings | None = Field(
+        default=None,
+        description="Witnesses whose cosignatures the log's checkpoints must (or should) "
+        "carry, and a distributor to compare them with (see below).",
+        json_schema_extra={
+            "note": "Witness cosignatures on the log's checkpoints (Rekor v2), and a "
+            "distributor to compare its checkpoints with."
+        },
+    )
+
     def chunk_size(self) -> int:
         """Entries per transaction: ``batch_size``, else the default for the API."""
         return self.batch_size if self.batch_size is not None else DEFAULT_BATCH[self.api]
@@ -190,6 +201,17 @@ class LogSettings(ConfigModel):
                         "signing config)",
                     )
                 )
+        witnesses = raw.get("witnesses")
+        if api == "v1" and isinstance(witnesses, Mapping):
+            out += [
+                Problem(
+                    ("witnesses", key),
+                    "Rekor v1 checkpoints carry no witness cosignatures: only distributor "
+                    "applies to a v1 log",
+                )
+                for key in ("policy", "keys", "quorum", "mode")
+                if witnesses.get(key) not in (None, [], "off")
+            ]
         if raw.get("retention") is not None and raw.get("index_all") is not True:
             out.append(Problem(("retention",), "applies to index_all rows: set index_all: true"))
         return out

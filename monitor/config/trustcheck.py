@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from monitor.config.load import settings_from_document
 from monitor.config.models import LogSettings, Settings
@@ -110,3 +111,12 @@ def load_checked(
 def _source(settings: Settings) -> str:
     path = settings.trust.signing_config
     return "the default one" if path == "default" else path
+
+
+def load_trust(settings: Settings) -> TrustRoot:
+    """The trust root the settings name: TUF (online) or files (offline)."""
+    if settings.trust.refresh == "tuf":
+        from monitor.trust.tuf import refresh_trust_root  # noqa: PLC0415 - online only
+
+        return refresh_trust_root(Path(settings.trust.tuf_cache), str(settings.trust.tuf_url))
+    return load_trust_root(settings.trust.trusted_root, settings.trust.signing_config)

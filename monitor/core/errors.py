@@ -108,3 +108,19 @@ class LeaseLostError(MonitorError):
     def __init__(self, log: str, message: str) -> None:
         super().__init__(message)
         self.log = log
+
+
+class WitnessConfigError(ConfigError):
+    """A witness verifier key (vkey) or a C2SP tlog-policy is malformed or inconsistent.
+
+    A ConfigError because vkeys and policies only ever come from the operator's configuration:
+    the monitor cannot check witnessing as configured, so it fails at start. What a log or a
+    witness sends (cosignature lines) never raises this; it is reported per line instead.
+    ``source`` and ``line`` say where, when known."""
+
+    def __init__(self, message: str, source: str | None = None, line: int | None = None) -> None:
+        where = f"{source}:{line}: " if source and line else f"{source}: " if source else ""
+        super().__init__(where + message)
+        self.source = source
+        self.line = line
+        self.reason = message

@@ -43,6 +43,8 @@ class FindingKind(StrEnum):
     INTEGRITY_FAILURE = "integrity_failure"  # the log lied (type says how)
     MALFORMED_ENTRY = "malformed_entry"  # the log served something unparseable
     HEALTH = "health"  # the monitor cannot do its job (type says why)
+    # the log's checkpoints lack the witness quorum configured for it (type: the mode)
+    UNWITNESSED_CHECKPOINT = "unwitnessed_checkpoint"
 
 
 class IntegrityType(StrEnum):
@@ -52,6 +54,7 @@ class IntegrityType(StrEnum):
     TREE_SHRUNK = "tree_shrunk"
     TREE_CHANGED = "tree_changed"  # a different root for a size already seen
     MISSING_ENTRIES = "missing_entries"
+    SPLIT_VIEW = "split_view"  # another vantage point holds a view inconsistent with ours
 
 
 SELF_CLEARING: frozenset[IntegrityType] = frozenset(

@@ -123,6 +123,9 @@ class _Pass:
             else:
                 await self.out.lie(failure, resume.tree, at, resume.tree_start)
             return self.result(at, at, failure)
+        if not await self._accepted(view, at):
+            self.metrics.signed(view.size)
+            return self.result(at, view.size, None)
         size = view.size
         self.metrics.signed(size)
         end = size
@@ -144,6 +147,19 @@ class _Pass:
             await self.out.seed(first, CheckpointData.from_signed(cp), state)
             resume = Resume(first, state, None)
         return await self._walk(view, resume, end, chunk)
+
+    async def _accepted(self, view: LogView, at: int) -> bool:
+        """Whether the pass may go on from ``at`` under ``view``: not when its checkpoint
+        lacks the witness quorum under ``require`` (the monitor waits for a witnessed one),
+        nor while a split view holds the log (until a person resolves it)."""
+        ctx = self.ctx
+        if ctx.witnesses is not None and ctx.backfill is None:
+            verdict = ctx.witnesses.check(view.trees[-1].head)
+            if verdict.finding is not None:
+                await self.out.finding(verdict.finding, at)
+            if not verdict.accept:
+                return False
+        return ctx.hold is None or at < ctx.hold
 
     async def _walk(self, view: LogView, resume: Resume, end: int, chunk: int) -> PassResult:
         """Every tree from the one holding the cursor, until ``end`` or the growing tree."""

@@ -8,6 +8,7 @@ from typing import Literal
 
 from monitor.alerts.routing import Routing
 from monitor.core.metrics import DaemonMetrics
+from monitor.daemon.witnessing import WitnessGate
 from monitor.rules.engine import RuleEngine
 from monitor.storage.leases import Lease
 from monitor.storage.ports import CatchUpStore
@@ -27,7 +28,8 @@ class PassContext:
     that backfill's own cursor, not the log's. ``planned`` is told how many entries the pass
     will read, once it knows; ``progress`` of every stored batch (entries in it). ``lease``:
     the lease this replica leads the log under (several replicas), which every batch must
-    still hold to commit."""
+    still hold to commit. ``witnesses``: the log's witness policy, which its checkpoints are
+    checked against before they are accepted."""
 
     name: str
     store: CatchUpStore
@@ -40,6 +42,8 @@ class PassContext:
     progress: Callable[[int], None] | None = None
     planned: Callable[[int], None] | None = None
     lease: Lease | None = None
+    witnesses: WitnessGate | None = None
+    hold: int | None = None  # a split view holds the log at this cursor (``vantage``)
 
     @property
     def first_cursor(self) -> int:

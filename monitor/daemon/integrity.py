@@ -1,4 +1,5 @@
-"""Integrity findings that clear by themselves once the log is consistent again."""
+"""After a log's pass: integrity findings that clear by themselves once the log is consistent
+again, the end of an unwitnessed episode, and the comparison with a distributor."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import logging
 from monitor.core.findings import SELF_CLEARING, FindingKind, FindingState
 from monitor.core.status import LogStatus
 from monitor.daemon.context import PassResult
+from monitor.daemon.runners import Runner
+from monitor.daemon.vantage import VantageStore
 from monitor.storage import FindingQuery
 from monitor.storage.ports import HealthStore
 
-__all__ = ["settle_integrity"]
+__all__ = ["after_pass", "settle_integrity"]
 
 log = logging.getLogger("monitor.daemon")
 
@@ -45,3 +48,12 @@ async def settle_integrity(store: HealthStore, status: LogStatus, result: PassRe
             extra={"fields": {"log": status.name, "finding": sf.finding.id}},
         )
     status.integrity_open = False
+
+
+async def after_pass(store: VantageStore, runner: Runner, result: PassResult) -> None:
+    """What follows a tailing pass of ``runner`` (not a backfill's)."""
+    await settle_integrity(store, runner.status, result)
+    if runner.witnesses is not None:
+        await runner.witnesses.settle(store)
+    if runner.vantage is not None and result.failure is None:
+        await runner.vantage.after_pass(runner.source, store)

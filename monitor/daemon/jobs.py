@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-__all__ = ["Jobs"]
+from monitor.core.errors import MonitorError
+from monitor.daemon.runners import Runner
+from monitor.storage.ports import RetentionStore
+
+__all__ = ["Jobs", "apply_retention"]
+
+log = logging.getLogger("monitor.daemon")
 
 
 class Jobs:
@@ -39,3 +47,20 @@ class Jobs:
         if self.running:
             await asyncio.wait(set(self.running), timeout=timeout)
         scheduler.shutdown(wait=False)
+
+
+async def apply_retention(store: RetentionStore, runners: Iterable[Runner]) -> None:
+    """Purge the ``index_all`` rows older than each log's ``retention`` (of the logs this
+    process leads: each log's leader purges it)."""
+    now = datetime.now(UTC)
+    for runner in runners:
+        keep = runner.config.retention
+        if keep is None:
+            continue
+        try:
+            gone = await store.purge_index_all(now - keep, runner.name)
+        except MonitorError as e:
+            log.warning("retention failed: %s", e, extra={"fields": {"log": runner.name}})
+            continue
+        if gone:
+            log.info("retention", extra={"fields": {"log": runner.name, "purged": gone}})

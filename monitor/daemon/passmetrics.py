@@ -62,7 +62,7 @@ class PassMetrics:
             if m is not None:
                 for f in batch.findings:
                     m.integrity_failures.labels(name, f.type or "").inc()
-        else:
+        elif s.what == "entries":
             self._entries(s)
 
     def _entries(self, s: Stored) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from monitor.alerts.routing import Routing
 from monitor.config.models import LogSettings
 from monitor.core.metrics import ClientMetrics
 from monitor.core.status import LogStatus
@@ -19,6 +20,8 @@ from monitor.daemon.source import LogSource
 from monitor.daemon.tailer import Tailer
 from monitor.daemon.v1source import RekorV1Source
 from monitor.daemon.v2source import RekorV2Source
+from monitor.daemon.vantage import DistributorView
+from monitor.daemon.witnessing import WitnessGate
 from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.logclient.v1 import RekorV1Client
 from monitor.logclient.v2 import RekorV2Client
@@ -46,6 +49,8 @@ class Runner:
     source: LogSource
     start: Start
     status: LogStatus
+    witnesses: WitnessGate | None = None  # the log's witness policy (Rekor v2)
+    vantage: DistributorView | None = None  # a distributor to compare its checkpoints with
     tailer: Tailer | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -58,8 +63,11 @@ def build_runner(
     session: aiohttp.ClientSession,
     metrics: ClientMetrics,
     policy: HttpPolicy,
+    routing: Routing | None = None,
 ) -> Runner:
-    """The runner of ``tlog``: its HTTP client under ``policy`` and the source of its API."""
+    """The runner of ``tlog``: its HTTP client under ``policy`` and the source of its API;
+    its witness gate and distributor view, when configured (a split view is routed by
+    ``routing``)."""
     name = runner_name(cfg, tlog)
     http = LogHttp(tlog.base_url, session, log=name, metrics=metrics, policy=policy)
     source: LogSource = (
@@ -67,7 +75,21 @@ def build_runner(
         if cfg.api == "v1"
         else RekorV2Source(RekorV2Client(http, tlog))
     )
-    return Runner(name, cfg, tlog, source, start, LogStatus(name))
+    runner = Runner(name, cfg, tlog, source, start, LogStatus(name), witness_gate(cfg, name))
+    w = cfg.witnesses
+    if w is not None and w.distributor is not None and cfg.api == "v2":
+        where = LogHttp(w.distributor, session, log=name, metrics=metrics, policy=policy)
+        runner.vantage = DistributorView(name, where, routing or Routing())
+    return runner
+
+
+def witness_gate(cfg: LogSettings, name: str) -> WitnessGate | None:
+    """The gate of a Rekor v2 log's checkpoints, when witnesses are configured for it."""
+    w = cfg.witnesses
+    policy = None if w is None or cfg.api != "v2" else w.load_policy()
+    if w is None or policy is None:
+        return None
+    return WitnessGate(name, policy, w.effective_mode, w.unwitnessed_after.total_seconds())
 
 
 def link_to_entry(runner: Runner | None, index: int) -> str | None:

@@ -23,7 +23,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -33,8 +32,8 @@ from monitor.alerts.deliver import SinkWorker
 from monitor.alerts.routing import Routing
 from monitor.api import ApiContext, ApiServer
 from monitor.config import advice
-from monitor.config.models import LogSettings, Settings
-from monitor.config.trustcheck import CheckedConfig, load_checked
+from monitor.config.models import LogSettings
+from monitor.config.trustcheck import CheckedConfig, load_checked, load_trust
 from monitor.core.aio import cancel_and_wait
 from monitor.core.errors import ConfigError, LeaseLostError, MonitorError, StorageError
 from monitor.core.metrics import (
@@ -48,19 +47,20 @@ from monitor.core.metrics import (
 from monitor.daemon.catchup import catch_up
 from monitor.daemon.context import PassContext, PassResult, Start
 from monitor.daemon.health import HealthMonitor
-from monitor.daemon.integrity import settle_integrity
-from monitor.daemon.jobs import Jobs
+from monitor.daemon.integrity import after_pass
+from monitor.daemon.jobs import Jobs, apply_retention
 from monitor.daemon.leadership import idle_timeout, leadership_for
 from monitor.daemon.runners import PassProgress, Runner, build_runner, link_to_entry, runner_name
 from monitor.daemon.tailer import Backoff
 from monitor.daemon.tailing import Tailers
+from monitor.daemon.witnessing import WitnessCollector
 from monitor.logclient.discovery import ShardDiscovery
 from monitor.logclient.http import HttpPolicy
 from monitor.logclient.policy import policy_for
 from monitor.rules.engine import RuleEngine
 from monitor.storage.lock import Holder
 from monitor.storage.store import Store
-from monitor.trust import TransparencyLog, TrustRoot, load_trust_root
+from monitor.trust import TransparencyLog
 
 __all__ = ["Monitor"]
 
@@ -71,15 +71,6 @@ RETENTION_EVERY = 3600.0
 # start (the receiver drops the repeat by its key), one that finishes is recorded once
 DELIVERY_GRACE = 5.0
 LONG_PASS = 10_000  # entries: a pass this long reports its progress
-
-
-def load_trust(settings: Settings) -> TrustRoot:
-    """The trust root the settings name: TUF (online) or files (offline)."""
-    if settings.trust.refresh == "tuf":
-        from monitor.trust.tuf import refresh_trust_root  # noqa: PLC0415 - online only
-
-        return refresh_trust_root(Path(settings.trust.tuf_cache), str(settings.trust.tuf_url))
-    return load_trust_root(settings.trust.trusted_root, settings.trust.signing_config)
 
 
 class Monitor:
@@ -105,6 +96,9 @@ class Monitor:
         # read at every scrape: runners added later (new shards) are in it; a log's gauges
         # come from the replica that leads it
         registry.register(LogStatusCollector(lambda: [r.status for r in self._led()]))
+        registry.register(
+            WitnessCollector(lambda: [r.witnesses for r in self._led() if r.witnesses])
+        )
         store.timing = StorageMetrics(registry).observe
         self.engine = RuleEngine.compile(self.settings.rules)
         self.routing = Routing.from_settings(self.settings)
@@ -216,7 +210,13 @@ class Monitor:
         if self.tune_http is not None:
             policy = self.tune_http(policy)
         runner = build_runner(
-            cfg, tlog, start, session=self.session, metrics=self.client_metrics, policy=policy
+            cfg,
+            tlog,
+            start,
+            session=self.session,
+            metrics=self.client_metrics,
+            policy=policy,
+            routing=self.routing,
         )
         self.runners[runner.name] = runner
         return runner
@@ -260,7 +260,11 @@ class Monitor:
         lease = self.lead.lease(runner.name) if backfill is None else None
         shown = PassProgress(label, show_over)
         ctx = self.context(runner, backfill, shown.advance)
-        ctx = dataclasses.replace(ctx, planned=shown.planned, lease=lease)
+        witnesses, view = (runner.witnesses, runner.vantage) if backfill is None else (None, None)
+        hold = None if view is None else await view.held(self.store)
+        ctx = dataclasses.replace(
+            ctx, planned=shown.planned, lease=lease, witnesses=witnesses, hold=hold
+        )
         chunk = runner.config.chunk_size()
         try:
             result = await catch_up(runner.source, ctx, start=runner.start, chunk=chunk)
@@ -273,7 +277,7 @@ class Monitor:
         finally:
             shown.close()
         if backfill is None:
-            await settle_integrity(self.store, runner.status, result)
+            await after_pass(self.store, runner, result)
         return result
 
     # -- once and backfill -------------------------------------------------------------------
@@ -351,6 +355,7 @@ class Monitor:
                 replica=None if ha is None else ha.replica_id,
                 leads=self.lead.leads,
                 leaders=self.lead.leaders,
+                cosigners=self.cosigners,
             )
         )
         try:
@@ -431,6 +436,12 @@ class Monitor:
             await asyncio.wait(self._worker_tasks, timeout=DELIVERY_GRACE)
         await cancel_and_wait(self._worker_tasks)
 
+    def cosigners(self, log_name: str, note: str) -> list[dict[str, object]]:
+        runner = self.runners.get(log_name)
+        return (
+            [] if runner is None or runner.witnesses is None else runner.witnesses.cosigners(note)
+        )
+
     def entry_url(self, log_name: str, index: int) -> str | None:
         return link_to_entry(self.runners.get(log_name), index)
 
@@ -488,15 +499,4 @@ class Monitor:
         return added
 
     async def apply_retention(self) -> None:
-        now = datetime.now(UTC)
-        for runner in self._led():
-            keep = runner.config.retention
-            if keep is None:
-                continue
-            try:
-                gone = await self.store.purge_index_all(now - keep, runner.name)
-            except MonitorError as e:
-                log.warning("retention failed: %s", e, extra={"fields": {"log": runner.name}})
-                continue
-            if gone:
-                log.info("retention", extra={"fields": {"log": runner.name, "purged": gone}})
+        await apply_retention(self.store, self._led())

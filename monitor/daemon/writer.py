@@ -38,9 +38,10 @@ __all__ = ["BatchWriter", "Stored"]
 @dataclass(frozen=True)
 class Stored:
     """A batch once committed: proven entries (``what="entries"``: how many, parsed by kind
-    as served, seconds from the start of their parse), a start point, or a lie."""
+    as served, seconds from the start of their parse), a start point, a lie, or a finding
+    about the log (its checkpoints unwitnessed)."""
 
-    what: Literal["entries", "seed", "lie"]
+    what: Literal["entries", "seed", "lie", "finding"]
     batch: Batch
     result: BatchResult
     entries: int = 0
@@ -148,6 +149,19 @@ class BatchWriter:
             lease=ctx.lease,
         )
         self.stored(Stored("lie", batch, await self._store(batch)))
+
+    async def finding(self, finding: Finding, cursor: int) -> None:
+        """Store a finding about the log itself (not an entry's, not a lie), moving nothing."""
+        ctx = self.ctx
+        batch = Batch(
+            ctx.name,
+            cursor,
+            findings=(finding,),
+            outbox=ctx.routing.outbox([finding]),
+            backfill=ctx.backfill,
+            lease=ctx.lease,
+        )
+        self.stored(Stored("finding", batch, await self._store(batch)))
 
     async def flush(self) -> None:
         """Wait for the batch being committed (its error, if any, is raised here). A cancelled

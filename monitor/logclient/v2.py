@@ -46,9 +46,14 @@ class RekorV2Client:
         resp = await self.http.get("checkpoint", accept="text/plain", max_bytes=CHECKPOINT_ANSWER)
         if resp.status == 404:
             raise TransientLogError(f"{self.log.key_name}: no checkpoint served")
-        raw = resp.body.decode("utf-8", "replace")
+        return self.open_note(resp.body)
+
+    def open_note(self, body: bytes) -> SignedCheckpoint:
+        """A checkpoint of this log from wherever it came (the log, a distributor, a
+        witness): verified with the log's key, for this log's origin, of a possible size."""
+        raw = body.decode("utf-8", "replace")
         try:
-            cp = open_checkpoint(resp.body, [self._verifier])
+            cp = open_checkpoint(body, [self._verifier])
         except VerificationError as e:
             raise CheckpointError(e.check, f"{self.log.key_name}: {e.message}", raw) from None
         if cp.origin != self.log.key_name:

@@ -29,6 +29,15 @@ class Faults:
     shrink_by: int = 0  # serve a checkpoint this many entries smaller than the last
     fork_at: int | None = None  # serve a second tree that differs from this index on
     fork_every_other: bool = False  # serve the fork to every other request only
+    # witnesses (Rekor v2 checkpoints): names are witness key names (``witness-a.sim.example``)
+    withhold_cosignatures: bool = False  # no witness cosigns (all down, or the log hides them)
+    withhold_cosigners: list[str] = field(default_factory=list)  # these witnesses do not cosign
+    bad_cosigners: list[str] = field(default_factory=list)  # these cosign with a bad signature
+    # a split view: clients of view b (header ``X-Sim-View: b`` or the URL prefix ``/view-b``)
+    # see a tree whose entry at this index differs, validly signed and cosigned
+    split_at: int | None = None
+    split_cosigners: list[str] | None = None  # who cosigns view b (None: all, a colluding quorum)
+    split_distributor: bool = False  # the witnesses hand view b to the distributor
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}

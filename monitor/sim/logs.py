@@ -79,6 +79,11 @@ def _rendered(draft: Draft, sigs: SignatureColumn, index: int) -> SimEntry:
     return draft.render(sigs[index] if index < len(sigs) else draft.sign())
 
 
+def altered_body(body: bytes) -> bytes:
+    """``body`` with the same meaning and a different leaf hash (a tampered or forked entry)."""
+    return body.replace(b'"kind"', b'"kind" ', 1)
+
+
 def _altered(leaf: bytes) -> bytes:
     return hashlib.sha256(b"forked:" + leaf).digest()
 
@@ -250,6 +255,7 @@ class SimV2Log:
     store: MerkleStore = field(default_factory=MerkleStore)
     fork: MerkleStore | None = None
     sigs: SignatureColumn = field(default_factory=SignatureColumn)
+    split: tuple[int, MerkleStore] | None = None  # view b of a split: (index, its tree)
 
     @property
     def size(self) -> int:
@@ -268,3 +274,15 @@ class SimV2Log:
     def fork_store(self, fork_at: int) -> MerkleStore:
         self.fork = _forked(self.store, self.fork, fork_at)
         return self.fork
+
+    def split_store(self, at: int) -> MerkleStore:
+        """View b of a split: the entry at ``at`` is ``altered_body`` of the logged one, hashed
+        as such, so that view b is a tree its clients can verify from end to end (rebuilt when
+        the log grew)."""
+        if self.split is not None and self.split[0] == at and self.split[1].size == self.size:
+            return self.split[1]
+        other = leaf_hash(altered_body(self.entry(at).body))
+        view = MerkleStore()
+        view.extend(other if i == at else self.store.leaf(i) for i in range(self.size))
+        self.split = (at, view)
+        return view

@@ -20,7 +20,8 @@ from monitor.sim.factory import EntryFactory
 from monitor.sim.faults import Faults
 from monitor.sim.logs import SimV1Log, SimV2Log, check_key_name
 from monitor.sim.server import V2_PREFIX, SimState, build_app
-from monitor.sim.signing import NoteSigner
+from monitor.sim.signing import NoteSigner, log_vkey
+from monitor.sim.witnesses import WitnessSet
 
 V2_SHARD = "log2025-sim"
 
@@ -35,6 +36,8 @@ class SimConfig:
     shards: int = 2  # v1 trees: shards - 1 frozen ones, then the active one
     rate: float = 0.0  # entries a second appended to each log while running
     v1_key_name: str = "host"  # host, netloc or a name: see ``v1_key_name``
+    witnesses: int = 3  # cosigners of Rekor v2 checkpoints (``witnesses.py``)
+    witness_quorum: int = 2  # how many of them the written policy requires
 
 
 def v1_key_name(choice: str, host: str, port: int) -> str:
@@ -67,7 +70,9 @@ def build_state(config: SimConfig, port: int) -> tuple[SimState, SimCA]:
     v1.append(config.entries - v1.size, backlog=True)
     v2.append(config.entries if config.v2_entries is None else config.v2_entries)
     log_id = hashlib.sha256(v1.signer.public_spki()).digest()
-    return SimState(v1=v1, v2_shards={V2_SHARD: v2}, v1_log_id=log_id), ca
+    witnesses = WitnessSet.seeded(config.seed, config.witnesses, config.witness_quorum, v1.clock)
+    state = SimState(v1=v1, v2_shards={V2_SHARD: v2}, v1_log_id=log_id, witnesses=witnesses)
+    return state, ca
 
 
 def trusted_root(state: SimState, ca: SimCA, base_url: str) -> dict[str, Any]:
@@ -137,6 +142,13 @@ def write_trust_files(out: Path, state: SimState, ca: SimCA, base_url: str) -> N
     out.mkdir(parents=True, exist_ok=True)
     (out / "trusted_root.json").write_text(json.dumps(trusted_root(state, ca, base_url), indent=2))
     (out / "signing_config.json").write_text(json.dumps(signing_config(state, base_url), indent=2))
+    # the witnesses: their vkeys, and a C2SP tlog-policy naming the v2 logs and the quorum
+    logs = {
+        log_vkey(log.signer): f"{base_url}{V2_PREFIX}{name}"
+        for name, log in state.v2_shards.items()
+    }
+    (out / "witnesses.txt").write_text(state.witnesses.witnesses_txt())
+    (out / "witness-policy.txt").write_text(state.witnesses.policy_txt(logs))
 
 
 @dataclass
@@ -168,6 +180,7 @@ async def start(
     state, ca = build_state(config, port)
     if faults is not None:
         state.faults = faults
+    state.publish()
     base_url = f"http://{config.host}:{port}"
     if out is not None:
         write_trust_files(out, state, ca, base_url)
@@ -191,3 +204,4 @@ async def _grow(state: SimState, rate: float) -> None:
         if n:
             state.v1.append(n)
             state.v2.append(n)
+            state.publish()

@@ -2,6 +2,8 @@
 
 /api/v1/...                      a sharded Rekor v1 log
 /v2/<shard>/checkpoint, /tile/   a Rekor v2 (C2SP tlog-tiles) log
+/view-b/v2/<shard>/...           view b of a split (``split_at``), also for ``X-Sim-View: b``
+/distributor/v0/...              a witness distributor (``distributor.py``)
 /admin/...                       test controls (never part of a real log):
     GET  state        sizes, shards, the v1 key name, faults, requests served
     POST faults       switch faults on and off (``Faults``)
@@ -29,16 +31,20 @@ from aiohttp import web
 
 from monitor.core.encoding import b64decode_strict, b64encode
 from monitor.core.errors import ConfigError
+from monitor.sim.distributor import Distributor, add_distributor_routes, feed
 from monitor.sim.factory import SimEntry
 from monitor.sim.faults import Faults
-from monitor.sim.logs import SimV1Log, SimV2Log, V1Shard
+from monitor.sim.logs import SimV1Log, SimV2Log, V1Shard, altered_body
 from monitor.sim.plans import plan_from_json
 from monitor.sim.signing import NoteSigner
 from monitor.sim.tree import MerkleStore
+from monitor.sim.witnesses import WitnessSet, check_witness_faults, split_view_store
 from monitor.tlog.merkle import HASH_SIZE
 from monitor.tlog.tiles import TILE_WIDTH, encode_entry_bundle, parse_tile_path
 
 V2_PREFIX = "/v2/"
+VIEW_B_PREFIX = "/view-b"  # view b of a split, for clients that cannot send a header
+VIEW_HEADER = "X-Sim-View"
 
 
 @dataclass
@@ -49,6 +55,8 @@ class SimState:
     faults: Faults = field(default_factory=Faults)
     rng: random.Random = field(default_factory=lambda: random.Random(7))  # noqa: S311
     requests: int = 0
+    witnesses: WitnessSet = field(default_factory=WitnessSet.none)
+    distributor: Distributor = field(default_factory=Distributor)
 
     on_new_shard: Callable[[], None] | None = None  # rewrites the trust files
 
@@ -62,6 +70,10 @@ class SimState:
             return False
         return not self.faults.fork_every_other or self.requests % 2 == 0
 
+    def publish(self) -> None:
+        """The witnesses hand their newest cosigned checkpoints to the distributor."""
+        feed(self.distributor, self.v2_shards.values(), self.witnesses, self.faults)
+
 
 STATE = web.AppKey("state", SimState)
 
@@ -74,8 +86,10 @@ def build_app(state: SimState) -> web.Application:
     app.router.add_get("/api/v1/log/proof", _v1_proof)
     app.router.add_get("/api/v1/log/entries", _v1_entry_by_index)
     app.router.add_post("/api/v1/log/entries/retrieve", _v1_retrieve)
-    app.router.add_get(V2_PREFIX + "{shard}/checkpoint", _v2_checkpoint)
-    app.router.add_get(V2_PREFIX + "{shard}/{path:tile/.+}", _v2_tile)
+    for prefix in ("", VIEW_B_PREFIX):
+        app.router.add_get(prefix + V2_PREFIX + "{shard}/checkpoint", _v2_checkpoint)
+        app.router.add_get(prefix + V2_PREFIX + "{shard}/{path:tile/.+}", _v2_tile)
+    add_distributor_routes(app, state.distributor)
     app.router.add_get("/admin/state", _admin_state)
     app.router.add_post("/admin/faults", _admin_faults)
     app.router.add_post("/admin/append", _admin_append)
@@ -227,8 +241,7 @@ async def _v1_proof(request: web.Request) -> web.Response:
     )
 
 
-def _tampered(body: bytes) -> bytes:
-    return body.replace(b'"kind"', b'"kind" ', 1)  # same meaning, different leaf hash
+_tampered = altered_body  # same meaning, different leaf hash
 
 
 def _served_entry(state: SimState, index: int) -> SimEntry:
@@ -283,7 +296,17 @@ def _v2(request: web.Request) -> SimV2Log:
     return log
 
 
-def _v2_store(state: SimState, log: SimV2Log) -> MerkleStore:
+def _view_b(request: web.Request) -> bool:
+    """Whether the request is from a client of view b (only while a split is on)."""
+    if _state(request).faults.split_at is None:
+        return False
+    return request.path.startswith(VIEW_B_PREFIX + "/") or request.headers.get(VIEW_HEADER) == "b"
+
+
+def _v2_store(state: SimState, log: SimV2Log, view_b: bool = False) -> MerkleStore:
+    split = split_view_store(log, state.faults) if view_b else None
+    if split is not None:
+        return split
     fork_at = state.faults.fork_at
     if state.serve_fork() and fork_at is not None and 0 <= fork_at < log.size:
         return log.fork_store(fork_at)
@@ -294,9 +317,11 @@ async def _v2_checkpoint(request: web.Request) -> web.Response:
     log = _v2(request)
     state = _state(request)
     size = max(0, log.size - state.faults.shrink_by) if state.faults.shrink_by else log.size
-    note = log.checkpoint(size, _v2_store(state, log))
+    view_b = _view_b(request)
+    note = log.checkpoint(size, _v2_store(state, log, view_b))
     if state.faults.bad_signature:
         note = _corrupt(note)
+    note = state.witnesses.cosign(note, state.faults, view_b=view_b)
     return web.Response(text=note, content_type="text/plain")
 
 
@@ -307,11 +332,11 @@ async def _v2_tile(request: web.Request) -> web.Response:
         level, index, width = parse_tile_path(request.match_info["path"])
     except ValueError:
         raise web.HTTPNotFound() from None
-    size = log.size
+    size, view_b = log.size, _view_b(request)
     if level == "entries":
-        data = _entry_bundle(state, log, index, width, size)
+        data = _entry_bundle(state, log, index, width, size, view_b=view_b)
     else:
-        data = _hash_tile(_v2_store(state, log), level, index, width, size)
+        data = _hash_tile(_v2_store(state, log, view_b), level, index, width, size)
     if data is None:
         raise web.HTTPNotFound()
     if "gzip" in request.headers.get("Accept-Encoding", ""):
@@ -334,15 +359,16 @@ def _available(level_size: int, index: int, width: int) -> bool:
 
 
 def _entry_bundle(
-    state: SimState, log: SimV2Log, index: int, width: int, size: int
+    state: SimState, log: SimV2Log, index: int, width: int, size: int, *, view_b: bool = False
 ) -> bytes | None:
     if not _available(size, index, width):
         return None
     start = index * TILE_WIDTH
+    other = state.faults.split_at if view_b else None  # what view b shows there instead
     bodies = []
     for i in range(start, start + width):
         body = log.entry(i).body
-        bodies.append(_tampered(body) if i in state.faults.tamper else body)
+        bodies.append(_tampered(body) if i in state.faults.tamper or i == other else body)
     return encode_entry_bundle(bodies)
 
 
@@ -373,6 +399,8 @@ async def _admin_state(request: web.Request) -> web.Response:
             "v2": [{"name": n, "size": log.size} for n, log in state.v2_shards.items()],
             "faults": state.faults.as_dict(),
             "requests": state.requests,
+            "witnesses": list(state.witnesses.names),
+            "distributor_refused": state.distributor.refused,
         }
     )
 
@@ -380,9 +408,14 @@ async def _admin_state(request: web.Request) -> web.Response:
 async def _admin_faults(request: web.Request) -> web.Response:
     state = _state(request)
     try:
-        state.faults.update(await request.json())
-    except (ConfigError, json.JSONDecodeError, AttributeError) as e:
+        changes = await request.json()
+        if not isinstance(changes, dict):
+            raise ConfigError("faults: expected a JSON object")
+        check_witness_faults(changes, state.witnesses.names)
+        state.faults.update(changes)
+    except (ConfigError, json.JSONDecodeError) as e:
         return _error(400, str(e))
+    state.publish()
     return web.json_response(state.faults.as_dict())
 
 
@@ -391,6 +424,7 @@ async def _admin_append(request: web.Request) -> web.Response:
     doc = await request.json()
     state.v1.append(int(doc.get("v1", 0)))
     state.v2.append(int(doc.get("v2", 0)))
+    state.publish()
     return await _admin_state(request)
 
 
@@ -420,6 +454,7 @@ async def _admin_v2_shard(request: web.Request) -> web.Response:
     signer = NoteSigner.ed25519(origin, old.factory.seed, f"rekor-v2:{name}")
     state.v2_shards[name] = SimV2Log(origin, signer, old.factory)
     state.v2.append(int(doc.get("entries", 0)))
+    state.publish()
     if state.on_new_shard is not None:
         state.on_new_shard()
     return await _admin_state(request)

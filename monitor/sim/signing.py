@@ -73,3 +73,64 @@ class NoteSigner:
         return self.key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+
+
+# C2SP signature types: a log's note signature, a witness's cosignature/v1
+NOTE_ED25519 = 0x01
+COSIGNATURE_V1 = 0x04
+
+
+def vkey(name: str, sig_type: int, public_key: bytes) -> str:
+    """A C2SP verifier key: ``name+<key ID hex>+base64(type || public key)``."""
+    material = bytes([sig_type]) + public_key
+    key_id = hashlib.sha256(name.encode() + b"\n" + material).digest()[:4]
+    return f"{name}+{key_id.hex()}+{b64encode(material)}"
+
+
+def log_vkey(signer: NoteSigner) -> str:
+    """The vkey of an Ed25519 log signer (Rekor v2's)."""
+    if not isinstance(signer.key, ed25519.Ed25519PrivateKey):
+        raise TypeError("only Ed25519 log keys have a vkey")
+    return vkey(signer.name, NOTE_ED25519, signer.public_spki()[-32:])
+
+
+def cosigned_message(body: str, timestamp: int) -> bytes:
+    """What a cosignature/v1 signs: a header line, a time line, then the note's body (which
+    ends in its newline)."""
+    return f"cosignature/v1\ntime {timestamp}\n{body}".encode()
+
+
+@dataclass(frozen=True)
+class Cosigner:
+    """A witness's Ed25519 cosignature/v1 key, named like a witness (``witness-a.sim.example``)."""
+
+    name: str
+    key: ed25519.Ed25519PrivateKey
+    key_id: bytes
+
+    @classmethod
+    def seeded(cls, name: str, seed: int) -> Cosigner:
+        raw = hashlib.sha256(f"tlog-monitor-sim:{seed}:witness:{name}".encode()).digest()
+        key = ed25519.Ed25519PrivateKey.from_private_bytes(raw)
+        key_id = bytes.fromhex(vkey(name, COSIGNATURE_V1, _raw_public(key)).split("+")[1])
+        return cls(name, key, key_id)
+
+    @property
+    def public_raw(self) -> bytes:
+        return _raw_public(self.key)
+
+    def vkey(self) -> str:
+        return vkey(self.name, COSIGNATURE_V1, self.public_raw)
+
+    def cosign(self, body: str, timestamp: int, *, corrupt: bool = False) -> str:
+        """The signature line (with its newline) cosigning the note ``body`` at ``timestamp``;
+        ``corrupt``: one bit of the signature flipped (a line that parses but fails)."""
+        sig = bytearray(self.key.sign(cosigned_message(body, timestamp)))
+        if corrupt:
+            sig[7] ^= 0x01
+        payload = self.key_id + timestamp.to_bytes(8, "big") + bytes(sig)
+        return f"\u2014 {self.name} {b64encode(payload)}\n"
+
+
+def _raw_public(key: ed25519.Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)

@@ -10,6 +10,7 @@ daemon's service, the CLI) holds the ``Store`` and hands out the parts.
   whether a claim's holder is a live replica);
 - ``HealthStore``: the monitor's own health (its findings, the outbox's age);
 - ``ApiStore``: the HTTP API (history, findings and their triage, logs, readiness);
+- ``RetentionStore``: the retention job (``index_all`` rows purged);
 - ``LeaseStore``: the leadership of the logs over replicas (heartbeats and leases);
 - ``HistoryReader``, ``FindingsReader``, ``DeadLetters``: the CLI's queries.
 """
@@ -50,6 +51,12 @@ class CatchUpStore(Protocol):
     async def store_batch(
         self, batch: Batch, *, committing: Callable[[], None] | None = None
     ) -> BatchResult: ...
+
+
+class RetentionStore(Protocol):
+    """Retention: ``index_all`` rows older than a log's retention are purged."""
+
+    async def purge_index_all(self, older_than: datetime, log: str | None = None) -> int: ...
 
 
 class LeaseStore(Protocol):

@@ -43,6 +43,8 @@ FINDING_KINDS: Mapping[FindingKind, str] = {
     FindingKind.INTEGRITY_FAILURE: "the log was caught lying (critical, no rule)",
     FindingKind.MALFORMED_ENTRY: "the log served an entry that cannot be parsed (medium, no rule)",
     FindingKind.HEALTH: "the monitor cannot fully do its job (no rule)",
+    FindingKind.UNWITNESSED_CHECKPOINT: "the log's checkpoints lacked the quorum of its "
+    "`witnesses` for `unwitnessed_after` (high under `require`, medium under `warn`; no rule)",
 }
 
 GITHUB_ORG_EXAMPLE = """\
