@@ -531,7 +531,7 @@ def sigstop(tmp_path: Path, private_pg: PrivatePostgres, *, mid_write: bool) -> 
             sessions = "; ".join(
                 f"{' / '.join(k)} from {t[0]:.1f} to {t[1]:.1f} s" for k, t in seen.items()
             )
-            in_xact = len({k for k in seen if k[0] != "idle"})
+            in_xact = len({k[0] for k in seen if k[1] != "idle"})
             assert took.at - stopped_at < bound, f"the stopped replica's sessions: {sessions}"
             await asyncio.sleep(max(0.0, stopped_at + LEASE_TTL + 0.5 - time.time()))
             # the logs another replica took while it was stopped (v1 at least)
