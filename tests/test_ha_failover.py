@@ -469,18 +469,22 @@ def test_sigstop_mid_write(tmp_path: Path, private_pg: PrivatePostgres) -> None:
     sigstop(tmp_path, private_pg, mid_write=True)
 
 
-async def writing(s: Scenario, pid: int, timeout: float = 30.0) -> None:
-    """Until a session of process ``pid`` is executing an INSERT (polled as fast as the
-    database answers)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+async def writing(s: Scenario, pid: int, timeout: float = 30.0) -> str:
+    """Until a session of process ``pid`` is in an INSERT, preferably one whose server waits
+    for the rest of it from the client (polled as fast as the database answers; after half
+    of ``timeout``, any INSERT in progress will do). What was seen."""
+    started = time.monotonic()
+    while time.monotonic() < started + timeout:
         rows = await s.db.rows(
-            "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE :app"
+            "SELECT wait_event FROM pg_stat_activity WHERE application_name LIKE :app"
             " AND state = 'active' AND query LIKE 'INSERT%'",
             app=f"tlog-monitor {pid} %",
         )
-        if rows:
-            return
+        waits = {r.wait_event for r in rows}
+        if "ClientRead" in waits:
+            return "an INSERT waiting for the client"
+        if waits and time.monotonic() > started + timeout / 2:
+            return "an INSERT in progress"
     raise AssertionError(f"no INSERT of process {pid} seen in {timeout}s")
 
 
@@ -511,8 +515,7 @@ def sigstop(tmp_path: Path, private_pg: PrivatePostgres, *, mid_write: bool) -> 
                     break
             sizes, cursors = await sim_sizes(s.h), await s.db.cursors()
             assert sizes["v1"] - cursors["v1"] > 2000, (sizes, cursors)  # mid catch-up
-            if mid_write:
-                await writing(s, victim.pid)
+            target = await writing(s, victim.pid) if mid_write else "any moment"
             stopped_at = time.time()
             victim.signal(signal.SIGSTOP)
             # a process stopped inside a batch leaves its session in a transaction that holds
@@ -564,7 +567,7 @@ def sigstop(tmp_path: Path, private_pg: PrivatePostgres, *, mid_write: bool) -> 
                 if holder_pid(r.lease_holder) != victim.pid or r.lease_epoch <= taken[r.log]
             ]
             print(
-                f"\nHA SIGSTOP{' mid-write' if mid_write else ''}: v1 taken "
+                f"\nHA SIGSTOP ({target}): v1 taken "
                 f"{took.at - stopped_at:.2f} s after the stop (sessions "
                 f"of the stopped replica seen busy or in a transaction: {in_xact}); after "
                 f"SIGCONT the stopped replica wrote {len(stale)} rows of logs taken from it "
