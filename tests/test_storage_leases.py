@@ -7,6 +7,7 @@ when a replica dies, handed over when one joins."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -240,6 +241,11 @@ def test_leadership_spreads_logs_takes_over_from_the_dead_and_hands_over_to_a_ne
         stores = [await Store.open(url, holder=Holder.this_process(f"r{i}")) for i in (1, 2, 3)]
         try:
             r1, r2 = Replica(stores[0], "r1", ttl), Replica(stores[1], "r2", ttl)
+            holders = [s.holder.name for s in stores]
+
+            def share(i: int, among: int) -> list[str]:
+                """The logs replica ``i`` prefers among the first ``among`` (rendezvous)."""
+                return sorted(n for n in LOGS if preferred(n, holders[:among]) == holders[i])
 
             def led() -> dict[str, list[str]]:
                 return {r.name: sorted(r.lead.held) for r in replicas}
@@ -248,14 +254,16 @@ def test_leadership_spreads_logs_takes_over_from_the_dead_and_hands_over_to_a_ne
                 return sorted(itertools.chain.from_iterable(led().values()))
 
             replicas = [r1, r2]
-            # every log led by exactly one, and both lead some once both have settled
-            await until(lambda: everyone() == LOGS and all(led().values()))
+            # every log led by exactly one, each by the replica rendezvous hashing prefers,
+            # once both have settled
+            await until(
+                lambda: [sorted(r.lead.held) for r in replicas] == [share(0, 2), share(1, 2)]
+            )
+            assert everyone() == LOGS
             # a third joins: it gets its share after a lease of life, nobody leads twice
             r3 = Replica(stores[2], "r3", ttl)
             replicas.append(r3)
-            holders = [s.holder.name for s in stores]
-            share = sorted(n for n in LOGS if preferred(n, holders) == holders[2])
-            await until(lambda: sorted(r3.lead.held) == share and everyone() == LOGS)
+            await until(lambda: sorted(r3.lead.held) == share(2, 3) and everyone() == LOGS)
             # r1 dies: its logs are taken within about a lease, by the others
             dead = sorted(r1.lead.held)
             await r1.crash()
@@ -351,6 +359,7 @@ def test_a_replica_stuck_inside_a_write_is_ended_so_that_its_log_is_taken(url: s
         stuck = Holder.this_process("stuck")
         store = await Store.open(url, holder=Holder.this_process("r1"))
         paused = engines.make_engine(url, application_name=stuck.application_name())
+        conn = None
         try:
             await store.heartbeat(stuck.name, "stuck", 0.3)
             (lease,) = await store.take_leases(["log-a"], stuck.name, "stuck", 0.3)
@@ -381,6 +390,9 @@ def test_a_replica_stuck_inside_a_write_is_ended_so_that_its_log_is_taken(url: s
             stop.set()
             await task
         finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):  # its session was ended under it
+                    await conn.close()
             await paused.dispose()
             await store.close()
 
