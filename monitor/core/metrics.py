@@ -234,12 +234,15 @@ class DaemonMetrics:
         for t in IntegrityType:
             self.integrity_failures.labels(log, str(t))
 
-    def leads(self, log: str, replica: str, leading: bool) -> None:
-        """Whether this replica leads ``log``; a log it stops leading loses its per-log
-        gauges here (the leader reports them: stale values of a former leader would mislead)."""
+    def leads(self, log: str, replica: str, leading: bool, *, changed: bool = False) -> None:
+        """Whether this replica leads ``log`` (``changed``: it began or stopped just now); a
+        log it stops leading loses its per-log gauges here (the leader reports them: stale
+        values of a former leader would mislead)."""
         self.leader.labels(log, replica).set(1 if leading else 0)
-        for c in (0, 1):
-            self.leadership_changes.labels(log, ("lost", "gained")[c])
+        for change in ("lost", "gained"):
+            self.leadership_changes.labels(log, change)  # shown at 0 from the start
+        if changed:
+            self.leadership_changes.labels(log, "gained" if leading else "lost").inc()
         self.fenced.labels(log)
         if leading:
             return

@@ -172,17 +172,10 @@ class Leadership:
             await wait_any([stop], self.every)
             if stop.is_set():
                 return
-            started = self.clock()
             try:
-                renewals = await self.store.renew_leases(self.holder, self.ttl)
+                await self._renew(self.clock())
             except MonitorError as e:
                 self._drop_all(f"the database did not answer: {e}")
-                continue
-            kept = {lease.log for lease in renewals}
-            for name in [n for n in self.held if n not in kept]:
-                self._drop(name, "the lease ran out or was taken by another replica")
-            for lease in renewals:
-                self._hold(lease, started)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -216,13 +209,7 @@ class Leadership:
         if self._handing:
             await self.store.release_leases(self.holder, self._handing)
             self._handing = []
-        renewals = await self.store.renew_leases(self.holder, self.ttl)
-        renewed = {lease.log: lease for lease in renewals}
-        for name in list(self.held):
-            if name not in renewed:
-                self._drop(name, "the lease ran out or was taken by another replica")
-        for lease in renewals:
-            self._hold(lease, started)
+        await self._renew(started)
         self.rows = {r.log: r for r in await self.store.lease_rows()}
         wanted = self._wanted()
         evicted = False
@@ -236,6 +223,17 @@ class Leadership:
             if name not in self.held:
                 self._report(name, False)  # a log known and not led shows as such
         return min(self._next_delay(), EVICTED_RETRY) if evicted else self._next_delay()
+
+    async def _renew(self, started: float) -> None:
+        """Renew every lease this replica holds (asked at ``started``); one it no longer
+        holds is lost, one the database still gives it (after a blip: not renewed locally,
+        renewed there) is led again."""
+        renewals = await self.store.renew_leases(self.holder, self.ttl)
+        kept = {lease.log for lease in renewals}
+        for name in [n for n in self.held if n not in kept]:
+            self._drop(name, "the lease ran out or was taken by another replica")
+        for lease in renewals:
+            self._hold(lease, started)
 
     async def _evict_stuck(self, wanted: Sequence[str]) -> bool:
         """A lease that ran out more than a round ago, that this replica wanted and could
@@ -317,9 +315,9 @@ class Leadership:
         if known is not None and known.lease.epoch == lease.epoch:
             return
         if known is not None:  # taken again after it ran out: a new epoch, a new start
-            self._report(lease.log, False, "lost")
+            self._report(lease.log, False, changed=True)
             self._lost(lease.log, "the lease ran out")
-        self._report(lease.log, True, "gained")
+        self._report(lease.log, True, changed=True)
         log.info(
             "leadership gained",
             extra={"fields": self._fields(lease.log, lease.epoch, "lease taken")},
@@ -336,7 +334,7 @@ class Leadership:
         held = self.held.pop(name, None)
         if held is None:
             return
-        self._report(name, False, "lost")
+        self._report(name, False, changed=True)
         log.warning(
             "leadership lost",
             extra={"fields": self._fields(name, held.lease.epoch, reason)},
@@ -347,12 +345,9 @@ class Leadership:
         for name in list(self.held):
             self._drop(name, reason)
 
-    def _report(self, name: str, leading: bool, change: str | None = None) -> None:
-        if self.metrics is None:
-            return
-        self.metrics.leads(name, self.replica, leading)
-        if change is not None:
-            self.metrics.leadership_changes.labels(name, change).inc()
+    def _report(self, name: str, leading: bool, *, changed: bool = False) -> None:
+        if self.metrics is not None:
+            self.metrics.leads(name, self.replica, leading, changed=changed)
 
     def _fields(self, name: str, epoch: int, reason: str) -> dict[str, object]:
         return {"log": name, "replica": self.replica, "epoch": epoch, "reason": reason}
@@ -401,8 +396,7 @@ class SoleLeader:
             if name not in self.led:
                 self.led[name] = datetime.now(UTC)
                 if self.metrics is not None:
-                    self.metrics.leads(name, self.replica, True)
-                    self.metrics.leadership_changes.labels(name, "gained").inc()
+                    self.metrics.leads(name, self.replica, True, changed=True)
                 self._gained(name, None)
 
     async def leaders(self) -> dict[str, Leader]:

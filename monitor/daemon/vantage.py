@@ -116,9 +116,8 @@ class DistributorView:
         self, source: RekorV2Source, ours: SignedCheckpoint, cursor: int, store: HealthStore
     ) -> Finding | None:
         """Compare the distributor's checkpoint with ``ours``; the split view found (stored,
-        and the log held at ``cursor``), or None."""
-        if not self._loaded or self.hold is not None:
-            await self.load(store)  # a resolved split view releases the hold
+        and the log held at ``cursor``), or None. (Whether the log is held is read before
+        each pass, by ``held``.)"""
         theirs = await self._fetch(source, ours.origin)
         if theirs is None:
             return None
