@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 
+from monitor.core.aio import wait_any
 from tests.alert_receivers import HOOK, Receiver, finding_keys
 from tests.daemon_support import SINKS
 from tests.ha_support import (
@@ -358,11 +359,17 @@ async def writing(s: Scenario, pid: int, timeout: float = 30.0) -> str:
 
 
 async def watch_sessions(
-    s: Scenario, pid: int, since: float, seen: dict[tuple[str, ...], list[float]]
+    s: Scenario,
+    pid: int,
+    since: float,
+    seen: dict[tuple[str, ...], list[float]],
+    stop: asyncio.Event,
 ) -> None:
-    """Every 50 ms until cancelled: the sessions of process ``pid`` (state, what it waits
-    for, its query), each with when it was first and last seen (seconds after ``since``)."""
-    while True:
+    """Every 50 ms until ``stop``: the sessions of process ``pid`` (state, what it waits
+    for, its query), each with when it was first and last seen (seconds after ``since``).
+    Stopped between queries, not cancelled in one: a connection cancelled mid-query is
+    left unclosed."""
+    while not stop.is_set():
         rows = await s.db.rows(
             "SELECT pid, state, coalesce(wait_event, '') AS wait, left(query, 50) AS query"
             " FROM pg_stat_activity WHERE application_name LIKE :app",
@@ -372,4 +379,4 @@ async def watch_sessions(
         for r in rows:
             key = (str(r.pid), r.state or "", r.wait, r.query)
             seen.setdefault(key, [now, now])[1] = now
-        await asyncio.sleep(0.05)
+        await wait_any([stop], 0.05)

@@ -206,7 +206,10 @@ def sigstop(tmp_path: Path, private_pg: PrivatePostgres, *, mid_write: bool) -> 
             # the lease row FOR SHARE: nobody takes the log until the server ends that session
             # (idle_in_transaction_session_timeout, at most a lease for replicas)
             seen: dict[tuple[str, ...], list[float]] = {}
-            watching = asyncio.create_task(watch_sessions(s, victim.pid, stopped_at, seen))
+            stop_watching = asyncio.Event()
+            watching = asyncio.create_task(
+                watch_sessions(s, victim.pid, stopped_at, seen, stop_watching)
+            )
             try:
                 took = await first_commit(
                     s, "v1", stopped_at, by_not=victim.pid, timeout=bound + 5.0
@@ -214,7 +217,8 @@ def sigstop(tmp_path: Path, private_pg: PrivatePostgres, *, mid_write: bool) -> 
             except AssertionError as e:
                 raise AssertionError(f"the stopped replica's sessions: {seen}\n{e}") from None
             finally:
-                watching.cancel()
+                stop_watching.set()
+                await watching
             sessions = "; ".join(
                 f"{' / '.join(k)} from {t[0]:.1f} to {t[1]:.1f} s" for k, t in seen.items()
             )

@@ -276,7 +276,9 @@ def test_leadership_spreads_logs_takes_over_from_the_dead_and_hands_over_to_a_ne
             await r2.halt()
             replicas.remove(r2)
             took = await until(lambda: all(n in r3.lead.held for n in leaving))
-            assert took < ttl, took
+            # released at once, taken at the other's next round: a third of a lease, and up
+            # to a second more on a machine that runs the whole suite beside it
+            assert took < ttl / 3 + 1.0, took
             await r3.halt()
         finally:
             for s in stores:
