@@ -394,6 +394,7 @@ def test_a_replica_stuck_inside_a_write_is_ended_so_that_its_log_is_taken(url: s
         finally:
             if conn is not None:
                 with contextlib.suppress(Exception):  # its session was ended under it
+                    await conn.invalidate()  # closes the driver's connection, not pools it
                     await conn.close()
             await paused.dispose()
             await store.close()
