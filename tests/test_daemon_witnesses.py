@@ -82,6 +82,11 @@ def test_cosignatures_are_checked_recorded_and_shown(tmp_path: Path, keys: bool)
                     size = f'tlog_monitor_witness_cosigned_size{{log="{name}",witness="{w}"}}'
                     assert f"{size} 100.0" in text
                 assert "tlog_monitor_witness_cosigned_age_seconds{" in text
+                # the stored checkpoint records who cosigned it, as checked when stored
+                stored = (await m.store.checkpoints(name))[0]
+                assert stored.cosigners is not None
+                assert sorted(c.witness for c in stored.cosigners) == list(WITNESSES)
+                assert {c.status for c in stored.cosigners} == {"verified"}
                 # the API shows who cosigned each stored checkpoint, and serves the latest
                 stop = asyncio.Event()
                 task = asyncio.create_task(m.run(stop))

@@ -29,6 +29,7 @@ from monitor.storage import (
 from monitor.storage.models import INDEX_VALUE_CHARS
 from monitor.storage.store import findings_select, history_select, index_all_select
 from monitor.tlog.merkle import CompactRange, leaf_hash
+from monitor.tlog.witness import Cosignature
 from tests import storage_reads as reads
 from tests.storage_support import (
     ENGINES,
@@ -343,6 +344,40 @@ def test_checkpoints_are_evidence(url: str) -> None:
         assert not await reads.record_checkpoint(s, LOG, renamed, verified=True)
         kept = {(c.origin, c.verified) for c in await s.checkpoints(LOG) if c.root == cp.root}
         assert kept == {(cp.origin, True), ("pod-2 - 1", True)}
+
+    with_store(url, body)
+
+
+def test_checkpoints_record_their_cosigners_and_keep_the_best_witnessed_note(url: str) -> None:
+    def cosigned(n: int, bad: int = 0) -> CheckpointData:
+        lines = [f"\u2014 w{i} sig{i}" for i in range(n + bad)]
+        sigs = tuple(
+            Cosignature(f"w{i}", f"{i:08x}", 1_700_000_000 + i, "verified") for i in range(n)
+        ) + tuple(
+            Cosignature(f"w{n + i}", "00000000", None, "invalid", "bad signature")
+            for i in range(bad)
+        )
+        base = checkpoint(20)
+        return replace(base, raw=base.raw + "\n".join(lines) + "\n", cosigners=sigs)
+
+    async def body(s: Store) -> None:
+        unchecked = checkpoint(10)  # no witnesses configured: nothing recorded
+        assert await reads.record_checkpoint(s, LOG, unchecked, verified=True, at=T0)
+        assert (await s.checkpoints(LOG))[0].cosigners is None
+        one = cosigned(1, bad=1)
+        assert await reads.record_checkpoint(s, LOG, one, verified=True, at=T0)
+        (latest, _) = await s.checkpoints(LOG)
+        assert latest.cosigners == one.cosigners  # the failed one is kept, with its reason
+        assert latest.raw == one.raw
+        # witnesses cosign late: the same checkpoint with more of them replaces the note...
+        three = cosigned(3)
+        assert not await reads.record_checkpoint(s, LOG, three, verified=True)
+        (latest, _) = await s.checkpoints(LOG)
+        assert (latest.raw, latest.cosigners) == (three.raw, three.cosigners)
+        # ...and one with fewer does not
+        assert not await reads.record_checkpoint(s, LOG, cosigned(2), verified=True)
+        (latest, _) = await s.checkpoints(LOG)
+        assert (latest.raw, latest.cosigners) == (three.raw, three.cosigners)
 
     with_store(url, body)
 

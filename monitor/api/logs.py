@@ -3,10 +3,12 @@ view: lag, last success, current errors), and each log's checkpoint history."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 from aiohttp import web
 
+from monitor.api.context import ApiContext
 from monitor.api.errors import not_found
 from monitor.api.pages import JSON, page, respond
 from monitor.api.params import Params
@@ -30,6 +32,14 @@ def checkpoint_json(c: StoredCheckpoint, cosigners: list[JSON] | None = None) ->
         "seen_at": c.seen_at.isoformat(),
         "note": c.raw,
     }
+
+
+def cosigners_of(ctx: ApiContext, log: str, c: StoredCheckpoint) -> list[JSON]:
+    """Who cosigned ``c``: as recorded when it was stored, or, for a checkpoint stored while
+    no witnesses were configured, checked now against the log's current policy."""
+    if c.cosigners is not None:
+        return [dataclasses.asdict(x) for x in c.cosigners]
+    return ctx.cosigners(log, c.raw)
 
 
 def log_json(
@@ -74,7 +84,7 @@ async def list_logs(api: Api, request: web.Request) -> web.StreamResponse:
         latest = await ctx.store.checkpoints(state.name, limit=1)
         status, leader = statuses.get(state.name), leaders.get(state.name)
         cp = latest[0] if latest else None
-        cosigned = None if cp is None else ctx.cosigners(state.name, cp.raw)
+        cosigned = None if cp is None else cosigners_of(ctx, state.name, cp)
         out.append(log_json(state, cp, status, leader, cosigned))
     return respond({"items": out})
 
@@ -97,7 +107,7 @@ async def log_checkpoints(api: Api, request: web.Request) -> web.StreamResponse:
     if await api.ctx.store.log_state(name) is None:
         raise not_found(unknown_name("log", name, await api.ctx.store.log_names()))
     result = await api.ctx.store.checkpoint_page(name, limit, params.text("cursor"))
-    cosigners = api.ctx.cosigners
     return page(
-        (checkpoint_json(c, cosigners(name, c.raw)) for c in result.items), result.next_cursor
+        (checkpoint_json(c, cosigners_of(api.ctx, name, c)) for c in result.items),
+        result.next_cursor,
     )

@@ -76,7 +76,9 @@ def components() -> JSON:
             "note": {"type": "string", "description": "the signed note as served"},
             "cosigners": {
                 "type": "array",
-                "description": "the cosignatures of the log's configured witnesses on it",
+                "description": "the cosignatures of the log's configured witnesses on it, as "
+                "checked when the monitor stored it (for a checkpoint stored while no "
+                "witnesses were configured: checked against the current policy)",
                 "items": {
                     "type": "object",
                     "required": ["witness", "key_id", "time", "status"],

@@ -148,6 +148,14 @@ class _Pass:
             resume = Resume(first, state, None)
         return await self._walk(view, resume, end, chunk)
 
+    def _data(self, tree: Tree) -> CheckpointData:
+        """The checkpoint to store with a batch, with its cosigners when witnesses are
+        configured (a backfill checks none: it stores them unchecked, as None)."""
+        gate = self.ctx.witnesses if self.ctx.backfill is None else None
+        return CheckpointData.from_signed(
+            tree.head, None if gate is None else gate.cosignatures(tree.head)
+        )
+
     async def _accepted(self, view: LogView, at: int) -> bool:
         """Whether the pass may go on from ``at`` under ``view``: not when its checkpoint
         lacks the witness quorum under ``require`` (the monitor waits for a witnessed one),
@@ -195,7 +203,7 @@ class _Pass:
             if renamed and state.size == tree.head.size:
                 # nothing new to store: keep the note under the new name now, so that the
                 # change is told once and the checkpoints hold both texts
-                await self.out.entries(cursor, _data(tree), state.range, [])
+                await self.out.entries(cursor, self._data(tree), state.range, [])
             state, cursor, lie = await self._tree(tree, state, cursor, min(end, tree.end), chunk)
             if lie is not None:
                 await self.out.lie(lie, state, cursor, tree.start)
@@ -207,7 +215,7 @@ class _Pass:
             # the tree is finished (its final, signed size reached): the next one starts here
             nxt = trees[pos + 1]
             state = VerifiedTree.empty(nxt.head, nxt.tree_id)
-            await self.out.seed(cursor, _data(nxt), state)
+            await self.out.seed(cursor, self._data(nxt), state)
 
     async def _advance(self, tree: Tree, state: VerifiedTree, anchor: Anchor | None) -> None:
         """The head must extend the stored checkpoint (when larger than the proven tree: a
@@ -286,7 +294,7 @@ class _Pass:
         done = good.size - state.size
         if done:
             cursor += done
-            await self.out.entries(cursor, _data(tree), good.range, entries[:done])
+            await self.out.entries(cursor, self._data(tree), good.range, entries[:done])
             self.source.owed.served(self.owed)
         return good, cursor, lie
 
@@ -338,7 +346,3 @@ def _note_rename(name: str, state: VerifiedTree, tree: Tree) -> bool:
                               "now": now}},
         )  # fmt: skip
     return before != now
-
-
-def _data(tree: Tree) -> CheckpointData:
-    return CheckpointData.from_signed(tree.head)

@@ -70,10 +70,21 @@ class WitnessGate:
     _first: str | None = None  # its key (the episode's finding's dedup key)
     _raised: bool = False
     _ended: list[str] = field(default_factory=list)  # episodes whose finding is to resolve
+    _last: tuple[str, tuple[Cosignature, ...]] | None = None  # the last note checked
+
+    def cosignatures(self, cp: SignedCheckpoint) -> tuple[Cosignature, ...]:
+        """The policy's witnesses' cosignatures on ``cp``, as stored with it."""
+        if self._last is not None and self._last[0] == cp.raw:
+            return self._last[1]
+        found = tuple(
+            verify_note_cosignatures(cp.raw, self.policy.witness_keys, now=int(self.clock()))
+        )
+        self._last = (cp.raw, found)
+        return found
 
     def check(self, cp: SignedCheckpoint) -> Verdict:
         now = self.clock()
-        cosignatures = verify_note_cosignatures(cp.raw, self.policy.witness_keys, now=int(now))
+        cosignatures = self.cosignatures(cp)
         for c in cosignatures:
             if c.status == "verified" and c.time is not None:
                 known = self.witnessed.get(c.witness)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import literal, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -15,20 +17,53 @@ from monitor.storage.models import CheckpointRow, Log, WriteProbe
 from monitor.storage.paging import Page, bad_cursor, decode_cursor, encode_cursor, page_limit
 from monitor.tlog.checkpoint import SignedCheckpoint
 from monitor.tlog.merkle import HASH_SIZE, CompactRangeState
+from monitor.tlog.witness import Cosignature
 
 
 @dataclass(frozen=True)
 class CheckpointData:
-    """A checkpoint as stored: its origin, size, root hash and the raw signed note."""
+    """A checkpoint as stored: its origin, size, root hash and the raw signed note; the
+    witness cosignatures found on it (None: no witnesses were configured to look for)."""
 
     origin: str
     size: int
     root: bytes
     raw: str
+    cosigners: tuple[Cosignature, ...] | None = None
 
     @classmethod
-    def from_signed(cls, cp: SignedCheckpoint) -> CheckpointData:
-        return cls(cp.origin, cp.size, cp.root_hash, cp.raw)
+    def from_signed(
+        cls, cp: SignedCheckpoint, cosigners: Sequence[Cosignature] | None = None
+    ) -> CheckpointData:
+        return cls(
+            cp.origin,
+            cp.size,
+            cp.root_hash,
+            cp.raw,
+            None if cosigners is None else tuple(cosigners),
+        )
+
+
+def _verified(cosigners: Sequence[Cosignature] | None) -> int:
+    return sum(c.status == "verified" for c in cosigners or ())
+
+
+def cosigners_json(cosigners: Sequence[Cosignature] | None) -> list[dict[str, Any]] | None:
+    return None if cosigners is None else [asdict(c) for c in cosigners]
+
+
+def cosigners_from_json(doc: Any) -> tuple[Cosignature, ...] | None:
+    """The cosignatures a row records (None: the row records none: NULL, or not a list)."""
+    if not isinstance(doc, list):
+        return None
+    out = []
+    for c in doc:
+        if isinstance(c, dict):
+            try:
+                out.append(Cosignature(**c))
+            except TypeError:
+                continue  # a field this version does not know: skip the line, keep the rest
+    return tuple(out)
 
 
 def compact_range_state(size: int, hashes: bytes) -> CompactRangeState:
@@ -63,6 +98,8 @@ class StoredCheckpoint:
     raw: str
     verified: bool
     seen_at: datetime
+    # the witness cosignatures recorded when it was stored (None: no witnesses configured)
+    cosigners: tuple[Cosignature, ...] | None = None
 
 
 def _log_state(row: Log) -> LogState:
@@ -165,21 +202,25 @@ class LogsMixin(StoreBase):
             "raw": cp.raw,
             "verified": verified,
             "seen_at": at,
+            "cosigners": cosigners_json(cp.cosigners),
         }
         added = await self._insert_many(conn, t, [values])
-        if verified and not added:  # seen before unverified, proven now
+        if added:
+            return True
+        same = (t.c.log == log, t.c.origin == cp.origin, t.c.size == cp.size, t.c.root == cp.root)
+        if verified:  # seen before unverified, proven now
             await conn.execute(
-                update(t)
-                .where(
-                    t.c.log == log,
-                    t.c.origin == cp.origin,
-                    t.c.size == cp.size,
-                    t.c.root == cp.root,
-                    t.c.verified.is_(False),
-                )
-                .values(verified=True)
+                update(t).where(*same, t.c.verified.is_(False)).values(verified=True)
             )
-        return added > 0
+        if _verified(cp.cosigners):
+            # witnesses cosign after the log signs: the same checkpoint may come back with
+            # more of them, and the note kept is the best-witnessed one seen
+            stored = (await conn.execute(select(t.c.cosigners).where(*same))).scalar()
+            if _verified(cp.cosigners) > _verified(cosigners_from_json(stored)):
+                await conn.execute(
+                    update(t).where(*same).values(raw=cp.raw, cosigners=values["cosigners"])
+                )
+        return False
 
     @timed("checkpoints")
     async def checkpoints(self, log: str, limit: int = 100) -> list[StoredCheckpoint]:
@@ -211,7 +252,16 @@ class LogsMixin(StoreBase):
         async with self._read() as conn:
             rows = await orm(conn, stmt)
         items = [
-            StoredCheckpoint(r.log, r.origin, r.size, bytes(r.root), r.raw, r.verified, r.seen_at)
+            StoredCheckpoint(
+                r.log,
+                r.origin,
+                r.size,
+                bytes(r.root),
+                r.raw,
+                r.verified,
+                r.seen_at,
+                cosigners_from_json(r.cosigners),
+            )
             for r in rows[:limit]
         ]
         last_row = rows[limit - 1] if len(rows) > limit else None

@@ -213,6 +213,8 @@ class CheckpointRow(Base):
     raw: Mapped[str] = mapped_column(SafeText)
     verified: Mapped[bool] = mapped_column(Boolean)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # the witness cosignatures found when stored (a list of objects); NULL: none configured
+    cosigners: Mapped[Any] = mapped_column(SafeJSON, nullable=True)
 
 
 class EntryRow(Base):
