@@ -145,6 +145,18 @@ def log_id(h: Harness) -> str:
     return hashlib.sha256(b"o:" + h.v2.log.key_name.encode()).hexdigest()
 
 
+async def v1_head(h: Harness) -> str:
+    """The Rekor v1 log's active tree head, as its API serves it."""
+    status, text = await get(h.session, f"{h.sim.base_url}/api/v1/log")
+    assert status == 200
+    head: str = json.loads(text)["signedTreeHead"]
+    return head
+
+
+def origin_id(note: str) -> str:
+    return hashlib.sha256(b"o:" + note.split("\n", maxsplit=1)[0].encode()).hexdigest()
+
+
 async def dist(h: Harness, tail: str) -> tuple[int, str]:
     return await get(h.session, f"{h.sim.base_url}/distributor/v0/logs/{log_id(h)}/{tail}")
 
@@ -386,7 +398,7 @@ def test_distributor_lists_the_log_and_the_witnesses(tmp_path: Path) -> None:
         async with harness(tmp_path) as h:
             status, text = await get(h.session, f"{h.sim.base_url}/distributor/v0/logs")
             assert status == 200
-            assert json.loads(text) == [log_id(h)]
+            assert json.loads(text) == sorted([log_id(h), origin_id(await v1_head(h))])
             status, text = await get(h.session, f"{h.sim.base_url}/distributor/v0/witnesses")
             vkeys = (tmp_path / "witnesses.txt").read_text().splitlines()
             assert status == 200
@@ -492,6 +504,46 @@ def test_distributor_fed_view_b_shows_the_split_to_a_monitor(tmp_path: Path) -> 
     run(go)
 
 
+def test_the_distributor_holds_the_rekor_v1_active_tree_and_view_b_of_it(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with harness(tmp_path) as h:
+            keys = sim_keys(tmp_path)
+            head = await v1_head(h)
+            url = f"{h.sim.base_url}/distributor/v0/logs/{origin_id(head)}/checkpoint.3"
+            status, held = await get(h.session, url)
+            assert status == 200
+            assert size_root(held) == size_root(head)
+            assert valid(held, keys) == set(NAMES)
+            # the log's own signature first, then the witnesses'
+            assert split_note(held)[1][0][0] == split_note(head)[1][0][0] == "127.0.0.1"
+            # view b goes to the distributor only once the tree grew past the split
+            at = h.sim.state.v1.active.start + 5  # in the active tree
+            await h.admin("faults", {"split_at": at, "split_distributor": True})
+            await h.admin("append", {"v1": 3})
+            status, held = await get(h.session, url)
+            (size, root), (d_size, d_root) = size_root(await v1_head(h)), size_root(held)
+            assert (status, size) == (200, d_size)
+            assert root != d_root
+
+    run(go)
+
+
+def test_the_first_witness_serves_what_it_cosigned_at_its_read_endpoint(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with harness(tmp_path) as h:
+            keys = sim_keys(tmp_path)
+            for note in (await v2_note(h), await v1_head(h)):
+                url = f"{h.sim.base_url}/witness/v0/logs/{origin_id(note)}/checkpoint"
+                status, held = await get(h.session, url)
+                assert status == 200
+                assert size_root(held) == size_root(note)
+                assert valid(held, keys) == {A}
+            url = f"{h.sim.base_url}/witness/v0/logs/{'0' * 64}/checkpoint"
+            assert (await get(h.session, url))[0] == 404
+
+    run(go)
+
+
 def test_switching_the_distributor_to_view_b_takes_effect_on_a_larger_tree(tmp_path: Path) -> None:
     async def go() -> None:
         async with harness(tmp_path, entries=300) as h:
@@ -549,7 +601,8 @@ def test_a_new_v2_shard_is_cosigned_listed_in_the_policy_and_distributed(tmp_pat
             assert logs == [h.v2.log.key_name, origin]
             status, text = await get(h.session, f"{h.sim.base_url}/distributor/v0/logs")
             new_id = hashlib.sha256(b"o:" + origin.encode()).hexdigest()
-            assert sorted(json.loads(text)) == sorted([log_id(h), new_id])
+            v1_id = origin_id(await v1_head(h))
+            assert sorted(json.loads(text)) == sorted([log_id(h), new_id, v1_id])
             url = f"{h.sim.base_url}/distributor/v0/logs/{new_id}/checkpoint.3"
             status, text = await get(h.session, url)
             assert status == 200

@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo
+from pydantic import AfterValidator, Field, SecretStr, ValidationInfo
 
 from monitor.config.base import ConfigModel
 from monitor.config.durations import Duration
-from monitor.config.fields import HttpUrl, Shown
+from monitor.config.fields import EnvName, HttpUrl, Shown
 from monitor.config.paths import anchored, base_of
 from monitor.config.problems import Problem, error
 from monitor.core.errors import WitnessConfigError
@@ -57,6 +57,42 @@ def _policy(value: str, info: ValidationInfo) -> str:
     return value
 
 
+class PeerSettings(ConfigModel):
+    """Another vantage point holding the log's checkpoints, to compare with the monitor's."""
+
+    env_pairs: ClassVar[tuple[tuple[str, str], ...]] = (("token", "token_env"),)
+
+    url: HttpUrl = Field(description="Its base URL (the paths below are appended).")
+    type: Literal["distributor", "witness", "monitor"] = Field(
+        description="`distributor`: `GET /distributor/v0/logs/<log ID>/checkpoint.1` (as "
+        "the transparency.dev distributor serves). `witness`: a witness's read endpoint, "
+        "`GET /witness/v0/logs/<log ID>/checkpoint` (as the transparency.dev witness "
+        "serves). `monitor`: another tlog-monitor, `GET /api/v1/logs/<log>/checkpoint`. "
+        'The log ID is the hex SHA-256 of "o:" and the log\'s origin.'
+    )
+    log: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="`monitor` only: the log's name at that monitor (default: the same name).",
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        description="`monitor` only: a read token of that monitor. Better in `token_env`.",
+    )
+    token_env: EnvName | None = None
+
+    @classmethod
+    def cross_checks(cls, raw: Mapping[str, Any]) -> list[Problem]:
+        if raw.get("type") == "monitor":
+            return []
+        return [
+            Problem((key,), "applies to type: monitor only")
+            for key in ("log", "token", "token_env")
+            if raw.get(key) is not None
+        ]
+
+
 class WitnessSettings(ConfigModel):
     """Witness cosignatures on a Rekor v2 log's checkpoints (C2SP tlog-cosignature), and
     other vantage points to compare the log's checkpoints with."""
@@ -94,7 +130,16 @@ class WitnessSettings(ConfigModel):
     distributor: HttpUrl | None = Field(
         default=None,
         description="A checkpoint distributor to compare the log's checkpoints with, by its "
-        "base URL (e.g. `https://api.transparency.dev`; `/distributor/v0/...` is appended).",
+        "base URL (e.g. `https://api.transparency.dev`; `/distributor/v0/...` is appended). "
+        "The same as a `compare_with` entry of type `distributor`.",
+    )
+    compare_with: tuple[PeerSettings, ...] = Field(
+        default=(),
+        max_length=32,
+        description="Other vantage points to compare the log's checkpoints with: "
+        "distributors, witnesses that serve what they hold, other monitors. After each pass "
+        "each one's latest checkpoint of the log is read and proven consistent with the "
+        "monitor's; one that is not is a critical `split_view` integrity failure.",
     )
 
     @classmethod
@@ -121,6 +166,15 @@ class WitnessSettings(ConfigModel):
         if self.mode is not None:
             return self.mode
         return "warn" if self.policy is not None or self.keys else "off"
+
+    def peers(self) -> tuple[PeerSettings, ...]:
+        """Every vantage point to compare with: ``distributor``, then ``compare_with``."""
+        first = (
+            ()
+            if self.distributor is None
+            else (PeerSettings(url=self.distributor, type="distributor"),)
+        )
+        return first + self.compare_with
 
     def load_policy(self) -> Policy | None:
         """The witnesses and quorum configured (None: none are)."""

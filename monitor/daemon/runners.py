@@ -20,7 +20,7 @@ from monitor.daemon.source import LogSource
 from monitor.daemon.tailer import Tailer
 from monitor.daemon.v1source import RekorV1Source
 from monitor.daemon.v2source import RekorV2Source
-from monitor.daemon.vantage import DistributorView
+from monitor.daemon.vantage import Peer, VantageView
 from monitor.daemon.witnessing import WitnessGate
 from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.logclient.v1 import RekorV1Client
@@ -50,7 +50,7 @@ class Runner:
     start: Start
     status: LogStatus
     witnesses: WitnessGate | None = None  # the log's witness policy (Rekor v2)
-    vantage: DistributorView | None = None  # a distributor to compare its checkpoints with
+    vantage: VantageView | None = None  # other vantage points to compare its checkpoints with
     tailer: Tailer | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -66,7 +66,7 @@ def build_runner(
     routing: Routing | None = None,
 ) -> Runner:
     """The runner of ``tlog``: its HTTP client under ``policy`` and the source of its API;
-    its witness gate and distributor view, when configured (a split view is routed by
+    its witness gate and its vantage points, when configured (a split view is routed by
     ``routing``)."""
     name = runner_name(cfg, tlog)
     http = LogHttp(tlog.base_url, session, log=name, metrics=metrics, policy=policy)
@@ -76,10 +76,21 @@ def build_runner(
         else RekorV2Source(RekorV2Client(http, tlog))
     )
     runner = Runner(name, cfg, tlog, source, start, LogStatus(name), witness_gate(cfg, name))
-    w = cfg.witnesses
-    if w is not None and w.distributor is not None and cfg.api == "v2":
-        where = LogHttp(w.distributor, session, log=name, metrics=metrics, policy=policy)
-        runner.vantage = DistributorView(name, where, routing or Routing())
+    peers = () if cfg.witnesses is None else cfg.witnesses.peers()
+    if peers:
+        runner.vantage = VantageView(
+            name,
+            [
+                Peer(
+                    p.type,
+                    LogHttp(p.url, session, log=name, metrics=metrics, policy=policy),
+                    p.log,
+                    None if p.token is None else p.token.get_secret_value(),
+                )
+                for p in peers
+            ],
+            routing or Routing(),
+        )
     return runner
 
 

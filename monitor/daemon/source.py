@@ -130,6 +130,14 @@ class LogSource(Protocol):
         (0 < old_size < its size), unverified."""
         ...
 
+    def other_view(self, body: bytes, ours: SignedCheckpoint | None = None) -> Tree:
+        """A checkpoint of the tree ``ours`` is of (None: of any tree of the log), as
+        another vantage point holds it (a distributor, a witness, another monitor) or as the
+        monitor stored it, verified with the log's own key, as a ``Tree`` for
+        ``consistency_proof``; ``CheckpointError`` if the log did not sign it or it is of
+        another tree."""
+        ...
+
     async def prefix(self, tree: Tree, size: int) -> tuple[VerifiedTree, SignedCheckpoint]:
         """The proven prefix of ``size`` entries of ``tree`` (where a pass starts), and the
         checkpoint it was proven against; ``IntegrityFailure`` or ``CheckpointError`` if the

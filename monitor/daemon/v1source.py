@@ -24,7 +24,7 @@ from monitor.daemon.source import (
     checkpoint_failure,
 )
 from monitor.logclient.v1 import BATCH_SIZE, LogInfo, RekorV1Client, V1Entry
-from monitor.tlog.checkpoint import SignedCheckpoint
+from monitor.tlog.checkpoint import SignedCheckpoint, v1_tree_id
 from monitor.tlog.merkle import leaf_hash
 from monitor.tlog.proofs import (
     IntegrityFailure,
@@ -54,6 +54,14 @@ class RekorV1Source:
 
     async def consistency_proof(self, tree: Tree, old_size: int) -> list[bytes]:
         return await self.client.consistency_proof(old_size, tree.head.size, _id(tree))
+
+    def other_view(self, body: bytes, ours: SignedCheckpoint | None = None) -> Tree:
+        raw = body.decode("utf-8", "replace")
+        origin = raw.split("\n", 1)[0] if ours is None else ours.origin
+        tree_id = v1_tree_id(origin)
+        if tree_id is None:
+            raise CheckpointError("checkpoint-origin", f"no tree ID in {origin!r}", raw)
+        return Tree(tree_id, 0, self.client.verify_checkpoint(raw, tree_id), final=False)
 
     async def prefix(self, tree: Tree, size: int) -> tuple[VerifiedTree, SignedCheckpoint]:
         """The tree ending just before entry ``size``, proven by the inclusion proof of the

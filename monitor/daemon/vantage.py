@@ -1,24 +1,34 @@
-"""Other vantage points: what a checkpoint distributor holds for a log, compared with what the
-log showed the monitor. A log can show the monitor one consistent tree and others another (a
-split view); no proof inside one monitor's view sees it, a second view does.
+"""Other vantage points: what distributors, witnesses and other monitors hold for a log,
+compared with what the log showed this monitor. A log can show the monitor one consistent
+tree and others another (a split view); no proof inside one monitor's view sees it, a second
+view does.
 
-After each pass of a Rekor v2 log with ``witnesses.distributor`` configured, the distributor's
-latest checkpoint of the log (``/distributor/v0/logs/<hex SHA-256("o:" + origin)>/checkpoint.1``,
-at least one cosignature) is read, its signature verified with the log's own key, and proven
-consistent with the monitor's latest verified checkpoint in whichever direction the sizes
-call for, with the log's tiles. A proof that fails (or one size, two roots) is a critical
-``split_view`` integrity failure carrying both checkpoints; from then on the log is held
-where the monitor's cursor stood, and no pass moves it until a person resolves the finding.
-A distributor that cannot be reached, or a proof the log cannot serve yet, proves nothing
-either way: it is logged and tried again at the next pass.
+After each pass of a log with vantage points configured (``witnesses.distributor``,
+``witnesses.compare_with``), each one's latest checkpoint of the log is read:
+
+- a distributor: ``/distributor/v0/logs/<log ID>/checkpoint.1`` (at least one cosignature);
+- a witness's read endpoint: ``/witness/v0/logs/<log ID>/checkpoint``;
+- another tlog-monitor: ``/api/v1/logs/<log>/checkpoint``, with its read token;
+
+(the log ID is hex SHA-256 of ``o:`` and the origin). Its signature is verified with the log's
+own key (for a Rekor v1 log: a checkpoint of the same tree), and it is proven consistent with
+the monitor's latest verified checkpoint in whichever direction the sizes call for, with the
+log's own proofs (tiles, or the v1 proof API). A proof that fails (or one size, two roots) is
+a critical ``split_view`` integrity failure carrying both checkpoints; from then on the log
+is held where the monitor's cursor stood, and no pass moves it until a person resolves the
+finding. A vantage point that cannot be reached, a checkpoint the log did not sign, or a
+proof the log cannot serve yet proves nothing either way: it is logged and tried again at
+the next pass.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+from urllib.parse import quote
 
 from monitor.alerts.routing import Routing
 from monitor.core.errors import (
@@ -37,15 +47,14 @@ from monitor.core.findings import (
     dedup_key,
 )
 from monitor.daemon.source import LogSource, Tree
-from monitor.daemon.v2source import RekorV2Source
-from monitor.logclient.http import LogHttp
+from monitor.logclient.http import LogHttp, Response
 from monitor.storage import FindingQuery
 from monitor.storage.logs_state import LogState
 from monitor.storage.ports import HealthStore
 from monitor.tlog.checkpoint import SignedCheckpoint
 from monitor.tlog.merkle import verify_consistency
 
-__all__ = ["DistributorView", "VantageStore", "distributor_log_id"]
+__all__ = ["Peer", "VantageStore", "VantageView", "distributor_log_id"]
 
 log = logging.getLogger("monitor.vantage")
 
@@ -63,12 +72,46 @@ def distributor_log_id(origin: str) -> str:
     return hashlib.sha256(f"o:{origin}".encode()).hexdigest()
 
 
+PeerType = Literal["distributor", "witness", "monitor"]
+
+
+@dataclass(frozen=True)
+class Peer:
+    """One other vantage point: what it is, where, and (another monitor) the log's name
+    there and a read token."""
+
+    type: PeerType
+    http: LogHttp
+    log: str | None = None
+    token: str | None = field(default=None, repr=False)
+
+    def path(self, origin: str, name: str) -> str:
+        if self.type == "distributor":
+            return f"distributor/v0/logs/{distributor_log_id(origin)}/checkpoint.1"
+        if self.type == "witness":
+            return f"witness/v0/logs/{distributor_log_id(origin)}/checkpoint"
+        return f"api/v1/logs/{quote(self.log or name, safe='')}/checkpoint"
+
+    async def get(self, origin: str, name: str) -> Response:
+        auth = None if self.token is None else {"Authorization": f"Bearer {self.token}"}
+        return await self.http.get(
+            self.path(origin, name),
+            accept="text/plain",
+            max_bytes=MAX_CHECKPOINT_BYTES,
+            headers=auth,
+        )
+
+    @property
+    def label(self) -> str:
+        return f"the {self.type} {self.http.base_url}"
+
+
 @dataclass
-class DistributorView:
-    """One log's comparison with a distributor, and the hold a split view puts on it."""
+class VantageView:
+    """One log's comparison with other vantage points, and the hold a split view puts on it."""
 
     name: str  # the log's name in the store
-    http: LogHttp  # the distributor's base URL
+    peers: Sequence[Peer]
     routing: Routing  # who hears of a split view
     hold: int | None = None  # the cursor the log is held at, while a split view is open
     _loaded: bool = False
@@ -97,46 +140,59 @@ class DistributorView:
         return self.hold
 
     async def after_pass(self, source: LogSource, store: VantageStore) -> None:
-        """Compare the log's latest verified checkpoint with the distributor's; whatever
+        """Compare the log's latest verified checkpoint with each vantage point's; whatever
         goes wrong here proves nothing, and is only logged."""
-        if not isinstance(source, RekorV2Source):
-            return
         try:
             state = await store.log_state(self.name)
-            if state is None or state.verified_checkpoint is None:
-                return
-            ours = source.client.open_note(state.verified_checkpoint.encode())
-            await self.check(source, ours, state.cursor, store)
         except MonitorError as e:
-            log.warning(
-                "distributor comparison failed: %s", e, extra={"fields": {"log": self.name}}
-            )
+            log.warning("cannot read the log's state: %s", e, extra={"fields": {"log": self.name}})
+            return
+        if state is None or state.verified_checkpoint is None:
+            return
+        for peer in self.peers:
+            try:
+                ours = source.other_view(state.verified_checkpoint.encode())
+                await self.check(source, peer, ours.head, state.cursor, store)
+            except MonitorError as e:
+                log.warning(
+                    "comparison with %s failed: %s",
+                    peer.label,
+                    e,
+                    extra={"fields": {"log": self.name}},
+                )
 
     async def check(
-        self, source: RekorV2Source, ours: SignedCheckpoint, cursor: int, store: HealthStore
+        self,
+        source: LogSource,
+        peer: Peer,
+        ours: SignedCheckpoint,
+        cursor: int,
+        store: HealthStore,
     ) -> Finding | None:
-        """Compare the distributor's checkpoint with ``ours``; the split view found (stored,
-        and the log held at ``cursor``), or None. (Whether the log is held is read before
-        each pass, by ``held``.)"""
-        theirs = await self._fetch(source, ours.origin)
+        """Compare ``peer``'s checkpoint with ``ours``; the split view found (stored, and
+        the log held at ``cursor``), or None. (Whether the log is held is read before each
+        pass, by ``held``.)"""
+        theirs = await self._fetch(source, peer, ours)
         if theirs is None:
             return None
         try:
             proof = await self._proof(source, ours, theirs)
         except (TransientLogError, LogResponseError) as e:
             log.warning(
-                "cannot compare with the distributor yet: %s",
+                "cannot compare with %s yet: %s",
+                peer.label,
                 e,
-                extra={"fields": {"log": self.name, "theirs": theirs.size, "ours": ours.size}},
+                extra={"fields": {"log": self.name, "theirs": theirs.head.size, "ours": ours.size}},
             )
             return None
         if proof is None:
             return None
-        finding = self._split(ours, theirs, proof, cursor)
+        finding = self._split(peer, ours, theirs.head, proof, cursor)
         evidence = {
             "ours": ours.raw,
-            "theirs": theirs.raw,
-            "source": self.http.base_url,
+            "theirs": theirs.head.raw,
+            "source": peer.http.base_url,
+            "source_type": peer.type,
             "proof": [h.hex() for h in proof],
             "held_at": cursor,
         }
@@ -149,46 +205,47 @@ class DistributorView:
         log.error(
             "split view: %s",
             finding.detail,
-            extra={"fields": {"log": self.name, "theirs": theirs.size, "ours": ours.size}},
+            extra={"fields": {"log": self.name, "theirs": theirs.head.size, "ours": ours.size}},
         )
         return finding
 
-    async def _fetch(self, source: RekorV2Source, origin: str) -> SignedCheckpoint | None:
-        path = f"distributor/v0/logs/{distributor_log_id(origin)}/checkpoint.1"
+    async def _fetch(self, source: LogSource, peer: Peer, ours: SignedCheckpoint) -> Tree | None:
+        fields = {"log": self.name, "peer": peer.http.base_url}
         try:
-            resp = await self.http.get(path, accept="text/plain", max_bytes=MAX_CHECKPOINT_BYTES)
+            resp = await peer.get(ours.origin, self.name)
         except MonitorError as e:
-            log.warning("distributor unreachable: %s", e, extra={"fields": {"log": self.name}})
+            log.warning("%s is unreachable: %s", peer.label, e, extra={"fields": fields})
             return None
         if resp.status == 404:
             return None  # it holds no checkpoint of the log (yet)
         if resp.status != 200:
-            log.warning(
-                "distributor answered %s", resp.status, extra={"fields": {"log": self.name}}
-            )
+            log.warning("%s answered %s", peer.label, resp.status, extra={"fields": fields})
             return None
         try:
-            return source.client.open_note(resp.body)
+            return source.other_view(resp.body, ours)
         except CheckpointError as e:
-            # not the log's signature: the distributor's problem, not a view of the log
+            # not the log's signature, or another tree: no view of this tree of the log
             log.warning(
-                "distributor served a checkpoint that does not verify: %s",
+                "%s served a checkpoint that does not verify: %s",
+                peer.label,
                 e,
-                extra={"fields": {"log": self.name}},
+                extra={"fields": fields},
             )
             return None
 
     async def _proof(
-        self, source: RekorV2Source, ours: SignedCheckpoint, theirs: SignedCheckpoint
+        self, source: LogSource, ours: SignedCheckpoint, theirs: Tree
     ) -> list[bytes] | None:
         """The log's proof between the two checkpoints when it fails (a split view), or None
         when they are consistent."""
-        if theirs.size == ours.size:
-            return None if theirs.root_hash == ours.root_hash else []
-        older, newer = sorted((ours, theirs), key=lambda cp: cp.size)
+        cp = theirs.head
+        if cp.size == ours.size:
+            return None if cp.root_hash == ours.root_hash else []
+        older, newer = sorted((ours, cp), key=lambda c: c.size)
         if older.size == 0:
             return None  # the empty tree is a prefix of every tree
-        proof = await source.consistency_proof(Tree(None, 0, newer, final=False), older.size)
+        tree = Tree(theirs.tree_id, 0, newer, final=False)
+        proof = await source.consistency_proof(tree, older.size)
         try:
             verify_consistency(older.size, newer.size, proof, older.root_hash, newer.root_hash)
         except ProofError:
@@ -196,7 +253,12 @@ class DistributorView:
         return None
 
     def _split(
-        self, ours: SignedCheckpoint, theirs: SignedCheckpoint, proof: list[bytes], cursor: int
+        self,
+        peer: Peer,
+        ours: SignedCheckpoint,
+        theirs: SignedCheckpoint,
+        proof: list[bytes],
+        cursor: int,
     ) -> Finding:
         how = (
             "the same size with another root"
@@ -218,7 +280,7 @@ class DistributorView:
             index=cursor,
             type=str(IntegrityType.SPLIT_VIEW),
             detail=(
-                f"split view: the distributor {self.http.base_url} holds {how}, signed by the "
+                f"split view: {peer.label} holds {how}, signed by the "
                 f"log; the monitor holds the log at index {cursor} until a person resolves this"
             ),
         )

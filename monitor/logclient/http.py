@@ -93,10 +93,13 @@ class LogHttp:
         params: Mapping[str, str] | None = None,
         accept: str | None = None,
         max_bytes: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Response:
         """``max_bytes``: the most the answer may take (``max_response_bytes`` if None)."""
-        headers = {"Accept": accept} if accept else {}
-        return await self._request("GET", path, params=params, headers=headers, max_bytes=max_bytes)
+        sent = dict(headers or {})
+        if accept:
+            sent["Accept"] = accept
+        return await self._request("GET", path, params=params, headers=sent, max_bytes=max_bytes)
 
     async def post_json(self, path: str, payload: Any, *, max_bytes: int | None = None) -> Response:
         return await self._request("POST", path, json_body=payload, max_bytes=max_bytes)

@@ -6,7 +6,8 @@
     GET .../logs/{logID}/byWitness/{name}/checkpoint    a witness's latest
     PUT .../logs/{logID}/byWitness/{name}/checkpoint    a witness hands one in
 
-A log ID is the hex SHA-256 of ``o:`` and the origin. As the real one does, the distributor keeps
+A log ID is the hex SHA-256 of ``o:`` and the origin (for Rekor v1: each tree's origin,
+``<host> - <tree ID>``, signed under the host). As the real one does, the distributor keeps
 each witness's latest checkpoint (signed by the log and cosigned by that witness, every other
 signature dropped), refuses a smaller one or another root at the same size, and merges the
 witnesses' checkpoints of one tree into ``checkpoint.N``: the largest tree N witnesses cosigned,
@@ -28,11 +29,17 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from monitor.core.encoding import b64encode
 from monitor.core.errors import MonitorError
 from monitor.sim.faults import Faults
-from monitor.sim.logs import SimV2Log
-from monitor.sim.signing import Cosigner, cosigned_message
+from monitor.sim.logs import SimV1Log, SimV2Log
+from monitor.sim.signing import Cosigner, NoteSigner, cosigned_message
 from monitor.sim.witnesses import WitnessSet, split_view_store
 from monitor.tlog.checkpoint import Checkpoint
-from monitor.tlog.note import Ed25519NoteVerifier, NoteSignature, SignedNote
+from monitor.tlog.note import (
+    EcdsaNoteVerifier,
+    Ed25519NoteVerifier,
+    NoteSignature,
+    NoteVerifier,
+    SignedNote,
+)
 
 PREFIX = "/distributor/v0"
 MAX_SIGS = 100  # the most cosignatures checkpoint.N may ask for
@@ -67,15 +74,15 @@ class Held:
 
 @dataclass
 class Distributor:
-    logs: dict[str, Ed25519NoteVerifier] = field(default_factory=dict)  # by log ID
+    logs: dict[str, tuple[str, NoteVerifier]] = field(default_factory=dict)  # ID: origin, key
     witnesses: dict[str, tuple[Cosigner, str]] = field(default_factory=dict)  # by name: key, vkey
     by_witness: dict[tuple[str, str], Held] = field(default_factory=dict)
     merged: dict[tuple[str, int], Held] = field(default_factory=dict)  # by (log ID, N)
     refused: list[str] = field(default_factory=list)  # why, newest last (for tests)
 
-    def add_log(self, verifier: Ed25519NoteVerifier) -> str:
-        log_id = distributor_log_id(verifier.name)
-        self.logs[log_id] = verifier
+    def add_log(self, origin: str, verifier: NoteVerifier) -> str:
+        log_id = distributor_log_id(origin)
+        self.logs[log_id] = (origin, verifier)
         return log_id
 
     def add_witness(self, cosigner: Cosigner) -> None:
@@ -125,15 +132,16 @@ class Distributor:
             self.merged[(log_id, count)] = Held(new.size, new.root, new.text, lines)
 
 
-def _verified(raw: str | bytes, log: Ed25519NoteVerifier, witness: Cosigner) -> Held:
+def _verified(raw: str | bytes, held: tuple[str, NoteVerifier], witness: Cosigner) -> Held:
     """The checkpoint with the log's and the witness's signature only, both verified."""
+    origin, log = held
     try:
         note = SignedNote.from_text(raw)
         cp = Checkpoint.from_text(note.text)
     except MonitorError as e:
         raise Refused(400, f"failed to parse checkpoint: {e}") from None
-    if cp.origin != log.name:
-        raise Refused(400, f"checkpoint origin {cp.origin!r} is not {log.name!r}")
+    if cp.origin != origin:
+        raise Refused(400, f"checkpoint origin {cp.origin!r} is not {origin!r}")
     log_sig = _find(note, log.name, log.key_id)
     if log_sig is None or not log.verify(note.text.encode(), log_sig.signature):
         raise Refused(400, "the log's signature is missing or does not verify")
@@ -174,8 +182,12 @@ _WITNESS = "{witness:[^ +]+}"
 
 
 def add_distributor_routes(app: web.Application, distributor: Distributor) -> None:
+    """The distributor's routes, and one witness's read endpoint (``/witness/v0/logs/<log
+    ID>/checkpoint``, as the transparency.dev witness serves what it last cosigned): the
+    first witness's, at the same host."""
     app[DISTRIBUTOR] = distributor
     by_witness = f"{PREFIX}/logs/{_LOG}/byWitness/{_WITNESS}/checkpoint"
+    app.router.add_get(f"/witness/v0/logs/{_LOG}/checkpoint", _witness_read)
     app.router.add_get(f"{PREFIX}/logs", _logs)
     app.router.add_get(f"{PREFIX}/witnesses", _witnesses)
     app.router.add_get(f"{PREFIX}/logs/{_LOG}/checkpoint.{{n:[0-9]+}}", _checkpoint_n)
@@ -222,6 +234,16 @@ async def _by_witness(request: web.Request) -> web.Response:
     return _text(held.note)
 
 
+async def _witness_read(request: web.Request) -> web.Response:
+    dist = request.app[DISTRIBUTOR]
+    log_id = request.match_info["log_id"]
+    first = min(dist.witnesses, default=None)
+    held = None if first is None else dist.by_witness.get((log_id, first))
+    if held is None:
+        return _text(f"no checkpoint for log {log_id!r}\n", 404)
+    return _text(held.note)
+
+
 async def _put_by_witness(request: web.Request) -> web.Response:
     dist = request.app[DISTRIBUTOR]
     body = await request.content.read(MAX_CHECKPOINT_BYTES + 1)
@@ -234,23 +256,48 @@ async def _put_by_witness(request: web.Request) -> web.Response:
     return _text("")
 
 
+def _verifier(signer: NoteSigner) -> NoteVerifier:
+    key = signer.key
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return Ed25519NoteVerifier.create(signer.name, key.public_key())
+    return EcdsaNoteVerifier.create(signer.name, key.public_key())
+
+
 def feed(
-    dist: Distributor, logs: Iterable[SimV2Log], witnesses: WitnessSet, faults: Faults
+    dist: Distributor,
+    logs: Iterable[SimV2Log],
+    witnesses: WitnessSet,
+    faults: Faults,
+    v1: SimV1Log | None = None,
 ) -> None:
     """The witnesses hand the distributor their cosigned copies of each log's newest
-    checkpoint: of view b when ``split_distributor`` is on, else of the honest tree. A
-    refusal (a bad cosignature, another root at a size it holds) is recorded, as a
-    distributor logs one."""
+    checkpoint (a Rekor v1 log: its active tree's): of view b when ``split_distributor`` is
+    on, else of the honest tree. A refusal (a bad cosignature, another root at a size it
+    holds) is recorded, as a distributor logs one."""
     for cosigner in witnesses.cosigners:
         if cosigner.name not in dist.witnesses:
             dist.add_witness(cosigner)
     for log in logs:
-        key = log.signer.key
-        if not isinstance(key, ed25519.Ed25519PrivateKey):
-            raise TypeError(f"{log.origin}: a Rekor v2 log signs with Ed25519")
-        log_id = dist.add_log(Ed25519NoteVerifier.create(log.origin, key.public_key()))
+        log_id = dist.add_log(log.origin, _verifier(log.signer))
         view_b = faults.split_distributor and split_view_store(log, faults) is not None
         store = split_view_store(log, faults) if view_b else None
-        note = log.checkpoint(log.size, store)
-        for name, line in witnesses.cosignature_lines(note, faults, view_b=view_b).items():
-            dist.offer(log_id, name, note + line)
+        _offer(dist, log_id, log.checkpoint(log.size, store), witnesses, faults, view_b=view_b)
+    if v1 is not None and v1.active.store.size > 0:
+        shard = v1.active
+        log_id = dist.add_log(v1.origin(shard), _verifier(v1.signer))
+        store = v1.split_store(shard, faults.split_at) if faults.split_distributor else None
+        note = v1.checkpoint(shard, shard.store.size, store)
+        _offer(dist, log_id, note, witnesses, faults, view_b=store is not None)
+
+
+def _offer(
+    dist: Distributor,
+    log_id: str,
+    note: str,
+    witnesses: WitnessSet,
+    faults: Faults,
+    *,
+    view_b: bool,
+) -> None:
+    for name, line in witnesses.cosignature_lines(note, faults, view_b=view_b).items():
+        dist.offer(log_id, name, note + line)

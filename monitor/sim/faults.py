@@ -37,7 +37,9 @@ class Faults:
     # see a tree whose entry at this index differs, validly signed and cosigned
     split_at: int | None = None
     split_cosigners: list[str] | None = None  # who cosigns view b (None: all, a colluding quorum)
-    split_distributor: bool = False  # the witnesses hand view b to the distributor
+    # the witnesses hand view b to the distributor (of a Rekor v1 log too: its active tree,
+    # split from the global index ``split_at``, is then handed over as view b only)
+    split_distributor: bool = False
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}

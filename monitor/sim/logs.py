@@ -212,6 +212,14 @@ class SimV1Log:
         shard.fork = _forked(shard.store, shard.fork, fork_at)
         return shard.fork
 
+    def split_store(self, shard: V1Shard, at: int | None) -> MerkleStore | None:
+        """View b of a split of ``shard`` from the global index ``at`` (None: it does not
+        reach into the shard): only ever handed to the distributor, never served."""
+        local = None if at is None else at - shard.start
+        if local is None or not 0 <= local < shard.store.size:
+            return None
+        return _forked(shard.store, None, local)
+
     def log_entry_json(
         self, index: int, entry: SimEntry, log_id: bytes, proof_size: int | None = None
     ) -> dict[str, Any]:

@@ -4,6 +4,7 @@
 /v2/<shard>/checkpoint, /tile/   a Rekor v2 (C2SP tlog-tiles) log
 /view-b/v2/<shard>/...           view b of a split (``split_at``), also for ``X-Sim-View: b``
 /distributor/v0/...              a witness distributor (``distributor.py``)
+/witness/v0/logs/<id>/checkpoint the first witness's read endpoint (``distributor.py``)
 /admin/...                       test controls (never part of a real log):
     GET  state        sizes, shards, the v1 key name, faults, requests served
     POST faults       switch faults on and off (``Faults``)
@@ -72,7 +73,7 @@ class SimState:
 
     def publish(self) -> None:
         """The witnesses hand their newest cosigned checkpoints to the distributor."""
-        feed(self.distributor, self.v2_shards.values(), self.witnesses, self.faults)
+        feed(self.distributor, self.v2_shards.values(), self.witnesses, self.faults, self.v1)
 
 
 STATE = web.AppKey("state", SimState)
