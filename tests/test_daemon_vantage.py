@@ -5,13 +5,18 @@ the log is honest; each sees a split view the log shows it, which holds the log.
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
@@ -19,6 +24,7 @@ from monitor.core.findings import FindingKind, Severity
 from monitor.daemon.context import PassResult
 from monitor.daemon.service import Monitor
 from monitor.storage import FindingQuery
+from monitor.tlog.witness import WitnessKey, verify_note_cosignatures
 from tests.api_support import READ_TOKEN, TOKENS
 from tests.daemon_support import write_config
 from tests.simlog import Harness, harness, run
@@ -100,6 +106,9 @@ def test_a_witness_read_endpoint_is_a_vantage_point(tmp_path: Path) -> None:
                 await h.admin("append", {"v2": 20})
                 assert cursor(await m.once()) == 120
                 assert await split_views(m) == []
+                (view,) = (r.vantage for r in m.runners.values())
+                assert view is not None
+                assert view.agreed == {h.sim.base_url + "/": 120}
                 await h.admin("faults", {"split_at": 110, "split_distributor": True})
                 await h.admin("append", {"v2": 20})
                 assert cursor(await m.once()) == 140
@@ -193,3 +202,68 @@ def test_a_vantage_point_that_fails_proves_nothing(tmp_path: Path) -> None:
                 assert seen == ["Bearer wrong", "Bearer wrong"]
 
     run(body)
+
+
+def test_a_monitor_publishes_its_checkpoint_cosigned_and_a_peer_compares_with_it(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Two monitors of one log: the first cosigns what it publishes with its own key (made by
+    ``tlog-monitor cosign-key``); the second reads it behind the first's read token, checks
+    the cosignature with the printed verifier key, and finds the two views consistent."""
+
+    async def body() -> None:
+        async with harness(tmp_path, entries=100, shards=1) as h:
+            key_file = tmp_path / "monitor-a.key"
+            vkey = cosign_key(key_file)
+            a_dir = tmp_path / "a"
+            a_dir.mkdir()
+            a_cfg = config(a_dir, h, "v2", {})
+            doc = yaml.safe_load(a_cfg.read_text())
+            doc["trust"] = {k: str(tmp_path / Path(v).name) for k, v in doc["trust"].items()}
+            doc["server"]["cosign_key"] = str(key_file)
+            a_cfg.write_text(yaml.safe_dump(doc))
+            stop = asyncio.Event()
+            async with Monitor.open(str(a_cfg), registry=CollectorRegistry()) as a:
+                assert cursor(await a.once()) == 100
+                task = asyncio.create_task(a.run(stop))
+                while a.api is None or a.api.url is None:
+                    await asyncio.sleep(0.02)
+                auth = {"Authorization": f"Bearer {READ_TOKEN}"}
+                name = next(iter(a.runners))  # v2@<shard>, the same name in both monitors
+                async with (
+                    aiohttp.ClientSession() as http,
+                    http.get(f"{a.api.url}/api/v1/logs/{name}/checkpoint", headers=auth) as r,
+                ):
+                    assert r.status == 200
+                    published = await r.text()
+                (ours,) = verify_note_cosignatures(published, [WitnessKey.parse(vkey)])
+                assert (ours.witness, ours.status) == ("monitor-a.example", "verified")
+                assert abs(int(time.time()) - (ours.time or 0)) < 60
+                # the witnesses' cosignatures are still there, before the monitor's
+                assert published.count("\u2014 witness-") == 3
+                # a second monitor compares its view with the first's
+                monkeypatch.setenv("PEER_TOKEN", READ_TOKEN)
+                peer = {"url": a.api.url, "type": "monitor", "token_env": "PEER_TOKEN"}
+                b_cfg = config(tmp_path, h, "v2", {"compare_with": [peer]})
+                async with Monitor.open(str(b_cfg), registry=CollectorRegistry()) as b:
+                    await h.admin("append", {"v2": 10})
+                    assert cursor(await b.once()) == 110
+                    assert await split_views(b) == []
+                    view = b.runners[name].vantage
+                    assert view is not None
+                    assert view.agreed == {a.api.url + "/": 100}  # compared, and consistent
+                stop.set()
+                await task
+
+    run(body)
+
+
+def cosign_key(path: Path) -> str:
+    """A new key in ``path`` made by the command line, and the verifier key it printed."""
+    out = subprocess.run(
+        [sys.executable, "-m", "monitor.cli.main", "cosign-key", "monitor-a.example", "--out",
+         str(path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert path.stat().st_mode & 0o777 == 0o600
+    return out.stdout.strip()

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 
 from monitor.config.models import ServerSettings
+from monitor.config.server import read_cosign_key
 from monitor.core.status import Leader, LogStatus
 from monitor.storage.ports import ApiStore
+from monitor.tlog.cosign import CheckpointCosigner
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,12 @@ class ApiContext:
     leaders: Callable[[], Awaitable[Mapping[str, Leader]]] | None = None
     # the cosignatures of a log's configured witnesses on a checkpoint note it stored
     cosigners: Callable[[str, str], list[dict[str, object]]] = field(default=lambda _log, _note: [])
+    # the monitor's own witness key (server.cosign_key), read once
+    cosigner: CheckpointCosigner | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.server.cosign_key is not None:
+            object.__setattr__(self, "cosigner", read_cosign_key(self.server.cosign_key))
 
     async def leadership(self) -> Mapping[str, Leader]:
         """Who leads each log; without several replicas, none is named."""

@@ -97,7 +97,11 @@ async def log_checkpoint(api: Api, request: web.Request) -> web.StreamResponse:
         raise not_found(unknown_name("log", name, await api.ctx.store.log_names()))
     if state.verified_checkpoint is None:
         raise not_found(f"no checkpoint of {name} is verified yet")
-    return web.Response(text=state.verified_checkpoint, content_type="text/plain")
+    note, cosigner = state.verified_checkpoint, api.ctx.cosigner
+    if cosigner is not None:
+        # a witness's statement: verified, and consistent with all the monitor saw before
+        note = cosigner.cosign(note, int(api.ctx.clock()))
+    return web.Response(text=note, content_type="text/plain")
 
 
 async def log_checkpoints(api: Api, request: web.Request) -> web.StreamResponse:

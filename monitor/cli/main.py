@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from monitor import __version__
 from monitor.cli import alerts as alerts_cli
-from monitor.cli import check_config, demo, inspect, sim, verify_bundle
+from monitor.cli import check_config, cosign_key, demo, inspect, sim, verify_bundle
 from monitor.cli import daemon as daemon_cli
 from monitor.cli import db as db_cli
 from monitor.cli import findings as findings_cli
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     history_cli.register(sub)
     findings_cli.register(sub)
     check_config.register(sub)
+    cosign_key.register(sub)
     demo.register(sub)
     return parser
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo
 
 from monitor.config.base import ConfigModel, raw_items
 from monitor.config.durations import Duration
@@ -19,9 +19,36 @@ from monitor.config.fields import (
     distinct,
     none_is_empty,
 )
-from monitor.config.problems import Problem
+from monitor.config.paths import anchored, base_of
+from monitor.config.problems import Problem, error
+from monitor.core.errors import WitnessConfigError
+from monitor.tlog.cosign import CheckpointCosigner
 
 DEFAULT_LISTEN = ListenAddress("127.0.0.1", 9464)
+MAX_KEY_FILE_BYTES = 4096
+
+
+def read_cosign_key(path: str) -> CheckpointCosigner:
+    """The monitor's cosigning key in ``path``; ``WitnessConfigError`` naming the file."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_KEY_FILE_BYTES + 1)
+    except OSError as e:
+        raise WitnessConfigError(f"cannot read the key: {e.strerror or e}", path) from None
+    if len(raw) > MAX_KEY_FILE_BYTES:
+        raise WitnessConfigError(f"larger than {MAX_KEY_FILE_BYTES} bytes: not a key", path)
+    return CheckpointCosigner.parse(raw.decode("ascii", "replace"), path)
+
+
+def _cosign_key(value: str, info: ValidationInfo) -> str:
+    """A key file (relative to the configuration file's directory), read now so that a
+    mistake is named at start."""
+    value = anchored(value, base_of(info))
+    try:
+        read_cosign_key(value)
+    except WitnessConfigError as e:
+        raise error(str(e)) from None
+    return value
 
 
 class TokenSettings(ConfigModel):
@@ -112,6 +139,15 @@ class ServerSettings(ConfigModel):
         "mid-request, the new one is refused with a 503. Lowered at start to a quarter of the "
         "process's open-file limit if that is less, so that a flood of connections cannot take "
         "the descriptors the log passes, the database and alert delivery need.",
+    )
+    cosign_key: Annotated[str, AfterValidator(_cosign_key)] | None = Field(
+        default=None,
+        description="A file holding the monitor's own witness key (`PRIVATE+KEY+<name>+...`, "
+        "as `tlog-monitor cosign-key` writes it). When set, the checkpoint "
+        "`/api/v1/logs/<log>/checkpoint` serves carries the monitor's cosignature/v1 (C2SP "
+        "tlog-cosignature) after the log's signature and the witnesses': peers that "
+        "configure the key's verifier key know the monitor verified that checkpoint and "
+        "proved it consistent with every one it saw before, as a witness would.",
     )
     header_timeout: Annotated[
         timedelta, Duration(timedelta(milliseconds=100), timedelta(minutes=5))

@@ -114,6 +114,8 @@ class VantageView:
     peers: Sequence[Peer]
     routing: Routing  # who hears of a split view
     hold: int | None = None  # the cursor the log is held at, while a split view is open
+    # by peer URL: the size of its latest checkpoint proven consistent with ours
+    agreed: dict[str, int] = field(default_factory=dict)
     _loaded: bool = False
 
     async def load(self, store: HealthStore) -> None:
@@ -186,6 +188,7 @@ class VantageView:
             )
             return None
         if proof is None:
+            self.agreed[peer.http.base_url] = theirs.head.size
             return None
         finding = self._split(peer, ours, theirs.head, proof, cursor)
         evidence = {
