@@ -1,0 +1,21 @@
+"""Container image signatures and attestations, as cosign stores them in a registry, verified
+with sigstore-python and judged against a signer expectation. Pure functions over bytes: the
+registry client fetches, this package decides.
+
+Above rules: may import core, tlog, trust, entries and rules.
+"""
+
+from monitor.imagesig.artifacts import ArtifactForm, ImageArtifact
+from monitor.imagesig.evidence import InclusionProof, LogEntryRef
+from monitor.imagesig.verify import ImageVerifier, Role, Status, Verdict
+
+__all__ = [
+    "ArtifactForm",
+    "ImageArtifact",
+    "ImageVerifier",
+    "InclusionProof",
+    "LogEntryRef",
+    "Role",
+    "Status",
+    "Verdict",
+]

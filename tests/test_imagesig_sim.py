@@ -1,0 +1,252 @@
+"""Image signatures and attestations made by the simulator (its CA with embedded SCTs, its
+Rekor v1 log), verified against the simulator's trusted root and judged against ``expect``."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+import pytest
+
+from monitor.imagesig import ArtifactForm, ImageArtifact, ImageVerifier, Role, Status, Verdict
+from monitor.imagesig.artifacts import ANNOTATION_BUNDLE, ANNOTATION_SIGNATURE
+from monitor.imagesig.judge import Expectation, Require
+from monitor.rules.spec import Selector
+from monitor.sim.ca import GitHubWorkflow, SimCA
+from monitor.sim.ct import SimCTLog
+from monitor.sim.images import SLSA_PROVENANCE, ImageSigner
+from monitor.sim.pool import EmailIdentity
+from monitor.sim.run import SimConfig, build_state, trusted_root
+
+OURS = GitHubWorkflow("acme", "app")
+THEIRS = EmailIdentity("mallory@evil.example")
+REF = "registry.sim/acme/app"
+IMAGE = "sha256:" + hashlib.sha256(b"image manifest").hexdigest()
+OTHER = "sha256:" + hashlib.sha256(b"another manifest").hexdigest()
+
+
+@dataclasses.dataclass
+class Sim:
+    signer: ImageSigner
+    root: dict[str, Any]
+    verifier: ImageVerifier
+
+
+@pytest.fixture(scope="module")
+def sim() -> Sim:
+    state, ca = build_state(SimConfig(entries=30), 8080)
+    root = trusted_root(state, ca, "http://127.0.0.1:8080")
+    signer = ImageSigner(state.v1, state.v1_log_id, ca, SimCTLog.create(ca.seed))
+    return Sim(signer, root, ImageVerifier(json.dumps(root).encode()))
+
+
+def check(sim: Sim, artifact: ImageArtifact, index: int, digest: str = IMAGE) -> Verdict:
+    return sim.verifier.verify(artifact, digest, sim.signer.proof(index))
+
+
+def test_legacy_signature_by_the_expected_identity(sim: Sim) -> None:
+    made = sim.signer.signature(IMAGE, OURS, REF)
+    v = check(sim, made.artifact, made.log_index)
+    assert v.status is Status.VALID, v.reason
+    assert v.role is Role.SIGNATURE
+    assert v.form is ArtifactForm.SIMPLE_SIGNING
+    assert v.signer is not None
+    assert v.signer.sans[0].value == OURS.san_uri
+    assert v.signer.extension("source-repository-uri") == "https://github.com/acme/app"
+    assert v.entry is not None
+    assert v.entry.log_index == made.log_index
+    assert v.entry.kind == "hashedrekord"
+    assert v.entry.body == sim.signer.log.entry(made.log_index).body
+    assert v.subjects[0].name == REF
+
+
+def test_legacy_signature_without_its_proof_is_unproven(sim: Sim) -> None:
+    made = sim.signer.signature(IMAGE, OURS, REF)
+    v = sim.verifier.verify(made.artifact, IMAGE)
+    assert v.status is Status.UNPROVEN
+    assert v.entry is not None
+    assert v.entry.log_index == made.log_index
+
+
+def test_legacy_attestation(sim: Sim) -> None:
+    made = sim.signer.attestation(IMAGE, OURS, REF)
+    v = check(sim, made.artifact, made.log_index)
+    assert v.status is Status.VALID, v.reason
+    assert (v.role, v.predicate_type, v.form) == (
+        Role.ATTESTATION,
+        SLSA_PROVENANCE,
+        ArtifactForm.DSSE,
+    )
+    assert v.entry is not None
+    assert v.entry.kind == "dsse"
+
+
+def test_bundle_cosign_sign_counts_as_signature(sim: Sim) -> None:
+    made = sim.signer.bundle(IMAGE, OURS, REF)
+    v = sim.verifier.verify(made.artifact, IMAGE)  # a bundle carries its own proof
+    assert v.status is Status.VALID, v.reason
+    assert v.role is Role.SIGNATURE
+    assert v.predicate_type == "https://sigstore.dev/cosign/sign/v1"
+
+
+def test_bundle_slsa_is_an_attestation(sim: Sim) -> None:
+    made = sim.signer.bundle(IMAGE, OURS, REF, predicate_type=SLSA_PROVENANCE)
+    v = sim.verifier.verify(made.artifact, IMAGE)
+    assert v.status is Status.VALID, v.reason
+    assert v.role is Role.ATTESTATION
+
+
+@pytest.mark.parametrize("form", ["signature", "attestation", "bundle"])
+def test_signed_for_another_digest(sim: Sim, form: str) -> None:
+    made = getattr(sim.signer, form)(OTHER, OURS, REF)
+    v = check(sim, made.artifact, made.log_index, IMAGE)
+    assert v.status is Status.INVALID
+    assert v.reason == f"signs {OTHER}, not this image"
+
+
+def _with(artifact: ImageArtifact, **annotations: str) -> ImageArtifact:
+    return dataclasses.replace(artifact, annotations={**artifact.annotations, **annotations})
+
+
+def test_wrong_payload(sim: Sim) -> None:
+    made = sim.signer.signature(IMAGE, OURS, REF)
+    payload = made.artifact.payload.replace(REF.encode(), b"registry.sim/acme/evil")
+    v = check(sim, dataclasses.replace(made.artifact, payload=payload), made.log_index)
+    assert v.status is Status.INVALID
+    assert v.reason == "the signature does not verify over the payload"
+
+
+def test_signature_of_another_payload(sim: Sim) -> None:
+    first = sim.signer.signature(IMAGE, OURS, REF)
+    second = sim.signer.signature(IMAGE, OURS, REF + "2")
+    swapped = _with(
+        second.artifact, **{ANNOTATION_SIGNATURE: first.artifact.annotations[ANNOTATION_SIGNATURE]}
+    )
+    v = check(sim, swapped, second.log_index)
+    assert v.status is Status.INVALID
+    assert "does not verify over the payload" in v.reason
+
+
+def test_certificate_not_from_the_trust_roots_ca(sim: Sim) -> None:
+    rogue = ImageSigner(sim.signer.log, sim.signer.log_id, SimCA.create(999), sim.signer.ct)
+    made = rogue.signature(IMAGE, OURS, REF)
+    v = check(sim, made.artifact, made.log_index)
+    assert v.status is Status.INVALID
+    assert v.reason.startswith("the certificate does not chain to the trust root's Fulcio CAs")
+
+
+def test_sct_from_a_ct_log_the_root_does_not_list(sim: Sim) -> None:
+    ca = sim.signer.ca
+    rogue = ImageSigner(sim.signer.log, sim.signer.log_id, ca, SimCTLog.create(999))
+    made = rogue.bundle(IMAGE, OURS, REF)
+    v = sim.verifier.verify(made.artifact, IMAGE)
+    assert v.status is Status.INVALID
+    assert v.reason.startswith("the certificate's SCT does not verify"), v.reason
+
+
+def test_sim_root_without_ct_logs_verifies_nothing(sim: Sim) -> None:
+    made = sim.signer.bundle(IMAGE, OURS, REF)
+    verifier = ImageVerifier(json.dumps({**sim.root, "ctlogs": []}).encode())
+    v = verifier.verify(made.artifact, IMAGE)
+    assert v.status is Status.INVALID
+    assert v.reason.startswith("the trust root lists no CT log")
+
+
+def test_broken_set(sim: Sim) -> None:
+    made = sim.signer.signature(IMAGE, OURS, REF)
+    doc = json.loads(made.artifact.annotations[ANNOTATION_BUNDLE])
+    doc["Payload"]["integratedTime"] += 1
+    v = check(sim, _with(made.artifact, **{ANNOTATION_BUNDLE: json.dumps(doc)}), made.log_index)
+    assert v.status is Status.INVALID
+    assert v.reason.startswith("the transparency-log evidence does not verify"), v.reason
+
+
+def test_proof_of_another_entry(sim: Sim) -> None:
+    made = sim.signer.signature(IMAGE, OURS, REF)
+    v = sim.verifier.verify(made.artifact, IMAGE, sim.signer.proof(made.log_index - 1))
+    assert v.status is Status.INVALID
+    assert v.reason.startswith("the transparency-log evidence does not verify"), v.reason
+
+
+def test_no_log_evidence(sim: Sim) -> None:
+    made = sim.signer.signature(IMAGE, OURS, REF)
+    bare = dict(made.artifact.annotations)
+    del bare[ANNOTATION_BUNDLE]
+    v = check(sim, dataclasses.replace(made.artifact, annotations=bare), made.log_index)
+    assert v.status is Status.INVALID
+    assert v.reason.startswith("no transparency-log evidence")
+
+
+# --- judging -------------------------------------------------------------------------------------
+
+EXPECT = Selector.parse({"san": "https://github.com/acme/app/*", "issuer": OURS.issuer})
+
+
+@pytest.fixture(scope="module")
+def verdicts(sim: Sim) -> dict[str, Verdict]:
+    def legacy(form: str, who: Any) -> Verdict:
+        made = getattr(sim.signer, form)(IMAGE, who, REF)
+        return check(sim, made.artifact, made.log_index)
+
+    bad = sim.signer.signature(OTHER, OURS, REF)
+    return {
+        "sig": legacy("signature", OURS),
+        "att": legacy("attestation", OURS),
+        "theirs": legacy("signature", THEIRS),
+        "bundle": sim.verifier.verify(sim.signer.bundle(IMAGE, OURS, REF).artifact, IMAGE),
+        "invalid": check(sim, bad.artifact, bad.log_index),
+        "unproven": sim.verifier.verify(sim.signer.signature(IMAGE, OURS, REF).artifact, IMAGE),
+    }
+
+
+@pytest.mark.parametrize(
+    ("require", "have", "missing"),
+    [
+        (Require.SIGNATURE, ["sig"], []),
+        (Require.SIGNATURE, ["bundle"], []),  # cosign/sign/v1 is a signature
+        (Require.SIGNATURE, ["att"], [Role.SIGNATURE]),
+        (Require.ATTESTATION, ["att"], []),
+        (Require.ATTESTATION, ["sig", "bundle"], [Role.ATTESTATION]),
+        (Require.BOTH, ["sig", "att"], []),
+        (Require.BOTH, ["bundle"], [Role.ATTESTATION]),
+        (Require.BOTH, [], [Role.SIGNATURE, Role.ATTESTATION]),
+        (Require.SIGNATURE, ["theirs", "invalid", "unproven"], [Role.SIGNATURE]),
+    ],
+)
+def test_require(
+    verdicts: dict[str, Verdict], require: Require, have: list[str], missing: list[Role]
+) -> None:
+    judged = Expectation(EXPECT, require).judge(IMAGE, [verdicts[k] for k in have])
+    assert list(judged.missing) == missing
+    assert judged.satisfied is (not missing)
+
+
+def test_expected_unexpected_invalid_unproven(verdicts: dict[str, Verdict]) -> None:
+    judged = Expectation(EXPECT).judge(IMAGE, verdicts.values())
+    assert judged.expected == (verdicts["sig"], verdicts["att"], verdicts["bundle"])
+    assert judged.unexpected == (verdicts["theirs"],)
+    assert judged.invalid == (verdicts["invalid"],)
+    assert judged.unproven == (verdicts["unproven"],)
+
+
+def test_only_an_unexpected_signer_leaves_the_image_unsigned(verdicts: dict[str, Verdict]) -> None:
+    judged = Expectation(EXPECT).judge(IMAGE, [verdicts["theirs"]])
+    assert judged.unexpected == (verdicts["theirs"],)
+    assert judged.missing == (Role.SIGNATURE,)
+
+
+def test_without_expect_any_valid_signer_counts(verdicts: dict[str, Verdict]) -> None:
+    judged = Expectation(None).judge(IMAGE, [verdicts["theirs"], verdicts["invalid"]])
+    assert judged.expected == (verdicts["theirs"],)
+    assert judged.satisfied
+
+
+def test_extension_selectors_judge_the_signer(verdicts: dict[str, Verdict]) -> None:
+    by_repo = Selector.parse(
+        {"extensions": {"source-repository-uri": "https://github.com/acme/app"}}
+    )
+    judged = Expectation(by_repo).judge(IMAGE, [verdicts["sig"], verdicts["theirs"]])
+    assert judged.expected == (verdicts["sig"],)
+    assert judged.unexpected == (verdicts["theirs"],)
