@@ -78,12 +78,7 @@ def test_production_dsse_bundles_verify_for_their_subject(prod: ImageVerifier, n
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        # Rekor v1 intoto entries: sigstore-python takes no time from them
-        ("sigstore-js.bundleV03-intoto.sigstore.json", "sigstore verifies no log entry of this"),
-        ("gh-cli.sigstore-js-2.1.0.intoto.sigstore.json", "sigstore verifies no log entry of this"),
-        # a message signature names a blob, not an image
-        ("conformance.happy-path-v0.3.hashedrekord.sigstore.json", "a message-signature bundle"),
-        ("conformance.managed-key.hashedrekord-pubkey.sigstore.json", "not a bundle sigstore"),
+        # neither promise nor timestamp: sigstore reads no time from it
         ("sigstore-python.bundle_v3_no_signed_time.hashedrekord.sigstore.json", "not a bundle"),
     ],
 )
@@ -93,6 +88,24 @@ def test_production_bundles_sigstore_refuses_say_why(
     v = prod.verify(bundle((BUNDLES / name).read_bytes()), IMAGE)
     assert v.status is Status.INVALID
     assert v.reason.startswith(reason), v.reason
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        # a message signature names a blob, not an image
+        "conformance.happy-path-v0.3.hashedrekord.sigstore.json",
+        # a bare key: no Fulcio identity
+        "conformance.managed-key.hashedrekord-pubkey.sigstore.json",
+        # sigstore-python takes no time from a Rekor v1 intoto entry, so verifies none
+        "sigstore-js.bundleV03-intoto.sigstore.json",
+        "gh-cli.sigstore-js-2.1.0.intoto.sigstore.json",
+        "sigstore-go.sigstore.js-2.0.0-provenance.intoto.sigstore.json",
+    ],
+)
+def test_production_bundles_sigstore_cannot_judge(prod: ImageVerifier, name: str) -> None:
+    v = prod.verify(bundle((BUNDLES / name).read_bytes()), IMAGE)
+    assert v.status is Status.UNSUPPORTED, v.reason
 
 
 def _tampered(mutate: str) -> bytes:

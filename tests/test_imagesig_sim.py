@@ -250,3 +250,43 @@ def test_extension_selectors_judge_the_signer(verdicts: dict[str, Verdict]) -> N
     judged = Expectation(by_repo).judge(IMAGE, [verdicts["sig"], verdicts["theirs"]])
     assert judged.expected == (verdicts["sig"],)
     assert judged.unexpected == (verdicts["theirs"],)
+
+
+def test_legacy_attestation_logged_as_intoto_is_unsupported(sim: Sim) -> None:
+    made = sim.signer.attestation(IMAGE, OURS, REF, entry_kind="intoto")
+    for proof in (sim.signer.proof(made.log_index), None):
+        v = sim.verifier.verify(made.artifact, IMAGE, proof)
+        assert v.status is Status.UNSUPPORTED
+        assert (
+            v.reason == "logged as intoto 0.0.2, which sigstore does not verify (only dsse 0.0.1)"
+        )
+        assert v.role is Role.ATTESTATION
+
+
+def test_unsupported_is_neither_expected_nor_invalid(sim: Sim) -> None:
+    made = sim.signer.attestation(IMAGE, OURS, REF, entry_kind="intoto")
+    v = sim.verifier.verify(made.artifact, IMAGE)
+    judged = Expectation(EXPECT, Require.ATTESTATION).judge(IMAGE, [v])
+    assert judged.unsupported == (v,)
+    assert not judged.invalid
+    assert judged.missing == (Role.ATTESTATION,)
+
+
+def test_legacy_signature_with_a_bare_key_is_unsupported(sim: Sim) -> None:
+    made = sim.signer.signature(IMAGE, OURS, REF)
+    keyed = {k: v for k, v in made.artifact.annotations.items() if "certificate" not in k}
+    v = check(sim, dataclasses.replace(made.artifact, annotations=keyed), made.log_index)
+    assert v.status is Status.UNSUPPORTED
+    assert v.reason.startswith("signed with a bare key")
+
+
+def test_leaf_sct_signs_the_leaf_without_it(sim: Sim) -> None:
+    """The SCT extension comes last, and the leaf without it is the precertificate."""
+    made = sim.signer.bundle(IMAGE, OURS, REF)
+    leaf = made.certificate
+    assert leaf.extensions[-1].oid.dotted_string == "1.3.6.1.4.1.11129.2.4.2"
+    plain = sim.signer.ca.issue_github_actions(
+        leaf.public_key(), OURS, not_before=leaf.not_valid_before_utc
+    )
+    assert leaf.tbs_precertificate_bytes == plain.tbs_certificate_bytes
+    assert leaf.tbs_certificate_bytes != plain.tbs_certificate_bytes

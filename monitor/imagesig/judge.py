@@ -42,6 +42,7 @@ class Judgment:
     unexpected: tuple[Verdict, ...]  # valid, by a signer ``expect`` does not accept
     invalid: tuple[Verdict, ...]  # present but failing: each says why
     unproven: tuple[Verdict, ...]  # legacy forms still waiting for their inclusion proof
+    unsupported: tuple[Verdict, ...]  # logged as an entry kind sigstore cannot verify
     missing: tuple[Role, ...]  # what ``require`` wants that no expected artifact gives
 
     @property
@@ -70,12 +71,14 @@ class Expectation:
         return bool(self._engine.matching_rules(record_of(verdict)))
 
     def judge(self, image_digest: str, verdicts: Iterable[Verdict]) -> Judgment:
-        expected, unexpected, invalid, unproven = [], [], [], []
+        expected, unexpected, invalid, unproven, unsupported = [], [], [], [], []
         for v in verdicts:
             if v.status is Status.INVALID:
                 invalid.append(v)
             elif v.status is Status.UNPROVEN:
                 unproven.append(v)
+            elif v.status is Status.UNSUPPORTED:
+                unsupported.append(v)
             elif self.accepts(v):
                 expected.append(v)
             else:
@@ -88,6 +91,7 @@ class Expectation:
             tuple(unexpected),
             tuple(invalid),
             tuple(unproven),
+            tuple(unsupported),
             missing,
         )
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -47,6 +47,7 @@ from monitor.imagesig.artifacts import (
     ANNOTATION_SIGNATURE,
     COSIGN_SIGN_PREDICATE,
     ArtifactForm,
+    CosignBundle,
     ImageArtifact,
     annotation,
     check_size,
@@ -80,6 +81,10 @@ class Status(StrEnum):
     # the payload, its digest and its signature check out, but the log evidence is only the
     # log's promise: verify again with the entry's inclusion proof
     UNPROVEN = "unproven"
+    # neither good nor forged: logged as an entry kind sigstore-python verifies none of (a
+    # Rekor v1 intoto entry, cosign's older .att; a rekord, cosign 1's .sig; a Rekor v2
+    # dsse), signed with a bare key (no certificate), or a bundle without a payload
+    UNSUPPORTED = "unsupported"
 
 
 @dataclass(frozen=True)
@@ -175,7 +180,7 @@ class ImageVerifier:
             raise _Invalid(f"signs {signed.manifest_digest}, not this image")
         signature = _b64(annotation(a, ANNOTATION_SIGNATURE), ANNOTATION_SIGNATURE)
         _precheck(cert, signature, a.payload)
-        promise = self._promise(a, claims)
+        promise = self._promise(a, claims, "hashedrekord")
         if proof is None:
             raise _Invalid(_UNPROVEN, Status.UNPROVEN)
         bundle = self._load(message_bundle(cert, signature, a.payload, promise, proof))
@@ -194,8 +199,8 @@ class ImageVerifier:
         self._statement(payload_type, payload, digest, claims, check=False)
         cert = self._certificate(a, claims)
         _precheck(cert, sigs[0].get("sig").b64(), pae(payload_type, payload))
-        promise = self._promise(a, claims)
         self._statement(payload_type, payload, digest, claims)
+        promise = self._promise(a, claims, "dsse")
         if proof is None:
             raise _Invalid(_UNPROVEN, Status.UNPROVEN)
         bundle = self._load(dsse_bundle(cert, envelope, promise, proof))
@@ -215,7 +220,11 @@ class ImageVerifier:
         claims.signer = _signer(bundle.signing_certificate)
         envelope = bundle._dsse_envelope
         if envelope is None:
-            raise _Invalid("a message-signature bundle does not say which image it signs")
+            raise _Invalid(
+                "a message-signature bundle carries no payload: it does not say which image "
+                "it signs",
+                Status.UNSUPPORTED,
+            )
         payload_type, payload = envelope._inner.payload_type, bytes(envelope._inner.payload)
         self._statement(payload_type, payload, digest, claims, check=False)
         self._run(lambda: self._verifier.verify_dsse(bundle, _AnyCertificate()))
@@ -224,16 +233,27 @@ class ImageVerifier:
     # --- pieces ---------------------------------------------------------------------------
 
     def _certificate(self, a: ImageArtifact, claims: _Claims) -> x509.Certificate:
-        cert = load_pem_certificate(annotation(a, ANNOTATION_CERTIFICATE), ANNOTATION_CERTIFICATE)
+        pem = a.annotations.get(ANNOTATION_CERTIFICATE)
+        if pem is None:
+            raise _Invalid(_BARE_KEY, Status.UNSUPPORTED)
+        cert = load_pem_certificate(pem, ANNOTATION_CERTIFICATE)
         claims.signer = _signer(cert)
         return cert
 
-    def _promise(self, a: ImageArtifact, claims: _Claims) -> Any:
+    def _promise(self, a: ImageArtifact, claims: _Claims, kind: str) -> CosignBundle:
+        """The log's promise, naming an entry of ``kind`` 0.0.1 (the one kind sigstore
+        verifies for this form)."""
         text = a.annotations.get(ANNOTATION_BUNDLE)
         if text is None:
             raise _Invalid("no transparency-log evidence (no dev.sigstore.cosign/bundle)")
         promise = parse_cosign_bundle(text)
-        claims.entry = ref_of(promise)
+        claims.entry = ref = ref_of(promise)
+        if (ref.kind, ref.api_version) != (kind, "0.0.1"):
+            raise _Invalid(
+                f"logged as {ref.kind[:40]} {ref.api_version[:20]}, which sigstore does not "
+                f"verify (only {kind} 0.0.1)",
+                Status.UNSUPPORTED,
+            )
         return promise
 
     def _statement(
@@ -262,12 +282,19 @@ class ImageVerifier:
         try:
             return Bundle.from_json(data)
         except _REFUSALS as e:
+            if "expected certificate" in str(e):
+                raise _Invalid(_BARE_KEY, Status.UNSUPPORTED) from None
             raise _Invalid(f"not a bundle sigstore can read: {_text(e)}") from None
 
-    def _run(self, check: Any) -> None:
+    def _run(self, check: Callable[[], object]) -> None:
         try:
             check()
         except _REFUSALS as e:
+            text = _text(e)
+            if any(needle in text for needle in _UNSUPPORTED):
+                raise _Invalid(
+                    f"sigstore verifies no log entry of this kind: {text}", Status.UNSUPPORTED
+                ) from None
             raise _Invalid(self._reason(e)) from None
 
     def _reason(self, e: Exception) -> str:
@@ -283,10 +310,14 @@ class ImageVerifier:
         return f"sigstore refused it: {text}"
 
 
+_BARE_KEY = (
+    "signed with a bare key, not a certificate: the trust root's Fulcio vouches for no signer"
+)
 _UNPROVEN = (
     "the log evidence is the log's promise only (a signed entry timestamp): sigstore needs "
     "the entry's inclusion proof, from the log or the monitor's tree"
 )
+_UNSUPPORTED = ("Integrated time only supported", "Unsupported DSSE log entry type")
 _REASONS = (
     (
         "failed to build timestamp certificate chain",
@@ -298,8 +329,6 @@ _REASONS = (
         "no verified time (neither the log's promise nor an RFC 3161 timestamp)",
     ),
     ("invalid log entry", "the transparency-log evidence does not verify"),
-    ("Integrated time only supported", "sigstore verifies no log entry of this kind"),
-    ("Unsupported DSSE log entry type", "sigstore verifies no log entry of this kind"),
     ("DSSE: invalid signature", "the signature does not verify over the payload"),
     ("Signature is invalid for input", "the signature does not verify over the payload"),
     ("inconsistent with other materials", "the log entry does not record this signature"),

@@ -15,6 +15,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -39,7 +40,7 @@ from monitor.imagesig.evidence import InclusionProof, tlog_entry_json
 from monitor.sim.bodies import INTOTO
 from monitor.sim.ca import GitHubWorkflow, SimCA, derive_ec_key
 from monitor.sim.ct import SimCTLog
-from monitor.sim.drafts import Draft, dsse_v1, hashedrekord_v1, in_toto_statement
+from monitor.sim.drafts import Draft, dsse_v1, hashedrekord_v1, in_toto_statement, intoto_v1
 from monitor.sim.factory import PlantEntry
 from monitor.sim.logs import SimV1Log
 from monitor.sim.pool import EmailIdentity, Identity, PoolCert, describe
@@ -99,13 +100,18 @@ class ImageSigner:
         digest: str,
         identity: Identity,
         reference: str,
+        *,
         predicate_type: str = SLSA_PROVENANCE,
         predicate: str = "{}",
+        entry_kind: Literal["dsse", "intoto"] = "dsse",
     ) -> SignedArtifact:
-        """A legacy ``.att`` layer: a DSSE envelope, logged as a dsse 0.0.1 entry."""
+        """A legacy ``.att`` layer: a DSSE envelope, logged as a dsse 0.0.1 entry (cosign's
+        default) or an intoto 0.0.2 entry (``--rekor-entry-type intoto``, and cosign before
+        its dsse entries)."""
         statement = in_toto_statement(predicate_type, predicate, reference, _hex(digest))
         cert = self._issue(identity)
-        sig, index = self._log(dsse_v1("image/attestation", cert, statement))
+        build = dsse_v1 if entry_kind == "dsse" else intoto_v1
+        sig, index = self._log(build("image/attestation", cert, statement))
         artifact = ImageArtifact(
             ArtifactForm.DSSE,
             MEDIA_DSSE,
@@ -120,6 +126,7 @@ class ImageSigner:
         digest: str,
         identity: Identity,
         reference: str,
+        *,
         predicate_type: str = COSIGN_SIGN_PREDICATE,
         predicate: str = "{}",
     ) -> SignedArtifact:
