@@ -15,6 +15,7 @@ from monitor.imagesig.artifacts import MEDIA_BUNDLE_V03
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BUNDLES = FIXTURES / "v1-bundles"
+V2 = FIXTURES / "v2"
 COSIGN = BUNDLES / "cosign.oci-attestation.dsse.sigstore.json"
 IMAGE = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"
 
@@ -73,6 +74,30 @@ def test_production_dsse_bundles_verify_for_their_subject(prod: ImageVerifier, n
     v = prod.verify(bundle(data), subject_digest(data))
     assert v.status is Status.VALID, v.reason
     assert v.role is Role.ATTESTATION
+
+
+def test_production_rekor_v2_dsse_bundle_verifies_on_its_timestamp(prod: ImageVerifier) -> None:
+    """Rekor v2 logs DSSE as a hashedrekord over the PAE, and gives no time: the bundle's
+    RFC 3161 timestamp, from the trust root's TSA, is the verified time."""
+    data = (
+        V2 / "sigstore-java.bundle.dsse.rekor-v2.prod.hashedrekord-v002.sigstore.json"
+    ).read_bytes()
+    v = prod.verify(bundle(data), subject_digest(data))
+    assert v.status is Status.VALID, v.reason
+    assert v.entry is not None
+    assert (v.entry.kind, v.entry.api_version, v.entry.integrated_time) == (
+        "hashedrekord",
+        "0.0.2",
+        None,
+    )
+    assert v.entry.log_id.hex().startswith("cf119915")
+
+
+def test_production_envelope_of_plain_text_is_no_image_signature(prod: ImageVerifier) -> None:
+    data = (V2 / "sigstore-js.TLOG_DSSEV002.prod.dsse-v002.sigstore.json").read_bytes()
+    v = prod.verify(bundle(data), IMAGE)
+    assert v.status is Status.INVALID
+    assert v.reason == "the envelope holds 'text/plain', not an in-toto statement"
 
 
 @pytest.mark.parametrize(

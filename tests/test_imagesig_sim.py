@@ -3,6 +3,7 @@ Rekor v1 log), verified against the simulator's trusted root and judged against 
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import json
@@ -10,7 +11,16 @@ from typing import Any
 
 import pytest
 
-from monitor.imagesig import ArtifactForm, ImageArtifact, ImageVerifier, Role, Status, Verdict
+from monitor.core.errors import MalformedInputError
+from monitor.imagesig import (
+    ArtifactForm,
+    ImageArtifact,
+    ImageVerifier,
+    Role,
+    Status,
+    Verdict,
+    inclusion_proof_from_v1,
+)
 from monitor.imagesig.artifacts import ANNOTATION_BUNDLE, ANNOTATION_SIGNATURE
 from monitor.imagesig.judge import Expectation, Require
 from monitor.rules.spec import Selector
@@ -290,3 +300,84 @@ def test_leaf_sct_signs_the_leaf_without_it(sim: Sim) -> None:
     )
     assert leaf.tbs_precertificate_bytes == plain.tbs_certificate_bytes
     assert leaf.tbs_certificate_bytes != plain.tbs_certificate_bytes
+
+
+def test_proof_as_the_log_serves_it(sim: Sim) -> None:
+    made = sim.signer.signature(IMAGE, OURS, REF)
+    log = sim.signer.log
+    served = log.log_entry_json(made.log_index, log.entry(made.log_index), sim.signer.log_id)
+    (doc,) = served.values()
+    proof = inclusion_proof_from_v1(doc["verification"]["inclusionProof"])
+    ours = sim.signer.proof(made.log_index)  # the same but for the note's ECDSA signature
+    assert dataclasses.replace(proof, checkpoint="") == dataclasses.replace(ours, checkpoint="")
+    assert sim.verifier.verify(made.artifact, IMAGE, proof).status is Status.VALID
+
+
+@pytest.mark.parametrize(
+    ("doc", "problem"),
+    [
+        (
+            {"logIndex": 1, "treeSize": 2, "rootHash": "00", "hashes": [], "checkpoint": ""},
+            "SHA-256",
+        ),
+        (
+            {"logIndex": 1, "treeSize": 2, "rootHash": "zz", "hashes": [], "checkpoint": ""},
+            "not hex",
+        ),
+        (
+            {"logIndex": -1, "treeSize": 2, "rootHash": "00" * 32, "hashes": [], "checkpoint": ""},
+            "range",
+        ),
+        (
+            {
+                "logIndex": 1,
+                "treeSize": 2,
+                "rootHash": "00" * 32,
+                "hashes": ["00" * 32] * 65,
+                "checkpoint": "",
+            },
+            "more than 64",
+        ),
+        ([], "expected an object"),
+    ],
+)
+def test_malformed_proofs_are_refused(doc: Any, problem: str) -> None:
+    with pytest.raises(MalformedInputError, match=problem):
+        inclusion_proof_from_v1(doc)
+
+
+def _bundle_tampered(artifact: ImageArtifact, how: str) -> ImageArtifact:
+    doc = json.loads(artifact.payload)
+    entry = doc["verificationMaterial"]["tlogEntries"][0]
+    if how == "signature":
+        sig = bytearray(base64.b64decode(doc["dsseEnvelope"]["signatures"][0]["sig"]))
+        sig[8] ^= 1
+        doc["dsseEnvelope"]["signatures"][0]["sig"] = base64.b64encode(sig).decode()
+    elif how == "promise":
+        sig = bytearray(base64.b64decode(entry["inclusionPromise"]["signedEntryTimestamp"]))
+        sig[8] ^= 1
+        entry["inclusionPromise"]["signedEntryTimestamp"] = base64.b64encode(sig).decode()
+    elif how == "checkpoint":
+        note = entry["inclusionProof"]["checkpoint"]["envelope"]
+        entry["inclusionProof"]["checkpoint"]["envelope"] = note.replace("\n", "\nx", 1)
+    elif how == "body":
+        other = json.loads(base64.b64decode(entry["canonicalizedBody"]))
+        other["spec"]["payloadHash"]["value"] = "00" * 32
+        entry["canonicalizedBody"] = base64.b64encode(json.dumps(other).encode()).decode()
+    return dataclasses.replace(artifact, payload=json.dumps(doc).encode())
+
+
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [
+        ("signature", "the signature does not verify over the payload"),
+        ("promise", "the transparency-log evidence does not verify"),
+        ("checkpoint", "the transparency-log evidence does not verify"),
+        ("body", "the transparency-log evidence does not verify"),
+    ],
+)
+def test_tampered_sim_bundle(sim: Sim, how: str, reason: str) -> None:
+    made = sim.signer.bundle(IMAGE, OURS, REF)
+    v = sim.verifier.verify(_bundle_tampered(made.artifact, how), IMAGE)
+    assert v.status is Status.INVALID
+    assert v.reason.startswith(reason), v.reason

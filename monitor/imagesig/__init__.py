@@ -6,7 +6,7 @@ Above rules: may import core, tlog, trust, entries and rules.
 """
 
 from monitor.imagesig.artifacts import ArtifactForm, ImageArtifact
-from monitor.imagesig.evidence import InclusionProof, LogEntryRef
+from monitor.imagesig.evidence import InclusionProof, LogEntryRef, inclusion_proof_from_v1
 from monitor.imagesig.verify import ImageVerifier, Role, Status, Verdict
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "Role",
     "Status",
     "Verdict",
+    "inclusion_proof_from_v1",
 ]

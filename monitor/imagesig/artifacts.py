@@ -59,7 +59,7 @@ class ImageArtifact:
     form: ArtifactForm
     media_type: str
     payload: bytes = field(repr=False)
-    annotations: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict, hash=False)
     source: str = ""
 
 

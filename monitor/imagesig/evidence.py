@@ -17,13 +17,14 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from monitor.core.encoding import b64encode
+from monitor.core.encoding import b64encode, hexdecode_strict
 from monitor.core.errors import MalformedInputError
 from monitor.core.jsonread import JsonReader
 from monitor.imagesig.artifacts import CosignBundle, load_json
 from monitor.tlog.merkle import leaf_hash
 
 BUNDLE_V01 = "application/vnd.dev.sigstore.bundle+json;version=0.1"
+MAX_PROOF_HASHES = 64  # a tree of 2^64 leaves needs fewer
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,32 @@ class InclusionProof:
     root_hash: bytes
     hashes: tuple[bytes, ...]
     checkpoint: str
+
+
+def inclusion_proof_from_v1(doc: Any) -> InclusionProof:
+    """The ``verification.inclusionProof`` object of a Rekor v1 LogEntry (hex hashes, the
+    checkpoint as text); raises ``MalformedInputError``."""
+    top = JsonReader(doc, "inclusionProof")
+    hashes = top.get("hashes").items()
+    if len(hashes) > MAX_PROOF_HASHES:
+        raise top.get("hashes").fail(f"more than {MAX_PROOF_HASHES} hashes")
+    return InclusionProof(
+        log_index=top.get("logIndex").int(),
+        tree_size=top.get("treeSize").int(),
+        root_hash=_hash(top.get("rootHash")),
+        hashes=tuple(_hash(h) for h in hashes),
+        checkpoint=top.get("checkpoint").str(),
+    )
+
+
+def _hash(reader: JsonReader) -> bytes:
+    try:
+        value = hexdecode_strict(reader.str())
+    except ValueError:
+        raise reader.fail("not hex") from None
+    if len(value) != 32:
+        raise reader.fail("not a SHA-256 hash")
+    return value
 
 
 @dataclass(frozen=True)
