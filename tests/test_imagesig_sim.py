@@ -19,6 +19,7 @@ from monitor.imagesig import (
     Role,
     Status,
     Verdict,
+    form_for,
     inclusion_proof_from_v1,
 )
 from monitor.imagesig.artifacts import ANNOTATION_BUNDLE, ANNOTATION_SIGNATURE
@@ -381,3 +382,20 @@ def test_tampered_sim_bundle(sim: Sim, how: str, reason: str) -> None:
     v = sim.verifier.verify(_bundle_tampered(made.artifact, how), IMAGE)
     assert v.status is Status.INVALID
     assert v.reason.startswith(reason), v.reason
+
+
+def test_a_layer_whose_media_type_is_not_its_form(sim: Sim) -> None:
+    made = sim.signer.signature(IMAGE, OURS, REF)
+    odd = dataclasses.replace(made.artifact, media_type="application/octet-stream")
+    v = check(sim, odd, made.log_index)
+    assert v.status is Status.INVALID
+    assert v.reason == "a simple-signing layer of media type 'application/octet-stream'"
+
+
+def test_forms_of_media_types() -> None:
+    assert (
+        form_for("application/vnd.dev.cosign.simplesigning.v1+json") is ArtifactForm.SIMPLE_SIGNING
+    )
+    assert form_for("application/vnd.dsse.envelope.v1+json") is ArtifactForm.DSSE
+    assert form_for("application/vnd.dev.sigstore.bundle.v0.3+json") is ArtifactForm.BUNDLE
+    assert form_for("application/vnd.oci.image.layer.v1.tar") is None

@@ -50,6 +50,19 @@ class ArtifactForm(StrEnum):
     BUNDLE = "bundle"  # Sigstore bundle v0.3 (referrer or fallback tag)
 
 
+_FORMS = {
+    MEDIA_SIMPLE_SIGNING: ArtifactForm.SIMPLE_SIGNING,
+    MEDIA_DSSE: ArtifactForm.DSSE,
+    MEDIA_BUNDLE_V03: ArtifactForm.BUNDLE,
+    "application/vnd.dev.sigstore.bundle+json;version=0.3": ArtifactForm.BUNDLE,
+}
+
+
+def form_for(media_type: str) -> ArtifactForm | None:
+    """The form of a layer of ``media_type`` (``None``: none cosign writes)."""
+    return _FORMS.get(media_type.strip().lower())
+
+
 @dataclass(frozen=True)
 class ImageArtifact:
     """One signature or attestation as the registry holds it: the layer's media type, its

@@ -51,6 +51,7 @@ from monitor.imagesig.artifacts import (
     ImageArtifact,
     annotation,
     check_size,
+    form_for,
     load_json,
     parse_cosign_bundle,
     parse_digest,
@@ -153,6 +154,10 @@ class ImageVerifier:
         claims = _Claims()
         try:
             check_size(artifact)
+            if form_for(artifact.media_type) is not artifact.form:
+                raise _Invalid(
+                    f"a {artifact.form} layer of media type {artifact.media_type[:80]!r}"
+                )
             if artifact.form is ArtifactForm.SIMPLE_SIGNING:
                 self._simple_signing(artifact, digest, proof, claims)
             elif artifact.form is ArtifactForm.DSSE:
@@ -263,11 +268,8 @@ class ImageVerifier:
             raise _Invalid(f"the envelope holds {payload_type[:80]!r}, not an in-toto statement")
         statement = parse_statement(payload)
         claims.predicate_type = statement.predicate_type
-        claims.role = (
-            Role.SIGNATURE
-            if statement.predicate_type == COSIGN_SIGN_PREDICATE
-            else (Role.ATTESTATION)
-        )
+        signs = statement.predicate_type == COSIGN_SIGN_PREDICATE
+        claims.role = Role.SIGNATURE if signs else Role.ATTESTATION
         claims.subjects = statement.subjects
         hex_ = digest.removeprefix("sha256:")
         if check and not any(
@@ -376,8 +378,9 @@ def _b64(text: str, what: str) -> bytes:
 
 def _precheck(cert: x509.Certificate, signature: bytes, message: bytes) -> None:
     """The signature over ``message`` by the certificate's key, checked before the log
-    evidence so that a wrong signature is invalid even without an inclusion proof. cosign
-    signs with ECDSA over SHA-256; other keys are left to sigstore."""
+    evidence so that a wrong signature is invalid even without an inclusion proof: ECDSA
+    over SHA-256, as cosign signs and sigstore-python checks; other keys are left to
+    sigstore."""
     key = cert.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey):
         return
