@@ -19,6 +19,7 @@ from monitor.imagesig import (
     Role,
     Status,
     Verdict,
+    artifact_from_layer,
     form_for,
     inclusion_proof_from_v1,
 )
@@ -399,3 +400,36 @@ def test_forms_of_media_types() -> None:
     assert form_for("application/vnd.dsse.envelope.v1+json") is ArtifactForm.DSSE
     assert form_for("application/vnd.dev.sigstore.bundle.v0.3+json") is ArtifactForm.BUNDLE
     assert form_for("application/vnd.oci.image.layer.v1.tar") is None
+
+
+def _descriptor(artifact: ImageArtifact, blob: bytes | None = None) -> dict[str, Any]:
+    return {
+        "mediaType": artifact.media_type,
+        "digest": "sha256:"
+        + hashlib.sha256(artifact.payload if blob is None else blob).hexdigest(),
+        "size": len(artifact.payload),
+        "annotations": dict(artifact.annotations),
+    }
+
+
+def test_artifact_from_a_manifest_layer(sim: Sim) -> None:
+    made = sim.signer.signature(IMAGE, OURS, REF)
+    read = artifact_from_layer(_descriptor(made.artifact), made.artifact.payload, "tag .sig")
+    assert read == dataclasses.replace(made.artifact, source="tag .sig")
+    assert check(sim, read, made.log_index).valid
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"mediaType": "application/vnd.oci.image.layer.v1.tar"}, "is no cosign form"),
+        ({"digest": "sha256:" + "00" * 32}, "the blob served is not"),
+        ({"digest": "md5:00"}, "not a sha256 digest"),
+        ({"annotations": {"dev.sigstore.cosign/bundle": 7}}, "is not a string"),
+        ({"annotations": []}, "expected an object"),
+    ],
+)
+def test_layers_that_are_not_artifacts(sim: Sim, change: dict[str, Any], problem: str) -> None:
+    made = sim.signer.signature(IMAGE, OURS, REF)
+    with pytest.raises(MalformedInputError, match=problem):
+        artifact_from_layer({**_descriptor(made.artifact), **change}, made.artifact.payload)

@@ -5,7 +5,7 @@ registry client fetches, this package decides.
 Above rules: may import core, tlog, trust, entries and rules.
 """
 
-from monitor.imagesig.artifacts import ArtifactForm, ImageArtifact, form_for
+from monitor.imagesig.artifacts import ArtifactForm, ImageArtifact, artifact_from_layer, form_for
 from monitor.imagesig.evidence import InclusionProof, LogEntryRef, inclusion_proof_from_v1
 from monitor.imagesig.verify import ImageVerifier, Role, Status, Verdict
 
@@ -18,6 +18,7 @@ __all__ = [
     "Role",
     "Status",
     "Verdict",
+    "artifact_from_layer",
     "form_for",
     "inclusion_proof_from_v1",
 ]

@@ -16,6 +16,7 @@ malformation becomes ``MalformedInputError``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,6 +75,31 @@ class ImageArtifact:
     payload: bytes = field(repr=False)
     annotations: Mapping[str, str] = field(default_factory=dict, hash=False)
     source: str = ""
+
+
+def artifact_from_layer(descriptor: Any, blob: bytes, source: str = "") -> ImageArtifact:
+    """The artifact a manifest layer holds: ``descriptor`` is the layer's OCI descriptor
+    (``mediaType``, ``digest``, ``annotations``) as the manifest gives it, ``blob`` the bytes
+    the registry served for it, which must have the descriptor's digest. Raises
+    ``MalformedInputError`` for a layer no cosign form uses or whose blob is not the one
+    named."""
+    top = JsonReader(descriptor, "layer")
+    media_type = top.get("mediaType").str()
+    form = form_for(media_type)
+    if form is None:
+        raise MalformedInputError(f"layer: media type {media_type[:80]!r} is no cosign form")
+    if len(blob) > MAX_ARTIFACT_BYTES:
+        raise MalformedInputError(f"layer: larger than {MAX_ARTIFACT_BYTES} bytes")
+    named = parse_digest(top.get("digest").str(), "layer.digest")
+    if named != "sha256:" + hashlib.sha256(blob).hexdigest():
+        raise MalformedInputError(f"layer: the blob served is not {named}")
+    annotations: dict[str, str] = {}
+    found = top.opt("annotations")
+    for key, value in (found.obj() if found is not None else {}).items():
+        if not isinstance(value, str):
+            raise MalformedInputError(f"layer.annotations: {key[:60]!r} is not a string")
+        annotations[key] = value
+    return ImageArtifact(form, media_type, blob, annotations, source)
 
 
 @dataclass(frozen=True)
