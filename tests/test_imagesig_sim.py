@@ -158,12 +158,14 @@ def test_sct_from_a_ct_log_the_root_does_not_list(sim: Sim) -> None:
     assert v.reason.startswith("the certificate's SCT does not verify"), v.reason
 
 
-def test_sim_root_without_ct_logs_verifies_nothing(sim: Sim) -> None:
+def test_sim_root_whose_ct_log_is_not_valid_yet_verifies_nothing(sim: Sim) -> None:
     made = sim.signer.bundle(IMAGE, OURS, REF)
-    verifier = ImageVerifier(json.dumps({**sim.root, "ctlogs": []}).encode())
+    ct = json.loads(json.dumps(sim.root["ctlogs"][0]))
+    ct["publicKey"]["validFor"]["start"] = "2099-01-01T00:00:00Z"
+    verifier = ImageVerifier(json.dumps({**sim.root, "ctlogs": [ct]}).encode())
     v = verifier.verify(made.artifact, IMAGE)
     assert v.status is Status.INVALID
-    assert v.reason.startswith("the trust root lists no CT log")
+    assert v.reason.startswith("the trust root lists no CT log valid now"), v.reason
 
 
 def test_broken_set(sim: Sim) -> None:

@@ -9,7 +9,8 @@ frames its answer as a ``Verdict`` and keeps what the monitor needs next: the si
 entries layer parses certificates (for ``expect``) and the log entry the artifact names.
 
 What sigstore-python 4 demands, and so the monitor too: an embedded SCT that verifies against
-a CT log of the trusted root (a root without CT logs verifies no certificate); an inclusion
+a CT log of the trusted root (a root without CT logs verifies no certificate, so
+``ImageVerifier`` refuses such a root); an inclusion
 proof with a signed checkpoint for every entry (a legacy ``.sig``/``.att`` brings only the
 log's promise: until its proof is supplied its verdict is ``unproven``); a verified time,
 which for a Rekor v1 entry is its integrated time under the promise (dsse and hashedrekord
@@ -142,7 +143,13 @@ class ImageVerifier:
             self._verifier = Verifier(trusted_root=root)
         except _REFUSALS as e:
             raise TrustRootError(f"the trusted root is not usable for images: {e}") from None
-        self.ct_logs = len(root._inner.ctlogs)
+        if not root._inner.ctlogs:
+            # sigstore-python checks every certificate's SCT and fails without a CT key: say
+            # so once, here, rather than as an invalid signature on every image
+            raise TrustRootError(
+                "the trusted root lists no CT log: sigstore-python verifies no certificate "
+                "without an SCT checked against one, so no image signature could verify"
+            )
 
     def verify(
         self, artifact: ImageArtifact, image_digest: str, proof: InclusionProof | None = None
@@ -303,8 +310,8 @@ class ImageVerifier:
         text = _text(e)
         if isinstance(e, MetadataError) and "CTFE" in text:
             return (
-                "the trust root lists no CT log, and sigstore verifies no certificate "
-                "without an SCT checked against one"
+                "the trust root lists no CT log valid now, and sigstore verifies no "
+                "certificate without an SCT checked against one"
             )
         for needle, reason in _REASONS:
             if needle in text:
