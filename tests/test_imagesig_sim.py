@@ -10,6 +10,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from monitor.core.errors import MalformedInputError
 from monitor.imagesig import (
@@ -50,7 +52,7 @@ class Sim:
 def sim() -> Sim:
     state, ca = build_state(SimConfig(entries=30), 8080)
     root = trusted_root(state, ca, "http://127.0.0.1:8080")
-    signer = ImageSigner(state.v1, state.v1_log_id, ca, SimCTLog.create(ca.seed))
+    signer = ImageSigner.of(state, ca)
     return Sim(signer, root, ImageVerifier(json.dumps(root).encode()))
 
 
@@ -435,3 +437,49 @@ def test_layers_that_are_not_artifacts(sim: Sim, change: dict[str, Any], problem
     made = sim.signer.signature(IMAGE, OURS, REF)
     with pytest.raises(MalformedInputError, match=problem):
         artifact_from_layer({**_descriptor(made.artifact), **change}, made.artifact.payload)
+
+
+@pytest.fixture(scope="module")
+def made(sim: Sim) -> dict[str, tuple[ImageArtifact, int]]:
+    out = {}
+    for form in ("signature", "attestation", "bundle"):
+        m = getattr(sim.signer, form)(IMAGE, OURS, REF)
+        out[form] = (m.artifact, m.log_index)
+    return out
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    form=st.sampled_from(["signature", "attestation", "bundle"]),
+    where=st.sampled_from(
+        ["payload", ANNOTATION_SIGNATURE, ANNOTATION_BUNDLE, "dev.sigstore.cosign/certificate"]
+    ),
+    at=st.integers(min_value=0),
+    bit=st.integers(min_value=0, max_value=7),
+)
+def test_any_flipped_bit_is_caught_never_raised(
+    sim: Sim,
+    made: dict[str, tuple[ImageArtifact, int]],
+    *,
+    form: str,
+    where: str,
+    at: int,
+    bit: int,
+) -> None:
+    artifact, index = made[form]
+    if where == "payload":
+        data = bytearray(artifact.payload)
+        data[at % len(data)] ^= 1 << bit
+        changed = dataclasses.replace(artifact, payload=bytes(data))
+    else:
+        text = artifact.annotations.get(where)
+        if text is None:
+            return
+        raw = bytearray(text.encode())
+        raw[at % len(raw)] ^= 1 << bit
+        value = raw.decode("utf-8", "replace")
+        changed = dataclasses.replace(artifact, annotations={**artifact.annotations, where: value})
+    v = sim.verifier.verify(changed, IMAGE, sim.signer.proof(index))
+    assert v.status is not Status.VALID, (where, at, bit)

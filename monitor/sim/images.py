@@ -44,6 +44,7 @@ from monitor.sim.drafts import Draft, dsse_v1, hashedrekord_v1, in_toto_statemen
 from monitor.sim.factory import PlantEntry
 from monitor.sim.logs import SimV1Log
 from monitor.sim.pool import EmailIdentity, Identity, PoolCert, describe
+from monitor.sim.server import SimState
 
 SLSA_PROVENANCE = "https://slsa.dev/provenance/v1"
 
@@ -67,6 +68,11 @@ class ImageSigner:
     ca: SimCA
     ct: SimCTLog
     issued: int = 0
+
+    @classmethod
+    def of(cls, state: SimState, ca: SimCA) -> ImageSigner:
+        """The signer of a running simulator: its v1 log, its CA, the CT log of its seed."""
+        return cls(state.v1, state.v1_log_id, ca, SimCTLog.create(ca.seed))
 
     # --- the three forms ----------------------------------------------------------------------
 
