@@ -7,14 +7,18 @@ Above rules: may import core, tlog, trust, entries and rules.
 
 from monitor.imagesig.artifacts import ArtifactForm, ImageArtifact, artifact_from_layer, form_for
 from monitor.imagesig.evidence import InclusionProof, LogEntryRef, inclusion_proof_from_v1
+from monitor.imagesig.judge import Expectation, Judgment, Require
 from monitor.imagesig.verify import ImageVerifier, Role, Status, Verdict
 
 __all__ = [
     "ArtifactForm",
+    "Expectation",
     "ImageArtifact",
     "ImageVerifier",
     "InclusionProof",
+    "Judgment",
     "LogEntryRef",
+    "Require",
     "Role",
     "Status",
     "Verdict",
