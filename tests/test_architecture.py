@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("trust",),  # the trusted root and signing config, TUF
     ("entries",),  # entry bodies into signing records
     ("rules",),  # watch rules and their engine
+    ("imagesig",),  # container image signatures and attestations, verified and judged
     ("config",),  # the YAML configuration
     ("logclient",),  # Rekor v1 and v2 clients
     ("bundles", "storage"),  # evidence users hold; the database

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,6 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from monitor.core.encoding import b64encode
+
+if TYPE_CHECKING:  # ct.py derives its key with this module
+    from monitor.sim.ct import SimCTLog
 
 FULCIO_ARC = "1.3.6.1.4.1.57264.1"
 USERNAME_SAN_OID = f"{FULCIO_ARC}.7"
@@ -292,6 +295,8 @@ class SimCA:
         extensions: dict[int, str],
         not_before: datetime,
         serial: int | None,
+        *,
+        ct: SimCTLog | None = None,
     ) -> x509.Certificate:
         if serial is None:
             spki = public_key.public_bytes(
@@ -320,6 +325,11 @@ class SimCA:
         )
         for number, value in sorted(extensions.items()):
             builder = builder.add_extension(_fulcio_extension(number, value), critical=False)
+        if ct is not None:  # the SCT signs the leaf without it: append it last
+            precert = builder.sign(self.intermediate_key, hashes.SHA384(), ecdsa_deterministic=True)
+            issuer = self.intermediate_key.public_key()
+            sct = ct.sct_extension(precert.tbs_certificate_bytes, issuer, not_before)
+            builder = builder.add_extension(sct, critical=False)
         return builder.sign(self.intermediate_key, hashes.SHA384(), ecdsa_deterministic=True)
 
     def issue_github_actions(
@@ -329,10 +339,11 @@ class SimCA:
         *,
         not_before: datetime,
         serial: int | None = None,
+        ct: SimCTLog | None = None,
     ) -> x509.Certificate:
         """A GitHub Actions leaf: SAN URI of the workflow, every Fulcio extension filled."""
         san = x509.UniformResourceIdentifier(workflow.san_uri)
-        return self._leaf(public_key, san, workflow.fulcio_extensions(), not_before, serial)
+        return self._leaf(public_key, san, workflow.fulcio_extensions(), not_before, serial, ct=ct)
 
     def issue_email(
         self,
@@ -342,10 +353,11 @@ class SimCA:
         *,
         not_before: datetime,
         serial: int | None = None,
+        ct: SimCTLog | None = None,
     ) -> x509.Certificate:
         """An e-mail identity (SAN rfc822Name) from an OIDC ``issuer``."""
         san = x509.RFC822Name(email)
-        return self._leaf(public_key, san, {1: issuer, 8: issuer}, not_before, serial)
+        return self._leaf(public_key, san, {1: issuer, 8: issuer}, not_before, serial, ct=ct)
 
     def issue_username(
         self,
@@ -355,7 +367,8 @@ class SimCA:
         *,
         not_before: datetime,
         serial: int | None = None,
+        ct: SimCTLog | None = None,
     ) -> x509.Certificate:
         """A username identity: SAN otherName ``1.3.6.1.4.1.57264.1.7`` with a UTF8String."""
         san = x509.OtherName(x509.ObjectIdentifier(USERNAME_SAN_OID), der_utf8(username))
-        return self._leaf(public_key, san, {1: issuer, 8: issuer}, not_before, serial)
+        return self._leaf(public_key, san, {1: issuer, 8: issuer}, not_before, serial, ct=ct)

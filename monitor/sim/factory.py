@@ -93,6 +93,7 @@ __all__ = [
     "Identity",
     "Plan",
     "PlantDigest",
+    "PlantEntry",
     "PlantIdentity",
     "PlantImage",
     "PlantKey",
@@ -165,7 +166,15 @@ class PlantDigest:
     signer: Identity | None = None
 
 
-Plan = PlantIdentity | PlantKey | PlantImage | PlantDigest
+@dataclass(frozen=True)
+class PlantEntry:
+    """A Rekor v1 entry made and signed elsewhere (an image signature), logged as it is. The
+    Rekor v2 log keeps its generated entry at that index."""
+
+    entry: SimEntry
+
+
+Plan = PlantIdentity | PlantKey | PlantImage | PlantDigest | PlantEntry
 
 _HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
@@ -263,6 +272,9 @@ class EntryFactory:
     def v1_draft(self, index: int) -> Draft:
         """The Rekor v1 entry at ``index`` before its signature (a planted one if planted)."""
         plan = self._plants.get(index)
+        if isinstance(plan, PlantEntry):
+            entry = plan.entry
+            return Draft(lambda: b"", lambda _sig: entry)  # signed already
         if plan is not None:
             return self._planted(index, plan, v2=False)
         d = self._digest(index)
@@ -271,7 +283,7 @@ class EntryFactory:
     def v2_draft(self, index: int) -> Draft:
         """The Rekor v2 entry at ``index`` before its signature (a planted one if planted)."""
         plan = self._plants.get(index)
-        if plan is not None:
+        if plan is not None and not isinstance(plan, PlantEntry):  # a v1 entry stays in v1
             return self._planted(index, plan, v2=True)
         d = self._digest(index)
         return self._v2_table[int.from_bytes(d[:4], "big") % 10_000](index, d)
@@ -293,6 +305,9 @@ class EntryFactory:
         """
         if index < 0:
             raise ValueError(f"index {index} is negative")
+        if isinstance(plan, PlantEntry):
+            self._plants[index] = plan
+            return
         if isinstance(plan, PlantDigest):
             _check_hex(plan.digest, plan.algorithm)
         elif plan.digest is not None:
@@ -426,7 +441,9 @@ class EntryFactory:
     def _signer(self, signer: Identity | None, d: bytes) -> PoolCert:
         return _pick(self.github_certs, d) if signer is None else self.identity_certificate(signer)
 
-    def _planted(self, index: int, plan: Plan, *, v2: bool) -> Draft:
+    def _planted(
+        self, index: int, plan: PlantIdentity | PlantKey | PlantImage | PlantDigest, *, v2: bool
+    ) -> Draft:
         d = self._digest(index)
         hashedrekord = hashedrekord_v2 if v2 else hashedrekord_v1
         if isinstance(plan, PlantKey):

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from monitor.core.encoding import b64encode
 from monitor.sim.ca import SimCA
+from monitor.sim.ct import SimCTLog
 from monitor.sim.factory import EntryFactory
 from monitor.sim.faults import Faults
 from monitor.sim.logs import SimV1Log, SimV2Log, check_key_name
@@ -105,7 +106,7 @@ def trusted_root(state: SimState, ca: SimCA, base_url: str) -> dict[str, Any]:
         "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
         "tlogs": [v1, *v2],
         "certificateAuthorities": [ca.trust_root_ca_json()],
-        "ctlogs": [],
+        "ctlogs": [SimCTLog.create(ca.seed).trust_root_json(start)],
         "timestampAuthorities": [],
     }
 
