@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from monitor.cli import main
 from monitor.config import ConfigFileError, load_settings, parse_settings
 from monitor.config.witnesses import PeerSettings
+from monitor.tlog.cosign import CheckpointCosigner
 
 # a real staging witness
 KEY = "witness.stagemole.eu+67f7aea0+BEqSG3yu9YrmcM3BHvQYTxwFj3uSWakQepafafpUqklv"
@@ -55,6 +57,11 @@ def test_a_rekor_v1_log_takes_vantage_points_but_no_witness_policy() -> None:
     w = parse_settings(text, "c.yaml", environ={}).logs[0].witnesses
     assert w is not None
     assert len(w.peers()) == 1
+    # YAML reads an unquoted off as false: it still means off
+    text = doc(V1, "      mode: off\n      distributor: https://d.example\n")
+    w = parse_settings(text, "c.yaml", environ={}).logs[0].witnesses
+    assert w is not None
+    assert w.effective_mode == "off"
     bad = doc(V1, f"      keys: [{KEY}]\n      mode: require\n")
     assert errors(bad) == [
         "c.yaml:6: logs[0].witnesses.keys: Rekor v1 checkpoints carry no witness cosignatures: "
@@ -131,3 +138,28 @@ def test_a_policy_file_is_read_relative_to_the_configuration(tmp_path: Path) -> 
 def test_peer_settings_need_a_type() -> None:
     with pytest.raises(ValueError, match="type"):
         PeerSettings.model_validate({"url": "https://x.example"})
+
+
+def test_the_cosigning_key_is_checked_at_start_and_its_verifier_key_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = CheckpointCosigner.generate("monitor.acme.example")
+    (tmp_path / "cosign.key").write_text(key.private_text() + "\n")
+    config = tmp_path / "monitor.yaml"
+    config.write_text(doc(V2, "      mode: off\n") + "server:\n  cosign_key: cosign.key\n")
+    settings = load_settings(str(config))
+    assert settings.server.cosign_key == str(tmp_path / "cosign.key")
+    trust = "trust:\n  trusted_root: default\n  signing_config: default\n"
+    config.write_text(trust + config.read_text())
+    assert main(["check-config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert f"server: cosigns published checkpoints as {key.vkey()}" in out
+    assert "PRIVATE+KEY" not in out
+    # a key that is not one: named by file, line and field, never quoted
+    (tmp_path / "cosign.key").write_text("PRIVATE+KEY+m+00000000+" + "A" * 44 + "\n")
+    with pytest.raises(ConfigFileError) as info:
+        load_settings(str(config))
+    (line,) = info.value.lines
+    assert "server.cosign_key: " in line
+    assert "cosign.key: is not an Ed25519 signed-note key" in line
+    assert "AAAA" not in line

@@ -18,9 +18,10 @@ from monitor.cli.options import add_json
 from monitor.config.durations import format_duration
 from monitor.config.load import DEFAULT_CONFIG_PATH
 from monitor.config.problems import format_loc
+from monitor.config.server import read_cosign_key
 
 if TYPE_CHECKING:
-    from monitor.config.models import Settings, SinkSettings, WatchRule
+    from monitor.config.models import ServerSettings, Settings, SinkSettings, WatchRule
     from monitor.config.trustcheck import ResolvedLog
     from monitor.rules.spec import Selector
     from monitor.trust import TrustRoot
@@ -125,6 +126,7 @@ def summary_json(
             "tokens": [{"name": t.name, "scopes": list(t.scopes)} for t in server.tokens],
             "metrics_public": server.metrics_public,
             "health_public": server.health_public,
+            "cosign_vkey": _cosign_vkey(server),
         },
         "rules": [{"name": r.name, "severity": str(r.severity)} for r in settings.watch],
         "sinks": [
@@ -182,6 +184,9 @@ def summary(
         f"metrics {'public' if server.metrics_public else 'need a token'}, "
         f"health {'public' if server.health_public else 'needs a token'}"
     )
+    vkey = _cosign_vkey(server)
+    if vkey is not None:
+        lines.append(f"server: cosigns published checkpoints as {vkey}")
     lines.append(f"rules: {len(settings.watch)}")
     lines += [line for rule in settings.watch for line in _rule(rule)]
     lines.append(f"sinks: {len(settings.alerts.sinks)}")
@@ -223,3 +228,8 @@ def _sink(sink: SinkSettings) -> str:
     if sink.kinds is not None:
         line += f", kinds {', '.join(sink.kinds)}"
     return line
+
+
+def _cosign_vkey(server: ServerSettings) -> str | None:
+    """The verifier key of the monitor's cosigning key (public: peers configure it)."""
+    return None if server.cosign_key is None else read_cosign_key(server.cosign_key).vkey()

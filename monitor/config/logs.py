@@ -210,7 +210,7 @@ class LogSettings(ConfigModel):
                     "applies to a v1 log",
                 )
                 for key in ("policy", "keys", "quorum", "mode")
-                if witnesses.get(key) not in (None, [], "off")
+                if witnesses.get(key) not in (None, [], "off", False)  # YAML reads off as false
             ]
         if raw.get("retention") is not None and raw.get("index_all") is not True:
             out.append(Problem(("retention",), "applies to index_all rows: set index_all: true"))

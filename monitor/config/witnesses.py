@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, SecretStr, ValidationInfo
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationInfo
 
 from monitor.config.base import ConfigModel
 from monitor.config.durations import Duration
@@ -55,6 +55,11 @@ def _policy(value: str, info: ValidationInfo) -> str:
     except WitnessConfigError as e:
         raise error(str(e)) from None
     return value
+
+
+def _yaml_off(value: Any) -> Any:
+    """YAML 1.1 reads an unquoted ``off`` as false: ``mode: off`` means the word."""
+    return "off" if value is False else value
 
 
 class PeerSettings(ConfigModel):
@@ -112,7 +117,7 @@ class WitnessSettings(ConfigModel):
         ge=0,
         description="With `keys`: how many of them must cosign a checkpoint (default: a majority).",
     )
-    mode: Literal["require", "warn", "off"] | None = Field(
+    mode: Annotated[Literal["require", "warn", "off"], BeforeValidator(_yaml_off)] | None = Field(
         default=None,
         description="Default `warn` when witnesses are given, else `off`. `require`: a "
         "checkpoint short of the quorum is not accepted (the "
