@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import yaml
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.core.findings import FindingKind, Severity
 from monitor.daemon.context import PassResult
@@ -108,7 +108,11 @@ def test_a_witness_read_endpoint_is_a_vantage_point(tmp_path: Path) -> None:
                 assert await split_views(m) == []
                 (view,) = (r.vantage for r in m.runners.values())
                 assert view is not None
-                assert view.agreed == {h.sim.base_url + "/": 120}
+                assert {u: n for u, (n, _) in view.agreed.items()} == {h.sim.base_url + "/": 120}
+                text = generate_latest(m.registry).decode()
+                peer_label = f'log="{view.name}",peer="{h.sim.base_url}/"'
+                assert f"tlog_monitor_vantage_consistent_size{{{peer_label}}} 120.0" in text
+                assert f"tlog_monitor_vantage_consistent_age_seconds{{{peer_label}}}" in text
                 await h.admin("faults", {"split_at": 110, "split_distributor": True})
                 await h.admin("append", {"v2": 20})
                 assert cursor(await m.once()) == 140
@@ -251,7 +255,8 @@ def test_a_monitor_publishes_its_checkpoint_cosigned_and_a_peer_compares_with_it
                     assert await split_views(b) == []
                     view = b.runners[name].vantage
                     assert view is not None
-                    assert view.agreed == {a.api.url + "/": 100}  # compared, and consistent
+                    # compared, and consistent
+                    assert {u: n for u, (n, _) in view.agreed.items()} == {a.api.url + "/": 100}
                 stop.set()
                 await task
 

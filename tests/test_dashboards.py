@@ -52,6 +52,7 @@ ALERT_NAMES = {
     "TlogMonitorHealthFinding",
     "TlogMonitorLogLeaderless",
     "TlogMonitorBatchFenced",
+    "TlogMonitorVantageUnchecked",
 }
 # Grafana's unit ids this dashboard may use (a typo shows raw numbers, silently)
 UNITS = {"s", "short", "bytes", "reqps", "ops", "cps", "percentunit", "none"}

@@ -53,6 +53,7 @@ from monitor.daemon.leadership import idle_timeout, leadership_for
 from monitor.daemon.runners import PassProgress, Runner, build_runner, link_to_entry, runner_name
 from monitor.daemon.tailer import Backoff
 from monitor.daemon.tailing import Tailers
+from monitor.daemon.vantage import VantageCollector
 from monitor.daemon.witnessing import WitnessCollector
 from monitor.logclient.discovery import ShardDiscovery
 from monitor.logclient.http import HttpPolicy
@@ -99,6 +100,7 @@ class Monitor:
         registry.register(
             WitnessCollector(lambda: [r.witnesses for r in self._led() if r.witnesses])
         )
+        registry.register(VantageCollector(lambda: [r.vantage for r in self._led() if r.vantage]))
         store.timing = StorageMetrics(registry).observe
         self.engine = RuleEngine.compile(self.settings.rules)
         self.routing = Routing.from_settings(self.settings)

@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 from urllib.parse import quote
+
+from prometheus_client.core import GaugeMetricFamily
 
 from monitor.alerts.routing import Routing
 from monitor.core.errors import (
@@ -46,6 +49,7 @@ from monitor.core.findings import (
     Severity,
     dedup_key,
 )
+from monitor.core.metrics import PREFIX
 from monitor.daemon.source import LogSource, Tree
 from monitor.logclient.http import LogHttp, Response
 from monitor.storage import FindingQuery
@@ -54,7 +58,7 @@ from monitor.storage.ports import HealthStore
 from monitor.tlog.checkpoint import SignedCheckpoint
 from monitor.tlog.merkle import verify_consistency
 
-__all__ = ["Peer", "VantageStore", "VantageView", "distributor_log_id"]
+__all__ = ["Peer", "VantageCollector", "VantageStore", "VantageView", "distributor_log_id"]
 
 log = logging.getLogger("monitor.vantage")
 
@@ -114,8 +118,10 @@ class VantageView:
     peers: Sequence[Peer]
     routing: Routing  # who hears of a split view
     hold: int | None = None  # the cursor the log is held at, while a split view is open
-    # by peer URL: the size of its latest checkpoint proven consistent with ours
-    agreed: dict[str, int] = field(default_factory=dict)
+    # by peer URL: its latest checkpoint proven consistent with ours (size, unix time)
+    agreed: dict[str, tuple[int, float]] = field(default_factory=dict)
+    clock: Callable[[], float] = time.time
+    started: float = field(default_factory=time.time)  # before any agreement: counted from here
     _loaded: bool = False
 
     async def load(self, store: HealthStore) -> None:
@@ -188,7 +194,7 @@ class VantageView:
             )
             return None
         if proof is None:
-            self.agreed[peer.http.base_url] = theirs.head.size
+            self.agreed[peer.http.base_url] = (theirs.head.size, self.clock())
             return None
         finding = self._split(peer, ours, theirs.head, proof, cursor)
         evidence = {
@@ -285,5 +291,49 @@ class VantageView:
             detail=(
                 f"split view: {peer.label} holds {how}, signed by the "
                 f"log; the monitor holds the log at index {cursor} until a person resolves this"
+            ),
+        )
+
+
+class VantageCollector:
+    """Each vantage point's latest agreement with the monitor, read at scrape time: a
+    comparison that stopped working (a peer down, a token refused) shows as a growing age,
+    not only in the logs."""
+
+    def __init__(
+        self, views: Callable[[], Iterable[VantageView]], clock: Callable[[], float] = time.time
+    ) -> None:
+        self.views = views
+        self.clock = clock
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return self._families()
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        size, age = self._families()
+        now = self.clock()
+        for view in list(self.views()):
+            for peer in sorted({p.http.base_url for p in view.peers}):
+                agreed, at = view.agreed.get(peer, (None, view.started))
+                if agreed is not None:
+                    size.add_metric([view.name, peer], agreed)
+                # a vantage point that never agreed ages from the start: never silent
+                age.add_metric([view.name, peer], max(0.0, now - at))
+        return [size, age]
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily(
+                f"{PREFIX}_vantage_consistent_size",
+                "The size of this vantage point's latest checkpoint of the log that was proven "
+                "consistent with the monitor's.",
+                labels=["log", "peer"],
+            ),
+            GaugeMetricFamily(
+                f"{PREFIX}_vantage_consistent_age_seconds",
+                "Seconds since this vantage point's checkpoint of the log was last proven "
+                "consistent with the monitor's (or since the monitor started, if never).",
+                labels=["log", "peer"],
             ),
         )
