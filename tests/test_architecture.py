@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("rules",),  # watch rules and their engine
     ("config",),  # the YAML configuration
     ("logclient",),  # Rekor v1 and v2 clients
+    ("registry",),  # container registries: tags, manifests, signatures attached
     ("bundles", "storage"),  # evidence users hold; the database
     ("alerts",),  # routing, payloads, signing, delivery
     ("api",),  # the HTTP API, /metrics, health endpoints

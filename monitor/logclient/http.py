@@ -31,6 +31,9 @@ from monitor.logclient.limits import DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MEMORY_BUD
 
 USER_AGENT = f"tlog-monitor/{__version__}"
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
+# the statuses returned to the caller; any other raises (a caller may widen the set, e.g. to
+# read a 401's challenge)
+RETURNED = frozenset({200, 201, 404})
 _MAX_REDIRECTS = 3
 
 
@@ -93,10 +96,28 @@ class LogHttp:
         params: Mapping[str, str] | None = None,
         accept: str | None = None,
         max_bytes: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        statuses: frozenset[int] = RETURNED,
     ) -> Response:
-        """``max_bytes``: the most the answer may take (``max_response_bytes`` if None)."""
-        headers = {"Accept": accept} if accept else {}
-        return await self._request("GET", path, params=params, headers=headers, max_bytes=max_bytes)
+        """``max_bytes``: the most the answer may take (``max_response_bytes`` if None);
+        ``headers``: this request's own (an ``Authorization``, say); ``statuses``: those
+        returned rather than raised."""
+        sent = dict(headers or {})
+        if accept:
+            sent["Accept"] = accept
+        return await self._request(
+            "GET", path, params=params, headers=sent, max_bytes=max_bytes, statuses=statuses
+        )
+
+    async def head(
+        self,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        statuses: frozenset[int] = RETURNED,
+    ) -> Response:
+        """A HEAD: the status and headers, with an empty body."""
+        return await self._request("HEAD", path, headers=headers, statuses=statuses)
 
     async def post_json(self, path: str, payload: Any, *, max_bytes: int | None = None) -> Response:
         return await self._request("POST", path, json_body=payload, max_bytes=max_bytes)
@@ -110,6 +131,7 @@ class LogHttp:
         headers: Mapping[str, str] | None = None,
         json_body: Any = None,
         max_bytes: int | None = None,
+        statuses: frozenset[int] = RETURNED,
     ) -> Response:
         url = urljoin(self.base_url, path.lstrip("/"))
         # a request's own cap is what was asked can hold; the policy's is for any other answer
@@ -120,7 +142,9 @@ class LogHttp:
             if waited:
                 self._metrics.rate_limit_wait.labels(self._log).inc(waited)
             try:
-                response = await self._once(method, url, params, headers, json_body, cap=cap)
+                response = await self._once(
+                    method, url, params, headers, json_body, cap=cap, statuses=statuses
+                )
             except _Retryable as e:
                 last_problem = e.reason
                 self._metrics.requests.labels(self._log, e.label).inc()
@@ -154,6 +178,7 @@ class LogHttp:
         json_body: Any,
         *,
         cap: int,
+        statuses: frozenset[int] = RETURNED,
     ) -> Response:
         req_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, identity"}
         req_headers.update(headers or {})
@@ -175,7 +200,7 @@ class LogHttp:
                             self._metrics.requests.labels(self._log, str(resp.status)).inc()
                             url = self._redirect_target(url, resp.headers.get("Location"))
                             continue
-                        return await self._read(resp, cap)
+                        return await self._read(resp, cap, statuses, head=method == "HEAD")
                 self._metrics.failures.labels(self._log, "redirect").inc()
                 raise LogResponseError(f"{self._log}: too many redirects from {url}")
             except TimeoutError:
@@ -218,7 +243,9 @@ class LogHttp:
             )
         return target
 
-    async def _read(self, resp: aiohttp.ClientResponse, cap: int) -> Response:
+    async def _read(
+        self, resp: aiohttp.ClientResponse, cap: int, statuses: frozenset[int], *, head: bool
+    ) -> Response:
         status = resp.status
         if status == 429:
             retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
@@ -228,6 +255,12 @@ class LogHttp:
             raise _Retryable("429", "rate_limited", "HTTP 429 Too Many Requests", retry_after)
         if status in _RETRY_STATUSES:
             raise _Retryable(str(status), "server_error", f"HTTP {status}")
+        if head:  # no body follows, whatever length is declared
+            self._metrics.requests.labels(self._log, str(status)).inc()
+            if status not in statuses:
+                self._metrics.failures.labels(self._log, f"http_{status}").inc()
+                raise LogResponseError(f"{self._log}: HTTP {status} for HEAD {resp.url}", status)
+            return Response(status, b"", resp.headers.copy())
         declared = resp.content_length
         gzipped = "gzip" in (resp.headers.get("Content-Encoding") or "")
         # a compressed answer's length is not what it takes: its bytes are counted as read
@@ -249,12 +282,12 @@ class LogHttp:
             raise _Retryable("truncated", "truncated", f"body {len(body)} of {declared} bytes")
         # an answer read whole is counted here, once, whether it is returned or refused
         self._metrics.requests.labels(self._log, str(status)).inc()
-        if status not in (200, 201, 404):
+        if status not in statuses:
             self._metrics.failures.labels(self._log, f"http_{status}").inc()
             raise LogResponseError(
                 f"{self._log}: HTTP {status} for {resp.url}: {body[:200]!r}", status
             )
-        return Response(status, body, dict(resp.headers))
+        return Response(status, body, resp.headers.copy())  # names case-blind
 
 
 class _Retryable(Exception):
