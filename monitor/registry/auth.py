@@ -181,7 +181,8 @@ class Authenticator:
                 statuses=RETURNED | {401, 403},
             )
         except LogResponseError as e:
-            raise self._fail(what, f"token realm {parts.netloc}: {e}") from None
+            problem = str(e).removeprefix(f"{parts.netloc}: ")
+            raise self._fail(what, f"token realm {parts.netloc}: {problem}") from None
         if resp.status != 200:
             raise self._fail(what, f"token realm {parts.netloc} answered HTTP {resp.status}")
         try:

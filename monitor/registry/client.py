@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -103,6 +105,7 @@ class RegistryClient:
         http_policy: HttpPolicy = DEFAULT_HTTP,
         policy: RegistryPolicy = RegistryPolicy(),
         insecure_http: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if insecure_http and not repository.is_loopback:
             raise RegistryError(repository.registry, "-", "plain HTTP is only for loopback")
@@ -120,6 +123,7 @@ class RegistryClient:
             metrics=metrics,
             policy=http_policy,
             insecure_http=insecure_http,
+            clock=clock,
         )
 
     # -- tags --------------------------------------------------------------------------
