@@ -125,11 +125,12 @@ def parse_index_descriptors(data: object) -> tuple[Descriptor, ...]:
 
 
 def _descriptor(doc: JsonReader) -> Descriptor:
-    digest = doc.get("digest").str()
+    field_ = doc.get("digest")
+    digest = field_.str()
     try:
         check_digest(digest)
     except MalformedInputError as e:
-        raise doc.fail(str(e)) from None
+        raise field_.fail(str(e)) from None
     platform = None
     p = doc.opt("platform")
     if p is not None:
