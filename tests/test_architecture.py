@@ -18,7 +18,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "monitor"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("core",),  # errors, decoding, escaping, times, metrics, findings, live log status
+    ("core",),  # errors, decoding, escaping, times, metrics, findings, log status, image refs
     ("tlog",),  # Merkle trees, signed notes, checkpoints, tiles, proofs
     ("trust",),  # the trusted root and signing config, TUF
     ("entries",),  # entry bodies into signing records

@@ -14,6 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.core.errors import RegistryDigestError, RegistryError
+from monitor.core.imageref import Repository, match_tags, parse_repository
 from monitor.core.metrics import ClientMetrics
 from monitor.registry.client import RegistryClient, RegistryPolicy
 from monitor.registry.media import (
@@ -26,7 +27,6 @@ from monitor.registry.media import (
     SIMPLESIGNING,
     Descriptor,
 )
-from monitor.registry.reference import Repository, match_tags, parse_repository
 from tests.registry_support import (
     LegacySignature,
     Pusher,

@@ -12,10 +12,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.core.errors import RegistryAuthError, TransientLogError
+from monitor.core.imageref import Repository, parse_repository
 from monitor.core.metrics import ClientMetrics
 from monitor.registry.auth import ANONYMOUS, Credentials, parse_challenge
 from monitor.registry.client import RegistryClient
-from monitor.registry.reference import Repository, parse_repository
 from tests.registry_realm import TokenRealm, serving
 from tests.registry_support import Pushed, Pusher, RunningRegistry, running_registry
 from tests.simlog import FAST, run

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from monitor.core.errors import RegistryDigestError, RegistryError
+from monitor.core.imageref import Repository
 from monitor.registry.client import RegistryClient, RegistryPolicy
-from monitor.registry.reference import Repository
 from tests.oci_referrers import OCI_INDEX, OciEndpoint
 from tests.test_registry_referrers import against, image_with_referrers
 

@@ -10,11 +10,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.core.errors import RegistryAuthError
+from monitor.core.imageref import Repository, parse_repository
 from monitor.core.metrics import ClientMetrics
 from monitor.registry.auth import ANONYMOUS, Credentials
 from monitor.registry.client import RegistryClient, RegistryPolicy
 from monitor.registry.media import SIGSTORE_BUNDLE
-from monitor.registry.reference import Repository, parse_repository
 from tests.oci_referrers import OCI_MANIFEST, OciEndpoint, serving
 from tests.simlog import FAST, run
 

@@ -22,11 +22,11 @@ import aiohttp
 
 from monitor.core.errors import LogResponseError, MalformedInputError, RegistryAuthError
 from monitor.core.escape import escape
+from monitor.core.imageref import is_loopback_host
 from monitor.core.jsonread import JsonReader
 from monitor.core.metrics import ClientMetrics
 from monitor.logclient.decode import decode_json
 from monitor.logclient.http import RETURNED, HttpPolicy, LogHttp
-from monitor.registry.reference import is_loopback_host
 
 MAX_TOKEN_ANSWER = 64 << 10
 MAX_TOKEN = 16 << 10

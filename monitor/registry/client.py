@@ -27,6 +27,14 @@ from monitor.core.errors import (
     RegistryError,
 )
 from monitor.core.escape import escape
+from monitor.core.imageref import (
+    Repository,
+    attestation_tag,
+    check_digest,
+    fallback_tag,
+    is_tag,
+    signature_tag,
+)
 from monitor.core.jsonread import JsonReader
 from monitor.core.metrics import ClientMetrics
 from monitor.logclient.decode import decode_json
@@ -38,14 +46,6 @@ from monitor.registry.media import (
     Manifest,
     parse_index_descriptors,
     parse_manifest,
-)
-from monitor.registry.reference import (
-    Repository,
-    attestation_tag,
-    check_digest,
-    fallback_tag,
-    is_tag,
-    signature_tag,
 )
 
 _LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?', re.IGNORECASE)

@@ -9,8 +9,8 @@ from types import MappingProxyType
 
 from monitor.core.errors import MalformedInputError
 from monitor.core.escape import escape
+from monitor.core.imageref import check_digest
 from monitor.core.jsonread import JsonReader
-from monitor.registry.reference import check_digest
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

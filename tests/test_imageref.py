@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.core.errors import MalformedInputError
-from monitor.registry.reference import (
+from monitor.core.imageref import (
     ImageReference,
     Repository,
     attestation_tag,

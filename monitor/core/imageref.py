@@ -6,6 +6,9 @@
 names live under ``library/``. Tags that cosign and the OCI referrers fallback write beside an
 image (``sha256-<hex>``, ``sha256-<hex>.sig``, ``.att``, ``.sbom``) are attachments, never
 images to watch.
+
+Here, below every layer, because the configuration validates the references it is given and
+the registry client reads them.
 """
 
 from __future__ import annotations
