@@ -32,7 +32,10 @@ class OciEndpoint:
     digest answered with other bytes), ``wrong_claim`` (a tag's manifest with another
     ``Docker-Content-Digest``), ``huge_manifest``, ``huge_tags``, ``tags_loop`` (``Link`` to
     the same page), ``tags_endless`` (``Link`` to ever new pages), ``off_host`` (``Link``
-    elsewhere), ``ignore_filter`` (referrers answered unfiltered)."""
+    elsewhere), ``ignore_filter`` (referrers answered unfiltered), ``cdn`` (blobs redirected to
+    another server, which records the ``Authorization`` it is sent), ``flaky`` (each path's
+    first request answered 429 with ``Retry-After``), ``evil_realm`` (a token realm over
+    plain HTTP off loopback)."""
 
     mode: str = "honest"
     page_size: int = 2  # referrers per page
@@ -41,6 +44,9 @@ class OciEndpoint:
     tags: dict[str, str] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
     port: int = 0
+    cdn_port: int = 0
+    cdn_authorization: list[str | None] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
 
     def put(self, doc: dict[str, Any], tag: str | None = None) -> tuple[str, bytes]:
         raw = json.dumps(doc).encode()
@@ -68,6 +74,12 @@ class OciEndpoint:
 
     @web.middleware
     async def auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self.mode == "flaky" and request.path_qs not in self.seen:
+            self.seen.add(request.path_qs)
+            raise web.HTTPTooManyRequests(headers={"Retry-After": "0"})
+        if self.mode == "evil_realm":
+            challenge = 'Bearer realm="http://realm.example/token",service="x"'
+            raise web.HTTPUnauthorized(headers={"WWW-Authenticate": challenge})
         if not self._authorized(request):
             raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="oci"'})
         response: web.StreamResponse = await handler(request)
@@ -110,6 +122,14 @@ class OciEndpoint:
         return web.Response(body=raw, headers=headers)
 
     async def blob_get(self, request: web.Request) -> web.Response:
+        if self.mode == "cdn":
+            target = f"http://127.0.0.1:{self.cdn_port}/cdn/{request.match_info['digest']}"
+            raise web.HTTPTemporaryRedirect(target)
+        return await self.blob_at_cdn(request)
+
+    async def blob_at_cdn(self, request: web.Request) -> web.Response:
+        if self.mode == "cdn":
+            self.cdn_authorization.append(request.headers.get("Authorization"))
         data = self.blobs.get(request.match_info["digest"])
         if data is None:
             return web.json_response({"errors": [{"code": "BLOB_UNKNOWN"}]}, status=404)
@@ -152,11 +172,15 @@ async def serving(endpoint: OciEndpoint) -> AsyncIterator[OciEndpoint]:
     app.router.add_get(f"/v2/{name}/manifests/{{ref}}", endpoint.manifest)
     app.router.add_get(f"/v2/{name}/blobs/{{digest}}", endpoint.blob_get)
     app.router.add_get(f"/v2/{name}/referrers/{{digest}}", endpoint.referrers)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    endpoint.port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", endpoint.port).start()
+    cdn = web.Application()
+    cdn.router.add_get("/cdn/{digest}", endpoint.blob_at_cdn)
+    runners = [web.AppRunner(app, shutdown_timeout=0.1), web.AppRunner(cdn, shutdown_timeout=0.1)]
+    endpoint.port, endpoint.cdn_port = free_port(), free_port()
+    for runner, port in zip(runners, (endpoint.port, endpoint.cdn_port), strict=True):
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         yield endpoint
     finally:
-        await runner.cleanup()
+        for runner in runners:
+            await runner.cleanup()

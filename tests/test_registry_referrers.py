@@ -14,7 +14,7 @@ from monitor.core.imageref import Repository, parse_repository
 from monitor.core.metrics import ClientMetrics
 from monitor.registry.auth import ANONYMOUS, Credentials
 from monitor.registry.client import RegistryClient, RegistryPolicy
-from monitor.registry.media import SIGSTORE_BUNDLE
+from monitor.registry.media import SIGSTORE_BUNDLE, Descriptor
 from tests.oci_referrers import OCI_MANIFEST, OciEndpoint, serving
 from tests.simlog import FAST, run
 
@@ -154,3 +154,43 @@ def test_basic_challenge() -> None:
             await client.tags(repo)
 
     against(endpoint, wrong, credentials=Credentials("ci", "nope"))
+
+
+def test_blobs_from_a_cdn_get_no_credentials() -> None:
+    endpoint = OciEndpoint(mode="cdn", basic=("ci", "pw"))
+    layer = endpoint.blob(b"signed payload")
+
+    async def body(client: RegistryClient, repo: Repository) -> None:
+        d = Descriptor(layer["mediaType"], layer["digest"], layer["size"])
+        assert await client.blob(repo, d) == b"signed payload"
+        # the registry's credentials stay with the registry (its 401, then the retry)
+        assert endpoint.cdn_authorization == [None]
+
+    against(endpoint, body, credentials=Credentials("ci", "pw"))
+
+
+def test_rate_limited_answers_are_retried() -> None:
+    endpoint = OciEndpoint(mode="flaky")
+    image, _ = image_with_referrers(endpoint, bundles=1, sboms=0)
+
+    async def body(client: RegistryClient, repo: Repository) -> None:
+        assert await client.tags(repo) == ["v1"]
+        manifest = await client.manifest(repo, "v1")
+        assert manifest is not None
+        assert manifest.digest == image
+        assert len((await client.referrers(repo, image)).descriptors) == 1
+
+    against(endpoint, body)
+
+
+def test_a_token_realm_over_plain_http_off_loopback_is_refused() -> None:
+    endpoint = OciEndpoint(mode="evil_realm")
+
+    async def body(client: RegistryClient, repo: Repository) -> None:
+        with pytest.raises(
+            RegistryAuthError,
+            match=r"refused a token realm over plain HTTP: http://realm\.example/token",
+        ):
+            await client.tags(repo)
+
+    against(endpoint, body, credentials=Credentials("ci", "pw"))

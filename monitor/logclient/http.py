@@ -98,15 +98,24 @@ class LogHttp:
         max_bytes: int | None = None,
         headers: Mapping[str, str] | None = None,
         statuses: frozenset[int] = RETURNED,
+        off_host: bool = False,
     ) -> Response:
         """``max_bytes``: the most the answer may take (``max_response_bytes`` if None);
         ``headers``: this request's own (an ``Authorization``, say); ``statuses``: those
-        returned rather than raised."""
+        returned rather than raised; ``off_host``: redirects may lead to other hosts (for
+        content checked by its digest, such as a registry's blobs on a CDN), which are never
+        sent the ``Authorization``."""
         sent = dict(headers or {})
         if accept:
             sent["Accept"] = accept
         return await self._request(
-            "GET", path, params=params, headers=sent, max_bytes=max_bytes, statuses=statuses
+            "GET",
+            path,
+            params=params,
+            headers=sent,
+            max_bytes=max_bytes,
+            statuses=statuses,
+            off_host=off_host,
         )
 
     async def head(
@@ -132,6 +141,7 @@ class LogHttp:
         json_body: Any = None,
         max_bytes: int | None = None,
         statuses: frozenset[int] = RETURNED,
+        off_host: bool = False,
     ) -> Response:
         url = urljoin(self.base_url, path.lstrip("/"))
         # a request's own cap is what was asked can hold; the policy's is for any other answer
@@ -143,7 +153,14 @@ class LogHttp:
                 self._metrics.rate_limit_wait.labels(self._log).inc(waited)
             try:
                 response = await self._once(
-                    method, url, params, headers, json_body, cap=cap, statuses=statuses
+                    method,
+                    url,
+                    params,
+                    headers,
+                    json_body,
+                    cap=cap,
+                    statuses=statuses,
+                    off_host=off_host,
                 )
             except _Retryable as e:
                 last_problem = e.reason
@@ -179,6 +196,7 @@ class LogHttp:
         *,
         cap: int,
         statuses: frozenset[int] = RETURNED,
+        off_host: bool = False,
     ) -> Response:
         req_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, identity"}
         req_headers.update(headers or {})
@@ -198,7 +216,11 @@ class LogHttp:
                     ) as resp:
                         if resp.status in (301, 302, 303, 307, 308):
                             self._metrics.requests.labels(self._log, str(resp.status)).inc()
-                            url = self._redirect_target(url, resp.headers.get("Location"))
+                            url = self._redirect_target(
+                                url, resp.headers.get("Location"), off_host=off_host
+                            )
+                            if urlsplit(url).netloc != self._host:
+                                req_headers.pop("Authorization", None)  # ours, not theirs
                             continue
                         return await self._read(resp, cap, statuses, head=method == "HEAD")
                 self._metrics.failures.labels(self._log, "redirect").inc()
@@ -224,14 +246,15 @@ class LogHttp:
             finally:
                 self._metrics.latency.labels(self._log).observe(time.perf_counter() - started)
 
-    def _redirect_target(self, url: str, location: str | None) -> str:
-        """Where a redirect from ``url`` leads, if it may be followed: the log's own host,
-        and never from https to http (which would hand the answer to anyone on the path)."""
+    def _redirect_target(self, url: str, location: str | None, *, off_host: bool) -> str:
+        """Where a redirect from ``url`` leads, if it may be followed: the log's own host
+        (any host with ``off_host``), and never from https to http (which would hand the
+        answer to anyone on the path)."""
         if not location:
             raise LogResponseError(f"{self._log}: redirect without a Location from {url}")
         target = urljoin(url, location)
         parts = urlsplit(target)
-        if parts.netloc != self._host:
+        if parts.netloc != self._host and not off_host:
             self._metrics.failures.labels(self._log, "redirect").inc()
             raise LogResponseError(
                 f"{self._log}: refused a redirect off the log's host to {parts.netloc}"

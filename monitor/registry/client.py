@@ -253,6 +253,7 @@ class RegistryClient:
             f"/v2/{repo.name}/blobs/{descriptor.digest}",
             what,
             max_bytes=max(descriptor.size, ERROR_BODY),
+            off_host=True,  # registries serve blobs from a CDN; the digest is checked below
         )
         if resp.status == 404:
             raise RegistryError(self.registry, what, "blob not found (HTTP 404)")
@@ -345,6 +346,7 @@ class RegistryClient:
         accept: str | None = None,
         max_bytes: int | None = None,
         head: bool = False,
+        off_host: bool = False,
     ) -> Response:
         """One request, answered once more after a 401 with the credentials the registry's
         challenge asks for. 200 and 404 are returned; anything else raises."""
@@ -360,7 +362,11 @@ class RegistryClient:
                     resp = await self._http.head(path, headers=headers, statuses=statuses)
                 else:
                     resp = await self._http.get(
-                        path, headers=headers, max_bytes=max_bytes, statuses=statuses
+                        path,
+                        headers=headers,
+                        max_bytes=max_bytes,
+                        statuses=statuses,
+                        off_host=off_host,
                     )
             except LogResponseError as e:
                 message = str(e).removeprefix(f"{self.registry}: ")
