@@ -4,13 +4,19 @@ manifests by tag and digest, an index and its platforms, cosign's legacy ``.sig`
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 import pytest
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from prometheus_client import CollectorRegistry
 
 from monitor.core.errors import RegistryDigestError, RegistryError
@@ -21,6 +27,8 @@ from monitor.registry.media import (
     COSIGN_BUNDLE,
     COSIGN_CERTIFICATE,
     COSIGN_SIGNATURE,
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
     DSSE_ENVELOPE,
     OCI_INDEX,
     SIGSTORE_BUNDLE,
@@ -31,6 +39,7 @@ from tests.registry_support import (
     LegacySignature,
     Pusher,
     RunningRegistry,
+    TokenIssuer,
     running_registry,
     simple_signing_payload,
 )
@@ -43,6 +52,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegist
         yield reg
 
 
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DEFAULT_POLICY = RegistryPolicy()
 Body = Callable[[Pusher, RegistryClient, Repository], Awaitable[None]]
 
@@ -253,3 +264,68 @@ def test_digest_checked_on_a_blob(registry: RunningRegistry, tmp_path: Path) -> 
             await client.blob(repo, d)
 
     with_client(registry, "acme/tampered", body)
+
+
+def test_docker_v2_manifests_and_lists(registry: RunningRegistry) -> None:
+    async def body(push: Pusher, client: RegistryClient, repo: Repository) -> None:
+        children = []
+        for arch in ("amd64", "arm64"):
+            layer = await push.blob(os.urandom(64), DOCKER_LAYER)
+            config = await push.blob(
+                json.dumps({"architecture": arch, "os": "linux"}).encode(), DOCKER_CONFIG
+            )
+            doc = {
+                "schemaVersion": 2,
+                "mediaType": DOCKER_MANIFEST,
+                "config": config.descriptor(),
+                "layers": [layer.descriptor()],
+            }
+            child = await push.manifest(None, doc, DOCKER_MANIFEST)
+            children.append((child, arch))
+        listed = [c.descriptor(platform={"os": "linux", "architecture": a}) for c, a in children]
+        doc = {"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": listed}
+        pushed = await push.manifest("latest", doc, DOCKER_LIST)
+        got = await client.manifest(repo, "latest")
+        assert got is not None
+        assert got.digest == pushed.digest
+        assert got.media_type == DOCKER_LIST
+        assert got.is_index
+        platforms = await client.platforms(repo, got)
+        assert [m.media_type for m in platforms] == [DOCKER_MANIFEST, DOCKER_MANIFEST]
+        assert [m.digest for m in platforms] == [c.digest for c, _ in children]
+        assert [str(d.platform) for d in got.manifests] == ["linux/amd64", "linux/arm64"]
+
+    with_client(registry, "acme/docker", body)
+
+
+def test_a_signed_image_carries_what_verification_needs(registry: RunningRegistry) -> None:
+    """What the registry side hands on is enough to check the signature: the payload (by its
+    digest), the signature and certificate annotations, and the image digest it names."""
+    issuer = TokenIssuer()  # any EC key and its certificate will do for the registry side
+    cert_pem = issuer.pem().decode()
+
+    async def body(push: Pusher, client: RegistryClient, repo: Repository) -> None:
+        image = await push.image("v1")
+        payload = simple_signing_payload(str(repo), image.digest)
+        signature = issuer.key.sign(payload, ec.ECDSA(hashes.SHA256()))
+        await push.legacy_sig(
+            image.digest,
+            [LegacySignature(payload, base64.b64encode(signature).decode(), cert_pem)],
+        )
+        digest = await client.head(repo, "v1")
+        assert digest is not None
+        sig = await client.legacy_signatures(repo, digest)
+        assert sig is not None
+        (layer,) = sig.layers
+        got = await client.blob(repo, layer)
+        claimed = json.loads(got)["critical"]["image"]["docker-manifest-digest"]
+        assert claimed == digest
+        cert = x509.load_pem_x509_certificate(layer.annotations[COSIGN_CERTIFICATE].encode())
+        public = cert.public_key()
+        assert isinstance(public, ec.EllipticCurvePublicKey)
+        raw_signature = base64.b64decode(layer.annotations[COSIGN_SIGNATURE])
+        public.verify(raw_signature, got, ec.ECDSA(hashes.SHA256()))
+        with pytest.raises(InvalidSignature):
+            public.verify(raw_signature, got + b" ", ec.ECDSA(hashes.SHA256()))
+
+    with_client(registry, "acme/verified", body)
