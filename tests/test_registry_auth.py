@@ -96,6 +96,18 @@ def test_challenge_answered_and_token_cached_per_scope(registry: RunningRegistry
     scenario(registry, realm, body, clock=clock)
 
 
+def test_requests_refused_together_share_one_token(registry: RunningRegistry) -> None:
+    realm = TokenRealm(registry)
+
+    async def body(client: RegistryClient, repo: Repository, image: Pushed) -> None:
+        found = await client.attachments(repo, image.digest)  # three requests at once
+        assert found.referrers.source == "none"
+        assert found.signatures is None
+        assert len(realm.requests) == 1
+
+    scenario(registry, realm, body)
+
+
 def test_basic_credentials_at_the_realm(registry: RunningRegistry) -> None:
     realm = TokenRealm(registry, username="ci", password="s3cret")
 

@@ -11,6 +11,7 @@ off loopback.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import time
@@ -116,6 +117,7 @@ class Authenticator:
         self._insecure = insecure_http
         self._clock = clock
         self._tokens: dict[str, _Cached] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
         self._realms: dict[str, LogHttp] = {}
         self._basic_asked = False  # the registry asked for basic auth once: send it always
 
@@ -131,9 +133,12 @@ class Authenticator:
             return cached.header
         return None
 
-    async def answer(self, challenge_header: str | None, scope: str, what: str) -> str:
-        """The header to retry with after a 401 carrying ``challenge_header``; raises
-        ``RegistryAuthError`` when the challenge cannot be answered."""
+    async def answer(
+        self, challenge_header: str | None, scope: str, what: str, refused: str | None
+    ) -> str:
+        """The header to retry with after a 401 carrying ``challenge_header`` (``refused``:
+        the header that request sent); raises ``RegistryAuthError`` when the challenge cannot
+        be answered. Requests refused together share one token fetch."""
         challenge = parse_challenge(challenge_header)
         if challenge is None:
             raise self._fail(what, "HTTP 401 without a WWW-Authenticate challenge")
@@ -146,11 +151,15 @@ class Authenticator:
             return self._credentials.basic()
         if challenge.scheme != "bearer" or not challenge.realm:
             raise self._fail(what, f"unusable challenge {escape(str(challenge_header)[:200])!r}")
-        self._tokens.pop(scope, None)
-        token, lifetime = await self._fetch(challenge, scope, what)
-        header = f"Bearer {token}"
-        self._tokens[scope] = _Cached(header, self._clock() + lifetime - EXPIRY_MARGIN)
-        return header
+        async with self._locks.setdefault(scope, asyncio.Lock()):
+            cached = self._tokens.get(scope)
+            if cached and cached.header != refused and cached.expires > self._clock():
+                return cached.header  # fetched while this request waited
+            self._tokens.pop(scope, None)
+            token, lifetime = await self._fetch(challenge, scope, what)
+            header = f"Bearer {token}"
+            self._tokens[scope] = _Cached(header, self._clock() + lifetime - EXPIRY_MARGIN)
+            return header
 
     async def _fetch(self, challenge: Challenge, scope: str, what: str) -> tuple[str, float]:
         realm = challenge.realm or ""

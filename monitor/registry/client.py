@@ -203,7 +203,7 @@ class RegistryClient:
         """The digest the registry claims for ``reference`` (HEAD, no body), or None if
         absent. A claim only, unchecked: cheap polling of a tag, never evidence."""
         self._own(repo)
-        what = f"{repo}:{reference}"
+        what = f"{repo}@{reference}" if ":" in reference else f"{repo}:{reference}"
         resp = await self._send(
             repo, f"/v2/{repo.name}/manifests/{reference}", what, accept=MANIFEST_ACCEPT, head=True
         )
@@ -377,7 +377,9 @@ class RegistryClient:
                 raise RegistryAuthError(
                     self.registry, what, "HTTP 401 again with the credentials it asked for"
                 )
-            auth = await self._auth.answer(resp.headers.get("WWW-Authenticate"), scope, what)
+            auth = await self._auth.answer(
+                resp.headers.get("WWW-Authenticate"), scope, what, headers.get("Authorization")
+            )
         raise AssertionError("unreachable")
 
     async def _json(self, resp: Response, what: str) -> object:
