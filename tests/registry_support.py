@@ -44,9 +44,7 @@ ISSUER = "tlog-monitor-test-issuer"
 
 def require_registry() -> str:
     """The registry program; skips without it (fails under CI)."""
-    path = shutil.which("docker-registry") or (
-        "/usr/bin/docker-registry" if os.path.exists("/usr/bin/docker-registry") else None
-    )
+    path = shutil.which("docker-registry")
     if path is not None:
         return path
     message = "docker-registry is not installed (the Debian package docker-registry has it)"

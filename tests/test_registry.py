@@ -40,6 +40,7 @@ from tests.registry_support import (
     Pusher,
     RunningRegistry,
     TokenIssuer,
+    require_registry,
     running_registry,
     simple_signing_payload,
 )
@@ -329,3 +330,28 @@ def test_a_signed_image_carries_what_verification_needs(registry: RunningRegistr
             public.verify(raw_signature, got + b" ", ec.ECDSA(hashes.SHA256()))
 
     with_client(registry, "acme/verified", body)
+
+
+def test_a_missing_registry_program_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the registry tests"):
+        require_registry()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="docker-registry is not installed"):
+        require_registry()
+
+
+def test_plain_http_only_on_loopback() -> None:
+    async def go() -> None:
+        async with aiohttp.ClientSession() as session:
+            only = r"^ghcr\.io/acme/app: plain HTTP is only for loopback$"
+            with pytest.raises(RegistryError, match=only):
+                RegistryClient(
+                    parse_repository("ghcr.io/acme/app"),
+                    session,
+                    metrics=ClientMetrics(CollectorRegistry()),
+                    insecure_http=True,
+                )
+
+    run(go)

@@ -108,7 +108,9 @@ class RegistryClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if insecure_http and not repository.is_loopback:
-            raise RegistryError(repository.registry, "-", "plain HTTP is only for loopback")
+            raise RegistryError(
+                repository.registry, str(repository), "plain HTTP is only for loopback"
+            )
         self.registry = repository.registry
         self.policy = policy
         scheme = "http" if insecure_http else "https"
