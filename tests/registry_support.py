@@ -25,7 +25,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -235,6 +235,15 @@ class Pushed:
 
 
 @dataclass(frozen=True)
+class Layer:
+    """A layer to push: its media type, its blob, the annotations of its descriptor."""
+
+    media_type: str
+    payload: bytes
+    annotations: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class LegacySignature:
     """One layer of a cosign ``.sig`` manifest: the simple-signing payload, and the
     signature, certificate and bundle annotations cosign writes beside it."""
@@ -348,46 +357,39 @@ class Pusher:
         """cosign's ``sha256-<hex>.sig``: one simple-signing layer per signature."""
         layers = []
         for s in signatures:
-            blob = await self.blob(s.payload, SIMPLESIGNING)
             annotations = {"dev.cosignproject.cosign/signature": s.signature}
             if s.certificate is not None:
                 annotations["dev.sigstore.cosign/certificate"] = s.certificate
                 annotations["dev.sigstore.cosign/chain"] = ""
             if s.bundle is not None:
                 annotations["dev.sigstore.cosign/bundle"] = s.bundle
-            layers.append(blob.descriptor(annotations=annotations))
+            layers.append(Layer(SIMPLESIGNING, s.payload, annotations))
+        return await self.legacy(subject, ".sig", layers)
+
+    async def legacy_att(self, subject: str, envelopes: list[tuple[bytes, str]]) -> Pushed:
+        """cosign's ``sha256-<hex>.att``: one DSSE envelope layer per (envelope, predicate type)."""
+        layers = [Layer(DSSE, e, {"predicateType": p}) for e, p in envelopes]
+        return await self.legacy(subject, ".att", layers)
+
+    async def legacy(self, subject: str, suffix: str, layers: Sequence[Layer]) -> Pushed:
+        """A legacy manifest (``suffix`` ``.sig`` or ``.att``) of ``subject`` holding
+        ``layers``: each blob pushed, its descriptor carrying the layer's annotations. A
+        simulator's ``ImageArtifact`` is ``Layer(a.media_type, a.payload, a.annotations)``."""
+        descriptors = []
+        for layer in layers:
+            blob = await self.blob(layer.payload, layer.media_type)
+            descriptors.append(blob.descriptor(annotations=dict(layer.annotations)))
+        rootfs = {"type": "layers", "diff_ids": [d["digest"] for d in descriptors]}
         config = await self.blob(
-            canonical(
-                {
-                    "architecture": "",
-                    "os": "",
-                    "rootfs": {"type": "layers", "diff_ids": [d["digest"] for d in layers]},
-                }
-            ),
-            OCI_CONFIG,
+            canonical({"architecture": "", "os": "", "rootfs": rootfs}), OCI_CONFIG
         )
         doc = {
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
             "config": config.descriptor(),
-            "layers": layers,
+            "layers": descriptors,
         }
-        return await self.manifest(subject.replace(":", "-") + ".sig", doc, OCI_MANIFEST)
-
-    async def legacy_att(self, subject: str, envelopes: list[tuple[bytes, str]]) -> Pushed:
-        """cosign's ``sha256-<hex>.att``: one DSSE envelope layer per (envelope, predicate type)."""
-        layers = []
-        for envelope, predicate_type in envelopes:
-            blob = await self.blob(envelope, DSSE)
-            layers.append(blob.descriptor(annotations={"predicateType": predicate_type}))
-        config = await self._empty_config()
-        doc = {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": config.descriptor(),
-            "layers": layers,
-        }
-        return await self.manifest(subject.replace(":", "-") + ".att", doc, OCI_MANIFEST)
+        return await self.manifest(subject.replace(":", "-") + suffix, doc, OCI_MANIFEST)
 
     async def bundle_referrer(
         self,

@@ -182,6 +182,12 @@ def test_legacy_signatures_and_attestations(registry: RunningRegistry) -> None:
         assert second.annotations[COSIGN_SIGNATURE] == "MEQC"
         assert COSIGN_BUNDLE not in second.annotations
         assert await client.blob(repo, first) == payload
+        assert first.as_json() == {
+            "mediaType": SIMPLESIGNING,
+            "digest": first.digest,
+            "size": len(payload),
+            "annotations": dict(first.annotations),
+        }
         (att,) = found.attestations.layers
         assert att.media_type == DSSE_ENVELOPE
         assert att.annotations["predicateType"] == "https://slsa.dev/provenance/v1"
@@ -295,6 +301,7 @@ def test_docker_v2_manifests_and_lists(registry: RunningRegistry) -> None:
         assert [m.media_type for m in platforms] == [DOCKER_MANIFEST, DOCKER_MANIFEST]
         assert [m.digest for m in platforms] == [c.digest for c, _ in children]
         assert [str(d.platform) for d in got.manifests] == ["linux/amd64", "linux/arm64"]
+        assert got.manifests[1].as_json()["platform"] == {"os": "linux", "architecture": "arm64"}
 
     with_client(registry, "acme/docker", body)
 

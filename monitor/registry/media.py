@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from monitor.core.errors import MalformedInputError
 from monitor.core.escape import escape
@@ -57,6 +58,20 @@ class Descriptor:
     annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     artifact_type: str | None = None
     platform: Platform | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The descriptor as OCI JSON (``mediaType``, ``digest``, ``size``, ``annotations``,
+        ``artifactType``): what a reader of manifest JSON takes."""
+        doc: dict[str, Any] = {"mediaType": self.media_type, "digest": self.digest}
+        doc |= {"size": self.size, "annotations": dict(self.annotations)}
+        if self.artifact_type is not None:
+            doc["artifactType"] = self.artifact_type
+        if self.platform is not None:
+            p = self.platform
+            doc["platform"] = {"os": p.os, "architecture": p.architecture}
+            if p.variant:
+                doc["platform"]["variant"] = p.variant
+        return doc
 
 
 @dataclass(frozen=True)
