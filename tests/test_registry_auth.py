@@ -11,11 +11,13 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
+from monitor.config import parse_settings
 from monitor.core.errors import RegistryAuthError, TransientLogError
 from monitor.core.imageref import Repository, parse_repository
 from monitor.core.metrics import ClientMetrics
 from monitor.registry.auth import ANONYMOUS, Credentials, parse_challenge
 from monitor.registry.client import RegistryClient
+from monitor.registry.setup import client_for, credentials_of
 from tests.registry_realm import TokenRealm, serving
 from tests.registry_support import Pushed, Pusher, RunningRegistry, running_registry
 from tests.simlog import FAST, run
@@ -128,6 +130,29 @@ def test_basic_credentials_at_the_realm(registry: RunningRegistry) -> None:
     assert "wrong" not in repr(Credentials("ci", "wrong"))
 
 
+def test_a_client_as_the_configuration_describes_it(registry: RunningRegistry) -> None:
+    """Credentials from an ``images:`` entry, resolved from the environment."""
+    text = (
+        "logs:\n  - {name: rekor, api: v1, url: 'https://rekor.sigstore.dev'}\n"
+        f"images:\n  - repository: {registry.host}/acme/app\n"
+        "    username_env: REG_USER\n    password_env: REG_PASS\n    insecure_http: true\n"
+    )
+    environ = {"REG_USER": "ci", "REG_PASS": "s3cret"}
+    (image,) = parse_settings(text, "c.yaml", environ=environ).images
+    assert credentials_of(image) == Credentials("ci", "s3cret")
+    realm = TokenRealm(registry, username="ci", password="s3cret")
+
+    async def go() -> None:
+        async with aiohttp.ClientSession() as session, serving(realm):
+            await Pusher(session, registry, "acme/app").image("v1")
+            metrics = ClientMetrics(CollectorRegistry())
+            client = client_for(image, session, metrics=metrics, http_policy=FAST)
+            assert await client.tags(image.repo) == ["v1"]
+            assert len(realm.requests) == 1
+
+    run(go)
+
+
 def test_configured_bearer_token(registry: RunningRegistry) -> None:
     realm = TokenRealm(registry)
     assert registry.issuer is not None
@@ -197,3 +222,17 @@ def test_challenge_parsing() -> None:
     )
     assert parse_challenge(None) is None
     assert parse_challenge("") is None
+
+
+def test_credentials_of_each_kind() -> None:
+    text = (
+        "logs:\n  - {name: rekor, api: v1, url: 'https://rekor.sigstore.dev'}\n"
+        "images:\n  - repository: ghcr.io/acme/a\n    token_env: REG_TOKEN\n"
+        "  - repository: ghcr.io/acme/b\n"
+    )
+    bearer, anonymous = parse_settings(text, "c.yaml", environ={"REG_TOKEN": "t0k"}).images
+    assert credentials_of(bearer) == Credentials(token="t0k")
+    assert credentials_of(bearer).kind == "bearer"
+    assert credentials_of(anonymous) is ANONYMOUS
+    assert credentials_of(anonymous).kind == "anonymous"
+    assert "t0k" not in repr(credentials_of(bearer))
