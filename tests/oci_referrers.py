@@ -35,7 +35,8 @@ class OciEndpoint:
     elsewhere), ``ignore_filter`` (referrers answered unfiltered), ``cdn`` (blobs redirected to
     another server, which records the ``Authorization`` it is sent), ``flaky`` (each path's
     first request answered 429 with ``Retry-After``), ``evil_realm`` (a token realm over
-    plain HTTP off loopback)."""
+    plain HTTP off loopback), ``tags_not_strings``, ``tags_bad``, ``tags_not_object`` (tag
+    lists of a wrong shape)."""
 
     mode: str = "honest"
     page_size: int = 2  # referrers per page
@@ -87,6 +88,12 @@ class OciEndpoint:
 
     async def tag_list(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
+        if self.mode == "tags_not_strings":
+            return web.json_response({"name": name, "tags": ["v1", 2]})
+        if self.mode == "tags_bad":
+            return web.json_response({"name": name, "tags": ["v1", "-x\u001b[2J"]})
+        if self.mode == "tags_not_object":
+            return web.json_response(["v1"])
         if self.mode == "huge_tags":
             return web.json_response({"name": name, "tags": [f"t{i}" for i in range(1 << 20)]})
         n = int(request.query.get("n", "1000"))

@@ -132,6 +132,12 @@ def test_manifests_by_tag_and_digest(registry: RunningRegistry) -> None:
             await client.manifest(other, "v1")
         with pytest.raises(RegistryError, match=r"acme/none \(tags\): no such repository"):
             await client.tags(replace(repo, name="acme/none"))
+        with pytest.raises(RegistryError, match="not a repository name"):
+            await client.tags(replace(repo, name="../acme/app"))
+        with pytest.raises(RegistryError, match=r"acme/app:v1\?n=1: not a tag or digest"):
+            await client.manifest(repo, "v1?n=1")
+        with pytest.raises(RegistryError, match="acme/app:a/b: not a tag or digest"):
+            await client.head(repo, "a/b")
 
     with_client(registry, "acme/app", body)
 

@@ -130,3 +130,21 @@ def test_malformed_manifests(doc: dict[str, object], problem: str) -> None:
             await client.manifest(repo, "bad")
 
     against(endpoint, body)
+
+
+@pytest.mark.parametrize(
+    ("mode", "problem"),
+    [
+        ("tags_not_strings", r"malformed tag list: tags\[1\]: expected a string, got int"),
+        ("tags_bad", r"bad tag '-x\\x1b\[2J'"),
+        ("tags_not_object", "malformed tag list: .*expected an object, got a list"),
+    ],
+)
+def test_malformed_tag_lists(mode: str, problem: str) -> None:
+    endpoint = OciEndpoint(mode=mode)
+
+    async def body(client: RegistryClient, repo: Repository) -> None:
+        with pytest.raises(RegistryError, match=rf"^{repo} \(tags\): {problem}"):
+            await client.tags(repo)
+
+    against(endpoint, body)

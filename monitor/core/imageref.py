@@ -19,7 +19,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from monitor.core.errors import MalformedInputError
-from monitor.core.escape import escape
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"  # where docker.io's API answers
@@ -91,7 +90,7 @@ def parse_repository(text: str) -> Repository:
     if sep and ("." in first or ":" in first or first == "localhost"):
         host, path = first, rest
         if not _HOST.fullmatch(host):
-            raise MalformedInputError(f"{escape(host)!r} is not a registry host")
+            raise MalformedInputError(f"{host!r} is not a registry host")
         if host == "index.docker.io":
             host = DOCKER_HUB
     else:
@@ -100,7 +99,7 @@ def parse_repository(text: str) -> Repository:
         path = f"library/{path}"
     if not _PATH.fullmatch(path):
         raise MalformedInputError(
-            f"{escape(path)!r} is not a repository name (lowercase components of letters "
+            f"{path!r} is not a repository name (lowercase components of letters "
             "and digits, separated by '/', '.', '_', '__' or '-')"
         )
     return Repository(host, path)
@@ -117,10 +116,10 @@ def parse_reference(text: str) -> ImageReference:
     if colon > slash:  # a colon after the last slash starts a tag, not a port
         name, tag = name[:colon], name[colon + 1 :]
         if not _TAG.fullmatch(tag):
-            raise MalformedInputError(f"{escape(tag)!r} is not a tag")
+            raise MalformedInputError(f"{tag!r} is not a tag")
     repository = parse_repository(name)
     if tag is None and not at:
-        raise MalformedInputError(f"{escape(text)!r} names neither a tag nor a digest")
+        raise MalformedInputError(f"{text[:300]!r} names neither a tag nor a digest")
     return ImageReference(repository, tag, digest if at else None)
 
 
@@ -129,7 +128,7 @@ def check_digest(digest: str) -> str:
     ``MalformedInputError``: only digests we can check are taken."""
     m = _DIGEST.fullmatch(digest)
     if not m or len(m.group(2)) != _DIGESTS[m.group(1)]:
-        raise MalformedInputError(f"{escape(digest[:140])!r} is not a sha256 or sha512 digest")
+        raise MalformedInputError(f"{digest[:140]!r} is not a sha256 or sha512 digest")
     return digest
 
 

@@ -150,7 +150,7 @@ class Authenticator:
             self._basic_asked = True
             return self._credentials.basic()
         if challenge.scheme != "bearer" or not challenge.realm:
-            raise self._fail(what, f"unusable challenge {escape(str(challenge_header)[:200])!r}")
+            raise self._fail(what, f"unusable challenge {str(challenge_header)[:200]!r}")
         async with self._locks.setdefault(scope, asyncio.Lock()):
             cached = self._tokens.get(scope)
             if cached and cached.header != refused and cached.expires > self._clock():
@@ -165,7 +165,7 @@ class Authenticator:
         realm = challenge.realm or ""
         parts = urlsplit(realm)
         if parts.scheme not in ("https", "http") or not parts.netloc:
-            raise self._fail(what, f"token realm {escape(realm[:200])!r} is no http(s) URL")
+            raise self._fail(what, f"token realm {realm[:200]!r} is no http(s) URL")
         if parts.scheme == "http" and not (self._insecure and is_loopback_host(parts.netloc)):
             raise self._fail(what, f"refused a token realm over plain HTTP: {escape(realm[:200])}")
         origin = f"{parts.scheme}://{parts.netloc}"

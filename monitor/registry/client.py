@@ -33,6 +33,7 @@ from monitor.core.imageref import (
     check_digest,
     fallback_tag,
     is_tag,
+    parse_repository,
     signature_tag,
 )
 from monitor.core.jsonread import JsonReader
@@ -91,6 +92,9 @@ class Attachments:
     attestations: Manifest | None
 
 
+DEFAULT_POLICY = RegistryPolicy()
+
+
 class RegistryClient:
     """Reads one registry. ``registry`` is the host as named in references (``docker.io``
     is read at its API host); ``insecure_http`` (plain HTTP) is only for loopback."""
@@ -103,7 +107,7 @@ class RegistryClient:
         metrics: ClientMetrics,
         credentials: Credentials = ANONYMOUS,
         http_policy: HttpPolicy = DEFAULT_HTTP,
-        policy: RegistryPolicy = RegistryPolicy(),
+        policy: RegistryPolicy = DEFAULT_POLICY,
         insecure_http: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -149,17 +153,24 @@ class RegistryClient:
             resp = await self._send(repo, path, what, max_bytes=self.policy.max_page_bytes)
             if resp.status == 404:
                 raise RegistryError(self.registry, what, "no such repository (HTTP 404)")
-            doc = JsonReader(await self._json(resp, what), "")
-            page = doc.opt("tags")  # distribution answers null for a repository without tags
-            for item in page.items() if page is not None else []:
-                tag = item.str()
-                if not is_tag(tag):
-                    raise RegistryError(self.registry, what, f"bad tag {escape(tag[:140])!r}")
+            for tag in self._page_of_tags(await self._json(resp, what), what):
                 tags[tag] = None
             if len(tags) > self.policy.max_tags:
                 raise RegistryError(self.registry, what, f"more than {self.policy.max_tags} tags")
             path = self._next_page(resp, path, repo, what)
         return list(tags)
+
+    def _page_of_tags(self, data: object, what: str) -> list[str]:
+        doc = JsonReader(data, "")
+        try:
+            page = doc.opt("tags")  # distribution answers null for a repository without tags
+            found = [item.str() for item in page.items()] if page is not None else []
+        except MalformedInputError as e:
+            raise RegistryError(self.registry, what, f"malformed tag list: {e}") from None
+        for tag in found:
+            if not is_tag(tag):
+                raise RegistryError(self.registry, what, f"bad tag {tag[:140]!r}")
+        return found
 
     # -- manifests ---------------------------------------------------------------------
 
@@ -169,11 +180,7 @@ class RegistryClient:
         ``Docker-Content-Digest`` (by tag; sha256 of the bytes when nothing is claimed)."""
         self._own(repo)
         by_digest = ":" in reference
-        what = f"{repo}@{reference}" if by_digest else f"{repo}:{reference}"
-        if by_digest:
-            self._digest(reference, what)
-        elif not is_tag(reference):
-            raise RegistryError(self.registry, what, "not a tag or digest")
+        what = self._reference(repo, reference)
         resp = await self._send(
             repo,
             f"/v2/{repo.name}/manifests/{reference}",
@@ -205,7 +212,7 @@ class RegistryClient:
         """The digest the registry claims for ``reference`` (HEAD, no body), or None if
         absent. A claim only, unchecked: cheap polling of a tag, never evidence."""
         self._own(repo)
-        what = f"{repo}@{reference}" if ":" in reference else f"{repo}:{reference}"
+        what = self._reference(repo, reference)
         resp = await self._send(
             repo, f"/v2/{repo.name}/manifests/{reference}", what, accept=MANIFEST_ACCEPT, head=True
         )
@@ -405,8 +412,9 @@ class RegistryClient:
         if f"{parts.scheme}://{parts.netloc}" != self.base_url or not parts.path.startswith(
             f"/v2/{repo.name}/"
         ):
+            shown = escape(target[:200])
             raise RegistryError(
-                self.registry, what, f"refused a next page off the repository: {escape(target)}"
+                self.registry, what, f"refused a next page off the repository: {shown}"
             )
         query = f"?{parts.query}" if parts.query else ""
         return f"{parts.path}{query}"
@@ -426,8 +434,27 @@ class RegistryClient:
             raise RegistryError(self.registry, what, str(e)) from None
 
     def _own(self, repo: Repository) -> None:
+        """``repo`` is on this registry and a name the grammar allows (it goes into paths)."""
         if repo.registry != self.registry:
             raise RegistryError(self.registry, str(repo), "belongs to another registry")
+        try:
+            valid = parse_repository(str(repo)) == repo
+        except MalformedInputError:
+            valid = False
+        if not valid:
+            raise RegistryError(self.registry, escape(str(repo)), "not a repository name")
+
+    def _reference(self, repo: Repository, reference: str) -> str:
+        """``repo`` and ``reference`` as messages name them, once ``reference`` is checked to
+        be a tag or a digest (it goes into a path)."""
+        if ":" in reference:
+            what = f"{repo}@{reference}"
+            self._digest(reference, what)
+        else:
+            what = f"{repo}:{escape(reference)}"
+            if not is_tag(reference):
+                raise RegistryError(self.registry, what, "not a tag or digest")
+        return what
 
 
 def _of_type(

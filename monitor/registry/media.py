@@ -9,7 +9,6 @@ from types import MappingProxyType
 from typing import Any
 
 from monitor.core.errors import MalformedInputError
-from monitor.core.escape import escape
 from monitor.core.imageref import check_digest
 from monitor.core.jsonread import JsonReader
 
@@ -106,7 +105,7 @@ def parse_manifest(data: object, raw: bytes, digest: str, content_type: str | No
     media_type = declared.str() if declared else None
     header = (content_type or "").split(";")[0].strip() or None
     if media_type and header and header in INDEX_TYPES | MANIFEST_TYPES and header != media_type:
-        raise doc.fail(f"mediaType {escape(media_type)!r} but Content-Type {escape(header)!r}")
+        raise doc.fail(f"mediaType {media_type[:100]!r} but Content-Type {header[:100]!r}")
     media_type = media_type or header or (OCI_INDEX if "manifests" in obj else OCI_MANIFEST)
     if media_type in INDEX_TYPES:
         children = tuple(_descriptor(d) for d in doc.get("manifests").items())
@@ -120,7 +119,7 @@ def parse_manifest(data: object, raw: bytes, digest: str, content_type: str | No
             annotations=_annotations(doc),
         )
     if media_type not in MANIFEST_TYPES:
-        raise doc.fail(f"media type {escape(media_type[:100])!r} is no manifest or index")
+        raise doc.fail(f"media type {media_type[:100]!r} is no manifest or index")
     return Manifest(
         digest,
         media_type,

@@ -8,9 +8,7 @@ from monitor.config.images import ImageSettings
 from monitor.core.metrics import ClientMetrics
 from monitor.logclient.http import HttpPolicy
 from monitor.registry.auth import ANONYMOUS, Credentials
-from monitor.registry.client import DEFAULT_HTTP, RegistryClient, RegistryPolicy
-
-DEFAULT_POLICY = RegistryPolicy()
+from monitor.registry.client import DEFAULT_HTTP, DEFAULT_POLICY, RegistryClient, RegistryPolicy
 
 
 def credentials_of(image: ImageSettings) -> Credentials:
