@@ -35,7 +35,8 @@ class OciEndpoint:
     elsewhere), ``ignore_filter`` (referrers answered unfiltered), ``cdn`` (blobs redirected to
     another server, which records the ``Authorization`` it is sent), ``flaky`` (each path's
     first request answered 429 with ``Retry-After``), ``evil_realm`` (a token realm over
-    plain HTTP off loopback), ``tags_not_strings``, ``tags_bad``, ``tags_not_object`` (tag
+    plain HTTP off loopback), ``no_api_405`` (the referrers API refused, as some registries
+    without it do), ``tags_not_strings``, ``tags_bad``, ``tags_not_object`` (tag
     lists of a wrong shape)."""
 
     mode: str = "honest"
@@ -143,6 +144,8 @@ class OciEndpoint:
         return web.Response(body=data)
 
     async def referrers(self, request: web.Request) -> web.Response:
+        if self.mode == "no_api_405":
+            raise web.HTTPMethodNotAllowed("GET", ["HEAD"])
         name, subject = request.match_info["name"], request.match_info["digest"]
         wanted = request.query.get("artifactType")
         found = []

@@ -9,13 +9,13 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitor.core.errors import RegistryAuthError
+from monitor.core.errors import RegistryAuthError, RegistryError
 from monitor.core.imageref import Repository, parse_repository
 from monitor.core.metrics import ClientMetrics
 from monitor.registry.auth import ANONYMOUS, Credentials
 from monitor.registry.client import RegistryClient, RegistryPolicy
 from monitor.registry.media import SIGSTORE_BUNDLE, Descriptor
-from tests.oci_referrers import OCI_MANIFEST, OciEndpoint, serving
+from tests.oci_referrers import OCI_INDEX, OCI_MANIFEST, OciEndpoint, serving
 from tests.simlog import FAST, run
 
 SPDX = "application/spdx+json"
@@ -194,3 +194,33 @@ def test_a_token_realm_over_plain_http_off_loopback_is_refused() -> None:
             await client.tags(repo)
 
     against(endpoint, body, credentials=Credentials("ci", "pw"))
+
+
+def test_a_referrers_api_refused_with_405_falls_back_to_the_tag() -> None:
+    endpoint = OciEndpoint(mode="no_api_405")
+    image, made = image_with_referrers(endpoint, bundles=2, sboms=0)
+    raw = {d: endpoint.manifests[d][0] for d in made}
+    listed = [
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": d,
+            "size": len(raw[d]),
+            "artifactType": SIGSTORE_BUNDLE,
+        }
+        for d in made
+    ]
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": listed}
+    endpoint.put(index, image.replace(":", "-"))
+
+    async def body(client: RegistryClient, repo: Repository) -> None:
+        found = await client.referrers(repo, image, SIGSTORE_BUNDLE)
+        assert found.source == "fallback"
+        assert [d.digest for d in found.descriptors] == made
+
+    against(endpoint, body)
+
+    async def capped(client: RegistryClient, repo: Repository) -> None:
+        with pytest.raises(RegistryError, match=r":sha256-[0-9a-f]{64}: more than 1 referrers"):
+            await client.referrers(repo, image)
+
+    against(endpoint, capped, policy=RegistryPolicy(max_referrers=1))

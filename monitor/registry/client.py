@@ -1,46 +1,30 @@
-"""An async client for one registry's HTTP API v2 (the OCI distribution spec), read-only.
+"""An async client for one registry's HTTP API v2 (the OCI distribution spec), read-only:
+tags, manifests and indexes, blobs, and what is attached to a digest.
 
-Over the log clients' ``LogHttp`` (rate limit, retries with ``Retry-After``, size caps,
-timeouts, same-host redirects only), with the registry's authentication (``auth.py``). A
-registry is hostile: every manifest and blob must hash to the digest asked for (a manifest
-fetched by tag to the digest the registry claims, if it claims one), every answer is capped,
-and paginated answers (tags, referrers) are bounded in pages and items and may not loop.
+Over ``RegistryTransport`` (``transport.py``: the log clients' HTTP policy and the registry's
+authentication). A registry is hostile: every manifest and blob must hash to the digest asked
+for (a manifest fetched by tag to the digest the registry claims, if it claims one), every
+answer is capped, and paginated answers (tags, referrers) are bounded in pages and items and
+may not loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote
 
-import aiohttp
-
-from monitor.core.errors import (
-    LogResponseError,
-    MalformedInputError,
-    RegistryAuthError,
-    RegistryDigestError,
-    RegistryError,
-)
+from monitor.core.errors import MalformedInputError, RegistryDigestError, RegistryError
 from monitor.core.escape import escape
 from monitor.core.imageref import (
     Repository,
     attestation_tag,
-    check_digest,
     fallback_tag,
     is_tag,
-    parse_repository,
     signature_tag,
 )
 from monitor.core.jsonread import JsonReader
-from monitor.core.metrics import ClientMetrics
-from monitor.logclient.decode import decode_json
-from monitor.logclient.http import RETURNED, HttpPolicy, LogHttp, Response
-from monitor.registry.auth import ANONYMOUS, Authenticator, Credentials
 from monitor.registry.media import (
     MANIFEST_ACCEPT,
     Descriptor,
@@ -48,26 +32,17 @@ from monitor.registry.media import (
     parse_index_descriptors,
     parse_manifest,
 )
+from monitor.registry.transport import (
+    DEFAULT_HTTP,
+    DEFAULT_POLICY,
+    ERROR_BODY,
+    NO_REFERRERS_API,
+    RegistryPolicy,
+    RegistryTransport,
+)
 
-_LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?', re.IGNORECASE)
-DEFAULT_HTTP = HttpPolicy()
-ERROR_BODY = 4096
-_HASHES = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
-
-
-@dataclass(frozen=True)
-class RegistryPolicy:
-    """What one registry's answers may take, beyond the HTTP policy."""
-
-    max_manifest_bytes: int = 4 << 20  # distribution's own limit on a manifest
-    tag_page_size: int = 1000
-    max_tag_pages: int = 100
-    max_tags: int = 100_000
-    max_page_bytes: int = 4 << 20  # a page of tags or referrers
-    max_referrer_pages: int = 20
-    max_referrers: int = 10_000
-    max_index_children: int = 256
-    max_blob_bytes: int = 16 << 20
+__all__ = ["DEFAULT_HTTP", "DEFAULT_POLICY", "Attachments", "Referrers", "RegistryClient"]
+__all__ += ["RegistryPolicy"]
 
 
 @dataclass(frozen=True)
@@ -92,45 +67,9 @@ class Attachments:
     attestations: Manifest | None
 
 
-DEFAULT_POLICY = RegistryPolicy()
-
-
-class RegistryClient:
+class RegistryClient(RegistryTransport):
     """Reads one registry. ``registry`` is the host as named in references (``docker.io``
     is read at its API host); ``insecure_http`` (plain HTTP) is only for loopback."""
-
-    def __init__(
-        self,
-        repository: Repository,
-        session: aiohttp.ClientSession,
-        *,
-        metrics: ClientMetrics,
-        credentials: Credentials = ANONYMOUS,
-        http_policy: HttpPolicy = DEFAULT_HTTP,
-        policy: RegistryPolicy = DEFAULT_POLICY,
-        insecure_http: bool = False,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if insecure_http and not repository.is_loopback:
-            raise RegistryError(
-                repository.registry, str(repository), "plain HTTP is only for loopback"
-            )
-        self.registry = repository.registry
-        self.policy = policy
-        scheme = "http" if insecure_http else "https"
-        self.base_url = f"{scheme}://{repository.api_host}"
-        self._http = LogHttp(
-            self.base_url, session, log=self.registry, metrics=metrics, policy=http_policy
-        )
-        self._auth = Authenticator(
-            self.registry,
-            session,
-            credentials=credentials,
-            metrics=metrics,
-            policy=http_policy,
-            insecure_http=insecure_http,
-            clock=clock,
-        )
 
     # -- tags --------------------------------------------------------------------------
 
@@ -297,8 +236,15 @@ class RegistryClient:
                 raise RegistryError(
                     self.registry, what, f"more than {self.policy.max_referrer_pages} pages"
                 )
-            resp = await self._send(repo, path, what, max_bytes=self.policy.max_page_bytes)
-            if resp.status == 404 and not found and len(seen_pages) == 1:
+            first = len(seen_pages) == 1
+            resp = await self._send(
+                repo,
+                path,
+                what,
+                max_bytes=self.policy.max_page_bytes,
+                also=NO_REFERRERS_API if first else frozenset(),
+            )
+            if resp.status in NO_REFERRERS_API and first:
                 return await self._fallback(repo, digest, artifact_type)
             if resp.status == 404:
                 raise RegistryError(self.registry, what, "a later page answered 404")
@@ -319,9 +265,12 @@ class RegistryClient:
         index = await self.manifest(repo, fallback_tag(digest))
         if index is None:
             return Referrers(digest, (), "none")
+        where = f"{repo}:{fallback_tag(digest)}"
         if not index.is_index:
+            raise RegistryError(self.registry, where, "fallback tag is not an index")
+        if len(index.manifests) > self.policy.max_referrers:
             raise RegistryError(
-                self.registry, f"{repo}:{fallback_tag(digest)}", "fallback tag is not an index"
+                self.registry, where, f"more than {self.policy.max_referrers} referrers"
             )
         return Referrers(digest, _of_type(index.manifests, artifact_type), "fallback")
 
@@ -343,118 +292,6 @@ class RegistryClient:
             self.legacy_attestations(repo, digest),
         )
         return Attachments(digest, referrers, sig, att)
-
-    # -- plumbing ----------------------------------------------------------------------
-
-    async def _send(
-        self,
-        repo: Repository,
-        path: str,
-        what: str,
-        *,
-        accept: str | None = None,
-        max_bytes: int | None = None,
-        head: bool = False,
-        off_host: bool = False,
-    ) -> Response:
-        """One request, answered once more after a 401 with the credentials the registry's
-        challenge asks for. 200 and 404 are returned; anything else raises."""
-        scope = f"repository:{repo.name}:pull"
-        headers = {"Accept": accept} if accept else {}
-        auth = self._auth.header(scope)
-        statuses = RETURNED | {401}
-        for attempt in (1, 2):
-            if auth:
-                headers["Authorization"] = auth
-            try:
-                if head:
-                    resp = await self._http.head(path, headers=headers, statuses=statuses)
-                else:
-                    resp = await self._http.get(
-                        path,
-                        headers=headers,
-                        max_bytes=max_bytes,
-                        statuses=statuses,
-                        off_host=off_host,
-                    )
-            except LogResponseError as e:
-                message = str(e).removeprefix(f"{self.registry}: ")
-                raise RegistryError(self.registry, what, message) from None
-            if resp.status != 401:
-                return resp
-            if attempt == 2:
-                raise RegistryAuthError(
-                    self.registry, what, "HTTP 401 again with the credentials it asked for"
-                )
-            auth = await self._auth.answer(
-                resp.headers.get("WWW-Authenticate"), scope, what, headers.get("Authorization")
-            )
-        raise AssertionError("unreachable")
-
-    async def _json(self, resp: Response, what: str) -> object:
-        try:
-            # bytes bound the values: a manifest of 4 MiB cannot hold more than 4M of them
-            return await decode_json(resp.body, len(resp.body) + 1, what)
-        except LogResponseError as e:
-            raise RegistryError(self.registry, what, str(e).removeprefix(f"{what}: ")) from None
-
-    def _next_page(self, resp: Response, path: str, repo: Repository, what: str) -> str | None:
-        """The next page's path from the ``Link`` header: on this registry, under this
-        repository's API path, or refused."""
-        link = resp.headers.get("Link")
-        if not link:
-            return None
-        m = _LINK.search(link)
-        if not m:
-            return None
-        target = urljoin(urljoin(self.base_url, path), m.group(1))
-        parts = urlsplit(target)
-        if f"{parts.scheme}://{parts.netloc}" != self.base_url or not parts.path.startswith(
-            f"/v2/{repo.name}/"
-        ):
-            shown = escape(target[:200])
-            raise RegistryError(
-                self.registry, what, f"refused a next page off the repository: {shown}"
-            )
-        query = f"?{parts.query}" if parts.query else ""
-        return f"{parts.path}{query}"
-
-    def _check_hash(self, body: bytes, digest: str, what: str) -> None:
-        algorithm, _, want = digest.partition(":")
-        got = _HASHES[algorithm](body).hexdigest()
-        if got != want:
-            raise RegistryDigestError(
-                self.registry, what, f"bytes hash to {algorithm}:{got}, not {digest}"
-            )
-
-    def _digest(self, digest: str, what: str) -> str:
-        try:
-            return check_digest(digest)
-        except MalformedInputError as e:
-            raise RegistryError(self.registry, what, str(e)) from None
-
-    def _own(self, repo: Repository) -> None:
-        """``repo`` is on this registry and a name the grammar allows (it goes into paths)."""
-        if repo.registry != self.registry:
-            raise RegistryError(self.registry, str(repo), "belongs to another registry")
-        try:
-            valid = parse_repository(str(repo)) == repo
-        except MalformedInputError:
-            valid = False
-        if not valid:
-            raise RegistryError(self.registry, escape(str(repo)), "not a repository name")
-
-    def _reference(self, repo: Repository, reference: str) -> str:
-        """``repo`` and ``reference`` as messages name them, once ``reference`` is checked to
-        be a tag or a digest (it goes into a path)."""
-        if ":" in reference:
-            what = f"{repo}@{reference}"
-            self._digest(reference, what)
-        else:
-            what = f"{repo}:{escape(reference)}"
-            if not is_tag(reference):
-                raise RegistryError(self.registry, what, "not a tag or digest")
-        return what
 
 
 def _of_type(
