@@ -35,9 +35,9 @@ class OciEndpoint:
     elsewhere), ``ignore_filter`` (referrers answered unfiltered), ``cdn`` (blobs redirected to
     another server, which records the ``Authorization`` it is sent), ``flaky`` (each path's
     first request answered 429 with ``Retry-After``), ``evil_realm`` (a token realm over
-    plain HTTP off loopback), ``no_api_405`` (the referrers API refused, as some registries
-    without it do), ``tags_not_strings``, ``tags_bad``, ``tags_not_object`` (tag
-    lists of a wrong shape)."""
+    plain HTTP off loopback), ``foreign_realm`` (a realm on another host), ``no_api_405``
+    (the referrers API refused, as some registries without it do), ``tags_not_strings``,
+    ``tags_bad``, ``tags_not_object`` (tag lists of a wrong shape)."""
 
     mode: str = "honest"
     page_size: int = 2  # referrers per page
@@ -79,8 +79,11 @@ class OciEndpoint:
         if self.mode == "flaky" and request.path_qs not in self.seen:
             self.seen.add(request.path_qs)
             raise web.HTTPTooManyRequests(headers={"Retry-After": "0"})
-        if self.mode == "evil_realm":
-            challenge = 'Bearer realm="http://realm.example/token",service="x"'
+        if self.mode in ("evil_realm", "foreign_realm"):
+            realm = "http://realm.example/token"
+            if self.mode == "foreign_realm":  # loopback, but another host than the registry's
+                realm = f"http://localhost:{self.cdn_port}/token"
+            challenge = f'Bearer realm="{realm}",service="x"'
             raise web.HTTPUnauthorized(headers={"WWW-Authenticate": challenge})
         if not self._authorized(request):
             raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="oci"'})

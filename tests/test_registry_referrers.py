@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from monitor.core.errors import RegistryAuthError, RegistryError
 from monitor.core.imageref import Repository, parse_repository
 from monitor.core.metrics import ClientMetrics
-from monitor.registry.auth import ANONYMOUS, Credentials
+from monitor.registry.auth import ANONYMOUS, Credentials, same_site
 from monitor.registry.client import RegistryClient, RegistryPolicy
 from monitor.registry.media import SIGSTORE_BUNDLE, Descriptor
 from tests.oci_referrers import OCI_INDEX, OCI_MANIFEST, OciEndpoint, serving
@@ -224,3 +224,37 @@ def test_a_referrers_api_refused_with_405_falls_back_to_the_tag() -> None:
             await client.referrers(repo, image)
 
     against(endpoint, capped, policy=RegistryPolicy(max_referrers=1))
+
+
+def test_credentials_never_go_to_a_realm_on_another_site() -> None:
+    endpoint = OciEndpoint(mode="foreign_realm")
+
+    async def body(client: RegistryClient, repo: Repository) -> None:
+        with pytest.raises(
+            RegistryAuthError,
+            match=r"refused to send credentials to a token realm on another site: localhost:\d+",
+        ):
+            await client.tags(repo)
+
+    against(endpoint, body, credentials=Credentials("ci", "pw"))
+
+
+@pytest.mark.parametrize(
+    ("host", "other", "same"),
+    [
+        ("registry-1.docker.io", "auth.docker.io", True),
+        ("ghcr.io", "ghcr.io", True),
+        ("ghcr.io", "GHCR.IO:443", True),
+        ("quay.io", "quay.io:8443", True),
+        ("registry.example.com", "auth.example.com", True),
+        ("ghcr.io", "evil.io", False),
+        ("registry.example.com", "example.org", False),
+        ("127.0.0.1:5000", "127.0.0.1:5001", True),
+        ("127.0.0.1:5000", "127.0.0.2:5000", False),
+        ("127.0.0.1:5000", "localhost:5000", False),
+        ("[::1]:5000", "[::1]:80", True),
+        ("localhost:5000", "evil.localhost", False),
+    ],
+)
+def test_same_site(host: str, other: str, same: bool) -> None:
+    assert same_site(host, other) is same

@@ -71,6 +71,23 @@ class Challenge:
         return self.params.get("realm")
 
 
+def same_site(host: str, other: str) -> bool:
+    """Whether two hosts (``name[:port]``) belong to one site: the same IP address or
+    ``localhost``, or names that end in the same two labels (``registry-1.docker.io`` and
+    ``auth.docker.io``; ``ghcr.io`` and itself). Ports do not matter."""
+    a, b = _hostname(host), _hostname(other)
+    if a == b:
+        return True
+    if any(c.isdigit() for c in a.rsplit(".", 1)[-1]) or ":" in a or ":" in b:
+        return False  # an IP address: only itself
+    return a.count(".") >= 1 and a.split(".")[-2:] == b.split(".")[-2:]
+
+
+def _hostname(host: str) -> str:
+    parsed = urlsplit(f"//{host}").hostname
+    return (parsed or host).lower().rstrip(".")
+
+
 def parse_challenge(header: str | None) -> Challenge | None:
     """The first challenge of a ``WWW-Authenticate`` header, or None if there is none."""
     if not header:
@@ -103,6 +120,7 @@ class Authenticator:
         registry: str,
         session: aiohttp.ClientSession,
         *,
+        api_host: str,
         credentials: Credentials,
         metrics: ClientMetrics,
         policy: HttpPolicy,
@@ -110,6 +128,7 @@ class Authenticator:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._registry = registry
+        self._api_host = api_host
         self._session = session
         self._credentials = credentials
         self._metrics = metrics
@@ -179,6 +198,12 @@ class Authenticator:
         params["scope"] = challenge.params.get("scope") or scope
         headers = {}
         if self._credentials.username is not None:
+            if not same_site(self._api_host, parts.netloc):
+                # a registry could name any realm: our password goes only to its own site
+                raise self._fail(
+                    what,
+                    f"refused to send credentials to a token realm on another site: {parts.netloc}",
+                )
             headers["Authorization"] = self._credentials.basic()
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         try:

@@ -84,6 +84,7 @@ class RegistryTransport:
         self._auth = Authenticator(
             self.registry,
             session,
+            api_host=repository.api_host,
             credentials=credentials,
             metrics=metrics,
             policy=http_policy,
