@@ -37,7 +37,7 @@ class OciEndpoint:
     first request answered 429 with ``Retry-After``), ``evil_realm`` (a token realm over
     plain HTTP off loopback), ``foreign_realm`` (a realm on another host), ``no_api_405``
     (the referrers API refused, as some registries without it do), ``tags_not_strings``,
-    ``tags_bad``, ``tags_not_object`` (tag lists of a wrong shape)."""
+    ``tags_bad``, ``tags_not_object`` (tag lists of a wrong shape), ``denied`` (403)."""
 
     mode: str = "honest"
     page_size: int = 2  # referrers per page
@@ -79,6 +79,8 @@ class OciEndpoint:
         if self.mode == "flaky" and request.path_qs not in self.seen:
             self.seen.add(request.path_qs)
             raise web.HTTPTooManyRequests(headers={"Retry-After": "0"})
+        if self.mode == "denied":
+            raise web.HTTPForbidden(text="DENIED")
         if self.mode in ("evil_realm", "foreign_realm"):
             realm = "http://realm.example/token"
             if self.mode == "foreign_realm":  # loopback, but another host than the registry's

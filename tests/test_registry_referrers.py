@@ -226,6 +226,14 @@ def test_a_referrers_api_refused_with_405_falls_back_to_the_tag() -> None:
     against(endpoint, capped, policy=RegistryPolicy(max_referrers=1))
 
 
+def test_access_denied() -> None:
+    async def body(client: RegistryClient, repo: Repository) -> None:
+        with pytest.raises(RegistryAuthError, match=r"\(tags\): HTTP 403 for .*DENIED"):
+            await client.tags(repo)
+
+    against(OciEndpoint(mode="denied"), body)
+
+
 def test_credentials_never_go_to_a_realm_on_another_site() -> None:
     endpoint = OciEndpoint(mode="foreign_realm")
 

@@ -126,7 +126,8 @@ class RegistryTransport:
                     )
             except LogResponseError as e:
                 message = str(e).removeprefix(f"{self.registry}: ")
-                raise RegistryError(self.registry, what, message) from None
+                kind = RegistryAuthError if e.status == 403 else RegistryError  # denied
+                raise kind(self.registry, what, message) from None
             if resp.status != 401:
                 return resp
             if attempt == 2:
