@@ -18,7 +18,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "monitor"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("core",),  # errors, decoding, escaping, times, metrics, findings, live log status
+    ("core",),  # errors, decoding, escaping, times, metrics, findings, log status, image refs
     ("tlog",),  # Merkle trees, signed notes, checkpoints, tiles, proofs
     ("trust",),  # the trusted root and signing config, TUF
     ("entries",),  # entry bodies into signing records
@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("imagesig",),  # container image signatures and attestations, verified and judged
     ("config",),  # the YAML configuration
     ("logclient",),  # Rekor v1 and v2 clients
+    ("registry",),  # container registries: tags, manifests, signatures attached
     ("bundles", "storage"),  # evidence users hold; the database
     ("alerts",),  # routing, payloads, signing, delivery
     ("api",),  # the HTTP API, /metrics, health endpoints

@@ -34,11 +34,14 @@ from monitor.config.base import ConfigModel, raw_items
 from monitor.config.database import DEFAULT_DATABASE_URL, DatabaseSettings
 from monitor.config.fields import none_is_empty
 from monitor.config.ha import HaSettings
+from monitor.config.images import ImageSettings
 from monitor.config.logs import PRODUCTION_TUF_URL, LogSettings, TrustSettings
 from monitor.config.problems import Loc, Problem, format_loc
 from monitor.config.server import DEFAULT_LISTEN, ServerSettings, TokenSettings
 from monitor.config.watch import WatchRule
+from monitor.core.errors import MalformedInputError
 from monitor.core.findings import FindingKind
+from monitor.core.imageref import parse_repository
 from monitor.rules.spec import RuleSpec
 
 __all__ = [
@@ -50,6 +53,7 @@ __all__ = [
     "DatabaseSettings",
     "HaSettings",
     "HealthSettings",
+    "ImageSettings",
     "LogSettings",
     "ServerSettings",
     "Settings",
@@ -89,6 +93,14 @@ class Settings(ConfigModel):
             "it matches. See [watch rules](#watch-rules) for selectors and patterns."
         },
     )
+    images: Annotated[tuple[ImageSettings, ...], BeforeValidator(none_is_empty)] = Field(
+        default=(),
+        json_schema_extra={
+            "note": "Container image repositories watched on their registries: every image a "
+            "watched tag points at must carry a valid signature (or attestation) from an "
+            "expected signer."
+        },
+    )
     alerts: AlertSettings = Field(
         default_factory=AlertSettings,
         json_schema_extra={
@@ -124,6 +136,7 @@ class Settings(ConfigModel):
         out += _unique(("alerts", "sinks"), sinks, "name", "sink name")
         out += _unique(("server", "tokens"), tokens, "name", "token name")
         out += _unique(("logs",), raw.get("logs"), "url", "log URL", _normal_url)
+        out += _unique(("images",), raw.get("images"), "repository", "repository", _normal_repo)
         discovering = [i for i, log in raw_items(raw.get("logs")) if log.get("discover") is True]
         out += [
             Problem(("logs", i, "discover"), f"logs[{discovering[0]}] already discovers v2 shards")
@@ -193,6 +206,14 @@ def _ha_needs_postgresql(raw: Mapping[str, Any]) -> list[Problem]:
             )
         ]
     return []
+
+
+def _normal_repo(value: str) -> str:
+    """``alpine`` and ``docker.io/library/alpine`` are one repository."""
+    try:
+        return str(parse_repository(value))
+    except MalformedInputError:
+        return value  # its own check says what is wrong
 
 
 def _normal_url(value: str) -> str:

@@ -124,3 +124,34 @@ class WitnessConfigError(ConfigError):
         self.source = source
         self.line = line
         self.reason = message
+
+
+class RegistryError(MonitorError):
+    """A container registry answered, but not as the distribution spec allows (bad JSON, a
+    wrong shape, an oversize or endless answer, a refused request). The message names the
+    registry and the reference; retries of the network itself raise ``TransientLogError``."""
+
+    def __init__(self, registry: str, reference: str, message: str) -> None:
+        super().__init__(f"{_registry_where(registry, reference)}: {message}")
+        self.registry = registry
+        self.reference = reference
+
+
+def _registry_where(registry: str, reference: str) -> str:
+    """``reference`` alone when it already names the registry, else both."""
+    return reference if reference.startswith(f"{registry}/") else f"{registry}: {reference}"
+
+
+class RegistryAuthError(RegistryError):
+    """The registry or its token service refused our credentials, or its challenge or token
+    could not be used."""
+
+
+class RegistryDigestError(VerificationError):
+    """What a registry served does not hash to the digest asked for (or that it claimed): the
+    registry is lying or broken, and nothing it served under that digest is used."""
+
+    def __init__(self, registry: str, reference: str, message: str) -> None:
+        super().__init__("registry_digest", f"{_registry_where(registry, reference)}: {message}")
+        self.registry = registry
+        self.reference = reference

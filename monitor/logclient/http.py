@@ -31,6 +31,9 @@ from monitor.logclient.limits import DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MEMORY_BUD
 
 USER_AGENT = f"tlog-monitor/{__version__}"
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
+# the statuses returned to the caller; any other raises (a caller may widen the set, e.g. to
+# read a 401's challenge)
+RETURNED = frozenset({200, 201, 404})
 _MAX_REDIRECTS = 3
 
 
@@ -94,12 +97,36 @@ class LogHttp:
         accept: str | None = None,
         max_bytes: int | None = None,
         headers: Mapping[str, str] | None = None,
+        statuses: frozenset[int] = RETURNED,
+        off_host: bool = False,
     ) -> Response:
-        """``max_bytes``: the most the answer may take (``max_response_bytes`` if None)."""
+        """``max_bytes``: the most the answer may take (``max_response_bytes`` if None);
+        ``headers``: this request's own (an ``Authorization``, say); ``statuses``: those
+        returned rather than raised; ``off_host``: redirects may lead to other hosts (for
+        content checked by its digest, such as a registry's blobs on a CDN), which are never
+        sent the ``Authorization``."""
         sent = dict(headers or {})
         if accept:
             sent["Accept"] = accept
-        return await self._request("GET", path, params=params, headers=sent, max_bytes=max_bytes)
+        return await self._request(
+            "GET",
+            path,
+            params=params,
+            headers=sent,
+            max_bytes=max_bytes,
+            statuses=statuses,
+            off_host=off_host,
+        )
+
+    async def head(
+        self,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        statuses: frozenset[int] = RETURNED,
+    ) -> Response:
+        """A HEAD: the status and headers, with an empty body."""
+        return await self._request("HEAD", path, headers=headers, statuses=statuses)
 
     async def post_json(self, path: str, payload: Any, *, max_bytes: int | None = None) -> Response:
         return await self._request("POST", path, json_body=payload, max_bytes=max_bytes)
@@ -113,6 +140,8 @@ class LogHttp:
         headers: Mapping[str, str] | None = None,
         json_body: Any = None,
         max_bytes: int | None = None,
+        statuses: frozenset[int] = RETURNED,
+        off_host: bool = False,
     ) -> Response:
         url = urljoin(self.base_url, path.lstrip("/"))
         # a request's own cap is what was asked can hold; the policy's is for any other answer
@@ -123,7 +152,16 @@ class LogHttp:
             if waited:
                 self._metrics.rate_limit_wait.labels(self._log).inc(waited)
             try:
-                response = await self._once(method, url, params, headers, json_body, cap=cap)
+                response = await self._once(
+                    method,
+                    url,
+                    params,
+                    headers,
+                    json_body,
+                    cap=cap,
+                    statuses=statuses,
+                    off_host=off_host,
+                )
             except _Retryable as e:
                 last_problem = e.reason
                 self._metrics.requests.labels(self._log, e.label).inc()
@@ -157,6 +195,8 @@ class LogHttp:
         json_body: Any,
         *,
         cap: int,
+        statuses: frozenset[int] = RETURNED,
+        off_host: bool = False,
     ) -> Response:
         req_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, identity"}
         req_headers.update(headers or {})
@@ -176,9 +216,13 @@ class LogHttp:
                     ) as resp:
                         if resp.status in (301, 302, 303, 307, 308):
                             self._metrics.requests.labels(self._log, str(resp.status)).inc()
-                            url = self._redirect_target(url, resp.headers.get("Location"))
+                            url = self._redirect_target(
+                                url, resp.headers.get("Location"), off_host=off_host
+                            )
+                            if urlsplit(url).netloc != self._host:
+                                req_headers.pop("Authorization", None)  # ours, not theirs
                             continue
-                        return await self._read(resp, cap)
+                        return await self._read(resp, cap, statuses, head=method == "HEAD")
                 self._metrics.failures.labels(self._log, "redirect").inc()
                 raise LogResponseError(f"{self._log}: too many redirects from {url}")
             except TimeoutError:
@@ -202,14 +246,15 @@ class LogHttp:
             finally:
                 self._metrics.latency.labels(self._log).observe(time.perf_counter() - started)
 
-    def _redirect_target(self, url: str, location: str | None) -> str:
-        """Where a redirect from ``url`` leads, if it may be followed: the log's own host,
-        and never from https to http (which would hand the answer to anyone on the path)."""
+    def _redirect_target(self, url: str, location: str | None, *, off_host: bool) -> str:
+        """Where a redirect from ``url`` leads, if it may be followed: the log's own host
+        (any host with ``off_host``), and never from https to http (which would hand the
+        answer to anyone on the path)."""
         if not location:
             raise LogResponseError(f"{self._log}: redirect without a Location from {url}")
         target = urljoin(url, location)
         parts = urlsplit(target)
-        if parts.netloc != self._host:
+        if parts.netloc != self._host and not off_host:
             self._metrics.failures.labels(self._log, "redirect").inc()
             raise LogResponseError(
                 f"{self._log}: refused a redirect off the log's host to {parts.netloc}"
@@ -221,7 +266,9 @@ class LogHttp:
             )
         return target
 
-    async def _read(self, resp: aiohttp.ClientResponse, cap: int) -> Response:
+    async def _read(
+        self, resp: aiohttp.ClientResponse, cap: int, statuses: frozenset[int], *, head: bool
+    ) -> Response:
         status = resp.status
         if status == 429:
             retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
@@ -231,6 +278,12 @@ class LogHttp:
             raise _Retryable("429", "rate_limited", "HTTP 429 Too Many Requests", retry_after)
         if status in _RETRY_STATUSES:
             raise _Retryable(str(status), "server_error", f"HTTP {status}")
+        if head:  # no body follows, whatever length is declared
+            self._metrics.requests.labels(self._log, str(status)).inc()
+            if status not in statuses:
+                self._metrics.failures.labels(self._log, f"http_{status}").inc()
+                raise LogResponseError(f"{self._log}: HTTP {status} for HEAD {resp.url}", status)
+            return Response(status, b"", resp.headers.copy())
         declared = resp.content_length
         gzipped = "gzip" in (resp.headers.get("Content-Encoding") or "")
         # a compressed answer's length is not what it takes: its bytes are counted as read
@@ -252,12 +305,12 @@ class LogHttp:
             raise _Retryable("truncated", "truncated", f"body {len(body)} of {declared} bytes")
         # an answer read whole is counted here, once, whether it is returned or refused
         self._metrics.requests.labels(self._log, str(status)).inc()
-        if status not in (200, 201, 404):
+        if status not in statuses:
             self._metrics.failures.labels(self._log, f"http_{status}").inc()
             raise LogResponseError(
                 f"{self._log}: HTTP {status} for {resp.url}: {body[:200]!r}", status
             )
-        return Response(status, body, dict(resp.headers))
+        return Response(status, body, resp.headers.copy())  # names case-blind
 
 
 class _Retryable(Exception):
