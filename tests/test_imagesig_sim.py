@@ -10,6 +10,8 @@ import json
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,7 +27,11 @@ from monitor.imagesig import (
     form_for,
     inclusion_proof_from_v1,
 )
-from monitor.imagesig.artifacts import ANNOTATION_BUNDLE, ANNOTATION_SIGNATURE
+from monitor.imagesig.artifacts import (
+    ANNOTATION_BUNDLE,
+    ANNOTATION_CERTIFICATE,
+    ANNOTATION_SIGNATURE,
+)
 from monitor.imagesig.judge import Expectation, Require
 from monitor.rules.spec import Selector
 from monitor.sim.ca import GitHubWorkflow, SimCA
@@ -183,7 +189,23 @@ def test_proof_of_another_entry(sim: Sim) -> None:
     made = sim.signer.signature(IMAGE, OURS, REF)
     v = sim.verifier.verify(made.artifact, IMAGE, sim.signer.proof(made.log_index - 1))
     assert v.status is Status.INVALID
-    assert v.reason.startswith("the transparency-log evidence does not verify"), v.reason
+    assert v.reason.startswith("the body the signature's log evidence carries is not the logged")
+
+
+def test_a_body_that_says_the_same_but_is_not_the_logged_bytes_is_invalid(sim: Sim) -> None:
+    """The bit flips found an annotation body, differing from the logged bytes, that was
+    called valid; the monitor ties signatures to its log by those bytes, so it checks them
+    against the inclusion proof itself, before sigstore, and says so."""
+    made = sim.signer.signature(IMAGE, OURS, REF)
+    doc = json.loads(made.artifact.annotations[ANNOTATION_BUNDLE])
+    body = json.loads(base64.b64decode(doc["Payload"]["body"]))
+    doc["Payload"]["body"] = base64.b64encode(json.dumps(body, indent=1).encode()).decode()
+    changed = dataclasses.replace(
+        made.artifact, annotations={**made.artifact.annotations, ANNOTATION_BUNDLE: json.dumps(doc)}
+    )
+    v = check(sim, changed, made.log_index)
+    assert v.status is Status.INVALID
+    assert v.reason.startswith("the body the signature's log evidence carries is not the logged")
 
 
 def test_no_log_evidence(sim: Sim) -> None:
@@ -483,3 +505,27 @@ def test_any_flipped_bit_is_caught_never_raised(
         changed = dataclasses.replace(artifact, annotations={**artifact.annotations, where: value})
     v = sim.verifier.verify(changed, IMAGE, sim.signer.proof(index))
     assert v.status is not Status.VALID, (where, at, bit)
+
+
+def test_a_certificate_without_key_usage_is_invalid_not_raised(
+    sim: Sim, made: dict[str, tuple[ImageArtifact, int]]
+) -> None:
+    """Found by the bit flips above: one bit turned the keyUsage extension's OID into an
+    unknown one, and sigstore let cryptography's ExtensionNotFound through."""
+    artifact, index = made["signature"]
+    pem = artifact.annotations[ANNOTATION_CERTIFICATE].encode()
+    der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+    key_usage_oid = b"\x06\x03\x55\x1d\x0f"  # 2.5.29.15
+    assert der.count(key_usage_oid) == 1
+    broken = der.replace(key_usage_oid, b"\x06\x03\x55\x1d\x7f")
+    pem_broken = x509.load_der_x509_certificate(broken).public_bytes(serialization.Encoding.PEM)
+    changed = dataclasses.replace(
+        artifact,
+        annotations={
+            **artifact.annotations,
+            "dev.sigstore.cosign/certificate": pem_broken.decode(),
+        },
+    )
+    v = sim.verifier.verify(changed, IMAGE, sim.signer.proof(index))
+    assert v.status is Status.INVALID
+    assert v.reason

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sigstore.errors import Error as SigstoreError
@@ -37,7 +37,7 @@ from sigstore.models import Bundle, TrustedRoot
 from sigstore.verify import Verifier
 from sigstore_models.trustroot import v1 as trustroot_v1
 
-from monitor.core.errors import MalformedInputError, TrustRootError
+from monitor.core.errors import MalformedInputError, ProofError, TrustRootError
 from monitor.core.jsonread import JsonReader
 from monitor.entries.record import CertificateSigner, ChainStatus, Digest, Subject
 from monitor.entries.statement import pae, parse_statement
@@ -66,10 +66,24 @@ from monitor.imagesig.evidence import (
     message_bundle,
     ref_of,
 )
+from monitor.tlog.merkle import leaf_hash, verify_inclusion
 
 IN_TOTO = "application/vnd.in-toto+json"
 # sigstore raises these for what it refuses, and for input its models cannot read
-_REFUSALS = (SigstoreError, ValueError, TypeError, KeyError, IndexError, AttributeError)
+# what sigstore-python and cryptography raise on artifacts a registry made up: a certificate
+# without an extension sigstore reads (keyUsage), an algorithm it does not know, ...
+_REFUSALS = (
+    SigstoreError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    x509.ExtensionNotFound,
+    x509.DuplicateExtension,
+    UnsupportedAlgorithm,
+    InvalidSignature,
+)
 
 
 class Role(StrEnum):
@@ -195,6 +209,7 @@ class ImageVerifier:
         promise = self._promise(a, claims, "hashedrekord")
         if proof is None:
             raise _Invalid(_UNPROVEN, Status.UNPROVEN)
+        _logged(promise, proof)
         bundle = self._load(message_bundle(cert, signature, a.payload, promise, proof))
         self._run(lambda: self._verifier.verify_artifact(a.payload, bundle, _AnyCertificate()))
 
@@ -215,6 +230,7 @@ class ImageVerifier:
         promise = self._promise(a, claims, "dsse")
         if proof is None:
             raise _Invalid(_UNPROVEN, Status.UNPROVEN)
+        _logged(promise, proof)
         bundle = self._load(dsse_bundle(cert, envelope, promise, proof))
         self._run(lambda: self._verifier.verify_dsse(bundle, _AnyCertificate()))
 
@@ -395,3 +411,18 @@ def _precheck(cert: x509.Certificate, signature: bytes, message: bytes) -> None:
         key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
         raise _Invalid("the signature does not verify over the payload") from None
+
+
+def _logged(promise: CosignBundle, proof: InclusionProof) -> None:
+    """The body the annotation carries must be the very leaf the proof proves: the monitor
+    ties the signature to its log by these bytes, so it checks them itself (a bit-flip test
+    found an altered body that was otherwise called valid)."""
+    try:
+        verify_inclusion(
+            proof.log_index, proof.tree_size, leaf_hash(promise.body), proof.hashes, proof.root_hash
+        )
+    except ProofError:
+        raise _Invalid(
+            "the body the signature's log evidence carries is not the logged entry its "
+            "inclusion proof proves"
+        ) from None
