@@ -491,6 +491,7 @@ def test_any_flipped_bit_is_caught_never_raised(
     bit: int,
 ) -> None:
     artifact, index = made[form]
+    benign = False  # a change that decodes to the same certificate (a padding bit, a space)
     if where == "payload":
         data = bytearray(artifact.payload)
         data[at % len(data)] ^= 1 << bit
@@ -503,8 +504,17 @@ def test_any_flipped_bit_is_caught_never_raised(
         raw[at % len(raw)] ^= 1 << bit
         value = raw.decode("utf-8", "replace")
         changed = dataclasses.replace(artifact, annotations={**artifact.annotations, where: value})
+        benign = where == ANNOTATION_CERTIFICATE and same_certificate(text, value)
     v = sim.verifier.verify(changed, IMAGE, sim.signer.proof(index))
-    assert v.status is not Status.VALID, (where, at, bit)
+    assert benign or v.status is not Status.VALID, (where, at, bit)
+
+
+def same_certificate(pem: str, other: str) -> bool:
+    try:
+        changed = x509.load_pem_x509_certificate(other.encode())
+    except ValueError:
+        return False
+    return changed == x509.load_pem_x509_certificate(pem.encode())
 
 
 def test_a_certificate_without_key_usage_is_invalid_not_raised(
