@@ -57,3 +57,10 @@ def pytest_sessionfinish() -> None:
     storage_support = sys.modules.get("tests.storage_support")
     if storage_support is not None:
         storage_support.drop_session_databases()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    # the console's browser tests keep a screenshot of each page: say where
+    browser = sys.modules.get("tests.console_browser")
+    for path in [] if browser is None else browser.screenshot_dirs:
+        terminalreporter.write_line(f"console screenshots: {path}")

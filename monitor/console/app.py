@@ -201,7 +201,9 @@ async def _static(request: web.Request) -> web.StreamResponse:
     if name not in STATIC_FILES:
         raise web.HTTPNotFound()
     data, _version = static_file(name)
-    kind = "text/css" if name.endswith(".css") else "text/javascript"
+    kind = {"css": "text/css", "js": "text/javascript", "svg": "image/svg+xml"}[
+        name.rsplit(".", 1)[1]
+    ]
     # URLs carry the file's hash (?v=): a new version is a new URL
     return web.Response(
         body=data,

@@ -22,7 +22,7 @@ from markupsafe import Markup, escape
 
 from monitor.core.escape import escape as escape_text
 
-STATIC_FILES = ("console.css", "console.js")
+STATIC_FILES = ("console.css", "console.js", "favicon.svg")
 
 
 def visible(value: Any) -> Any:
