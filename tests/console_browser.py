@@ -4,7 +4,8 @@ daemon tailing the simulator, served from a thread of its own.
 
 Without chromium or chromedriver the browser tests are skipped locally, but FAIL when ``CI``
 is set: CI must run them. Screenshots go to ``$TLOG_MONITOR_SCREENSHOTS`` or, without it, to
-a directory under pytest's base temporary directory; the session's summary prints it.
+``.artifacts/console-screenshots`` in the repository (ignored by git); the session's summary
+prints where (``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from selenium.webdriver.chrome.service import Service
 
 from monitor.daemon.service import Monitor
 from tests.api_support import ADMIN_TOKEN, TOKENS
+from tests.conftest import screenshot_path
 from tests.daemon_support import ARTIFACT, MALLORY, write_config
 from tests.simlog import harness
 
@@ -36,9 +38,6 @@ T = TypeVar("T")
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-SCREENSHOTS_ENV = "TLOG_MONITOR_SCREENSHOTS"
-# where this session's screenshots went (printed by conftest's summary)
-screenshot_dirs: list[Path] = []
 
 # what a hostile signer writes into its certificate: markup that would run, and a
 # bidirectional override that would show "exe.txt" reversed as the end of the name
@@ -63,11 +62,9 @@ def browser_programs() -> tuple[str, str]:
     return CHROMIUM, CHROMEDRIVER
 
 
-def screenshot_dir(base: Path) -> Path:
-    configured = os.environ.get(SCREENSHOTS_ENV)
-    path = Path(configured) if configured else base / "console-screenshots"
+def screenshot_dir() -> Path:
+    path = screenshot_path()
     path.mkdir(parents=True, exist_ok=True)
-    screenshot_dirs.append(path)
     return path
 
 
@@ -120,6 +117,7 @@ class LiveDaemon:
     """A daemon running in a thread with its own event loop; ``call`` runs a coroutine there."""
 
     url: str  # the API's base URL; the console is under /ui/
+    sim_url: str  # the simulator's, for its /admin endpoints
     trust_dir: Path  # the simulator's trusted_root.json and signing_config.json
     monitor: Monitor
     loop: asyncio.AbstractEventLoop
@@ -174,7 +172,9 @@ def live_daemon(tmp: Path) -> Iterator[LiveDaemon]:
                 while m.api is None or m.api.url is None:
                     await asyncio.sleep(0.05)
                 await _until(session, m.api.url, 6, 120)  # three plants in each of two logs
-                started.set_result(LiveDaemon(m.api.url, tmp, m, asyncio.get_running_loop()))
+                started.set_result(
+                    LiveDaemon(m.api.url, h.sim.base_url, tmp, m, asyncio.get_running_loop())
+                )
                 await asyncio.to_thread(stopping.wait)
                 stop.set()
                 await asyncio.wait_for(task, 30)

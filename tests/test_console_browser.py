@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
@@ -24,19 +25,19 @@ from monitor.console import PREFIX
 from tests.api_support import ADMIN_TOKEN, READ_TOKEN
 from tests.console_browser import (
     HOSTILE_SAN,
+    MALLORY_AT,
     LiveDaemon,
-    browser_programs,
     chrome,
     console_problems,
     live_daemon,
     screenshot_dir,
     tlog_monitor,
 )
+from tests.simlog import admin
 
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDaemon]:
-    browser_programs()  # skip (or fail under CI) before starting anything
     with live_daemon(tmp_path_factory.mktemp("console-live")) as d:
         yield d
 
@@ -47,14 +48,14 @@ def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser(downloads: Path) -> Iterator[webdriver.Chrome]:
+def browser(downloads: Path, daemon: LiveDaemon) -> Iterator[webdriver.Chrome]:
     with chrome(downloads) as b:
         yield b
 
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return screenshot_dir(tmp_path_factory.getbasetemp())
+def shots() -> Path:
+    return screenshot_dir()
 
 
 class Console:
@@ -216,6 +217,34 @@ def test_a_csp_violation_is_caught(ui: Console) -> None:
     assert ui.b.execute_script("return window.ran === undefined")
     problems = console_problems(ui.b)
     assert any("Content Security Policy" in p for p in problems), problems
+
+
+def test_evidence_a_log_cannot_prove_is_not_served(daemon: LiveDaemon) -> None:
+    """The Rekor v1 log now serves another body at a stored entry's index: the evidence file
+    is refused (a 502 saying why), never served unverified."""
+
+    async def body() -> tuple[int, str]:
+        async with aiohttp.ClientSession() as s:
+            await admin(s, daemon.sim_url, "faults", {"tamper": [MALLORY_AT]})
+            try:
+                base = f"{daemon.url}{PREFIX}"
+                async with s.post(
+                    f"{base}/signin",
+                    data={"token": READ_TOKEN},
+                    headers={"Origin": daemon.url},
+                    allow_redirects=False,
+                ) as resp:
+                    cookie = resp.headers["Set-Cookie"].split(";")[0]
+                async with s.get(
+                    f"{base}/entries/v1/{MALLORY_AT}/evidence", headers={"Cookie": cookie}
+                ) as resp:
+                    return resp.status, await resp.text()
+            finally:
+                await admin(s, daemon.sim_url, "faults", {"tamper": []})
+
+    status, page = daemon.call(body())
+    assert status == 502, page
+    assert "not the body stored" in page
 
 
 def _wait(condition: Callable[[], bool], timeout: float = 10) -> None:
