@@ -114,6 +114,14 @@ def test_pages_need_a_session_and_sign_in_sets_a_strict_cookie(filled: Filled) -
         status, page, headers = await b.request("GET", f"{PREFIX}/logs")
         assert status == 200, page
         assert "reader" in page
+        # behind a proxy that terminates TLS and says so, the cookie is Secure
+        for header in ({"X-Forwarded-Proto": "https"}, {"Forwarded": "for=10.0.0.1;proto=https"}):
+            _, _, headers = await b.request(
+                "POST", f"{PREFIX}/signin", data={"token": READ_TOKEN}, **header
+            )
+            proxied: SimpleCookie = SimpleCookie()
+            proxied.load(headers["Set-Cookie"])
+            assert proxied["tlog_monitor_console"]["secure"] is True
         # a page of another site is never where signing in leads
         status, _, headers = await b.request(
             "POST", f"{PREFIX}/signin", data={"token": READ_TOKEN, "next": "//evil.example/x"}
@@ -270,6 +278,11 @@ def test_pages_render_and_bad_filters_are_named(filled: Filled) -> None:
         status, page, _ = await b.request("GET", f"{PREFIX}/logs")
         assert status == 200
         assert "Verified size" in page
+        # counted by route template, never by the raw path a client chose
+        status, metrics = await b.c.get("/metrics")
+        assert status == 200
+        assert 'route="/ui/entries/{log}/{index}"' in metrics
+        assert f'route="/ui/entries/{log}' not in metrics
 
     check(filled, body)
 

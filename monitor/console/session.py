@@ -5,7 +5,7 @@ The bearer token itself is the credential, checked exactly as the API checks it
 and nothing is kept on the server, so a session works on every replica and survives a
 restart, and revoking a token (removing it from ``server.tokens``) ends every session that
 holds it at the next request. The cookie is HttpOnly (no script reads it), SameSite=Strict (no
-other site's page sends it) and Secure when the console is served over TLS.
+other site's page sends it) and Secure when the console is served over TLS (``over_tls``).
 
 Every change (a POST) must also carry the session's CSRF token in a form field: an HMAC of
 the nonce keyed by the bearer token, which no other site can compute, compared in constant
@@ -90,6 +90,17 @@ def session_of(request: web.Request, auth: Authenticator) -> Session | None:
     return Session(principal, csrf_token(token, nonce))
 
 
+def over_tls(request: web.Request) -> bool:
+    """The browser reached the console over TLS: directly, or through a proxy that says so
+    (``X-Forwarded-Proto: https``, ``Forwarded: proto=https``). A client that claims it falsely
+    only makes its own cookie stricter: a Secure cookie is never sent back over plain HTTP."""
+    if request.secure:
+        return True
+    if request.headers.get("X-Forwarded-Proto", "").strip().lower() == "https":
+        return True
+    return any(f.get("proto", "").lower() == "https" for f in request.forwarded)
+
+
 def set_cookie(response: web.StreamResponse, request: web.Request, value: str, path: str) -> None:
     response.set_cookie(
         COOKIE,
@@ -98,7 +109,7 @@ def set_cookie(response: web.StreamResponse, request: web.Request, value: str, p
         max_age=MAX_AGE,
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=over_tls(request),
     )
 
 
@@ -111,7 +122,7 @@ def clear_cookie(response: web.StreamResponse, request: web.Request, path: str) 
         expires="Thu, 01 Jan 1970 00:00:00 GMT",
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=over_tls(request),
     )
 
 
