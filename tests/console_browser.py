@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import pytest
+import yaml
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
@@ -44,6 +45,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 HOSTILE_SAN = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">\u202egpj.exe'
 HOSTILE_DIGEST = "ef" * 32
 HOSTILE_AT, MALLORY_AT, ARTIFACT_AT = 205, 203, 220
+WITNESSES = ("witness-a.sim.example", "witness-b.sim.example", "witness-c.sim.example")
 RULES: list[dict[str, Any]] = [
     {"name": "mallory", "match": {"san": "mallory@evil.example"}, "severity": "high"},
     {"name": "artifact", "match": {"digest": f"sha256:{ARTIFACT}"}, "severity": "medium"},
@@ -166,6 +168,11 @@ def live_daemon(tmp: Path) -> Iterator[LiveDaemon]:
                 rules=RULES,
                 server={"tokens": TOKENS},
             )
+            # the simulator's witnesses cosign each Rekor v2 checkpoint: the logs page shows them
+            doc = yaml.safe_load(cfg.read_text())
+            policy = str(tmp / "witness-policy.txt")
+            doc["logs"][1]["witnesses"] = {"policy": policy, "mode": "warn"}
+            cfg.write_text(yaml.safe_dump(doc))
             async with Monitor.open(str(cfg)) as m, aiohttp.ClientSession() as session:
                 stop = asyncio.Event()
                 task = asyncio.create_task(m.run(stop))

@@ -4,6 +4,7 @@ and every page rendering from a database a real pass over the simulator filled."
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -200,6 +201,23 @@ def test_changes_need_the_session_csrf_token_and_this_origin(filled: Filled) -> 
         assert stored.comment == "on it <b>now</b>"
         _, shown, _ = await b.request("GET", page)
         assert "on it &lt;b&gt;now&lt;/b&gt;" in shown
+        # resolved, with a comment; resolving again is a conflict, said on a page
+        resolve = f"{page}/resolve"
+        status, _, _ = await b.request("POST", resolve, data={"csrf": token, "comment": "fixed"})
+        assert status == 303
+        stored = await b.c.store.finding(fid)
+        assert stored is not None
+        assert stored.finding.state is FindingState.RESOLVED
+        assert stored.comment == "fixed"
+        _, shown, _ = await b.request("GET", page)
+        assert 'id="resolve"' not in shown  # no triage of a resolved finding
+        status, shown, _ = await b.request("POST", resolve, data={"csrf": token})
+        assert status == 409
+        assert "resolved already" in shown
+        status, _, _ = await b.request(
+            "POST", f"{PREFIX}/findings/999999/ack", data={"csrf": token}
+        )
+        assert status == 404
         # signing out needs the token too, then the cookie is gone
         status, _, _ = await b.request("POST", f"{PREFIX}/signout", data={})
         assert status == 403
@@ -247,6 +265,20 @@ def test_pages_render_and_bad_filters_are_named(filled: Filled) -> None:
         status, page, _ = await b.request("GET", f"{PREFIX}/findings?state=any&severity=high")
         assert status == 200
         assert "mallory" in page
+        # paging: the next page keeps the filters and shows the next findings
+        seen: list[str] = []
+        path = f"{PREFIX}/findings?state=any&limit=2"
+        while path:
+            status, page, _ = await b.request("GET", path)
+            assert status == 200
+            ids = re.findall(r'class="finding" href="/ui/findings/(\d+)"', page)
+            assert 0 < len(ids) <= 2
+            seen += ids
+            more = re.search(r'rel="next" href="([^"]+)"', page)
+            path = html.unescape(more.group(1)) if more else ""
+            assert not more or "state=any" in path
+        found = await b.c.store.findings(FindingQuery(limit=500))
+        assert sorted(seen) == sorted(str(f.finding.id) for f in found.items)
         status, page, _ = await b.request("GET", f"{PREFIX}/findings?severity=dire")
         assert status == 400
         assert "unknown severity" in page

@@ -26,6 +26,7 @@ from tests.api_support import ADMIN_TOKEN, READ_TOKEN
 from tests.console_browser import (
     HOSTILE_SAN,
     MALLORY_AT,
+    WITNESSES,
     LiveDaemon,
     chrome,
     console_problems,
@@ -149,6 +150,10 @@ def test_triage_search_and_evidence(ui: Console, daemon: LiveDaemon) -> None:
     ui.open(f"{PREFIX}/logs")
     ui.settled("logs")
     assert len(ui.b.find_elements(By.CSS_SELECTOR, "section.log")) >= 2
+    # the Rekor v2 log's last checkpoint, with the witnesses that cosigned it, each verified
+    cosigners = ui.text("section.log table.list tbody tr")
+    assert sorted(row.split()[0] for row in cosigners) == sorted(WITNESSES)
+    assert all(row.endswith("verified") for row in cosigners), cosigners
     assert "Verified size" in ui.b.page_source
 
 
