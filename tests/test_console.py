@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from http.cookies import SimpleCookie
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -93,9 +94,14 @@ def check(filled: Filled, body: Callable[[Browser], Awaitable[None]]) -> None:
 
 def test_pages_need_a_session_and_sign_in_sets_a_strict_cookie(filled: Filled) -> None:
     async def body(b: Browser) -> None:
-        status, _, headers = await b.request("GET", f"{PREFIX}/findings?state=any")
+        status, _, headers = await b.request("GET", f"{PREFIX}/findings?state=any&severity=high")
         assert status == 303
-        assert headers["Location"] == f"{PREFIX}/signin?next={PREFIX}/findings?state=any"
+        location = urlsplit(headers["Location"])
+        assert location.path == f"{PREFIX}/signin"
+        assert parse_qs(location.query) == {"next": [f"{PREFIX}/findings?state=any&severity=high"]}
+        # the sign-in form takes the whole page back, its filters included
+        _, page, _ = await b.request("GET", headers["Location"])
+        assert f'name="next" value="{PREFIX}/findings?state=any&amp;severity=high"' in page
         # a bearer header is not a session: the console reads only its cookie
         status, _, _ = await b.request(
             "GET", f"{PREFIX}/logs", Authorization=f"Bearer {READ_TOKEN}"

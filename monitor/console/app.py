@@ -103,7 +103,7 @@ def _guard(console: Console, page: Page) -> Callable[[web.Request], Awaitable[we
         if session is None:
             if request.method != "GET":
                 raise ApiError(401, "unauthorized", "sign in first")
-            target = quote(request.rel_url.path_qs, safe="/?=&")
+            target = quote(request.rel_url.path_qs, safe="/")  # one parameter, whole
             raise web.HTTPSeeOther(f"{PREFIX}/signin?next={target}")
         if not session.may(page.scope):
             raise ApiError(
