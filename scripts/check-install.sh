@@ -55,14 +55,24 @@ current=$("$cli" db current --db "$db")
 [[ $current == *"$head"* ]] || fail "db current says '$current', expected revision $head"
 echo "migrations: upgraded an empty SQLite database to $head"
 
+# The console's templates and static files travel inside the wheel as package data.
+"$python" -I -c '
+from monitor.console.render import STATIC_FILES, environment, static_file
+names = set(environment().list_templates())
+assert {"base.html", "findings.html", "entry.html", "logs.html"} <= names, names
+for name in STATIC_FILES:
+    static_file(name)
+' || fail "the console's templates or static files are not installed"
+echo "console: templates and static files installed"
+
 # Runtime only: no test, lint or type-checking tool, and no installer.
 present=$("$python" -I -c '
 import importlib.util
-dev = ("pytest", "_pytest", "mypy", "hypothesis", "schemathesis", "ruff", "pip", "uv")
+dev = ("pytest", "_pytest", "mypy", "hypothesis", "schemathesis", "selenium", "ruff", "pip", "uv")
 print(" ".join(name for name in dev if importlib.util.find_spec(name) is not None))
 ')
 [[ -z $present ]] || fail "development or installer modules in $venv: $present"
 for tool in pytest mypy ruff pip uv; do
     [[ ! -e $venv/bin/$tool ]] || fail "$venv/bin/$tool is installed"
 done
-echo "runtime only: no pytest, mypy, hypothesis, schemathesis, ruff, pip or uv"
+echo "runtime only: no pytest, mypy, hypothesis, schemathesis, selenium, ruff, pip or uv"

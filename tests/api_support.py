@@ -15,6 +15,7 @@ import aiohttp
 from prometheus_client import CollectorRegistry
 
 from monitor.api import ApiContext, ApiServer
+from monitor.api.app import Mount
 from monitor.config.models import ServerSettings
 from monitor.core.status import LogStatus
 from monitor.daemon.service import Monitor
@@ -154,6 +155,7 @@ async def served(
     statuses: Mapping[str, LogStatus] | None = None,
     clock: Callable[[], float] = time.time,
     ready_within: float = 900.0,
+    mounts: Mapping[str, Mount] | None = None,
     **server: Any,
 ) -> AsyncIterator[Client]:
     store = await Store.open(url, migrate=False)
@@ -167,7 +169,7 @@ async def served(
         ready_within=ready_within,
         clock=clock,
     )
-    srv = ApiServer(ctx)
+    srv = ApiServer(ctx, mounts or {})
     try:
         base = await srv.start()
         async with aiohttp.ClientSession() as session:

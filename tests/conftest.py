@@ -4,7 +4,9 @@ dropped together at the end."""
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +59,24 @@ def pytest_sessionfinish() -> None:
     storage_support = sys.modules.get("tests.storage_support")
     if storage_support is not None:
         storage_support.drop_session_databases()
+
+
+# where the console's browser tests keep a screenshot of each page: kept out of git
+# (.gitignore); CI may keep it as an artefact
+SCREENSHOTS_ENV = "TLOG_MONITOR_SCREENSHOTS"
+DEFAULT_SCREENSHOTS = Path(__file__).resolve().parent.parent / ".artifacts" / "console-screenshots"
+
+
+def screenshot_path() -> Path:
+    configured = os.environ.get(SCREENSHOTS_ENV)
+    return Path(configured) if configured else DEFAULT_SCREENSHOTS
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    # said by the process that reports (with xdist, not the one that ran the tests)
+    path = screenshot_path()
+    if path.is_dir() and any(p.stat().st_mtime >= _STARTED for p in path.glob("*.png")):
+        terminalreporter.write_line(f"console screenshots: {path} (${SCREENSHOTS_ENV} to move)")
+
+
+_STARTED = time.time()

@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("bundles", "storage"),  # evidence users hold; the database
     ("alerts",),  # routing, payloads, signing, delivery
     ("api",),  # the HTTP API, /metrics, health endpoints
+    ("console",),  # the web console under /ui/, over the API's context and tokens
     ("daemon", "sim"),  # the monitor's passes and services; the log simulator
     ("demo",),  # the offline demo
     ("cli",),  # the command line

@@ -674,6 +674,9 @@ def test_outbox_rows_come_with_their_findings(url: str) -> None:
         for f in batch.findings:
             rows = await reads.outbox_for(s, f.dedup_key)
             assert sorted(r.sink for r in rows) == ["slack", "webhook"]
+            # what the console shows on the finding's page (over the unique key's index)
+            assert await s.deliveries(f.dedup_key) == rows
+            assert await s.deliveries(f.dedup_key, limit=1) == rows[:1]
             stored = await s.finding_by_key(f.dedup_key)
             assert stored is not None
             for row in rows:

@@ -32,7 +32,7 @@ from monitor.tlog.proofs import (
     seed_from_inclusion,
     verify_extension,
 )
-from monitor.tlog.tileproofs import seed_v2, v2_consistency_proof
+from monitor.tlog.tileproofs import seed_v2, v2_consistency_proof, v2_inclusion_proof
 from monitor.tlog.tiles import split_tile, tile_path
 from tests.simlog import Harness, harness, run
 
@@ -171,6 +171,21 @@ def test_v2_consistency_proof_from_tiles_is_rfc6962s(size: int) -> None:
                 advance_checkpoint(verified(store, old), cp, proof)
             else:
                 assert proof == []
+
+    run(body)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_v2_inclusion_proof_from_tiles_is_rfc6962s(size: int) -> None:
+    store = store_of(size)
+    cp = signed(store)
+
+    async def body() -> None:
+        for index in {i for i in _starts(size) if i < size}:
+            proof = await v2_inclusion_proof(StoreTiles(store), index, cp)
+            assert proof == store.inclusion_proof(index, size), index
+        with pytest.raises(ValueError, match="not in a tree"):
+            await v2_inclusion_proof(StoreTiles(store), size, cp)
 
     run(body)
 

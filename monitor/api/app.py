@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -25,6 +25,10 @@ from monitor.api.router import (
 )
 
 V1 = "/api/v1"
+
+# an application served beside the API under a path prefix (the console under /ui/), built
+# with the API's shared state: its context, tokens and metrics
+Mount = Callable[[Api], web.Application]
 
 
 def routes() -> list[Route]:
@@ -57,14 +61,23 @@ async def openapi(api: Api, request: web.Request) -> web.StreamResponse:
     )
 
 
-def build_app(api: Api, outer: Sequence[Middleware] = ()) -> web.Application:
-    """The application; ``outer`` middlewares wrap all others (the connection guard's)."""
+def build_app(
+    api: Api, outer: Sequence[Middleware] = (), mounts: Mapping[str, Mount] = {}
+) -> web.Application:
+    """The application; ``outer`` middlewares wrap all others (the connection guard's);
+    ``mounts`` are applications served under their prefixes, inside the same middlewares."""
     table = routes()
     templates = {r.path: r.path for r in table}
     app = web.Application(
         client_max_size=api.ctx.server.max_request_bytes,
-        middlewares=[*outer, metrics_middleware(api, templates), json_errors],
+        middlewares=[
+            *outer,
+            metrics_middleware(api, templates, tuple(mounts)),
+            json_errors,
+        ],
     )
     for r in table:
         app.router.add_route(r.method, r.path, wrap(api, r))
+    for prefix, mount in mounts.items():
+        app.add_subapp(prefix.rstrip("/"), mount(api))
     return app

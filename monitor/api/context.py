@@ -36,6 +36,10 @@ class ApiContext:
     leaders: Callable[[], Awaitable[Mapping[str, Leader]]] | None = None
     # the cosignatures of a log's configured witnesses on a checkpoint note it stored
     cosigners: Callable[[str, str], list[dict[str, object]]] = field(default=lambda _log, _note: [])
+    # an evidence file for a stored entry (JSON that ``verify-bundle`` accepts offline: the
+    # entry with an inclusion proof and a checkpoint, fetched from the log and verified); None
+    # when no log is at hand (a database opened without the daemon)
+    evidence: Callable[[str, int], Awaitable[bytes]] | None = None
     # the monitor's own witness key (server.cosign_key), read once
     cosigner: CheckpointCosigner | None = field(init=False, default=None)
 

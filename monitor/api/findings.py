@@ -28,8 +28,8 @@ def _summary(f: StoredFinding) -> dict[str, object]:
     return doc
 
 
-async def list_findings(api: Api, request: web.Request) -> web.StreamResponse:
-    params = Params(request.query, FILTERS, repeatable=("state", "kind"))
+def finding_query(params: Params, max_page: int) -> FindingQuery:
+    """The filters of a findings listing (the API's, and the console's queue)."""
     severity = params.text("severity")
     if severity is not None and severity not in SEVERITIES:
         raise bad_param(
@@ -38,7 +38,7 @@ async def list_findings(api: Api, request: web.Request) -> web.StreamResponse:
     since, until = params.time("since"), params.time("until")
     if since is not None and until is not None and since > until:
         raise bad_param("until", "until is before since")
-    query = FindingQuery(
+    return FindingQuery(
         states=tuple(params.choices("state", FindingState)),
         min_severity=None if severity is None else Severity[severity.upper()],
         kinds=tuple(params.choices("kind", FindingKind)),
@@ -46,9 +46,14 @@ async def list_findings(api: Api, request: web.Request) -> web.StreamResponse:
         log=params.text("log"),
         since=since,
         until=until,
-        limit=limit_of(params, api.ctx.server.max_page_size),
+        limit=limit_of(params, max_page),
         cursor=params.text("cursor"),
     )
+
+
+async def list_findings(api: Api, request: web.Request) -> web.StreamResponse:
+    params = Params(request.query, FILTERS, repeatable=("state", "kind"))
+    query = finding_query(params, api.ctx.server.max_page_size)
     checked = await checked_findings(
         api.ctx.store,
         query,

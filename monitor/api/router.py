@@ -125,9 +125,12 @@ def wrap(api: Api, route: Route) -> Callable[[web.Request], Awaitable[web.Stream
     return handle
 
 
-def metrics_middleware(api: Api, templates: dict[str, str]) -> Middleware:
+def metrics_middleware(
+    api: Api, templates: dict[str, str], prefixes: tuple[str, ...] = ()
+) -> Middleware:
     """Counts and times every request by its route template (bounded label values: never a
-    raw path, which a client controls)."""
+    raw path, which a client controls); a mounted application's routes by their own
+    templates (under one of ``prefixes``)."""
 
     @web.middleware
     async def measure(
@@ -135,7 +138,11 @@ def metrics_middleware(api: Api, templates: dict[str, str]) -> Middleware:
     ) -> web.StreamResponse:
         start = time.perf_counter()
         info = request.match_info.route.resource
-        route = templates.get(info.canonical, "other") if info is not None else "other"
+        route = "other"
+        if info is not None:
+            route = templates.get(info.canonical, "other")
+            if route == "other" and info.canonical.startswith(prefixes):
+                route = info.canonical
         status = 500
         try:
             response = await handler(request)

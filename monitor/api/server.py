@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import resource
+from collections.abc import Mapping
 
 from aiohttp import web
 
-from monitor.api.app import build_app
+from monitor.api.app import Mount, build_app
 from monitor.api.connections import ConnectionGuard, ConnectionLimits, GuardedSite
 from monitor.api.context import ApiContext
 from monitor.api.router import Api
@@ -23,8 +24,9 @@ LINGER_SECONDS = 2.0
 
 
 class ApiServer:
-    def __init__(self, ctx: ApiContext) -> None:
+    def __init__(self, ctx: ApiContext, mounts: Mapping[str, Mount] = {}) -> None:
         self.ctx = ctx
+        self.mounts = dict(mounts)  # applications served beside the API (the console)
         self._runner: web.AppRunner | None = None
         self.url: str | None = None  # http://host:port once listening (the real port)
 
@@ -38,7 +40,7 @@ class ApiServer:
         )
         guard = ConnectionGuard(limits, api.metrics)
         runner = web.AppRunner(
-            build_app(api, [guard.middleware]),
+            build_app(api, [guard.middleware], self.mounts),
             access_log=None,  # requests are counted in metrics; a log line each is noise
             shutdown_timeout=SHUTDOWN_TIMEOUT,
             handle_signals=False,

@@ -34,6 +34,8 @@ from monitor.api import ApiContext, ApiServer
 from monitor.config import advice
 from monitor.config.models import LogSettings
 from monitor.config.trustcheck import CheckedConfig, load_checked, load_trust
+from monitor.console import PREFIX as CONSOLE
+from monitor.console import console_app
 from monitor.core.aio import cancel_and_wait
 from monitor.core.errors import ConfigError, LeaseLostError, MonitorError, StorageError
 from monitor.core.metrics import (
@@ -46,6 +48,7 @@ from monitor.core.metrics import (
 )
 from monitor.daemon.catchup import catch_up
 from monitor.daemon.context import PassContext, PassResult, Start
+from monitor.daemon.evidence import stored_evidence
 from monitor.daemon.health import HealthMonitor
 from monitor.daemon.integrity import after_pass
 from monitor.daemon.jobs import Jobs, apply_retention
@@ -358,7 +361,9 @@ class Monitor:
                 leads=self.lead.leads,
                 leaders=self.lead.leaders,
                 cosigners=self.cosigners,
-            )
+                evidence=self.evidence,
+            ),
+            {f"{CONSOLE}/": console_app},
         )
         try:
             await self.api.start()
@@ -443,6 +448,10 @@ class Monitor:
         return (
             [] if runner is None or runner.witnesses is None else runner.witnesses.cosigners(note)
         )
+
+    async def evidence(self, log_name: str, index: int) -> bytes:
+        """A stored entry's evidence file, from its log (``daemon/evidence.py``)."""
+        return await stored_evidence(self.store, self.runners, self.trust, log_name, index)
 
     def entry_url(self, log_name: str, index: int) -> str | None:
         return link_to_entry(self.runners.get(log_name), index)

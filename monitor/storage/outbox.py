@@ -351,6 +351,19 @@ class OutboxMixin(StoreBase):
             ]
 
     @timed("outbox_read")
+    async def deliveries(self, dedup_key: str, limit: int = 100) -> list[OutboxItem]:
+        """The outbox rows of one finding (each sink's trigger, then its resolve), oldest
+        first: what was sent about it, where, and how it went."""
+        stmt = (
+            select(OutboxRow)
+            .where(OutboxRow.dedup_key == dedup_key)
+            .order_by(OutboxRow.id)
+            .limit(page_limit(limit))
+        )
+        async with self._read() as conn:
+            return [_outbox(r) for r in await orm(conn, stmt)]
+
+    @timed("outbox_read")
     async def dead_letters(self, sink: str | None = None, limit: int = 100) -> list[OutboxItem]:
         """Rows that gave up, most recent first."""
         stmt = select(OutboxRow).where(OutboxRow.dead_at.is_not(None))

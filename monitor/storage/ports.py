@@ -205,8 +205,16 @@ class Readiness(Protocol):
     async def findings(self, query: FindingQuery) -> Page[StoredFinding]: ...
 
 
-class ApiStore(HistoryReader, FindingsTriage, LogsReader, Readiness, Protocol):
-    """The HTTP API: every read it serves, and the triage of findings."""
+class Deliveries(Protocol):
+    """What was sent about one finding: its outbox rows and each row's attempts."""
+
+    async def deliveries(self, dedup_key: str, limit: int = 100) -> list[OutboxItem]: ...
+
+    async def attempts(self, outbox_id: int) -> list[Attempt]: ...
+
+
+class ApiStore(HistoryReader, FindingsTriage, LogsReader, Readiness, Deliveries, Protocol):
+    """The HTTP API and the console: every read they serve, and the triage of findings."""
 
 
 class HealthStore(Protocol):

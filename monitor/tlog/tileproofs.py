@@ -154,6 +154,37 @@ async def v2_consistency_proof(
     return [_mth(lo, hi, nodes) for lo, hi in ranges]
 
 
+def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose tree hashes make up PATH(index, D[size]), leaf first (RFC 6962
+    §2.1.1): at each split, the side that does not hold ``index``."""
+    ranges: list[tuple[int, int]] = []
+    lo, hi = 0, size
+    while hi - lo > 1:
+        mid = lo + _split(hi - lo)
+        if index < mid:
+            ranges.append((mid, hi))
+            hi = mid
+        else:
+            ranges.append((lo, mid))
+            lo = mid
+    ranges.reverse()
+    return ranges
+
+
+async def v2_inclusion_proof(
+    source: TileSource, index: int, checkpoint: SignedCheckpoint
+) -> list[bytes]:
+    """The RFC 6962 inclusion proof of leaf ``index`` in the tree of ``checkpoint``, read from
+    hash tiles (evidence a user can check offline). Untrusted until verified against the
+    checkpoint's root."""
+    if not 0 <= index < checkpoint.size:
+        raise ValueError(f"leaf {index} is not in a tree of size {checkpoint.size}")
+    ranges = _inclusion_ranges(index, checkpoint.size)
+    wanted = [node for lo, hi in ranges for node in _cover(lo, hi)]
+    nodes, _ = await _fetch_nodes(source, checkpoint.size, wanted)
+    return [_mth(lo, hi, nodes) for lo, hi in ranges]
+
+
 async def seed_v2(source: TileSource, checkpoint: SignedCheckpoint, start: int) -> VerifiedTree:
     """Start a Rekor v2 log at ``start`` (0 <= start <= checkpoint.size) from hash tiles.
 
