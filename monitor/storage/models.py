@@ -291,6 +291,8 @@ class FindingRow(Base):
     unmet: Mapped[Any] = mapped_column(SafeJSON)
     detail: Mapped[str] = mapped_column(SafeText)
     evidence: Mapped[Any | None] = mapped_column(SafeJSON)
+    # the image a registry finding is about: {"repository", "tag", "digest"}; NULL for others
+    image: Mapped[Any | None] = mapped_column(SafeJSON, nullable=True)
 
 
 class OutboxRow(Base):
@@ -425,6 +427,90 @@ class IndexAllRow(Base):
     digest: Mapped[str | None] = mapped_column(IndexValue)
     key_hash: Mapped[int | None] = mapped_column(BigInteger)
     digest_hash: Mapped[int | None] = mapped_column(BigInteger)
+
+
+IMAGE_NAME = 255  # a repository with its host (the reference grammar's bound)
+DIGEST = 160  # sha512:<128 hex> and room to spare
+NO_TAG = ""
+"""``image_digests.tag`` of a platform manifest or a digest watched without a tag; and
+``image_signatures.log`` of an entry in no configured log. Empty, not NULL, so that the
+unique constraints (which count NULLs as distinct on both engines) hold for them too."""
+
+
+class ImageDigestRow(Base):
+    """A digest a watched repository's tag points at (or a platform of one), as the last
+    registry pass found it. ``first_seen`` is kept on every upsert: an image's grace period
+    starts there."""
+
+    __tablename__ = "image_digests"
+    __table_args__ = (
+        UniqueConstraint(
+            "repository", "tag", "digest", name="uq_image_digests_repository_tag_digest"
+        ),
+        Index("ix_image_digests_digest", "repository", "digest"),
+        Index("ix_image_digests_index_digest", "repository", "index_digest"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    repository: Mapped[str] = mapped_column(String(IMAGE_NAME))
+    tag: Mapped[str] = mapped_column(String(128))  # NO_TAG: a platform manifest, or no tag
+    digest: Mapped[str] = mapped_column(String(DIGEST))
+    index_digest: Mapped[str | None] = mapped_column(String(DIGEST))
+    platform: Mapped[str | None] = mapped_column(SafeText)  # as the registry's index says
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_checked: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))  # signed, unsigned, unexpected, ...
+    summary: Mapped[Any] = mapped_column(SafeJSON)  # signers, roles, errors
+
+
+class ImageSignatureRow(Base):
+    """A registry signature (or attestation) of a digest tied to a log entry: the link that
+    puts an image reference on that entry in history, and explains it to orphan checks."""
+
+    __tablename__ = "image_signatures"
+    __table_args__ = (
+        UniqueConstraint(
+            "repository",
+            "digest",
+            "log",
+            "log_index",
+            "role",
+            name="uq_image_signatures_repository_digest_log_log_index_role",
+        ),
+        Index("ix_image_signatures_entry", "log", "log_index"),
+        Index("ix_image_signatures_repository", "repository", "digest"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    repository: Mapped[str] = mapped_column(String(IMAGE_NAME))
+    digest: Mapped[str] = mapped_column(String(DIGEST))
+    log: Mapped[str] = mapped_column(String(LOG_NAME))  # NO_TAG ("") : no configured log
+    log_index: Mapped[int] = mapped_column(BigInteger)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))  # signature, attestation
+    status: Mapped[str] = mapped_column(String(32))  # the verdict's
+    signer: Mapped[str | None] = mapped_column(SafeText)  # the certificate's SAN
+    issuer: Mapped[str | None] = mapped_column(SafeText)
+    tie: Mapped[str | None] = mapped_column(String(16))  # proven, mismatch, unavailable, ...
+    detail: Mapped[str | None] = mapped_column(SafeText)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ImageScanRow(Base):
+    """One registry pass over a repository. An orphan's grace period ends only after a
+    complete pass that began after the entry was stored."""
+
+    __tablename__ = "image_scans"
+    __table_args__ = (Index("ix_image_scans_repository", "repository", "complete", "started_at"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    repository: Mapped[str] = mapped_column(String(IMAGE_NAME))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    complete: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(SafeText)
 
 
 def value_hash(value: str) -> int:
