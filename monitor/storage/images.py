@@ -275,10 +275,12 @@ class ImagesMixin(StoreBase):
             if unique:
                 stmt = self._upsert(IMAGE_DIGESTS, ("repository", "tag", "digest"), ("first_seen",))
                 await conn.execute(stmt, unique)
+            self._step("image_digests")
             if links:
                 on = ("repository", "digest", "log", "log_index", "role")
                 stmt = self._upsert(IMAGE_SIGNATURES, on, ("first_seen",))
                 await conn.execute(stmt, list(links.values()))
+            self._step("image_signatures")
             await conn.execute(
                 IMAGE_SCANS.insert().values(
                     repository=scan.repository,
