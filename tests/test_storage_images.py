@@ -5,6 +5,7 @@ pass, a rule's unlinked entries, and history by image."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -214,6 +215,27 @@ def test_a_scan_is_one_transaction(url: str) -> None:
         )
         with pytest.raises(MalformedInputError):
             await store.record_image_scan(bad)
+        refused = [
+            scan(ImageDigestRecord(D1, "signed", tags=("x" * 129,))),
+            scan(ImageDigestRecord(D1, "signed", tags=("",))),
+            scan(ImageDigestRecord(D1, "signed", index_digest="sha256:x")),
+            scan(ImageDigestRecord(D1, "fine")),  # type: ignore[arg-type]
+            scan(ImageDigestRecord(D1, "signed", signatures=(sig(-1),))),
+            scan(ImageDigestRecord(D1, "signed", signatures=(replace(sig(1), role="other"),))),  # type: ignore[arg-type]
+            scan(repository="ghcr.io/Acme/app"),
+            scan(repository="alpine"),  # docker.io/library/alpine
+            replace(scan(), finished_at=T0 - timedelta(seconds=1)),
+        ]
+        refused.append(
+            scan(
+                ImageDigestRecord(
+                    D1, "signed", signatures=(replace(sig(1), body_sha256="AB" * 32),)
+                )
+            )
+        )
+        for record in refused:
+            with pytest.raises(MalformedInputError):
+                await store.record_image_scan(record)
         assert (await store.image_digests()).items == ()
         assert await store.last_complete_scan(REPO) is None
 

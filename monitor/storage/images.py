@@ -9,6 +9,7 @@ issuers, details, summaries) is stored through ``SafeText``/``SafeJSON``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +19,7 @@ from sqlalchemy import Table, and_, exists, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.core.errors import MalformedInputError
-from monitor.core.imageref import check_digest
+from monitor.core.imageref import check_digest, is_tag, parse_repository
 from monitor.storage.base import JSON, StoreBase, _table, orm, timed
 from monitor.storage.models import (
     NO_TAG,
@@ -31,6 +32,7 @@ from monitor.storage.models import (
 )
 from monitor.storage.paging import Page, decode_cursor, encode_cursor, page_limit
 
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 IMAGE_DIGESTS = _table(ImageDigestRow)
 IMAGE_SIGNATURES = _table(ImageSignatureRow)
 IMAGE_SCANS = _table(ImageScanRow)
@@ -201,19 +203,25 @@ def _check(scan: ImageScanRecord) -> None:
     the checking side validated digests and tags before)."""
     if scan.started_at > scan.finished_at:
         raise MalformedInputError("an image scan cannot finish before it starts")
+    if str(parse_repository(scan.repository)) != scan.repository:
+        # history finds images by the normalised name: another spelling would never match
+        raise MalformedInputError(f"{scan.repository!r} is not a normalised repository")
     for d in scan.digests:
         check_digest(d.digest)
         if d.index_digest is not None:
             check_digest(d.index_digest)
         if d.status not in IMAGE_STATUSES:
             raise MalformedInputError(f"unknown image status {d.status!r}")
-        if any(not t for t in d.tags):
-            raise MalformedInputError("an empty tag")
+        bad = [t for t in d.tags if not is_tag(t)]
+        if bad:
+            raise MalformedInputError(f"{bad[0][:140]!r} is not a tag")
         for s in d.signatures:
             if s.role not in ROLES:
                 raise MalformedInputError(f"unknown signature role {s.role!r}")
             if s.log_index < 0:
                 raise MalformedInputError("a negative log index")
+            if not _SHA256_HEX.fullmatch(s.body_sha256):
+                raise MalformedInputError("body_sha256 is not 64 lowercase hex digits")
 
 
 class ImagesMixin(StoreBase):
