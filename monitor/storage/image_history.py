@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, literal, select, tuple_, union
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.core.errors import MalformedInputError, QueryError
@@ -57,22 +57,38 @@ def image_filter(text: str) -> ImageFilter:
 
 
 def _digests_of(f: ImageFilter) -> ColumnElement[bool] | None:
-    """The condition on ``image_signatures.digest`` for ``f`` (None: any digest)."""
+    """The condition on ``image_signatures.digest`` for ``f`` (None: any digest): one IN
+    over a UNION, each part driven by an index (an OR of two INs left PostgreSQL a nested
+    loop over every digest of the repository)."""
     s, d = IMAGE_SIGNATURES, IMAGE_DIGESTS
     if f.digest is not None:
         # the digest itself, and the index it is a platform of
-        index_of = select(d.c.index_digest).where(
+        index_of = select(d.c.index_digest.label("digest")).where(
             d.c.repository == f.repository,
             d.c.digest == f.digest,
             d.c.index_digest.is_not(None),
         )
-        return or_(s.c.digest == f.digest, s.c.digest.in_(index_of))
+        return s.c.digest.in_(union(select(literal(f.digest).label("digest")), index_of))
     if f.tag is not None:
-        tagged = select(d.c.digest).where(d.c.repository == f.repository, d.c.tag == f.tag)
-        platforms = select(d.c.digest).where(
-            d.c.repository == f.repository, d.c.index_digest.in_(tagged)
+        tagged = d.alias("tagged")
+        platform = d.alias("platform")
+        points_at = select(tagged.c.digest).where(
+            tagged.c.repository == f.repository, tagged.c.tag == f.tag
         )
-        return or_(s.c.digest.in_(tagged), s.c.digest.in_(platforms))
+        # the platforms of the index the tag points at
+        platforms = (
+            select(platform.c.digest)
+            .join(
+                tagged,
+                and_(
+                    tagged.c.repository == f.repository,
+                    tagged.c.tag == f.tag,
+                    tagged.c.digest == platform.c.index_digest,
+                ),
+            )
+            .where(platform.c.repository == f.repository)
+        )
+        return s.c.digest.in_(union(points_at, platforms))
     return None
 
 

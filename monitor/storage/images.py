@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Table, and_, exists, func, select, tuple_
+from sqlalchemy import Select, Table, and_, exists, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.core.errors import MalformedInputError
@@ -353,31 +353,42 @@ class ImagesMixin(StoreBase):
     ) -> list[tuple[str, int]]:
         """Entries ``rule`` matched, stored before ``stored_before``, that no registry
         signature is tied to and that have no ``orphan_signature`` finding of ``rule`` yet:
-        (log, index), in that order, at most ``limit``. The caller sets ``stored_before`` to
+        (log, index), oldest first, at most ``limit``. The caller sets ``stored_before`` to
         the earlier of (now - the rule's grace) and the start of the latest complete pass of
         every watched repository: an entry is an orphan only once a whole pass that began
         after it was stored has not explained it."""
-        f, e, s = FindingRow, EntryRow, IMAGE_SIGNATURES
-        orphan = _table(FindingRow).alias("o")
-        stmt = (
-            select(f.log, f.index)
-            .join(e, and_(e.log == f.log, e.index == f.index))
-            .where(
-                f.rule == rule,
-                f.kind.in_(MATCH_KINDS),
-                e.stored_at < stored_before,
-                ~exists().where(s.c.log == f.log, s.c.log_index == f.index),
-                ~exists().where(
-                    orphan.c.rule == rule,
-                    orphan.c.kind == "orphan_signature",
-                    orphan.c.log == f.log,
-                    orphan.c.idx == f.index,
-                ),
-            )
-            .distinct()
-            .order_by(f.log, f.index)
-            .limit(page_limit(limit))
-        )
+        stmt = unlinked_select(rule, stored_before, page_limit(limit))
         async with self._read() as conn:
             rows = (await conn.execute(stmt)).all()
-        return [(str(log), int(idx)) for log, idx in rows if log is not None and idx is not None]
+        # the join to entries makes both non-null
+        keys = ((log, idx) for log, idx in rows if log is not None and idx is not None)
+        return list(dict.fromkeys(keys))
+
+
+def unlinked_select(
+    rule: str, stored_before: datetime, limit: int
+) -> Select[str | None, int | None]:
+    """The SELECT of ``ImagesMixin.unlinked_entries``."""
+    f, e, s = FindingRow, EntryRow, IMAGE_SIGNATURES
+    orphan = _table(FindingRow).alias("o")
+    return (
+        select(f.log, f.index)
+        .join(e, and_(e.log == f.log, e.index == f.index))
+        .where(
+            f.rule == rule,
+            f.kind.in_(MATCH_KINDS),
+            e.stored_at < stored_before,
+            ~exists().where(s.c.log == f.log, s.c.log_index == f.index),
+            ~exists().where(
+                orphan.c.rule == rule,
+                orphan.c.kind == "orphan_signature",
+                orphan.c.log == f.log,
+                orphan.c.idx == f.index,
+            ),
+        )
+        # in the order the findings were stored: both engines walk ix_findings_rule
+        # (rule, id) and stop at the limit (ordered by entry, SQLite read every finding of
+        # the rule first: 0.4 s for 100k). No DISTINCT: a rule gives an entry one finding
+        .order_by(f.id)
+        .limit(limit)
+    )
