@@ -280,3 +280,34 @@ def test_checkpoints_per_origin_and_the_downgrade_keeps_the_first(empty_url: str
             await eng.dispose()
 
     assert run(body) == [("pod-a - 1", 5)]
+
+
+def test_0010_adds_the_image_tables_and_findings_keep_across_it(empty_url: str) -> None:
+    """0010: findings stored before it read back with no image; the downgrade drops the image
+    tables and the column, and keeps the findings."""
+
+    async def body() -> tuple[list[Any], list[Any], set[str]]:
+        eng = engines.make_engine(empty_url)
+        try:
+            await engines.upgrade(eng, "0009")
+            async with eng.begin() as conn:
+                await conn.execute(
+                    text("INSERT INTO findings (kind, severity, dedup_key, state, created_at, "
+                         "matched, unmet, detail) VALUES ('health', 1, 'k', 'open', "
+                         "CURRENT_TIMESTAMP, '[]', '[]', '')"),
+                )  # fmt: skip
+            await engines.upgrade(eng, "0010")
+            async with eng.connect() as conn:
+                up = list((await conn.execute(text("SELECT dedup_key, image FROM findings"))).all())
+            await engines.downgrade(eng, "0009")
+            async with eng.connect() as conn:
+                down = list((await conn.execute(text("SELECT dedup_key FROM findings"))).all())
+                tables = await conn.run_sync(_tables)
+            return up, down, tables
+        finally:
+            await eng.dispose()
+
+    up, down, tables = run(body)
+    assert [tuple(r) for r in up] == [("k", None)]
+    assert [tuple(r) for r in down] == [("k",)]
+    assert not tables & {"image_digests", "image_signatures", "image_scans"}
