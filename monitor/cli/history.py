@@ -188,11 +188,14 @@ def run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(doc, indent=2))
         return 0
-    rows = [
-        (e.log, str(e.index), _when(e.time), e.kind, e.san or "-", e.issuer or "-", _images(e))
+    rows: list[tuple[str, ...]] = [
+        (e.log, str(e.index), _when(e.time), e.kind, e.san or "-", e.issuer or "-")
         for e in page.items
     ]
-    head = ("LOG", "INDEX", "TIME (UTC)", "KIND", "SAN", "ISSUER", "IMAGES")
+    head: tuple[str, ...] = ("LOG", "INDEX", "TIME (UTC)", "KIND", "SAN", "ISSUER")
+    if any(e.images for e in page.items):  # only where registries are watched
+        rows = [(*r, _images(e)) for r, e in zip(rows, page.items, strict=True)]
+        head = (*head, "IMAGES")
     print_table(head, rows)
     for line in searched_lines(result.searched, query.all_entries):
         print(escape(line))
