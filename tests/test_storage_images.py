@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from sqlalchemy import func, select
 
 from monitor.core.errors import MalformedInputError, QueryError, StorageError
 from monitor.core.findings import FindingImage, FindingKind
@@ -23,6 +24,7 @@ from monitor.storage import (
     IndexRow,
     Store,
 )
+from monitor.storage.images import IMAGE_SCANS
 from monitor.storage.models import clean_text
 from monitor.storage.query_check import history_answer
 from tests.storage_support import (
@@ -266,6 +268,15 @@ def test_the_last_complete_scan(url: str) -> None:
         assert got == T0 + timedelta(hours=2)
         assert got is not None
         assert got.tzinfo is not None
+        # passes before the latest complete one are not kept
+        for h in range(10, 20):
+            await store.record_image_scan(scan(start=timedelta(hours=h), complete=h % 3 != 0))
+        assert await store.last_complete_scan(REPO) == T0 + timedelta(hours=19)
+        async with store.engine.connect() as conn:
+            count = select(func.count()).select_from(IMAGE_SCANS)
+            kept = (await conn.execute(count.where(IMAGE_SCANS.c.repository == REPO))).scalar()
+            other = (await conn.execute(count.where(IMAGE_SCANS.c.repository != REPO))).scalar()
+        assert (kept, other) == (1, 1)
 
     with_store(url, body)
 

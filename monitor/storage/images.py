@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, Table, and_, exists, func, select, tuple_
+from sqlalchemy import Select, Table, and_, delete, exists, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.core.errors import MalformedInputError
@@ -239,7 +239,7 @@ class ImagesMixin(StoreBase):
     async def record_image_scan(self, scan: ImageScanRecord) -> None:
         """Store one registry pass in one transaction: every digest upserted (its
         ``first_seen`` kept), every signature link upserted (its ``first_seen`` kept), and
-        the pass's row."""
+        the pass's row (the repository's passes before its latest complete one go)."""
         _check(scan)
         at = scan.finished_at
         digests: list[JSON] = []
@@ -297,6 +297,17 @@ class ImagesMixin(StoreBase):
                     complete=scan.complete,
                     error=scan.error,
                 )
+            )
+            # only the latest complete pass and those after it are ever read: the table stays
+            # a few rows a repository instead of one every poll_interval forever
+            t = IMAGE_SCANS
+            latest = (
+                select(func.max(t.c.started_at))
+                .where(t.c.repository == scan.repository, t.c.complete.is_(True))
+                .scalar_subquery()
+            )
+            await conn.execute(
+                delete(t).where(t.c.repository == scan.repository, t.c.started_at < latest)
             )
 
     @timed("images")
