@@ -15,6 +15,7 @@ from monitor.config.models import SinkSettings
 from monitor.core.errors import MalformedInputError
 from monitor.core.findings import (
     Finding,
+    FindingImage,
     FindingKind,
     FindingState,
     Severity,
@@ -40,6 +41,7 @@ def stored(kind: FindingKind = FindingKind.UNEXPECTED_SIGNER, **kw: Any) -> dict
         detail="rekor #7: a@example signed",
         created_at=AT,
         id=3,
+        image=kw.get("image"),
     )
     by, at, comment = kw.get("changed", (None, None, None))
     return StoredFinding(finding, by, at, comment, kw.get("evidence")).to_json()
@@ -80,6 +82,10 @@ def test_evidence_and_state_changes_come_back_as_stored() -> None:
         (lambda d: d.update(detail=None), "detail: expected a string"),
         (lambda d: d.update(evidence=[1]), "evidence: expected an object"),
         (lambda d: d.update(evidence={"x": {1, 2}}), "evidence: not JSON"),
+        (lambda d: d.update(image="ghcr.io/a/b"), "image: expected an object"),
+        (lambda d: d.update(image={"tag": "1"}), "image.repository: missing"),
+        (lambda d: d.update(image={"repository": "r", "tag": 1}), "image.tag: expected"),
+        (lambda d: d.update(image={"repository": "r", "digest": []}), "image.digest: expected"),
     ],
 )
 def test_what_storage_cannot_have_written_is_refused_by_name(
@@ -89,6 +95,22 @@ def test_what_storage_cannot_have_written_is_refused_by_name(
     change(doc)
     with pytest.raises(MalformedInputError, match=field):
         decode_finding(doc)
+
+
+def test_an_image_comes_back_as_stored_and_an_older_row_has_none() -> None:
+    image = FindingImage("ghcr.io/acme/app", "1.0", "sha256:" + "ab" * 32)
+    doc = stored(FindingKind.UNSIGNED_IMAGE, image=image)
+    assert doc["image"] == {"repository": "ghcr.io/acme/app", "tag": "1.0", "digest": image.digest}
+    f = decode_finding(doc)
+    assert f.image == image
+    assert f.to_json() == doc
+    assert decode_finding(stored(FindingKind.TLOG_MISMATCH, image=FindingImage("r"))).image == (
+        FindingImage("r", None, None)
+    )
+    # a row queued before findings carried an image
+    old = stored()
+    del old["image"]
+    assert decode_finding(old).image is None
 
 
 def row(event: str, payload: object) -> OutboxItem:

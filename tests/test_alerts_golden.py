@@ -27,6 +27,7 @@ from monitor.config.models import SinkSettings
 from monitor.config.webhook_secrets import parse_secrets
 from monitor.core.findings import (
     Finding,
+    FindingImage,
     FindingKind,
     FindingState,
     HealthType,
@@ -71,6 +72,7 @@ def finding(  # one knob per field a format reads
     created_at: datetime = CREATED,
     changed: tuple[str, datetime, str] | None = None,
     evidence: dict[str, Any] | None = None,
+    image: FindingImage | None = None,
 ) -> AlertFinding:
     """A finding as the outbox stores it, decoded as delivery decodes it."""
     f = Finding(
@@ -87,6 +89,7 @@ def finding(  # one knob per field a format reads
         created_at=created_at,
         state=state,
         id=None if index is None else index + 1000,
+        image=image,
     )
     by, at, comment = changed if changed is not None else (None, None, None)
     return decode_finding(StoredFinding(f, by, at, comment, evidence).to_json())
@@ -190,6 +193,56 @@ def findings_of_every_kind() -> list[tuple[str, AlertFinding]]:
                 type_="require",
                 detail="the log's checkpoints have lacked the witness quorum for 600s (latest: "
                 "size 1200); 2 of group 'configured witnesses' needed, 1 cosigned",
+            ),
+        ),
+        (
+            "unsigned_image",
+            finding(
+                FindingKind.UNSIGNED_IMAGE,
+                None,
+                rule=None,
+                log=None,
+                detail="ghcr.io/example/app:1.2 (sha256:" + "ab" * 32 + ") has no valid "
+                "signature from an expected signer 2h after it was first seen",
+                image=FindingImage("ghcr.io/example/app", "1.2", "sha256:" + "ab" * 32),
+            ),
+        ),
+        (
+            "invalid_signature",
+            finding(
+                FindingKind.INVALID_SIGNATURE,
+                None,
+                rule=None,
+                log=None,
+                matched=(("san", "https://github.com/example/app/.github/workflows/r.yml"),),
+                detail="the signature of ghcr.io/example/app@sha256:" + "cd" * 32 + " does not "
+                f"verify: the certificate does not chain to the trust root's Fulcio {HOSTILE}",
+                image=FindingImage("ghcr.io/example/app", None, "sha256:" + "cd" * 32),
+            ),
+        ),
+        (
+            "tlog_mismatch",
+            finding(
+                FindingKind.TLOG_MISMATCH,
+                123,
+                severity=Severity.CRITICAL,
+                rule=None,
+                matched=(("san", HOSTILE),),
+                detail="the signature of ghcr.io/example/app:latest names rekor #123, which "
+                "holds another body (sha256:" + "ef" * 32 + ")",
+                image=FindingImage(
+                    "ghcr.io/example/app", HOSTILE[:20] + "x" * 200, "sha256:" + "ef" * 32
+                ),
+            ),
+        ),
+        (
+            "orphan_signature",
+            finding(
+                FindingKind.ORPHAN_SIGNATURE,
+                49,
+                matched=(("san", "https://github.com/example/app/.github/workflows/r.yml"),),
+                detail="rekor #49 was signed by the release identity, and no watched registry "
+                "holds an image it signs (1h after it was stored, after a complete pass)",
             ),
         ),
         (

@@ -49,6 +49,7 @@ JSON_LINES = {"inspect", "verify-bundle", "alerts dead"}  # --jsonl, documented 
 READS_A_DATABASE = {
     "findings",
     "history",
+    "images list",
     "alerts dead",
     "alerts replay",
     "db upgrade",

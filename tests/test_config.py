@@ -389,7 +389,8 @@ def test_every_mistake_is_reported_at_once_with_its_line() -> None:
         "c.yaml:32: alerts.sinks[0].rules[1]: no watch rule named 'missing-rule'",
         "c.yaml:33: alerts.sinks[0].kinds[1]: must be 'unexpected_signer', "
         "'unexpected_key_use', 'expected_use', 'watched_use', 'integrity_failure', "
-        "'malformed_entry', 'health' or 'unwitnessed_checkpoint' (got 'bogus')",
+        "'malformed_entry', 'health', 'unwitnessed_checkpoint', 'unsigned_image', "
+        "'invalid_signature', 'tlog_mismatch' or 'orphan_signature' (got 'bogus')",
         "c.yaml:34: alerts.max_age: 'forever' is not a duration; a duration is a number of "
         "seconds or a string such as 30s, 5m, 1h30m, 7d",
     ]

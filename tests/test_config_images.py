@@ -181,3 +181,39 @@ def test_images_must_be_a_list_of_mappings() -> None:
     assert _errors("images:\n  - {tags: [x]}\n") == [
         "c.yaml:4: images[0].repository: required but missing"
     ]
+
+
+RULE = (
+    "watch:\n  - name: release\n    match: {san: 'https://github.com/acme/*'}\n    severity: high\n"
+)
+IMAGES = "images:\n  - repository: ghcr.io/acme/app\n"
+
+
+def test_a_rule_opts_in_to_orphans_with_a_grace() -> None:
+    settings = parse_settings(LOGS + IMAGES + RULE + "    orphans: {grace: 2h}\n", "c.yaml")
+    (rule,) = settings.watch
+    assert rule.orphans is not None
+    assert rule.orphans.grace == timedelta(hours=2)
+    settings = parse_settings(LOGS + IMAGES + RULE + "    orphans: {}\n", "c.yaml")
+    assert settings.watch[0].orphans is not None
+    assert settings.watch[0].orphans.grace == timedelta(hours=1)
+    assert parse_settings(LOGS + IMAGES + RULE, "c.yaml").watch[0].orphans is None
+
+
+@pytest.mark.parametrize(
+    ("orphans", "message"),
+    [
+        ("{grace: 10s}", "at least 1m"),
+        ("{grace: 60d}", "at most 30d"),
+        ("{grace: soon}", "not a duration"),
+        ("{grace: 1h, after: 2h}", "after"),
+    ],
+)
+def test_a_bad_orphan_grace_is_named(orphans: str, message: str) -> None:
+    errors = _errors(IMAGES + RULE + f"    orphans: {orphans}\n")
+    assert any("watch[0].orphans" in e and message in e for e in errors), errors
+
+
+def test_orphans_need_a_watched_registry() -> None:
+    errors = _errors(RULE + "    orphans: {grace: 1h}\n")
+    assert any("watch[0].orphans" in e and "needs an images section" in e for e in errors), errors

@@ -58,7 +58,7 @@ def test_migrations_match_the_models_and_downgrade(
         assert "no database at" in capsys.readouterr().err
         assert not file.exists()
     assert main(["db", "upgrade", "--db", empty_url]) == 0
-    assert "revision 0009" in capsys.readouterr().out
+    assert "revision 0010" in capsys.readouterr().out
     assert main(["db", "current", "--db", empty_url]) == 0
 
     diffs, tables = run(lambda: _inspect(empty_url))
@@ -88,8 +88,8 @@ def test_migration_scripts_are_found() -> None:
     with engines.migrations_dir() as d:
         assert (d / "env.py").is_file()
         assert any((d / "versions").glob("0001_*.py"))
-        assert any((d / "versions").glob("0009_*.py"))
-    assert engines.head_revision() == "0009"
+        assert any((d / "versions").glob("0010_*.py"))
+    assert engines.head_revision() == "0010"
 
 
 def test_urls_are_mapped_to_async_drivers(tmp_path: Path) -> None:
@@ -116,10 +116,10 @@ def test_unknown_revisions_are_one_line_errors(
         assert "unknown revision" in err
         assert "0001, 0002" in err  # what may be given instead
     assert main(["db", "upgrade", "--db", empty_url, "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"revision": "0009"}
+    assert json.loads(capsys.readouterr().out) == {"revision": "0010"}
     assert main(["db", "current", "--db", empty_url, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc == {"revision": "0009", "latest": "0009", "up_to_date": True}
+    assert doc == {"revision": "0010", "latest": "0010", "up_to_date": True}
     assert main(["db", "downgrade", "0006", "--db", empty_url, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"revision": "0006"}
     assert main(["db", "current", "--db", empty_url, "--json"]) == 1
@@ -280,3 +280,34 @@ def test_checkpoints_per_origin_and_the_downgrade_keeps_the_first(empty_url: str
             await eng.dispose()
 
     assert run(body) == [("pod-a - 1", 5)]
+
+
+def test_0010_adds_the_image_tables_and_findings_keep_across_it(empty_url: str) -> None:
+    """0010: findings stored before it read back with no image; the downgrade drops the image
+    tables and the column, and keeps the findings."""
+
+    async def body() -> tuple[list[Any], list[Any], set[str]]:
+        eng = engines.make_engine(empty_url)
+        try:
+            await engines.upgrade(eng, "0009")
+            async with eng.begin() as conn:
+                await conn.execute(
+                    text("INSERT INTO findings (kind, severity, dedup_key, state, created_at, "
+                         "matched, unmet, detail) VALUES ('health', 1, 'k', 'open', "
+                         "CURRENT_TIMESTAMP, '[]', '[]', '')"),
+                )  # fmt: skip
+            await engines.upgrade(eng, "0010")
+            async with eng.connect() as conn:
+                up = list((await conn.execute(text("SELECT dedup_key, image FROM findings"))).all())
+            await engines.downgrade(eng, "0009")
+            async with eng.connect() as conn:
+                down = list((await conn.execute(text("SELECT dedup_key FROM findings"))).all())
+                tables = await conn.run_sync(_tables)
+            return up, down, tables
+        finally:
+            await eng.dispose()
+
+    up, down, tables = run(body)
+    assert [tuple(r) for r in up] == [("k", None)]
+    assert [tuple(r) for r in down] == [("k",)]
+    assert not tables & {"image_digests", "image_signatures", "image_scans"}

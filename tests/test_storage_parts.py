@@ -22,6 +22,7 @@ from monitor.storage.ports import (
     FindingsTriage,
     HealthStore,
     HistoryReader,
+    ImageStore,
     LeaseStore,
     LogsReader,
     OutboxStore,
@@ -40,6 +41,7 @@ PORTS: tuple[type, ...] = (
     FindingsTriage,
     HealthStore,
     HistoryReader,
+    ImageStore,
     LeaseStore,
     LogsReader,
     OutboxStore,
@@ -58,6 +60,7 @@ def parts(
     FindingsTriage,
     HealthStore,
     HistoryReader,
+    ImageStore,
     LeaseStore,
     LogsReader,
     OutboxStore,
@@ -65,7 +68,7 @@ def parts(
     RetentionStore,
 ]:
     """The static check (mypy): a ``Store`` is every consumer's part."""
-    return store, store, store, store, store, store, store, store, store, store, store, store
+    return store, store, store, store, store, store, store, store, store, store, store, store, store
 
 
 def store_importers() -> set[str]:

@@ -18,7 +18,14 @@ from typing import Final, Literal, TypeAlias, TypeVar, get_args
 
 from monitor.config.models import SinkSettings
 from monitor.core.errors import MalformedInputError
-from monitor.core.findings import FindingKind, FindingState, Severity, Unmet, dedup_key
+from monitor.core.findings import (
+    FindingImage,
+    FindingKind,
+    FindingState,
+    Severity,
+    Unmet,
+    dedup_key,
+)
 from monitor.storage.outbox import OutboxItem
 
 JSONValue: TypeAlias = "str | int | float | bool | list[JSONValue] | dict[str, JSONValue] | None"
@@ -59,9 +66,11 @@ class AlertFinding:
     state_changed_at: datetime | None = None
     comment: str | None = None
     evidence: JSONObject | None = None
+    image: FindingImage | None = None  # the image a registry finding is about
 
     def to_json(self) -> JSONObject:
-        """The stored JSON, as ``StoredFinding.to_json()`` wrote it."""
+        """The stored JSON, as ``StoredFinding.to_json()`` wrote it (``image`` null in rows
+        queued before findings carried it)."""
         changed = self.state_changed_at
         return {
             "id": self.id,
@@ -84,6 +93,7 @@ class AlertFinding:
                 for u in self.unmet
             ],
             "detail": self.detail,
+            "image": _image_json(self.image),
             "state_changed_by": self.state_changed_by,
             "state_changed_at": None if changed is None else changed.isoformat(),
             "comment": self.comment,
@@ -209,7 +219,28 @@ def decode_finding(doc: object) -> AlertFinding:
         state_changed_at=_opt_time(obj, "state_changed_at"),
         comment=_opt_str(obj, "comment"),
         evidence=None if _get(obj, "evidence") is None else _json_object(obj["evidence"]),
+        image=_image(obj.get("image")),
     )
+
+
+def _image_json(image: FindingImage | None) -> JSONValue:
+    if image is None:
+        return None
+    return {"repository": image.repository, "tag": image.tag, "digest": image.digest}
+
+
+def _image(value: object) -> FindingImage | None:
+    """``image``: absent or null (rows queued before findings carried it, findings about no
+    image), or an object with a repository and an optional tag and digest."""
+    if value is None:
+        return None
+    obj = _object(value, "image")
+    tag, digest = obj.get("tag"), obj.get("digest")
+    if tag is not None and not isinstance(tag, str):
+        raise _fail("image.tag", "expected a string or null")
+    if digest is not None and not isinstance(digest, str):
+        raise _fail("image.digest", "expected a string or null")
+    return FindingImage(_str(obj, "repository", "image"), tag, digest)
 
 
 def _fail(path: str, message: str) -> MalformedInputError:

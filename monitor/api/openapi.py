@@ -108,6 +108,13 @@ def document(version: str, max_page: int, *, health_public: bool, metrics_public
             TEXT,
         ),
         _param("subject", "in-toto subject name", TEXT),
+        _param(
+            "image",
+            "entries a registry signature of this image is tied to: a repository "
+            "(ghcr.io/acme/app: all its tags and digests), or a reference with a tag or a "
+            "digest (ghcr.io/acme/app:1.0, ghcr.io/acme/app@sha256:<hex>)",
+            TEXT,
+        ),
         _param("log", "log name", TEXT),
         _param("from_index", "first index (inclusive)", INDEX),
         _param("to_index", "last index (inclusive)", INDEX),
@@ -190,16 +197,18 @@ def document(version: str, max_page: int, *, health_public: bool, metrics_public
         "/api/v1/entries": {
             "get": _operation(
                 "listEntries",
-                "signing history: stored entries by identity, key, digest, log, index, time",
+                "signing history: stored entries by identity, key, digest, image, log, index, time",
                 _ok("EntryPage"),
                 params=history,
                 description="Also ext.<name>=<value>: a Fulcio certificate extension by its "
                 "name or OID, e.g. ext.source-repository-uri=https://github.com/org/repo (one "
                 "at a time). Filters are ANDed; results come in (log, index) order: logs by "
                 "name, or with all=true in the order the monitor began indexing each. An "
-                "unknown extension or log, or a fingerprint or digest that is neither whole "
-                "nor a prefix ending with *, is a 400 naming the parameter; searched says what "
-                "the answer covers.",
+                "unknown extension or log, a fingerprint or digest that is neither whole nor "
+                "a prefix ending with *, or an image that is no repository or reference, is a "
+                "400 naming the parameter; searched says what the answer covers. Each item "
+                "lists the images (repository, tag, digest) whose registry signatures are tied "
+                "to it.",
             )
         },
         "/api/v1/entries/{log}/{index}": {

@@ -31,6 +31,17 @@ def page_of(item: str) -> JSON:
     }
 
 
+IMAGE: JSON = {
+    "type": "object",
+    "required": ["repository", "tag", "digest"],
+    "properties": {
+        "repository": {"type": "string", "description": "normalised: host/name"},
+        "tag": nullable("string", description="the watched tag pointing at it, if any"),
+        "digest": nullable("string", description="the manifest or index digest"),
+    },
+}
+
+
 def components() -> JSON:
     entry_props: JSON = {
         "log": {"type": "string"},
@@ -45,6 +56,12 @@ def components() -> JSON:
         "cert_fingerprint": nullable("string"),
         "digest": nullable("string"),
         "record": {"type": "object", "description": "everything parsed from the entry"},
+        "images": {
+            "type": "array",
+            "description": "the images whose registry signatures are tied to this entry (its "
+            "log index and body): one per repository, tag and digest",
+            "items": ref("Image"),
+        },
     }
     finding_props: JSON = {
         "id": {"type": "integer"},
@@ -63,6 +80,10 @@ def components() -> JSON:
         "state_changed_by": nullable("string"),
         "state_changed_at": nullable("string"),
         "comment": nullable("string"),
+        "image": {
+            "description": "the image a registry finding is about; null for other findings",
+            "oneOf": [ref("Image"), {"type": "null"}],
+        },
     }
     checkpoint: JSON = {
         "type": "object",
@@ -110,6 +131,7 @@ def components() -> JSON:
                 }
             },
         },
+        "Image": IMAGE,
         "Entry": {
             "type": "object",
             "required": ["log", "index", "time", "kind"],

@@ -19,6 +19,7 @@ from monitor.core.timetext import parse_time
 if TYPE_CHECKING:
     from monitor.storage import HistoryQuery
     from monitor.storage.coverage import Searched
+    from monitor.storage.history import HistoryItem
     from monitor.storage.ports import HistoryReader
     from monitor.storage.query_check import HistoryAnswer
 
@@ -55,6 +56,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "length); a trailing * makes it a prefix (not with --all)",
     )
     p.add_argument("--subject", help="an in-toto subject name (not with --all)")
+    p.add_argument(
+        "--image",
+        metavar="REF",
+        help="entries a registry signature of this image is tied to: a repository "
+        "(ghcr.io/acme/app: all its tags and digests), or a reference with a tag or a digest "
+        "(ghcr.io/acme/app:1.0, ghcr.io/acme/app@sha256:<hex>)",
+    )
     p.add_argument("--log", help="the log's name (a discovered shard: NAME@SHARD)")
     p.add_argument("--index", metavar="FROM..TO", help="index range, inclusive: 10..20, 10.., ..20")
     p.add_argument("--since", metavar="TIME", help="ISO 8601 time or unix seconds (inclusive)")
@@ -101,6 +109,7 @@ def query_of(args: argparse.Namespace) -> HistoryQuery:
         fingerprint=args.fingerprint,
         digest=args.digest,
         subject=args.subject,
+        image=args.image,
         log=args.log,
         index_min=lo,
         index_max=hi,
@@ -118,6 +127,14 @@ def _when(t: datetime | int | None) -> str:
     if isinstance(t, int):
         t = datetime.fromtimestamp(t, UTC)
     return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _images(e: HistoryItem) -> str:
+    """The images tied to an entry, the first few by name (every one is in --json)."""
+    if not e.images:
+        return "-"
+    shown = ", ".join(str(i) for i in e.images[:2])
+    return shown + (f" (+{len(e.images) - 2})" if len(e.images) > 2 else "")
 
 
 def searched_lines(searched: list[Searched], all_entries: bool) -> list[str]:
@@ -171,11 +188,14 @@ def run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(doc, indent=2))
         return 0
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (e.log, str(e.index), _when(e.time), e.kind, e.san or "-", e.issuer or "-")
         for e in page.items
     ]
-    head = ("LOG", "INDEX", "TIME (UTC)", "KIND", "SAN", "ISSUER")
+    head: tuple[str, ...] = ("LOG", "INDEX", "TIME (UTC)", "KIND", "SAN", "ISSUER")
+    if any(e.images for e in page.items):  # only where registries are watched
+        rows = [(*r, _images(e)) for r, e in zip(rows, page.items, strict=True)]
+        head = (*head, "IMAGES")
     print_table(head, rows)
     for line in searched_lines(result.searched, query.all_entries):
         print(escape(line))

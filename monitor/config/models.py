@@ -146,6 +146,7 @@ class Settings(ConfigModel):
             r["name"] for _, r in raw_items(raw.get("watch")) if isinstance(r.get("name"), str)
         }
         out += _expected_use_routes(raw.get("watch"), sinks)
+        out += _orphans_need_images(raw)
         for i, sink in raw_items(sinks):
             wanted = sink.get("rules")
             if not isinstance(wanted, list):
@@ -156,6 +157,22 @@ class Settings(ConfigModel):
                         Problem(("alerts", "sinks", i, "rules", j), f"no watch rule named {rule!r}")
                     )
         return out
+
+
+def _orphans_need_images(raw: Mapping[str, Any]) -> list[Problem]:
+    """Without a watched registry nothing could explain an entry: every one would be an
+    orphan."""
+    if raw.get("images"):
+        return []
+    return [
+        Problem(
+            ("watch", i, "orphans"),
+            "needs an images section: without a watched registry every entry of the rule "
+            "would be an orphan",
+        )
+        for i, r in raw_items(raw.get("watch"))
+        if r.get("orphans") is not None
+    ]
 
 
 def _expected_use_routes(watch: Any, sinks: Any) -> list[Problem]:

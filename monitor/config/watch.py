@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from datetime import timedelta
+from typing import Annotated, Any
 
 from pydantic import Field
 
 from monitor.config.base import ConfigModel
+from monitor.config.durations import Duration
 from monitor.config.fields import Name
 from monitor.config.problems import Problem
 from monitor.config.selectors import OptionalSelector, RuleSelector, SeverityName
 from monitor.rules.spec import RuleSpec
+
+
+class OrphanSettings(ConfigModel):
+    """A rule's orphan check: its entries that no watched registry explains."""
+
+    grace: Annotated[timedelta, Duration(timedelta(minutes=1), timedelta(days=30))] = Field(
+        default=timedelta(hours=1),
+        description="How long after the monitor stores an entry of the rule a signature in a "
+        "watched registry may take to appear (a release pushes after it signs). The period "
+        "also lasts until a complete pass over every `images` repository that began after "
+        "the entry was stored.",
+    )
 
 
 class WatchRule(ConfigModel):
@@ -44,6 +58,14 @@ class WatchRule(ConfigModel):
         description="Send this rule's `expected_use` findings to the sinks that ask for them: "
         "those listing `expected_use` in their `kinds` (one at least must). Expected uses are "
         "always stored, in the state `recorded`, never in the open queue. Needs `expect`.",
+    )
+
+    orphans: OrphanSettings | None = Field(
+        default=None,
+        description="Opt in to `orphan_signature` findings: an entry of this rule that no "
+        "signature in a watched registry (`images`) is tied to once `grace` is over was "
+        "signed with the identity and never shipped. Needs an `images` section; the rule "
+        "should match only identities that sign images.",
     )
 
     @classmethod

@@ -2,7 +2,7 @@
 API, storage and every alert sink speak of them alike.
 
 JSON fields (stable): id, kind, type, severity, rule, log, index, dedup_key, state,
-created_at, matched, unmet, detail.
+created_at, matched, unmet, detail, image (the image a registry finding is about, or null).
 """
 
 from __future__ import annotations
@@ -45,6 +45,13 @@ class FindingKind(StrEnum):
     HEALTH = "health"  # the monitor cannot do its job (type says why)
     # the log's checkpoints lack the witness quorum configured for it (type: the mode)
     UNWITNESSED_CHECKPOINT = "unwitnessed_checkpoint"
+    # a watched tag points at a digest without what `require` asks, after the grace period
+    UNSIGNED_IMAGE = "unsigned_image"
+    INVALID_SIGNATURE = "invalid_signature"  # an image's signature is there but fails
+    # a registry signature names a log entry our verified log holds with another body
+    TLOG_MISMATCH = "tlog_mismatch"
+    # an entry of a rule with `orphans:` that no watched registry explains after the grace
+    ORPHAN_SIGNATURE = "orphan_signature"
 
 
 class IntegrityType(StrEnum):
@@ -104,6 +111,28 @@ class Unmet:
 
 
 @dataclass(frozen=True)
+class FindingImage:
+    """The container image a registry finding is about: a normalised repository, the
+    watched tag that points at it (None: found by digest, or a platform manifest) and the
+    manifest digest (None: the finding is about the repository or tag as a whole)."""
+
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"repository": self.repository, "tag": self.tag, "digest": self.digest}
+
+    def __str__(self) -> str:
+        text = self.repository
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text
+
+
+@dataclass(frozen=True)
 class Finding:
     kind: FindingKind
     severity: Severity
@@ -118,6 +147,7 @@ class Finding:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC), compare=False)
     state: FindingState = FindingState.OPEN
     id: int | None = field(default=None, compare=False)
+    image: FindingImage | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -137,6 +167,7 @@ class Finding:
                 for u in self.unmet
             ],
             "detail": self.detail,
+            "image": None if self.image is None else self.image.to_json(),
         }
 
 

@@ -18,6 +18,13 @@ if TYPE_CHECKING:
     from monitor.storage.findings_store import FindingQuery, StoredFinding
     from monitor.storage.history import IndexedEntry, StoredEntry
     from monitor.storage.history_query import HistoryQuery
+    from monitor.storage.images import (
+        ImageDigestRecord,
+        ImageScanRecord,
+        ImageSignatureRecord,
+        StoredImageDigest,
+        StoredImageLink,
+    )
     from monitor.storage.logs_state import CheckpointData, LogState
     from monitor.storage.outbox import OutboxItem
     from monitor.storage.paging import Page
@@ -30,6 +37,9 @@ __all__ = [
     "CheckpointData",
     "FindingQuery",
     "HistoryQuery",
+    "ImageDigestRecord",
+    "ImageScanRecord",
+    "ImageSignatureRecord",
     "IndexRow",
     "IndexedEntry",
     "LogState",
@@ -39,6 +49,8 @@ __all__ = [
     "Store",
     "StoredEntry",
     "StoredFinding",
+    "StoredImageDigest",
+    "StoredImageLink",
 ]
 
 
@@ -54,6 +66,11 @@ _HOMES = {
     "IndexedEntry": "history",
     "StoredEntry": "history",
     "HistoryQuery": "history_query",
+    "ImageDigestRecord": "images",
+    "ImageScanRecord": "images",
+    "ImageSignatureRecord": "images",
+    "StoredImageDigest": "images",
+    "StoredImageLink": "images",
     "CheckpointData": "logs_state",
     "LogState": "logs_state",
     "OutboxItem": "outbox",

@@ -9,7 +9,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from monitor.core.findings import Finding, FindingKind, FindingState, Severity, Unmet
+from monitor.core.findings import (
+    Finding,
+    FindingImage,
+    FindingKind,
+    FindingState,
+    Severity,
+    Unmet,
+)
 from monitor.storage.base import FINDINGS, JSON, StoreBase, orm, timed, utcnow
 from monitor.storage.models import FindingRow
 from monitor.storage.paging import Page, decode_cursor, encode_cursor, page_limit
@@ -91,8 +98,20 @@ def stored_finding(row: FindingRow) -> StoredFinding:
         created_at=row.created_at,
         state=FindingState(row.state),
         id=row.id,
+        image=_image(row.image),
     )
     return StoredFinding(f, row.state_changed_by, row.state_changed_at, row.comment, row.evidence)
+
+
+def _image(doc: Any) -> FindingImage | None:
+    if not isinstance(doc, dict) or not isinstance(doc.get("repository"), str):
+        return None
+    tag, digest = doc.get("tag"), doc.get("digest")
+    return FindingImage(
+        doc["repository"],
+        tag if isinstance(tag, str) else None,
+        digest if isinstance(digest, str) else None,
+    )
 
 
 def finding_values(f: Finding, evidence: JSON | None) -> JSON:
@@ -111,6 +130,7 @@ def finding_values(f: Finding, evidence: JSON | None) -> JSON:
         "unmet": doc["unmet"],
         "detail": f.detail,
         "evidence": evidence,
+        "image": doc["image"],
     }
 
 

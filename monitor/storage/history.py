@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, and_, delete, select
 
+from monitor.core.findings import FindingImage
 from monitor.entries.record import MalformedEntry
 from monitor.storage.base import JSON, StoreBase, orm, timed
 from monitor.storage.history_query import (
@@ -17,6 +18,7 @@ from monitor.storage.history_query import (
     log_number,
     timestamp,
 )
+from monitor.storage.image_history import image_refs
 from monitor.storage.models import EntryRow, IndexAllRow, MalformedRow
 from monitor.storage.paging import Page, encode_cursor, page_limit
 
@@ -38,6 +40,7 @@ class StoredEntry:
     record: JSON
     raw_body: bytes = field(repr=False)
     stored_at: datetime | None = None
+    images: tuple[FindingImage, ...] = ()  # the images registry signatures tie it to
 
     def to_json(self) -> JSON:
         return {
@@ -52,6 +55,7 @@ class StoredEntry:
             "key_fingerprint": self.key_fingerprint,
             "cert_fingerprint": self.cert_fingerprint,
             "record": self.record,
+            "images": [i.to_json() for i in self.images],
         }
 
 
@@ -67,6 +71,7 @@ class IndexedEntry:
     issuer: str | None
     key_fingerprint: str | None
     digest: str | None
+    images: tuple[FindingImage, ...] = ()  # the images registry signatures tie it to
 
     def to_json(self) -> JSON:
         return {
@@ -78,6 +83,7 @@ class IndexedEntry:
             "issuer": self.issuer,
             "key_fingerprint": self.key_fingerprint,
             "digest": self.digest,
+            "images": [i.to_json() for i in self.images],
         }
 
 
@@ -131,8 +137,13 @@ class HistoryMixin(StoreBase):
                 items = [_indexed(r) for r in rows.all()]
             else:
                 items = [_entry(r) for r in await orm(conn, history_select(query, limit + 1))]
-        more = len(items) > limit
-        items = items[:limit]
+            more = len(items) > limit
+            items = items[:limit]
+            refs = await image_refs(conn, [(i.log, i.index) for i in items])
+        items = [
+            replace(i, images=refs[(i.log, i.index)]) if (i.log, i.index) in refs else i
+            for i in items
+        ]
         cursor = encode_cursor(items[-1].log, items[-1].index) if more else None
         return Page(tuple(items), cursor)
 
@@ -141,7 +152,10 @@ class HistoryMixin(StoreBase):
         stmt = select(EntryRow).where(EntryRow.log == log, EntryRow.index == index)
         async with self._read() as conn:
             rows = await orm(conn, stmt)
-        return _entry(rows[0]) if rows else None
+            if not rows:
+                return None
+            refs = await image_refs(conn, [(log, index)])
+        return replace(_entry(rows[0]), images=refs.get((log, index), ()))
 
     @timed("entry")
     async def malformed(self, log: str, index: int) -> MalformedEntry | None:

@@ -22,6 +22,7 @@ from sqlalchemy import (
 from monitor.core.errors import MalformedInputError
 from monitor.storage.base import ENTRIES, IDENTITIES, INDEX_ALL, INDEX_LOGS
 from monitor.storage.identities import normalize_digest
+from monitor.storage.image_history import image_filter, linked_keys
 from monitor.storage.models import EntryRow, index_value, value_hash
 from monitor.storage.paging import decode_cursor
 
@@ -32,8 +33,11 @@ class HistoryQuery:
     Fulcio extension (name, value), e.g. ``("source-repository-uri", "https://...")``.
     ``fingerprint`` matches a key or certificate fingerprint; ``digest`` any digest of the
     entry (``sha256:<hex>``; bare hex is taken by its length). Index bounds are inclusive;
-    ``since`` is inclusive, ``until`` exclusive. ``all_entries`` searches ``index_all``
-    (every entry of the log; no ``ext`` or ``subject`` there) instead of matched entries."""
+    ``since`` is inclusive, ``until`` exclusive. ``image`` keeps the entries a registry
+    signature of that image is tied to: a repository (all its tags and digests), or a
+    reference with a tag or a digest (``monitor.storage.image_history``). ``all_entries``
+    searches ``index_all`` (every entry of the log; no ``ext`` or ``subject`` there) instead
+    of matched entries."""
 
     san: str | None = None
     issuer: str | None = None
@@ -41,6 +45,7 @@ class HistoryQuery:
     fingerprint: str | None = None
     digest: str | None = None
     subject: str | None = None
+    image: str | None = None
     log: str | None = None
     index_min: int | None = None
     index_max: int | None = None
@@ -122,6 +127,13 @@ def _key_conditions(
     return conds
 
 
+def _image_condition(log_col: Any, idx_col: Any, q: HistoryQuery) -> list[ColumnElement[bool]]:
+    """Entries a signature of ``q.image`` is tied to (none: no condition)."""
+    if q.image is None:
+        return []
+    return [tuple_(log_col, idx_col).in_(linked_keys(image_filter(q.image)))]
+
+
 def history_select(q: HistoryQuery, limit: int) -> Select[Any]:
     """The SELECT answering ``q`` over matched entries (``EntryRow`` rows, in (log, index)
     order, ``limit`` of them)."""
@@ -133,7 +145,11 @@ def history_select(q: HistoryQuery, limit: int) -> Select[Any]:
     if q.until is not None:
         time_conds.append(e.c.time < timestamp(q.until))
     if not filters:
-        stmt = select(EntryRow).where(*_key_conditions(e.c.log, e.c.idx, q), *time_conds)
+        stmt = select(EntryRow).where(
+            *_key_conditions(e.c.log, e.c.idx, q),
+            *_image_condition(e.c.log, e.c.idx, q),
+            *time_conds,
+        )
         return stmt.order_by(e.c.log, e.c.idx).limit(limit)
 
     ident = IDENTITIES
@@ -143,6 +159,7 @@ def history_select(q: HistoryQuery, limit: int) -> Select[Any]:
         drive.c.field == field0,
         _value_condition(drive.c.value, value0),
         *_key_conditions(drive.c.log, drive.c.idx, q),
+        *_image_condition(drive.c.log, drive.c.idx, q),
     )
     for n, (f, v) in enumerate(filters[1:]):
         other = ident.alias(f"o{n}")
@@ -225,6 +242,7 @@ def index_all_select(q: HistoryQuery, limit: int) -> Select[Any]:
     t = INDEX_ALL
     conds = _key_conditions(t.c.log_id, t.c.idx, q, log_number)
     conds += _index_all_identity_conditions(q)
+    conds += _image_condition(INDEX_LOGS.c.log, t.c.idx, q)
     if q.since is not None:
         conds.append(t.c.time >= timestamp(q.since))
     if q.until is not None:

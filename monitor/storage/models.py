@@ -1,6 +1,7 @@
 """The database schema: SQLAlchemy 2 typed ORM models, one per table.
 
-The same schema serves SQLite and PostgreSQL. Portable types hide the differences:
+The same schema serves SQLite and PostgreSQL. Portable types (``monitor.storage.coltypes``,
+re-exported here) hide the differences:
 
 - ``UTCDateTime``: aware UTC datetimes in and out (SQLite has no time zones);
 - ``SafeText`` / ``IndexValue``: text that PostgreSQL can store (no NUL, no lone surrogates:
@@ -17,16 +18,12 @@ exactly this schema; a test checks that they do not drift.
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
-    DateTime,
-    Dialect,
     Float,
     ForeignKey,
     ForeignKeyConstraint,
@@ -38,13 +35,28 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator, TypeEngine
 
-INDEX_VALUE_CHARS = 400
-"""Indexed identity values are stored on their first 400 characters (at most 1,600 bytes of
-UTF-8, well inside PostgreSQL's B-tree limit of about 2,700 bytes per row)."""
+from monitor.storage.coltypes import (
+    INDEX_VALUE_CHARS,
+    BigID,
+    IndexValue,
+    SafeJSON,
+    SafeText,
+    UTCDateTime,
+    clean_json,
+    clean_text,
+    index_value,
+    value_hash,
+)
+
+__all__ = [  # the column types and cleaning are imported from here too
+    "INDEX_VALUE_CHARS",
+    "clean_json",
+    "clean_text",
+    "index_value",
+    "value_hash",
+]
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -53,97 +65,6 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-def clean_text(s: str) -> str:
-    """``s`` as both engines can store it: NUL and unpaired surrogates become U+FFFD."""
-    if "\x00" in s:
-        s = s.replace("\x00", "\ufffd")
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        s = s.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    return s
-
-
-def clean_json(doc: Any) -> Any:
-    """A JSON document with every string (keys too) passed through ``clean_text``."""
-    if isinstance(doc, str):
-        return clean_text(doc)
-    if isinstance(doc, dict):
-        return {clean_text(str(k)): clean_json(v) for k, v in doc.items()}
-    if isinstance(doc, list | tuple):
-        return [clean_json(v) for v in doc]
-    return doc
-
-
-def index_value(s: str) -> str:
-    """A value as it is stored in (and looked up from) an indexed identity column."""
-    return clean_text(s)[:INDEX_VALUE_CHARS]
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """An aware datetime, stored in UTC: ``timestamptz`` on PostgreSQL, ISO text on SQLite."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: the store takes aware datetimes only")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class SafeText(TypeDecorator[str]):
-    """Text without NUL or lone surrogates (PostgreSQL refuses both)."""
-
-    impl = Text
-    cache_ok = True
-
-    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        return None if value is None else clean_text(value)
-
-
-class IndexValue(TypeDecorator[str]):
-    """An indexed identity value: cleaned, capped, compared byte-wise on both engines."""
-
-    impl = String(INDEX_VALUE_CHARS)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(String(INDEX_VALUE_CHARS, collation="C"))
-        return dialect.type_descriptor(String(INDEX_VALUE_CHARS))
-
-    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        return None if value is None else index_value(value)
-
-
-class SafeJSON(TypeDecorator[Any]):
-    """JSON (JSONB on PostgreSQL) whose strings are cleaned like ``SafeText``."""
-
-    impl = JSON
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(JSONB())
-        return dialect.type_descriptor(JSON())
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        return None if value is None else clean_json(value)
-
-
-# BIGINT everywhere, but SQLite only auto-increments a column declared exactly INTEGER.
-BigID = BigInteger().with_variant(Integer(), "sqlite")
 
 LOG_NAME = 255
 
@@ -291,6 +212,8 @@ class FindingRow(Base):
     unmet: Mapped[Any] = mapped_column(SafeJSON)
     detail: Mapped[str] = mapped_column(SafeText)
     evidence: Mapped[Any | None] = mapped_column(SafeJSON)
+    # the image a registry finding is about: {"repository", "tag", "digest"}; NULL for others
+    image: Mapped[Any | None] = mapped_column(SafeJSON, nullable=True)
 
 
 class OutboxRow(Base):
@@ -427,11 +350,88 @@ class IndexAllRow(Base):
     digest_hash: Mapped[int | None] = mapped_column(BigInteger)
 
 
-def value_hash(value: str) -> int:
-    """The 64-bit key under which ``index_all`` finds a key fingerprint or digest: the first
-    8 bytes of the SHA-256 of the value as stored (``index_value``), signed (BIGINT)."""
-    digest = hashlib.sha256(index_value(value).encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+IMAGE_NAME = 255  # a repository with its host (the reference grammar's bound)
+DIGEST = 160  # sha512:<128 hex> and room to spare
+NO_TAG = ""
+"""``image_digests.tag`` of a platform manifest or a digest watched without a tag; and
+``image_signatures.log`` of an entry in no configured log. Empty, not NULL, so that the
+unique constraints (which count NULLs as distinct on both engines) hold for them too."""
+
+
+class ImageDigestRow(Base):
+    """A digest a watched repository's tag points at (or a platform of one), as the last
+    registry pass found it. ``first_seen`` is kept on every upsert: an image's grace period
+    starts there."""
+
+    __tablename__ = "image_digests"
+    __table_args__ = (
+        UniqueConstraint(
+            "repository", "tag", "digest", name="uq_image_digests_repository_tag_digest"
+        ),
+        Index("ix_image_digests_digest", "repository", "digest"),
+        Index("ix_image_digests_index_digest", "repository", "index_digest"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    repository: Mapped[str] = mapped_column(String(IMAGE_NAME))
+    tag: Mapped[str] = mapped_column(String(128))  # NO_TAG: a platform manifest, or no tag
+    digest: Mapped[str] = mapped_column(String(DIGEST))
+    index_digest: Mapped[str | None] = mapped_column(String(DIGEST))
+    platform: Mapped[str | None] = mapped_column(SafeText)  # as the registry's index says
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_checked: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))  # signed, unsigned, unexpected, ...
+    summary: Mapped[Any] = mapped_column(SafeJSON)  # signers, roles, errors
+
+
+class ImageSignatureRow(Base):
+    """A registry signature (or attestation) of a digest tied to a log entry: the link that
+    puts an image reference on that entry in history, and explains it to orphan checks."""
+
+    __tablename__ = "image_signatures"
+    __table_args__ = (
+        UniqueConstraint(
+            "repository",
+            "digest",
+            "log",
+            "log_index",
+            "role",
+            name="uq_image_signatures_repository_digest_log_log_index_role",
+        ),
+        Index("ix_image_signatures_entry", "log", "log_index"),
+        Index("ix_image_signatures_repository", "repository", "digest"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    repository: Mapped[str] = mapped_column(String(IMAGE_NAME))
+    digest: Mapped[str] = mapped_column(String(DIGEST))
+    log: Mapped[str] = mapped_column(String(LOG_NAME))  # NO_TAG ("") : no configured log
+    log_index: Mapped[int] = mapped_column(BigInteger)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))  # signature, attestation
+    status: Mapped[str] = mapped_column(String(32))  # the verdict's
+    signer: Mapped[str | None] = mapped_column(SafeText)  # the certificate's SAN
+    issuer: Mapped[str | None] = mapped_column(SafeText)
+    tie: Mapped[str | None] = mapped_column(String(16))  # proven, mismatch, unavailable, ...
+    detail: Mapped[str | None] = mapped_column(SafeText)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ImageScanRow(Base):
+    """One registry pass over a repository. An orphan's grace period ends only after a
+    complete pass that began after the entry was stored."""
+
+    __tablename__ = "image_scans"
+    __table_args__ = (Index("ix_image_scans_repository", "repository", "complete", "started_at"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    repository: Mapped[str] = mapped_column(String(IMAGE_NAME))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    complete: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(SafeText)
 
 
 metadata = Base.metadata

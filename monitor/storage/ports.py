@@ -12,6 +12,8 @@ daemon's service, the CLI) holds the ``Store`` and hands out the parts.
 - ``ApiStore``: the HTTP API (history, findings and their triage, logs, readiness);
 - ``RetentionStore``: the retention job (``index_all`` rows purged);
 - ``LeaseStore``: the leadership of the logs over replicas (heartbeats and leases);
+- ``ImageStore``: registry passes (digests, their signatures tied to log entries) stored,
+  and read back for ``images list`` and the orphan check;
 - ``HistoryReader``, ``FindingsReader``, ``DeadLetters``: the CLI's queries.
 """
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from monitor.storage.findings_store import FindingQuery, StoredFinding
     from monitor.storage.history import HistoryItem, StoredEntry
     from monitor.storage.history_query import HistoryQuery
+    from monitor.storage.images import ImageScanRecord, StoredImageDigest, StoredImageLink
     from monitor.storage.leases import Lease, LeaseRow, LiveReplica
     from monitor.storage.lock import Holder
     from monitor.storage.logs_state import LogState, StoredCheckpoint
@@ -130,6 +133,26 @@ class OutboxStore(Protocol):
     async def active_alerts(self, sink: str, limit: int = 1000) -> list[JSON]: ...
 
     async def outbox_backlog(self, sink: str) -> tuple[int, datetime | None]: ...
+
+
+class ImageStore(Protocol):
+    """Container images: each registry pass stored in one transaction, the digests found,
+    the signatures tied to a log entry, when a repository was last read whole, and the
+    entries of a rule that no registry signature explains (orphans)."""
+
+    async def record_image_scan(self, scan: ImageScanRecord) -> None: ...
+
+    async def image_digests(
+        self, repository: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> Page[StoredImageDigest]: ...
+
+    async def image_links_for(self, log: str, index: int) -> list[StoredImageLink]: ...
+
+    async def last_complete_scan(self, repository: str) -> datetime | None: ...
+
+    async def unlinked_entries(
+        self, rule: str, stored_before: datetime, limit: int = 1000
+    ) -> list[tuple[str, int]]: ...
 
 
 class LogNames(Protocol):

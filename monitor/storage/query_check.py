@@ -22,6 +22,7 @@ from monitor.storage.coverage import Searched
 from monitor.storage.findings_store import FindingQuery
 from monitor.storage.history import HistoryItem
 from monitor.storage.history_query import HistoryQuery
+from monitor.storage.image_history import image_filter
 from monitor.storage.paging import Page
 from monitor.storage.ports import DeadLetters, FindingsReader, HistoryReader, LogNames
 
@@ -127,6 +128,7 @@ async def checked_history(
     whole = not q.all_entries  # index_all finds fingerprints and digests whole only
     fp = None if q.fingerprint is None else fingerprint(q.fingerprint, prefix_ok=whole)
     dg = None if q.digest is None else digest(q.digest, prefix_ok=whole)
+    image = None if q.image is None else str(image_filter(q.image))
     if q.log is not None:
         if q.all_entries:
             indexed = await store.index_all_log_names()
@@ -141,7 +143,7 @@ async def checked_history(
                 raise QueryError(unknown_name("log", q.log, indexed), "log")
         else:
             await check_log(store, q.log, configured_logs)
-    return dataclasses.replace(q, ext=ext, fingerprint=fp, digest=dg)
+    return dataclasses.replace(q, ext=ext, fingerprint=fp, digest=dg, image=image)
 
 
 @dataclass(frozen=True)

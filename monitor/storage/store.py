@@ -19,7 +19,8 @@ Any database failure raises ``StorageError``: nothing is retried silently.
 
 ``Store`` is assembled from one part per job: ``logs_state`` (logs, checkpoints),
 ``batch`` (``store_batch``), ``backfills``, ``history``, ``findings_store``, ``outbox`` and
-``coverage`` (what history searched, the names a query may use);
+``coverage`` (what history searched, the names a query may use), ``images`` (registry
+passes, image digests and their links to log entries);
 ``base`` holds the tables and the connection plumbing they share. Its consumers each take
 the narrow part they need, a protocol of ``ports``.
 """
@@ -48,6 +49,7 @@ from monitor.storage.findings_store import FindingsMixin, findings_select
 from monitor.storage.history import HistoryMixin
 from monitor.storage.history_query import history_select, index_all_select
 from monitor.storage.identities import identities
+from monitor.storage.images import ImagesMixin
 from monitor.storage.leases import LeasesMixin
 from monitor.storage.lock import DatabaseLock, Holder
 from monitor.storage.logs_state import LogsMixin
@@ -77,6 +79,7 @@ class Store(
     OutboxMixin,
     CoverageMixin,
     LeasesMixin,
+    ImagesMixin,
 ):
     """The monitor's database. Open with ``await Store.open(url)``; close with ``close()``."""
 

@@ -34,7 +34,8 @@ SELECTOR_FIELDS: Mapping[str, str] = {
 }
 
 FINDING_KINDS: Mapping[FindingKind, str] = {
-    FindingKind.UNEXPECTED_SIGNER: "matched `match`, failed `expect`, signed with a certificate",
+    FindingKind.UNEXPECTED_SIGNER: "matched `match`, failed `expect`, signed with a certificate; "
+    "or an image of an `images` repository signed by someone its `expect` does not allow",
     FindingKind.UNEXPECTED_KEY_USE: "the same, signed with a bare key",
     FindingKind.EXPECTED_USE: "matched `match` and met `expect`: a record, not a task, stored "
     "in the state `recorded` (never in the open queue); alerted only where the rule has "
@@ -45,6 +46,16 @@ FINDING_KINDS: Mapping[FindingKind, str] = {
     FindingKind.HEALTH: "the monitor cannot fully do its job (no rule)",
     FindingKind.UNWITNESSED_CHECKPOINT: "the log's checkpoints lacked the quorum of its "
     "`witnesses` for `unwitnessed_after` (high under `require`, medium under `warn`; no rule)",
+    FindingKind.UNSIGNED_IMAGE: "a watched tag of an `images` repository points at a digest "
+    "without what its `require` asks from an expected signer once its `grace` is over (the "
+    "repository's severity; `image` names it)",
+    FindingKind.INVALID_SIGNATURE: "an image's signature or attestation is there but fails "
+    "verification; the detail says why",
+    FindingKind.TLOG_MISMATCH: "a registry signature names a log entry that the verified log "
+    "holds with another body: the registry and the log disagree",
+    FindingKind.ORPHAN_SIGNATURE: "an entry of a rule with `orphans` that no signature in a "
+    "watched registry explains after its `grace` and a complete registry pass: signed with "
+    "the identity, never shipped (the rule's severity)",
 }
 
 GITHUB_ORG_EXAMPLE = """\

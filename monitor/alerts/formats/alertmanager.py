@@ -72,6 +72,7 @@ def _alert(
         "severity": str(f.severity),
         "rule": f.rule,
         "log": f.log,
+        "repository": None if f.image is None else f.image.repository,
         "dedup_key": f.dedup_key,
     }
     if test:
@@ -79,6 +80,10 @@ def _alert(
     annotations = {"summary": clip(escape(summary(f)), 1024), "description": f.detail}
     if f.index is not None:
         annotations["index"] = str(f.index)
+    if f.image is not None:
+        annotations["image"] = str(f.image)
+        annotations["tag"] = f.image.tag or ""
+        annotations["digest"] = f.image.digest or ""
     shown_labels: JSONObject = {k: v for k, v in labels.items() if v}  # empty: no label
     shown_annotations: JSONObject = {k: v for k, v in annotations.items() if v}
     alert: JSONObject = {

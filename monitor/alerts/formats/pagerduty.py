@@ -76,9 +76,11 @@ def _payload(alert: Alert, sink: SinkSettings) -> JSONObject:
     else:
         text = f"{len(fs)} {kinds(fs)} findings" + (f" of rule {rule}" if rule else "")
         text += f"; first: {summary(f)}"
+    repository = common(None if x.image is None else x.image.repository for x in fs)
     payload: JSONObject = {
         "summary": clip(escape(text), PAGERDUTY_SUMMARY_MAX),
-        "source": log or "tlog-monitor",
+        # where it happened: the log, or for a registry finding the repository
+        "source": log or repository or "tlog-monitor",
         "severity": severity(max_severity(fs)),
         "class": common(str(x.kind) for x in fs) or "mixed",
         "timestamp": rfc3339(created(f)),

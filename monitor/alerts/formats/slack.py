@@ -101,6 +101,8 @@ def _fallback(event: Event, fs: Sequence[AlertFinding], sink: SinkSettings) -> s
             text += f", rule {rule}"
         if f.log is not None:
             text += f", {entry_name(f)}"
+        if f.image is not None:  # the configured repository (tags and digests: in blocks)
+            text += f", {f.image.repository}"
     else:
         text = f"{len(fs)} {kinds(fs)} findings" + (f" of rule {rule}" if rule else "")
     if event == "resolve":
@@ -125,6 +127,8 @@ def _single(event: Event, f: AlertFinding, entry_url: EntryUrl | None) -> list[J
     ]
     shown: list[JSONValue] = [_mrkdwn(_clip_mrkdwn(t, _FIELD_MAX)) for t in fields]
     blocks: list[JSONValue] = [{"type": "section", "fields": shown}]
+    if image := _image(f):
+        blocks.append(_mrkdwn_section("*Image*\n" + image))
     if event == "resolve":
         blocks.append(_mrkdwn_section("*This finding has cleared.*"))
     if matched := _matched(f):
@@ -145,6 +149,8 @@ def _group(event: Event, fs: Sequence[AlertFinding], entry_url: EntryUrl | None)
     blocks: list[JSONValue] = [_mrkdwn_section(intro)]
     for n, f in enumerate(fs[:SLACK_LISTED], start=1):
         lines = [f"*{n}.* {_entry(f, entry_url)} · {_esc(str(f.severity))} {_esc(kind(f))}"]
+        if image := _image(f):
+            lines.append(image)
         if matched := _matched(f, limit=3):
             lines.append(matched)
         if unmet := _unmet(f, limit=3):
@@ -179,6 +185,19 @@ def _safe_url(url: str) -> bool:
         and len(url) <= 2000
         and all("!" <= c <= "~" and c not in "<>|" for c in url)
     )
+
+
+def _image(f: AlertFinding) -> str:
+    """The repository, tag and digest of a registry finding, as code (they came from a
+    registry: escaped like any value from the log); empty for other findings."""
+    if f.image is None:
+        return ""
+    lines = [f"• repository: {_code(f.image.repository)}"]
+    if f.image.tag is not None:
+        lines.append(f"• tag: {_code(f.image.tag)}")
+    if f.image.digest is not None:
+        lines.append(f"• digest: {_code(f.image.digest)}")
+    return "\n".join(lines)
 
 
 def _matched(f: AlertFinding, limit: int = 10) -> str:

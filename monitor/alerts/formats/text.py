@@ -55,6 +55,11 @@ def entry_name(f: AlertFinding) -> str:
     return log if f.index is None else f"{log} #{f.index}"
 
 
+def image_name(f: AlertFinding) -> str | None:
+    """``repository[:tag][@digest]`` of a registry finding; None for others."""
+    return None if f.image is None else str(f.image)
+
+
 def summary(f: AlertFinding) -> str:
     """One line: what fired and why (the finding's detail says who signed what)."""
     if f.kind == TEST_KIND:
@@ -67,4 +72,6 @@ def summary(f: AlertFinding) -> str:
         parts.append(f"rule {f.rule}")
     if f.log is not None:
         parts.append(entry_name(f))
+    if f.image is not None:
+        parts.append(str(f.image))
     return ", ".join(parts)

@@ -1,0 +1,115 @@
+"""The column types the schema is built of, portable between SQLite and PostgreSQL (see
+``monitor.storage.models``), and the cleaning of text that both engines must be able to
+store."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+INDEX_VALUE_CHARS = 400
+"""Indexed identity values are stored on their first 400 characters (at most 1,600 bytes of
+UTF-8, well inside PostgreSQL's B-tree limit of about 2,700 bytes per row)."""
+
+
+def clean_text(s: str) -> str:
+    """``s`` as both engines can store it: NUL and unpaired surrogates become U+FFFD."""
+    if "\x00" in s:
+        s = s.replace("\x00", "\ufffd")
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        s = s.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return s
+
+
+def clean_json(doc: Any) -> Any:
+    """A JSON document with every string (keys too) passed through ``clean_text``."""
+    if isinstance(doc, str):
+        return clean_text(doc)
+    if isinstance(doc, dict):
+        return {clean_text(str(k)): clean_json(v) for k, v in doc.items()}
+    if isinstance(doc, list | tuple):
+        return [clean_json(v) for v in doc]
+    return doc
+
+
+def index_value(s: str) -> str:
+    """A value as it is stored in (and looked up from) an indexed identity column."""
+    return clean_text(s)[:INDEX_VALUE_CHARS]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime, stored in UTC: ``timestamptz`` on PostgreSQL, ISO text on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store takes aware datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class SafeText(TypeDecorator[str]):
+    """Text without NUL or lone surrogates (PostgreSQL refuses both)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else clean_text(value)
+
+
+class IndexValue(TypeDecorator[str]):
+    """An indexed identity value: cleaned, capped, compared byte-wise on both engines."""
+
+    impl = String(INDEX_VALUE_CHARS)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(String(INDEX_VALUE_CHARS, collation="C"))
+        return dialect.type_descriptor(String(INDEX_VALUE_CHARS))
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else index_value(value)
+
+
+class SafeJSON(TypeDecorator[Any]):
+    """JSON (JSONB on PostgreSQL) whose strings are cleaned like ``SafeText``."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else clean_json(value)
+
+
+# BIGINT everywhere, but SQLite only auto-increments a column declared exactly INTEGER.
+BigID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def value_hash(value: str) -> int:
+    """The 64-bit key under which ``index_all`` finds a key fingerprint or digest: the first
+    8 bytes of the SHA-256 of the value as stored (``index_value``), signed (BIGINT)."""
+    digest = hashlib.sha256(index_value(value).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
