@@ -14,6 +14,7 @@ from monitor.cli import daemon as daemon_cli
 from monitor.cli import db as db_cli
 from monitor.cli import findings as findings_cli
 from monitor.cli import history as history_cli
+from monitor.cli import images as images_cli
 from monitor.core.errors import MonitorError
 from monitor.core.escape import escape_lines
 
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_cli.register(sub)
     history_cli.register(sub)
     findings_cli.register(sub)
+    images_cli.register(sub)
     check_config.register(sub)
     cosign_key.register(sub)
     demo.register(sub)
