@@ -49,7 +49,8 @@ def config_doc(h: Harness, trust_dir: Path, images: list[dict[str, Any]]) -> dic
                 "requests_per_second": 100,
                 "burst": 50,
                 "timeout": "2s",
-            }
+            },
+            {"name": "sim-v2", "api": "v2", "discover": True, "requests_per_second": 100},
         ],
         "images": images,
     }

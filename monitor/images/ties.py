@@ -11,8 +11,9 @@ inclusion proof is handed back, so that a legacy ``.sig``/``.att``, which carrie
 log's promise, can be verified completely); another is ``mismatch``: the registry and the log
 disagree.
 
-Rekor v2 entries are not read back: their bundles carry the inclusion proof and checkpoint
-that sigstore-python verifies with the signature.
+A Rekor v2 entry (``tiev2.py``) is read from its entry bundle and proven from hash tiles,
+in the monitor's own verified tree when it holds the index, else in the log's latest,
+proven consistent with the monitor's.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ from monitor.config.models import LogSettings
 from monitor.core.errors import MonitorError, VerificationError
 from monitor.core.metrics import ClientMetrics
 from monitor.images.reports import LogTie, TieStatus
+from monitor.images.tiev2 import TieMismatch, TieUnavailable, prove_v2
 from monitor.imagesig import InclusionProof, LogEntryRef
 from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.logclient.policy import policy_for
 from monitor.logclient.v1 import RekorV1Client, V1Entry
+from monitor.logclient.v2 import RekorV2Client
 from monitor.tlog.checkpoint import SignedCheckpoint
 from monitor.tlog.merkle import leaf_hash, verify_consistency, verify_inclusion
 from monitor.trust import TransparencyLog, TrustRoot
@@ -47,17 +50,6 @@ UNCONFIGURED_POLICY = HttpPolicy(requests_per_second=4.0, timeout_seconds=20.0, 
 class TieResult:
     tie: LogTie
     proof: InclusionProof | None  # the proven entry's inclusion proof (``proven`` only)
-
-
-class _Unavailable(Exception):
-    pass
-
-
-class _Mismatch(Exception):
-    def __init__(self, detail: str, log_body: str | None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.log_body = log_body
 
 
 class LogTies:
@@ -81,7 +73,7 @@ class LogTies:
         self._session = session
         self._metrics = metrics
         self._ours = ours
-        self._clients: dict[bytes, tuple[str | None, RekorV1Client]] = {}
+        self._clients: dict[bytes, tuple[str | None, LogHttp]] = {}
 
     async def tie(self, entry: LogEntryRef) -> TieResult:
         """The entry tied; never raises for what a log or the entry holds."""
@@ -90,20 +82,18 @@ class LogTies:
         if log is None:
             detail = f"no log of the trust root has the ID {entry.log_id.hex()[:64]}"
             return TieResult(LogTie(None, entry.log_index, body_hex, "unknown_log", detail), None)
-        if log.api_version == 2:
-            name = self._v2_name(log)
-            detail = (
-                f"a Rekor v2 entry of {log.key_name}: its bundle's inclusion proof and "
-                "checkpoint were verified with the signature; it is not read back from the log"
-            )
-            return TieResult(LogTie(name, entry.log_index, body_hex, "unavailable", detail), None)
-        name, client = self._client(log)
+        name, http = self._http(log)
         try:
-            detail, proof = await self._prove(name, client, entry)
-        except _Mismatch as e:
+            if log.api_version == 2:
+                client2 = RekorV2Client(http, log)
+                ours = await self._our_checkpoint(name) if name is not None else None
+                detail, proof = await prove_v2(client2, entry, ours), None
+            else:
+                detail, proof = await self._prove(name, RekorV1Client(http, log), entry)
+        except TieMismatch as e:
             tie = LogTie(name, entry.log_index, body_hex, "mismatch", e.detail, e.log_body)
             return TieResult(tie, None)
-        except (_Unavailable, MonitorError) as e:
+        except (TieUnavailable, MonitorError) as e:
             return TieResult(LogTie(name, entry.log_index, body_hex, "unavailable", _text(e)), None)
         if name is None:
             detail += f" ({log.base_url}: a log of the trust root no configured log reads)"
@@ -120,20 +110,20 @@ class LogTies:
         try:
             shard, local = info.to_local(index)
         except ValueError as e:
-            raise _Unavailable(str(e)) from None
+            raise TieUnavailable(str(e)) from None
         if local >= shard.size:
-            raise _Mismatch(
+            raise TieMismatch(
                 f"the log holds no entry {index}: its signed tree ends at "
                 f"{shard.start + shard.size}",
                 None,
             )
         served = await client.entry(index)
         if served is None:  # withheld: the daemon's own pass says so (missing_entries)
-            raise _Unavailable(f"the log did not serve entry {index} of its signed tree")
+            raise TieUnavailable(f"the log did not serve entry {index} of its signed tree")
         checkpoint, proof = self._included(client, served, shard.tree_id, local)
         log_body = hashlib.sha256(served.body).hexdigest()
         if log_body != entry.body_sha256:
-            raise _Mismatch(
+            raise TieMismatch(
                 f"the log holds another body at {index}: sha256:{log_body} (proven in its "
                 f"tree of {checkpoint.size}), the signature names sha256:{entry.body_sha256}",
                 log_body,
@@ -152,23 +142,23 @@ class LogTies:
         verified with the log's key and naming the tree that holds the index."""
         p = served.inclusion
         if p is None:
-            raise _Unavailable(
+            raise TieUnavailable(
                 f"the log served entry {served.log_index} without an inclusion proof"
             )
         if p.index != local:
-            raise _Unavailable(
+            raise TieUnavailable(
                 f"the log's proof is for index {p.index} of tree {tree_id}, not {local}"
             )
         try:
             checkpoint = client.verify_checkpoint(p.checkpoint, tree_id)
             if (checkpoint.size, checkpoint.root_hash) != (p.tree_size, p.root_hash):
-                raise _Unavailable(
+                raise TieUnavailable(
                     f"the inclusion proof's tree (size {p.tree_size}) is not its checkpoint's "
                     f"(size {checkpoint.size})"
                 )
             verify_inclusion(local, p.tree_size, leaf_hash(served.body), p.hashes, p.root_hash)
         except VerificationError as e:
-            raise _Unavailable(f"the log's evidence does not verify: {e}") from None
+            raise TieUnavailable(f"the log's evidence does not verify: {e}") from None
         proof = InclusionProof(local, p.tree_size, p.root_hash, p.hashes, p.checkpoint)
         return checkpoint, proof
 
@@ -191,7 +181,7 @@ class LogTies:
                 hashes = await client.consistency_proof(small.size, large.size, tree_id)
             verify_consistency(small.size, large.size, hashes, small.root_hash, large.root_hash)
         except VerificationError as e:
-            raise _Mismatch(
+            raise TieMismatch(
                 f"the log's tree of {theirs.size} that holds the entry is not consistent with "
                 f"the monitor's verified tree of {ours.size}: {e}",
                 None,
@@ -208,12 +198,15 @@ class LogTies:
 
     # --- which log ------------------------------------------------------------------------
 
-    def _client(self, log: TransparencyLog) -> tuple[str | None, RekorV1Client]:
+    def _http(self, log: TransparencyLog) -> tuple[str | None, LogHttp]:
+        """The log's name and HTTP client (one per log, for its rate limit)."""
         found = self._clients.get(log.log_id)
         if found is not None:
             return found
         config = self._configured(log)
-        name = config.name if config is not None else None
+        name = None
+        if config is not None:
+            name = f"{config.name}@{_shard_label(log.key_name)}" if config.discover else config.name
         policy = policy_for(config) if config is not None else UNCONFIGURED_POLICY
         http = LogHttp(
             log.base_url,
@@ -222,24 +215,19 @@ class LogTies:
             metrics=self._metrics,
             policy=policy,
         )
-        found = (name, RekorV1Client(http, log))
-        self._clients[log.log_id] = found
-        return found
+        self._clients[log.log_id] = (name, http)
+        return name, http
 
     def _configured(self, log: TransparencyLog) -> LogSettings | None:
+        """The configured log that reads ``log``: by URL, or a v2 log discovering shards."""
+        api = "v2" if log.api_version == 2 else "v1"
         for cfg in self._logs:
-            if cfg.api == "v1" and cfg.url and self._trust.log_by_url(cfg.url) == log:
-                return cfg
-        return None
-
-    def _v2_name(self, log: TransparencyLog) -> str | None:
-        for cfg in self._logs:
-            if cfg.api != "v2":
+            if cfg.api != api:
                 continue
-            if cfg.discover:
-                return f"{cfg.name}@{_shard_label(log.key_name)}"
-            if cfg.url is not None and self._trust.log_by_url(cfg.url) == log:
-                return cfg.name
+            if cfg.discover and log in self._trust.v2_shards():
+                return cfg
+            if cfg.url and self._trust.log_by_url(cfg.url) == log:
+                return cfg
         return None
 
 
