@@ -66,9 +66,12 @@ class ImageChecker:
         read is an invalid verdict in its place, a layer of no cosign form is left out."""
         attached = await client.attachments(repo, digest)
         out: list[ImageArtifact | Verdict] = []
-        for ref in attached.referrers.descriptors:
-            if ref.artifact_type not in (None, MEDIA_BUNDLE_V03):
-                continue  # an SBOM or another tool's: not a signature
+        referrers = [
+            d for d in attached.referrers.descriptors if d.artifact_type in (None, MEDIA_BUNDLE_V03)
+        ]  # not an SBOM or another tool's artifact
+        # bounded before anything is fetched: past the bound, a registry's extra artifacts
+        # are not read (a hostile one can hide a signature, never forge one)
+        for ref in referrers[:MAX_ARTIFACTS]:
             manifest = await client.manifest(repo, ref.digest)
             if manifest is None:
                 out.append(

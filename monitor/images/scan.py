@@ -99,7 +99,9 @@ class _Check:
         try:
             children = await self.client.platforms(self.repo, manifest)
         except MonitorError as e:
-            return [own, self.failed(manifest.digest, (), f"its platforms: {e}")]
+            # a report about the index's platforms, which could not be read
+            problem = f"the platforms of index {manifest.digest}: {e}"
+            return [own, self.failed(manifest.digest, (), problem, index_digest=manifest.digest)]
         platform_of = {d.digest: d.platform for d in manifest.manifests}
         out = [own]
         for child in children:
