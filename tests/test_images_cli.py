@@ -83,6 +83,7 @@ def test_json_of_an_unexpected_signer_exits_1(
         assert await cli(["images", "check", ref, "--config", str(config), "--json"]) == 1
         doc = json.loads(capsys.readouterr().out)
         assert doc["exit"] == 1
+        assert doc["error"] is None
         assert doc["reference"] == ref
         assert doc["require"] == "signature"
         (digest,) = doc["digests"]
@@ -123,6 +124,11 @@ def test_unsigned_exits_1_and_a_missing_tag_exits_2(
         assert await cli(["images", "check", f"{repo}:nope", "--config", config]) == 2
         err = capsys.readouterr().err
         assert "no such manifest" in err
+        assert await cli(["images", "check", f"{repo}:nope", "--config", config, "--json"]) == 2
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["exit"] == 2
+        assert doc["digests"] == []
+        assert "no such manifest" in doc["error"]
 
     in_world(tmp_path, registry, body)
 

@@ -19,7 +19,7 @@ import aiohttp
 from monitor.cli.options import add_config, add_json
 from monitor.config.images import ImageSettings
 from monitor.config.load import load_settings
-from monitor.core.errors import ConfigError
+from monitor.core.errors import ConfigError, MonitorError
 from monitor.core.escape import escape
 from monitor.core.imageref import ImageReference, parse_reference
 from monitor.core.metrics import ClientMetrics
@@ -99,13 +99,22 @@ def run(args: argparse.Namespace) -> int:
                 )
             return await check_reference(ref, client, checker, expectation)
 
-    reports = asyncio.run(check())
+    try:
+        reports = asyncio.run(check())
+    except MonitorError as e:
+        if not args.json:
+            raise
+        # a script reading JSON gets JSON: why nothing could be checked
+        doc = {"reference": str(ref), "error": str(e), "digests": [], "exit": EXIT_UNCHECKED}
+        print(json.dumps(doc, indent=2, sort_keys=True))
+        return EXIT_UNCHECKED
     code = exit_status(reports)
     if args.json:
         doc = {
             "reference": str(ref),
             "require": str(expectation.require),
             "digests": [report_json(r) for r in reports],
+            "error": None,
             "exit": code,
         }
         print(json.dumps(doc, indent=2, sort_keys=True))
