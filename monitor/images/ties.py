@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -34,7 +35,7 @@ from monitor.images.tiev2 import TieMismatch, TieUnavailable, prove_v2
 from monitor.imagesig import InclusionProof, LogEntryRef
 from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.logclient.policy import policy_for
-from monitor.logclient.v1 import RekorV1Client, V1Entry
+from monitor.logclient.v1 import LogInfo, RekorV1Client, V1Entry
 from monitor.logclient.v2 import RekorV2Client
 from monitor.tlog.checkpoint import SignedCheckpoint
 from monitor.tlog.merkle import leaf_hash, verify_consistency, verify_inclusion
@@ -43,6 +44,7 @@ from monitor.trust import TransparencyLog, TrustRoot
 # the monitor's latest verified checkpoint of a configured log (by name), if any
 Ours = Callable[[str], "SignedCheckpoint | Awaitable[SignedCheckpoint | None] | None"]
 # a log of the trust root that no configured log reads is read with this
+INFO_TTL = 30.0  # seconds a Rekor v1 log's shards are reused for
 UNCONFIGURED_POLICY = HttpPolicy(requests_per_second=4.0, timeout_seconds=20.0, max_attempts=3)
 
 
@@ -74,6 +76,8 @@ class LogTies:
         self._metrics = metrics
         self._ours = ours
         self._clients: dict[bytes, tuple[str | None, LogHttp]] = {}
+        self._v1: dict[bytes, RekorV1Client] = {}
+        self._infos: dict[bytes, tuple[float, LogInfo]] = {}
 
     async def tie(self, entry: LogEntryRef) -> TieResult:
         """The entry tied; never raises for what a log or the entry holds."""
@@ -89,7 +93,8 @@ class LogTies:
                 ours = await self._our_checkpoint(name) if name is not None else None
                 detail, proof = await prove_v2(client2, entry, ours), None
             else:
-                detail, proof = await self._prove(name, RekorV1Client(http, log), entry)
+                client = self._v1.setdefault(log.log_id, RekorV1Client(http, log))
+                detail, proof = await self._prove(name, client, entry)
         except TieMismatch as e:
             tie = LogTie(name, entry.log_index, body_hex, "mismatch", e.detail, e.log_body)
             return TieResult(tie, None)
@@ -106,7 +111,7 @@ class LogTies:
         self, name: str | None, client: RekorV1Client, entry: LogEntryRef
     ) -> tuple[str, InclusionProof]:
         index = entry.log_index
-        info = await client.log_info()
+        info = await self._log_info(client, index)
         try:
             shard, local = info.to_local(index)
         except ValueError as e:
@@ -134,6 +139,19 @@ class LogTies:
         )
         detail += await self._consistent(name, client, shard.tree_id, checkpoint)
         return detail, proof
+
+    async def _log_info(self, client: RekorV1Client, index: int) -> LogInfo:
+        """The log's shards, read again after ``INFO_TTL`` or for an index past them (a
+        scan ties many entries of one log)."""
+        key = client.log.log_id
+        cached = self._infos.get(key)
+        if cached is not None and time.monotonic() - cached[0] < INFO_TTL:
+            last = cached[1].shards()[-1]
+            if index < last.start + last.size:
+                return cached[1]
+        info = await client.log_info()
+        self._infos[key] = (time.monotonic(), info)
+        return info
 
     def _included(
         self, client: RekorV1Client, served: V1Entry, tree_id: int, local: int
