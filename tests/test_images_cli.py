@@ -14,6 +14,7 @@ import pytest
 from monitor.cli.main import main
 from monitor.sim.pool import EmailIdentity
 from tests.images_support import EXPECT, OURS, THEIRS, World, push_bundle, push_sig, world
+from tests.registry_realm import TokenRealm, serving
 from tests.registry_support import RunningRegistry, free_port, running_registry
 from tests.simlog import run
 
@@ -199,3 +200,31 @@ def test_hostile_strings_are_escaped_in_human_output(
         assert sig["predicate_type"] == HOSTILE_PREDICATE
 
     in_world(tmp_path, registry, body)
+
+
+def test_the_configured_credentials_are_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry that wants a token: the images: entry's credentials, from the environment,
+    go to its realm."""
+    monkeypatch.setenv("REG_USER", "ci")
+    monkeypatch.setenv("REG_PASS", "s3cret")
+    with running_registry(tmp_path / "token-registry", token_auth=True) as token_registry:
+        realm = TokenRealm(token_registry, username="ci", password="s3cret")
+
+        async def body(w: World) -> None:
+            async with serving(realm):
+                repo, pusher = w.repo("acme/private")
+                image = await pusher.image("v1")
+                await push_sig(pusher, image, w.signer.signature(image.digest, OURS, str(repo)))
+                config = watched(
+                    w, "acme/private", username_env="REG_USER", password_env="REG_PASS"
+                )
+                assert await cli(["images", "check", f"{repo}:v1", "--config", str(config)]) == 0
+                assert ": SIGNED" in capsys.readouterr().out
+                assert realm.requests
+                monkeypatch.setenv("REG_PASS", "wrong")
+                assert await cli(["images", "check", f"{repo}:v1", "--config", str(config)]) == 2
+                assert "token realm" in capsys.readouterr().err
+
+        in_world(tmp_path, token_registry, body)
