@@ -22,6 +22,7 @@ from monitor.images import (
     scan_repository,
     status_of,
 )
+from monitor.images import checker as checker_module
 from monitor.imagesig import ArtifactForm, Expectation, ImageArtifact, Require, Role, Status
 from monitor.rules.spec import Selector
 from monitor.sim.images import SLSA_PROVENANCE
@@ -427,6 +428,30 @@ def test_one_broken_digest_does_not_stop_the_scan(
         assert "blob not found" in broken.error
         assert status_of(broken) == "unknown"
         assert findings_of(broken) == ()
+
+    in_world(tmp_path, registry, body)
+
+
+def test_a_registry_cannot_make_the_checker_read_without_bound(
+    tmp_path: Path, registry: RunningRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Layers past the bound are not read; a layer larger than an artifact may be is not
+    fetched, and is an invalid signature."""
+    monkeypatch.setattr(checker_module, "MAX_ARTIFACTS", 3)
+    monkeypatch.setattr(checker_module, "MAX_ARTIFACT_BYTES", 2000)
+
+    async def body(w: World) -> None:
+        repo, pusher = w.repo("acme/many")
+        image = await pusher.image("v1")
+        made = w.signer.signature(image.digest, OURS, str(repo))
+        big = Layer(made.artifact.media_type, b"x" * 2001, {})
+        await pusher.legacy(image.digest, ".sig", [big, *[_layer(made.artifact)] * 5])
+        (report,) = await check(w, "acme/many", image.digest)
+        assert len(report.signatures) == 3
+        first = report.signatures[0].verdict
+        assert first.status is Status.INVALID
+        assert first.reason == "a layer of 2001 bytes: larger than 2000"
+        assert all(s.verdict.valid for s in report.signatures[1:])
 
     in_world(tmp_path, registry, body)
 

@@ -23,7 +23,8 @@ from monitor.imagesig.artifacts import MAX_ARTIFACT_BYTES, MEDIA_BUNDLE_V03
 from monitor.registry.client import RegistryClient
 from monitor.registry.media import Descriptor, Manifest
 
-MAX_ARTIFACTS = 64  # signatures and attestations read per digest; cosign writes a few
+# artifacts read per digest and source (referrers, .sig, .att); cosign writes a few
+MAX_ARTIFACTS = 64
 
 
 class ImageChecker:
@@ -69,39 +70,43 @@ class ImageChecker:
         referrers = [
             d for d in attached.referrers.descriptors if d.artifact_type in (None, MEDIA_BUNDLE_V03)
         ]  # not an SBOM or another tool's artifact
-        # bounded before anything is fetched: past the bound, a registry's extra artifacts
-        # are not read (a hostile one can hide a signature, never forge one)
+        # bounded before anything is fetched, per source (referrers, .sig, .att): past the
+        # bound, a registry's extra artifacts are not read (a hostile one can hide a
+        # signature, never forge one)
         for ref in referrers[:MAX_ARTIFACTS]:
+            room = MAX_ARTIFACTS - len(out)
+            if room <= 0:
+                break
+            source = f"referrer {ref.digest}"
             manifest = await client.manifest(repo, ref.digest)
             if manifest is None:
-                out.append(
-                    _unreadable(
-                        ArtifactForm.BUNDLE,
-                        f"referrer {ref.digest}",
-                        digest,
-                        "the referrer's manifest is missing",
-                    )
-                )
+                missing = "the referrer's manifest is missing"
+                out.append(_unreadable(ArtifactForm.BUNDLE, source, digest, missing))
                 continue
-            out += await self._layers(client, repo, manifest, f"referrer {ref.digest}", digest)
+            out += await self._layers(client, repo, manifest, source, digest, room=room)
         for manifest, suffix in ((attached.signatures, ".sig"), (attached.attestations, ".att")):
             if manifest is not None:
                 source = digest.replace(":", "-", 1) + suffix
-                out += await self._layers(client, repo, manifest, source, digest)
-        return out[:MAX_ARTIFACTS]
+                out += await self._layers(
+                    client, repo, manifest, source, digest, room=MAX_ARTIFACTS
+                )
+        return out
 
     async def _layers(
-        self, client: RegistryClient, repo: Repository, manifest: Manifest, source: str, digest: str
+        self,
+        client: RegistryClient,
+        repo: Repository,
+        manifest: Manifest,
+        source: str,
+        digest: str,
+        *,
+        room: int,
     ) -> list[ImageArtifact | Verdict]:
-        out: list[ImageArtifact | Verdict] = []
-        for layer in manifest.layers[:MAX_ARTIFACTS]:
-            form = form_for(layer.media_type)
-            if form is None:
-                continue
-            out.append(
-                await self._layer(client, repo, layer, form=form, source=source, digest=digest)
-            )
-        return out
+        layers = [(d, form) for d in manifest.layers if (form := form_for(d.media_type))]
+        return [
+            await self._layer(client, repo, layer, form=form, source=source, digest=digest)
+            for layer, form in layers[:room]
+        ]
 
     async def _layer(
         self,
