@@ -43,8 +43,8 @@ from monitor.trust import TransparencyLog, TrustRoot
 
 # the monitor's latest verified checkpoint of a configured log (by name), if any
 Ours = Callable[[str], "SignedCheckpoint | Awaitable[SignedCheckpoint | None] | None"]
-# a log of the trust root that no configured log reads is read with this
 INFO_TTL = 30.0  # seconds a Rekor v1 log's shards are reused for
+# a log of the trust root that no configured log reads is read with this
 UNCONFIGURED_POLICY = HttpPolicy(requests_per_second=4.0, timeout_seconds=20.0, max_attempts=3)
 
 

@@ -6,6 +6,9 @@ each proven a prefix of it (``seed_v2``); the served body's leaf hash appended t
 must give the second's root, so that body is leaf ``i`` of the signed tree. The tree is the
 monitor's own verified checkpoint when it already holds index ``i``; else the log's latest,
 proven consistent with the monitor's (a consistency proof read from the same tiles).
+
+``TieMismatch`` and ``TieUnavailable`` are how a proof falls short, for both APIs: they never
+leave ``LogTies.tie``, which turns them into a tie's status.
 """
 
 from __future__ import annotations
