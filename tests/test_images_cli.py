@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from monitor.cli.main import main
 from monitor.sim.pool import EmailIdentity
@@ -228,3 +229,30 @@ def test_the_configured_credentials_are_used(
                 assert "token realm" in capsys.readouterr().err
 
         in_world(tmp_path, token_registry, body)
+
+
+def test_ties_are_proven_consistent_with_the_monitors_stored_checkpoint(
+    tmp_path: Path, registry: RunningRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the monitor's database (after a pass of ``once``), the log's tree that holds the
+    entry is proven consistent with the checkpoint the monitor verified."""
+
+    async def body(w: World) -> None:
+        config = watched(w, "acme/cli-db")
+        doc = yaml.safe_load(config.read_text())
+        doc["database"] = {"url": f"sqlite:///{tmp_path / 'monitor.db'}"}
+        config.write_text(yaml.safe_dump(doc))
+        assert await cli(["db", "upgrade", "--config", str(config)]) == 0
+        assert await cli(["once", "--config", str(config)]) == 0
+        verified = (await w.h.v1.log_info()).active.size
+        repo, pusher = w.repo("acme/cli-db")
+        image = await pusher.image("v1")
+        await push_sig(pusher, image, w.signer.signature(image.digest, OURS, str(repo)))
+        capsys.readouterr()
+        ref = f"{repo}:v1"
+        assert await cli(["images", "check", ref, "--config", str(config), "--json"]) == 0
+        (sig,) = json.loads(capsys.readouterr().out)["digests"][0]["signatures"]
+        assert sig["tie"]["status"] == "proven"
+        assert f"consistent with the monitor's verified tree of {verified}" in sig["tie"]["detail"]
+
+    in_world(tmp_path, registry, body)

@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from collections.abc import Iterator
 
 import aiohttp
 
+from monitor.cli.images_ours import stored_checkpoints
 from monitor.cli.options import add_config, add_json
 from monitor.config.images import ImageSettings
 from monitor.config.load import load_settings
@@ -90,14 +92,17 @@ def run(args: argparse.Namespace) -> int:
     async def check() -> list[DigestReport]:
         metrics = ClientMetrics.standalone()
         async with aiohttp.ClientSession() as session:
-            checker = build_checker(settings, image_trust, session, metrics=metrics)
             if image is not None:
                 client = client_for(image, session, metrics=metrics)
             else:
                 client = RegistryClient(
                     ref.repository, session, metrics=metrics, insecure_http=args.insecure_http
                 )
-            return await check_reference(ref, client, checker, expectation)
+            async with stored_checkpoints(settings, image_trust.trust) as (ours, note):
+                if note is not None:
+                    print(escape(f"tlog-monitor: note: {note}"), file=sys.stderr)
+                checker = build_checker(settings, image_trust, session, metrics=metrics, ours=ours)
+                return await check_reference(ref, client, checker, expectation)
 
     try:
         reports = asyncio.run(check())
