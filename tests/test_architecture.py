@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config",),  # the YAML configuration
     ("logclient",),  # Rekor v1 and v2 clients
     ("registry",),  # container registries: tags, manifests, signatures attached
-    ("bundles", "storage"),  # evidence users hold; the database
+    ("bundles", "images", "storage"),  # evidence users hold; checking images; the database
     ("alerts",),  # routing, payloads, signing, delivery
     ("api",),  # the HTTP API, /metrics, health endpoints
     ("console",),  # the web console under /ui/, over the API's context and tokens

@@ -9,11 +9,12 @@ from collections.abc import Sequence
 
 from monitor import __version__
 from monitor.cli import alerts as alerts_cli
-from monitor.cli import check_config, cosign_key, demo, images_list, inspect, sim, verify_bundle
+from monitor.cli import check_config, cosign_key, demo, inspect, sim, verify_bundle
 from monitor.cli import daemon as daemon_cli
 from monitor.cli import db as db_cli
 from monitor.cli import findings as findings_cli
 from monitor.cli import history as history_cli
+from monitor.cli import images as images_cli
 from monitor.core.errors import MonitorError
 from monitor.core.escape import escape_lines
 
@@ -33,23 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     db_cli.register(sub)
     history_cli.register(sub)
     findings_cli.register(sub)
-    _images(sub)
+    images_cli.register(sub)
     check_config.register(sub)
     cosign_key.register(sub)
     demo.register(sub)
     return parser
-
-
-def _images(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The ``images`` group. (Until ``monitor.cli.images`` registers the group with its
-    ``check``: then it calls ``images_list.register_list`` itself and this goes.)"""
-    p = sub.add_parser(
-        "images",
-        help="container images on the watched registries",
-        description="Container images on the registries the monitor watches.",
-    )
-    cmds = p.add_subparsers(dest="images_command", metavar="COMMAND", required=True)
-    images_list.register_list(cmds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

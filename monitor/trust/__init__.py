@@ -9,6 +9,7 @@ from monitor.trust.root import (
     TrustRoot,
     build_trust_root,
     load_trust_root,
+    read_trusted_root,
 )
 
 __all__ = [
@@ -17,4 +18,5 @@ __all__ = [
     "TrustRoot",
     "build_trust_root",
     "load_trust_root",
+    "read_trusted_root",
 ]

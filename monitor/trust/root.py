@@ -369,6 +369,14 @@ def _read(path: str, what: str) -> bytes:
         raise TrustRootError(f"cannot read {what} {path}: {e.strerror or e}") from e
 
 
+def read_trusted_root(trusted_root: str = DEFAULT) -> bytes:
+    """The TrustedRoot JSON ``load_trust_root`` reads: ``default`` (production) or a path
+    (sigstore-python takes it as it is)."""
+    if trusted_root == DEFAULT:
+        return default_trusted_root_bytes()
+    return _read(trusted_root, "trusted root")
+
+
 def load_trust_root(trusted_root: str = DEFAULT, signing_config: str | None = DEFAULT) -> TrustRoot:
     """Load the trust root offline: ``default`` (production) or a path for each file.
 
@@ -394,4 +402,5 @@ __all__: Sequence[str] = (
     "TrustRoot",
     "build_trust_root",
     "load_trust_root",
+    "read_trusted_root",
 )

@@ -35,6 +35,17 @@ def _fetch(updater: Updater, name: str) -> bytes | None:
 
 def refresh_trust_root(cache_dir: Path, url: str = PRODUCTION_TUF_URL) -> TrustRoot:
     """Update TUF metadata into ``cache_dir`` and build the trust root from its targets."""
+    root, config = refresh_trust_files(cache_dir, url)
+    return build_trust_root(
+        root, config, source=f"TUF {url}", signing_config_source=f"TUF {url} signing config"
+    )
+
+
+def refresh_trust_files(
+    cache_dir: Path, url: str = PRODUCTION_TUF_URL
+) -> tuple[bytes, bytes | None]:
+    """Update TUF metadata into ``cache_dir``: the trusted root's JSON and the signing
+    config's (None if the repository has none), as verified targets."""
     metadata_dir = cache_dir / "metadata"
     targets_dir = cache_dir / "targets"
     metadata_dir.mkdir(parents=True, exist_ok=True)
@@ -64,6 +75,4 @@ def refresh_trust_root(cache_dir: Path, url: str = PRODUCTION_TUF_URL) -> TrustR
         raise TrustRootError(f"TUF refresh from {url} failed: {e}") from e
     if root is None:
         raise TrustRootError(f"TUF repository {url} has no {TRUSTED_ROOT_TARGET}")
-    return build_trust_root(
-        root, config, source=f"TUF {url}", signing_config_source=f"TUF {url} signing config"
-    )
+    return root, config
