@@ -30,12 +30,10 @@ from prometheus_client import CollectorRegistry
 
 from monitor.alerts.deliver import SinkWorker
 from monitor.alerts.routing import Routing
-from monitor.api import ApiContext, ApiServer
+from monitor.api import ApiServer
 from monitor.config import advice
 from monitor.config.models import LogSettings
 from monitor.config.trustcheck import CheckedConfig, load_checked, load_trust
-from monitor.console import PREFIX as CONSOLE
-from monitor.console import console_app
 from monitor.core.aio import cancel_and_wait
 from monitor.core.errors import ConfigError, LeaseLostError, MonitorError, StorageError
 from monitor.core.metrics import (
@@ -48,12 +46,13 @@ from monitor.core.metrics import (
 )
 from monitor.daemon.catchup import catch_up
 from monitor.daemon.context import PassContext, PassResult, Start
-from monitor.daemon.evidence import stored_evidence
 from monitor.daemon.health import HealthMonitor
+from monitor.daemon.imagewatch import ImageWatch, ours_from
 from monitor.daemon.integrity import after_pass
 from monitor.daemon.jobs import Jobs, apply_retention
 from monitor.daemon.leadership import idle_timeout, leadership_for
 from monitor.daemon.runners import PassProgress, Runner, build_runner, link_to_entry, runner_name
+from monitor.daemon.serving import api_server
 from monitor.daemon.tailer import Backoff
 from monitor.daemon.tailing import Tailers
 from monitor.daemon.vantage import VantageCollector
@@ -158,6 +157,20 @@ class Monitor:
             metrics=self.metrics,
         )
         self._lead_task: asyncio.Task[None] | None = None
+        # with several replicas, the leader of the first log watches the images
+        self.images = (
+            ImageWatch(
+                self.settings,
+                store,
+                self.routing,
+                session,
+                metrics=self.client_metrics,
+                ours=ours_from(self.runners, store),
+                leads=lambda: not self.runners or self.lead.leads(min(self.runners)),
+            )
+            if self.settings.images
+            else None
+        )
 
     def _led(self) -> list[Runner]:
         return [r for r in self.runners.values() if self.lead.leads(r.name)]
@@ -348,23 +361,7 @@ class Monitor:
         endpoints meanwhile."""
         self._stop = stop
         self.tailers.start(stop)
-        ha = self.settings.ha
-        self.api = ApiServer(
-            ApiContext(
-                self.store,
-                self.settings.server,
-                self.registry,
-                statuses=lambda: {name: r.status for name, r in self.runners.items()},
-                ready_within=self.settings.health.unreachable_after.total_seconds(),
-                rules=frozenset(rule.name for rule in self.settings.watch),
-                replica=None if ha is None else ha.replica_id,
-                leads=self.lead.leads,
-                leaders=self.lead.leaders,
-                cosigners=self.cosigners,
-                evidence=self.evidence,
-            ),
-            {f"{CONSOLE}/": console_app},
-        )
+        self.api = api_server(self)
         try:
             await self.api.start()
         except ConfigError as e:
@@ -391,6 +388,16 @@ class Monitor:
             coalesce=True,
             max_instances=1,
         )
+        for job_id, every, image_job in [] if self.images is None else self.images.jobs():
+            scheduler.add_job(
+                jobs.wrap(image_job),
+                "interval",
+                seconds=every,
+                id=job_id,
+                coalesce=True,
+                max_instances=1,
+                next_run_time=datetime.now(UTC),
+            )
         if any(r.config.retention is not None for r in self.runners.values()):
             scheduler.add_job(
                 jobs.wrap(self.apply_retention),
@@ -443,16 +450,6 @@ class Monitor:
             await asyncio.wait(self._worker_tasks, timeout=DELIVERY_GRACE)
         await cancel_and_wait(self._worker_tasks)
 
-    def cosigners(self, log_name: str, note: str) -> list[dict[str, object]]:
-        runner = self.runners.get(log_name)
-        return (
-            [] if runner is None or runner.witnesses is None else runner.witnesses.cosigners(note)
-        )
-
-    async def evidence(self, log_name: str, index: int) -> bytes:
-        """A stored entry's evidence file, from its log (``daemon/evidence.py``)."""
-        return await stored_evidence(self.store, self.runners, self.trust, log_name, index)
-
     def entry_url(self, log_name: str, index: int) -> str | None:
         return link_to_entry(self.runners.get(log_name), index)
 
@@ -482,6 +479,8 @@ class Monitor:
         except MonitorError as e:
             log.error("trust root refresh failed, keeping the current one: %s", e)
             return []
+        if self.images is not None:
+            self.images.reset()
         added = []
         for cfg in self.settings.logs:
             discovery = self._discovery.get(cfg.name)
