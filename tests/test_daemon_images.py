@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.cli.main import main
 from monitor.core.findings import FindingKind, Severity
@@ -103,6 +103,12 @@ def test_a_pass_records_the_repository_and_raises_each_finding_once(
                 scan = await m.images.scan(image)
                 assert scan is not None
                 assert scan.complete
+                text = generate_latest(m.registry).decode()
+                label = f'repository="{repo}"'
+                assert f'tlog_monitor_image_digests{{{label},status="signed"}} 1.0' in text
+                assert f'tlog_monitor_image_digests{{{label},status="unsigned"}} 2.0' in text
+                assert f'tlog_monitor_image_digests{{{label},status="unexpected"}} 1.0' in text
+                assert f"tlog_monitor_image_pass_age_seconds{{{label}}}" in text
                 found = await kinds(m)
                 # v2 has no signature; v3 only another signer's, v4 only one the log
                 # contradicts: each counts as unsigned too, as the issue settles

@@ -53,6 +53,7 @@ ALERT_NAMES = {
     "TlogMonitorLogLeaderless",
     "TlogMonitorBatchFenced",
     "TlogMonitorVantageUnchecked",
+    "TlogMonitorImagesUnchecked",
 }
 # Grafana's unit ids this dashboard may use (a typo shows raw numbers, silently)
 UNITS = {"s", "short", "bytes", "reqps", "ops", "cps", "percentunit", "none"}
@@ -245,6 +246,7 @@ def test_dashboard_panels_are_well_formed() -> None:
         "Database and API",
         "High availability",
         "Witnesses",
+        "Container images",
         "Process",
     ]
 

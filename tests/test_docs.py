@@ -41,6 +41,7 @@ from monitor.core.metrics import (
     StorageMetrics,
     register_runtime,
 )
+from monitor.daemon.imagewatch import ImageCollector
 from monitor.daemon.vantage import VantageCollector
 from monitor.daemon.witnessing import WitnessCollector
 from monitor.entries.record import (
@@ -510,6 +511,7 @@ def exposition(tmp_path: Path) -> tuple[str, set[str]]:
     registry.register(LogStatusCollector(list))
     registry.register(WitnessCollector(list))
     registry.register(VantageCollector(list))
+    registry.register(ImageCollector(lambda: None))
 
     async def api_metrics() -> None:
         store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")

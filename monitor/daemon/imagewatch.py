@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import aiohttp
+from prometheus_client.core import GaugeMetricFamily
 
 from monitor.alerts.routing import Routing
 from monitor.config.durations import format_duration
@@ -41,7 +42,7 @@ from monitor.core.findings import (
     Severity,
     dedup_key,
 )
-from monitor.core.metrics import ClientMetrics
+from monitor.core.metrics import PREFIX, ClientMetrics
 from monitor.daemon.source import LogSource
 from monitor.images import (
     DigestReport,
@@ -65,7 +66,7 @@ from monitor.storage.logs_state import LogState
 from monitor.storage.ports import HealthStore, ImageStore
 from monitor.tlog.checkpoint import SignedCheckpoint
 
-__all__ = ["ImageWatch", "findings_of_scan", "ours_from", "scan_record"]
+__all__ = ["ImageCollector", "ImageWatch", "findings_of_scan", "ours_from", "scan_record"]
 
 log = logging.getLogger("monitor.images")
 
@@ -266,6 +267,9 @@ class ImageWatch:
         self.leads = leads
         self.clock = clock
         self._checker: ImageChecker | None = None
+        self.started = clock()  # before any complete pass, ages count from here
+        # by repository: when its last complete pass ended, and its digests by status
+        self.passes: dict[str, tuple[float, dict[str, int]]] = {}
 
     def reset(self) -> None:
         """Build the checker afresh at the next pass (the trust root changed)."""
@@ -310,6 +314,11 @@ class ImageWatch:
             findings = findings_of_scan(image, scan, first, now)
             if findings:
                 await self.store.store_findings(findings, outbox=self.routing.outbox(findings))
+            if scan.complete:
+                counts: dict[str, int] = {}
+                for r in scan.reports:
+                    counts[status_of(r)] = counts.get(status_of(r), 0) + 1
+                self.passes[image.repository] = (self.clock(), counts)
         except MonitorError as e:
             log.warning(
                 "image pass failed: %s", e, extra={"fields": {"repository": image.repository}}
@@ -372,3 +381,48 @@ def _orphan(rule: str, severity: Severity, log_name: str, index: int, grace: tim
         "after a complete pass of each: something was signed with this identity and never "
         "shipped as an image we watch",
     )
+
+
+class ImageCollector:
+    """Each watched repository's last complete pass, read at scrape time: a registry that
+    cannot be read any more shows as a growing age, not only in the logs."""
+
+    STATUSES = ("signed", "unsigned", "unexpected", "invalid", "unknown")
+
+    def __init__(self, watch: Callable[[], ImageWatch | None]) -> None:
+        self.watch = watch
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return self._families()
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        age, digests = self._families()
+        watch = self.watch()
+        if watch is None:
+            return [age, digests]
+        now = watch.clock()
+        for image in watch.settings.images:
+            repo = image.repository
+            at, counts = watch.passes.get(repo, (watch.started, {}))
+            age.add_metric([repo], max(0.0, now - at))
+            for status in self.STATUSES:
+                if repo in watch.passes:
+                    digests.add_metric([repo, status], counts.get(status, 0))
+        return [age, digests]
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily(
+                f"{PREFIX}_image_pass_age_seconds",
+                "Seconds since the repository's last complete registry pass ended (or since "
+                "the monitor started, if none yet).",
+                labels=["repository"],
+            ),
+            GaugeMetricFamily(
+                f"{PREFIX}_image_digests",
+                "The digests of the repository's last complete pass, by status (signed, "
+                "unsigned, unexpected, invalid, unknown).",
+                labels=["repository", "status"],
+            ),
+        )

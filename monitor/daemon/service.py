@@ -47,7 +47,7 @@ from monitor.core.metrics import (
 from monitor.daemon.catchup import catch_up
 from monitor.daemon.context import PassContext, PassResult, Start
 from monitor.daemon.health import HealthMonitor
-from monitor.daemon.imagewatch import ImageWatch, ours_from
+from monitor.daemon.imagewatch import ImageCollector, ImageWatch, ours_from
 from monitor.daemon.integrity import after_pass
 from monitor.daemon.jobs import Jobs, apply_retention
 from monitor.daemon.leadership import idle_timeout, leadership_for
@@ -103,6 +103,7 @@ class Monitor:
             WitnessCollector(lambda: [r.witnesses for r in self._led() if r.witnesses])
         )
         registry.register(VantageCollector(lambda: [r.vantage for r in self._led() if r.vantage]))
+        registry.register(ImageCollector(lambda: self.images))
         store.timing = StorageMetrics(registry).observe
         self.engine = RuleEngine.compile(self.settings.rules)
         self.routing = Routing.from_settings(self.settings)
