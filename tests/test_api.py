@@ -287,6 +287,12 @@ def test_findings_filters_and_detail(url: str) -> None:
             both = await c.pages(FINDINGS, [("state", "open"), ("state", "acknowledged")])
             assert len(both) <= len(every)
             assert await c.pages(FINDINGS, {"since": "2999-01-01T00:00:00Z"}) == []
+            # the queue: the most severe first, the oldest first within a severity, paged
+            rank = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+            queue = await c.pages(FINDINGS, {"order": "severity", "limit": 3})
+            assert [(rank[f["severity"]], f["id"]) for f in queue] == sorted(
+                (rank[f["severity"]], f["id"]) for f in every
+            )
             status, doc = await c.get(f"{FINDINGS}/{mallory[0]['id']}")
             assert status == 200
             assert doc["rule"] == "mallory"
@@ -301,6 +307,7 @@ def test_findings_filters_and_detail(url: str) -> None:
                 ({"rule": "no-such-rule"}, "rule"),
                 ({"rule": "malory"}, "rule"),
                 ({"log": "nosuch"}, "log"),
+                ({"order": "oldest"}, "order"),
             ):
                 status, doc = await c.get(FINDINGS, params)
                 assert (status, doc["error"]["param"]) == (400, param)

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import Select, text
 
-from monitor.core.errors import MalformedInputError, StorageError
+from monitor.core.errors import MalformedInputError, QueryError, StorageError
 from monitor.core.findings import FindingKind, FindingState, Severity
 from monitor.entries.record import MalformedEntry, SigningRecord
 from monitor.storage import (
@@ -621,12 +621,31 @@ def test_findings_filters_paging_and_state_changes(url: str) -> None:
 
         seen: list[int | None] = []
         page = await s.findings(FindingQuery(limit=5))
+        page_cursor_newest = page.next_cursor
         while True:
             seen += [x.finding.index for x in page.items]
             if page.next_cursor is None:
                 break
             page = await s.findings(FindingQuery(limit=5, cursor=page.next_cursor))
         assert seen == list(range(11, -1, -1))
+
+        # the queue: the most severe first, the oldest first within a severity, paged
+        # through page boundaries that fall inside a severity
+        queue = sorted(range(12), key=lambda i: (-(i % 5), i))
+        assert await f(order="severity") == queue
+        seen = []
+        page = await s.findings(FindingQuery(limit=5, order="severity"))
+        while True:
+            seen += [x.finding.index for x in page.items]
+            if page.next_cursor is None:
+                break
+            page = await s.findings(
+                FindingQuery(limit=5, order="severity", cursor=page.next_cursor)
+            )
+        assert seen == queue
+        assert await f(order="severity", rule="rule-a") == [i for i in queue if i % 2]
+        with pytest.raises(QueryError):  # a cursor of the other order
+            await s.findings(FindingQuery(order="severity", cursor=page_cursor_newest))
 
         target = (await s.findings(FindingQuery(limit=1))).items[0]
         assert target.finding.id is not None

@@ -17,7 +17,19 @@ from monitor.storage import FindingQuery
 from monitor.storage.findings_store import StoredFinding
 from monitor.storage.query_check import checked_findings
 
-FILTERS = ("state", "severity", "kind", "rule", "log", "since", "until", "limit", "cursor")
+FILTERS = (
+    "state",
+    "severity",
+    "kind",
+    "rule",
+    "log",
+    "since",
+    "until",
+    "limit",
+    "cursor",
+    "order",
+)
+ORDERS = ("newest", "severity")
 MAX_COMMENT = 4000
 SEVERITIES = tuple(str(s) for s in Severity)
 
@@ -38,6 +50,9 @@ def finding_query(params: Params, max_page: int) -> FindingQuery:
     since, until = params.time("since"), params.time("until")
     if since is not None and until is not None and since > until:
         raise bad_param("until", "until is before since")
+    order = params.text("order") or "newest"
+    if order not in ORDERS:
+        raise bad_param("order", f"unknown order {order!r}; one of {', '.join(ORDERS)}")
     return FindingQuery(
         states=tuple(params.choices("state", FindingState)),
         min_severity=None if severity is None else Severity[severity.upper()],
@@ -48,6 +63,7 @@ def finding_query(params: Params, max_page: int) -> FindingQuery:
         until=until,
         limit=limit_of(params, max_page),
         cursor=params.text("cursor"),
+        order="severity" if order == "severity" else "newest",
     )
 
 

@@ -145,6 +145,12 @@ def document(version: str, max_page: int, *, health_public: bool, metrics_public
         ),
         _param("rule", "rule name", TEXT),
         _param("log", "log name", TEXT),
+        _param(
+            "order",
+            "newest first (default), or severity: the most severe first, oldest first within "
+            "a severity (a queue to work through)",
+            {"type": "string", "enum": ["newest", "severity"]},
+        ),
         _param("since", "created at or after", TIME),
         _param("until", "created before", TIME),
         *_page_params(max_page),
@@ -223,7 +229,7 @@ def document(version: str, max_page: int, *, health_public: bool, metrics_public
         "/api/v1/findings": {
             "get": _operation(
                 "listFindings",
-                "findings, newest first",
+                "findings, newest first or by severity",
                 _ok("FindingPage"),
                 params=finding_filters,
             )

@@ -28,6 +28,7 @@ async def queue(c: Console, request: web.Request, s: Session) -> web.StreamRespo
         query["state"] = str(FindingState.OPEN)
     elif state == ANY:
         del query["state"]
+    query.setdefault("order", "severity")  # the queue: most severe first, oldest first within
     params = Params(query, FILTERS, repeatable=("state", "kind"))
     found = finding_query(params, c.api.ctx.server.max_page_size)
     checked = await checked_findings(
@@ -38,11 +39,9 @@ async def queue(c: Console, request: web.Request, s: Session) -> web.StreamRespo
     )
     result = await c.api.ctx.store.findings(checked)
     now = c.api.ctx.clock()
-    # newest first, as the store pages them; within a page, the most severe first
-    items = sorted(result.items, key=lambda f: -f.finding.severity)
     rows = [
         {"f": f.finding, "age": age(f.finding.created_at, now), "by": f.state_changed_by}
-        for f in items
+        for f in result.items
     ]
     kept = [(k, v) for k, v in filled(request.query).items() if k != "cursor"]
     return render_page(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, select, update
+from sqlalchemy import ColumnElement, Select, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.core.findings import (
@@ -46,7 +46,8 @@ class StoredFinding:
 
 @dataclass(frozen=True)
 class FindingQuery:
-    """Filters are ANDed; newest first."""
+    """Filters are ANDed. ``order``: ``newest`` first, or ``severity`` (the most severe
+    first, and within a severity the oldest first: a queue to work through)."""
 
     states: tuple[FindingState, ...] = ()
     min_severity: Severity | None = None
@@ -57,6 +58,7 @@ class FindingQuery:
     until: datetime | None = None
     limit: int = 100
     cursor: str | None = None
+    order: Literal["newest", "severity"] = "newest"
 
 
 def findings_select(q: FindingQuery, limit: int) -> Select[Any]:
@@ -77,6 +79,14 @@ def findings_select(q: FindingQuery, limit: int) -> Select[Any]:
         conds.append(FindingRow.created_at >= q.since)
     if q.until is not None:
         conds.append(FindingRow.created_at < q.until)
+    if q.order == "severity":
+        if q.cursor is not None:
+            severity, last = decode_cursor(q.cursor, (int, int))
+            conds.append(
+                or_(f.c.severity < severity, and_(f.c.severity == severity, f.c.id > last))
+            )
+        order = (f.c.severity.desc(), f.c.id.asc())
+        return select(FindingRow).where(*conds).order_by(*order).limit(limit)
     if q.cursor is not None:
         (last,) = decode_cursor(q.cursor, (int,))
         conds.append(f.c.id < last)
@@ -166,9 +176,12 @@ class FindingsMixin(StoreBase):
         async with self._read() as conn:
             rows = await orm(conn, findings_select(query, limit + 1))
         items = [stored_finding(r) for r in rows[:limit]]
-        more = len(rows) > limit
-        last = items[-1].finding.id if items else None
-        return Page(tuple(items), encode_cursor(last) if more else None)
+        if len(rows) <= limit or not items:
+            return Page(tuple(items), None)
+        last = items[-1].finding
+        if query.order == "severity":
+            return Page(tuple(items), encode_cursor(int(last.severity), last.id))
+        return Page(tuple(items), encode_cursor(last.id))
 
     @timed("finding")
     async def finding(self, finding_id: int) -> StoredFinding | None:
