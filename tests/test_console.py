@@ -16,7 +16,14 @@ import pytest
 
 from monitor.console import PREFIX, console_app
 from monitor.console.render import STATIC_FILES, environment, static_file, visible
-from monitor.core.findings import FindingState
+from monitor.core.findings import (
+    Finding,
+    FindingImage,
+    FindingKind,
+    FindingState,
+    Severity,
+    dedup_key,
+)
 from monitor.storage import FindingQuery
 from tests.api_support import (
     ADMIN_TOKEN,
@@ -321,6 +328,36 @@ def test_pages_render_and_bad_filters_are_named(filled: Filled) -> None:
         assert status == 200
         assert 'route="/ui/entries/{log}/{index}"' in metrics
         assert f'route="/ui/entries/{log}' not in metrics
+
+    check(filled, body)
+
+
+def test_the_queue_is_by_severity_and_an_image_finding_shows_its_image(filled: Filled) -> None:
+    async def body(b: Browser) -> None:
+        image = FindingImage("ghcr.io/acme/app", "v1<script>\u202e", "sha256:" + "ab" * 32)
+        f = Finding(
+            kind=FindingKind.UNSIGNED_IMAGE,
+            severity=Severity.CRITICAL,
+            dedup_key=dedup_key("console-image-test"),
+            detail="no signature",
+            image=image,
+        )
+        await b.c.store.store_findings([f])
+        await b.sign_in(READ_TOKEN)
+        status, page, _ = await b.request("GET", f"{PREFIX}/findings")
+        assert status == 200
+        severities = re.findall(r'<td><span class="sev sev-(\w+)"', page)
+        rank = ["info", "low", "medium", "high", "critical"]
+        assert severities
+        assert severities == sorted(severities, key=lambda x: -rank.index(x))
+        assert "ghcr.io/acme/app:v1&lt;script&gt;" in page
+        stored = await b.c.store.finding_by_key(f.dedup_key)
+        assert stored is not None
+        status, page, _ = await b.request("GET", f"{PREFIX}/findings/{stored.finding.id}")
+        assert status == 200
+        assert "<script>" not in page
+        assert "ghcr.io/acme/app:v1&lt;script&gt;" in page
+        assert "@sha256:" + "ab" * 32 in page
 
     check(filled, body)
 
