@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import aiohttp
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client.core import GaugeMetricFamily
 
 from monitor.alerts.routing import Routing
@@ -302,6 +303,24 @@ class ImageWatch:
             every = min(i.poll_interval.total_seconds() for i in self.settings.images)
             out.append(("images orphans", every, orphans))
         return out
+
+    def schedule(
+        self,
+        scheduler: AsyncIOScheduler,
+        wrap: Callable[[Callable[[], Awaitable[None]]], Callable[[], Awaitable[None]]],
+    ) -> None:
+        """Add the passes and the orphan check to ``scheduler``, each run through ``wrap``
+        (the daemon's job guard), the first at once."""
+        for job_id, every, job in self.jobs():
+            scheduler.add_job(
+                wrap(job),
+                "interval",
+                seconds=every,
+                id=job_id,
+                coalesce=True,
+                max_instances=1,
+                next_run_time=datetime.now(UTC),
+            )
 
     async def scan(self, image: ImageSettings) -> RepositoryScan | None:
         """One pass of ``image``'s repository: recorded, its findings stored."""

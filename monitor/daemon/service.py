@@ -389,16 +389,8 @@ class Monitor:
             coalesce=True,
             max_instances=1,
         )
-        for job_id, every, image_job in [] if self.images is None else self.images.jobs():
-            scheduler.add_job(
-                jobs.wrap(image_job),
-                "interval",
-                seconds=every,
-                id=job_id,
-                coalesce=True,
-                max_instances=1,
-                next_run_time=datetime.now(UTC),
-            )
+        if self.images is not None:
+            self.images.schedule(scheduler, jobs.wrap)
         if any(r.config.retention is not None for r in self.runners.values()):
             scheduler.add_job(
                 jobs.wrap(self.apply_retention),
