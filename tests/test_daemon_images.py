@@ -6,6 +6,7 @@ explains an orphan, only once its grace is over and a complete pass began after 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -171,5 +172,30 @@ def test_an_unsigned_digest_waits_for_its_grace(tmp_path: Path, registry: Runnin
                 (late,) = (await kinds(m))["unsigned_image"]
                 assert late.image is not None
                 assert late.image.tag == "latest"
+
+    run(body)
+
+
+def test_the_running_daemon_passes_over_its_repositories(
+    tmp_path: Path, registry: RunningRegistry
+) -> None:
+    async def body() -> None:
+        async with world(tmp_path, registry) as w:
+            repo, pusher = w.repo("acme/running")
+            await pusher.image("v1")
+            cfg = monitor_config(w, str(repo))
+            async with Monitor.open(str(cfg), registry=CollectorRegistry()) as m:
+                stop = asyncio.Event()
+                task = asyncio.create_task(m.run(stop))
+                try:
+                    for _ in range(200):  # the first pass runs at start
+                        if (await m.store.image_digests(str(repo))).items:
+                            break
+                        await asyncio.sleep(0.05)
+                    (digest,) = (await m.store.image_digests(str(repo))).items
+                    assert (digest.tag, digest.status) == ("v1", "unsigned")
+                finally:
+                    stop.set()
+                    await task
 
     run(body)
