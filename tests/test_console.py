@@ -24,7 +24,7 @@ from monitor.core.findings import (
     Severity,
     dedup_key,
 )
-from monitor.storage import FindingQuery
+from monitor.storage import FindingQuery, ImageDigestRecord, ImageScanRecord, ImageSignatureRecord
 from tests.api_support import (
     ADMIN_TOKEN,
     READ_TOKEN,
@@ -35,6 +35,7 @@ from tests.api_support import (
     served,
 )
 from tests.simlog import run
+from tests.storage_support import T0
 
 UI = f"{PREFIX}/"
 
@@ -358,6 +359,18 @@ def test_the_queue_is_by_severity_and_an_image_finding_shows_its_image(filled: F
         assert "<script>" not in page
         assert "ghcr.io/acme/app:v1&lt;script&gt;" in page
         assert "@sha256:" + "ab" * 32 in page
+        # history by image: an entry a registry signature is tied to
+        status, page, _ = await b.request("GET", f"{PREFIX}/history?san=mallory*")
+        log, index = re.findall(r'href="/ui/entries/([^/"]+)/(\d+)"', page)[0]
+        sig = ImageSignatureRecord(log, int(index), "00" * 32, "signature", "valid")
+        digest = ImageDigestRecord("sha256:" + "cd" * 32, "signed", ("v2",), signatures=(sig,))
+        await b.c.store.record_image_scan(
+            ImageScanRecord("ghcr.io/acme/app", T0, T0, complete=True, digests=(digest,))
+        )
+        status, page, _ = await b.request("GET", f"{PREFIX}/history?image=ghcr.io/acme/app")
+        assert status == 200
+        assert re.findall(r'href="/ui/entries/([^/"]+)/(\d+)"', page) == [(log, index)]
+        assert "ghcr.io/acme/app:v2" in page
 
     check(filled, body)
 
