@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -50,19 +51,26 @@ def existing_database_url(args: argparse.Namespace) -> str:
     return url
 
 
-def with_store(url: str, query: Callable[[Store], Awaitable[T]]) -> T:
-    """Open an existing database (no migration: only ``db upgrade`` changes the schema), run
-    ``query`` on it, close. ``query`` may take the narrow part it needs
+@asynccontextmanager
+async def opened_store(url: str) -> AsyncIterator[Store]:
+    """An existing database, open (no migration: only ``db upgrade`` changes the schema)
+    until the block ends. Callers hand on the narrow part they need
     (``monitor.storage.ports``)."""
+    from monitor.storage import Store
+
+    store = await Store.open(url, migrate=False)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def with_store(url: str, query: Callable[[Store], Awaitable[T]]) -> T:
+    """``opened_store`` for one ``query``, run to its end."""
 
     async def go() -> T:
-        from monitor.storage import Store
-
-        store = await Store.open(url, migrate=False)
-        try:
+        async with opened_store(url) as store:
             return await query(store)
-        finally:
-            await store.close()
 
     return asyncio.run(go())
 

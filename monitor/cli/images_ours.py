@@ -5,17 +5,17 @@ note's signature checked again with the trust root's keys."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
-from monitor.cli.database import sqlite_file
+from monitor.cli.database import opened_store, sqlite_file
 from monitor.config.models import Settings
 from monitor.core.errors import MonitorError
 from monitor.tlog.checkpoint import SignedCheckpoint, open_checkpoint
 from monitor.trust import TrustRoot
 
 if TYPE_CHECKING:
-    from monitor.storage import Store
+    from monitor.storage.ports import LogsReader
 
 RECENT = 20  # stored checkpoints looked at for the newest verified one
 
@@ -31,23 +31,19 @@ async def stored_checkpoints(
     if path is not None and not path.is_file():
         yield None, None  # no monitor has run with this configuration: nothing to compare
         return
-    from monitor.storage import Store  # only when a database exists
-
-    try:
-        store = await Store.open(url, migrate=False)
-    except MonitorError as e:
-        yield None, f"not compared with the monitor's checkpoints: its database: {e}"
-        return
-    try:
+    async with AsyncExitStack() as stack:
+        try:
+            store = await stack.enter_async_context(opened_store(url))
+        except MonitorError as e:
+            yield None, f"not compared with the monitor's checkpoints: its database: {e}"
+            return
         yield StoredOurs(store, trust), None
-    finally:
-        await store.close()
 
 
 class StoredOurs:
     """``ours`` for ``LogTies``: the newest verified checkpoint stored for a log."""
 
-    def __init__(self, store: Store, trust: TrustRoot) -> None:
+    def __init__(self, store: LogsReader, trust: TrustRoot) -> None:
         self._store = store
         self._verifiers = trust.note_verifiers()
 
