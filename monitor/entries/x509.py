@@ -681,6 +681,10 @@ def _parse(cert_der: bytes, load_step: str) -> CertificateSigner:
     # other kind caught meanwhile (from other threads) are passed on unchanged.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        # but not cryptography 51's about DSA keys: a certificate may hold one (read as ever)
+        warnings.filterwarnings(
+            "ignore", "DSA is deprecated", category=CryptographyDeprecationWarning
+        )
         signer = _build(cert_der, load_step, caught)
     if caught:
         ours = [w for w in caught if _from_cryptography(w)]
