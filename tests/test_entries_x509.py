@@ -1259,3 +1259,18 @@ def test_certificate_with_a_dsa_key_parses_without_a_warning() -> None:
         signer = parse_certificate(der)
     assert signer.key.key_type == "unknown"
     assert signer.serial == "7"
+
+
+@pytest.mark.parametrize("curve", [ec.SECP256R1(), ec.SECP384R1()])
+def test_certificate_key_off_its_curve_is_malformed(curve: ec.EllipticCurve) -> None:
+    key = ec.generate_private_key(curve)
+    der = make_cert(subject_key=key)
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert parse_certificate(der).key.curve in ("P-256", "P-384")
+    at = der.index(spki) + len(spki) - 1  # the point's last byte: y changes, x stays
+    for flip in (1, 2, 0x80):
+        bad = der[:at] + bytes([der[at] ^ flip]) + der[at + 1 :]
+        with pytest.raises(MalformedInputError, match="public key cannot be read"):
+            parse_certificate(bad)
