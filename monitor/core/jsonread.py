@@ -23,11 +23,14 @@ class JsonReader:
 
     __slots__ = ("_key", "_parent", "_path", "value")
 
-    def __init__(self, value: Any, path: str) -> None:
+    def __init__(
+        self, value: Any, path: str | None, parent: JsonReader | None = None, key: str | int = ""
+    ) -> None:
+        """``path`` names ``value``; a child of ``parent`` at ``key`` (or index) gives None."""
         self.value = value
-        self._path: str | None = path
-        self._parent: JsonReader | None = None
-        self._key: str | int = ""  # the key or index below _parent, when _path is not known yet
+        self._path = path
+        self._parent = parent
+        self._key = key
 
     @property
     def path(self) -> str:
@@ -41,11 +44,6 @@ class JsonReader:
                 path = self._parent._join(key)
             self._path = path
         return path
-
-    def _child(self, value: Any, key: str | int) -> JsonReader:
-        child = JsonReader(value, "")
-        child._path, child._parent, child._key = None, self, key
-        return child
 
     def fail(self, message: str) -> MalformedInputError:
         return MalformedInputError(f"{self.path or '(top)'}: {message}")
@@ -61,13 +59,13 @@ class JsonReader:
             raise self.fail(f"expected an object, got {_type_name(obj)}")
         if key not in obj:
             raise MalformedInputError(f"{self._join(key)}: missing")
-        return self._child(obj[key], key)
+        return JsonReader(obj[key], None, self, key)
 
     def opt(self, key: str) -> JsonReader | None:
         obj = self.obj()
         if obj.get(key) is None:
             return None
-        return self._child(obj[key], key)
+        return JsonReader(obj[key], None, self, key)
 
     def _join(self, key: str) -> str:
         path = self.path
@@ -76,7 +74,7 @@ class JsonReader:
     def items(self) -> list[JsonReader]:
         if not isinstance(self.value, list):
             raise self.fail(f"expected a list, got {_type_name(self.value)}")
-        return [self._child(v, i) for i, v in enumerate(self.value)]
+        return [JsonReader(v, None, self, i) for i, v in enumerate(self.value)]
 
     def str(self) -> str:
         if not isinstance(self.value, str):
