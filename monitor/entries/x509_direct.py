@@ -13,6 +13,7 @@ extension TLVs, the issuer name) is remembered by its bytes in small bounded cac
 from __future__ import annotations
 
 import warnings
+from operator import attrgetter
 from typing import NamedTuple, TypeVar
 
 from cryptography import x509
@@ -235,6 +236,7 @@ def walk_extensions(cert_der: bytes, pos: int, end: int) -> _Walk:
     walk = _Walk()
     known = _ENTRIES.get
     seen, see, add, add_role = walk.seen, walk.seen.add, walk.entries.append, walk.roles.append
+    sequence = der.SEQUENCE
     try:
         while pos < end:  # the hot loop: one remembered extension costs a slice and a lookup
             n = cert_der[pos + 1]
@@ -246,7 +248,7 @@ def walk_extensions(cert_der: bytes, pos: int, end: int) -> _Walk:
                 stop = pos + 4 + (cert_der[pos + 2] << 8 | cert_der[pos + 3])
             else:
                 raise Unexpected
-            if cert_der[pos] != der.SEQUENCE:
+            if cert_der[pos] != sequence:
                 raise Unexpected
             tlv = cert_der[pos:stop]
             pos = stop
@@ -299,6 +301,9 @@ def _read_by_cryptography(tlvs: list[bytes]) -> x509.Extensions:
     return x509.load_der_x509_certificate(_tlv(der.SEQUENCE, tbs + _PROBE_TAIL)).extensions
 
 
+_EXT_OF = attrgetter("ext")
+
+
 class _Settled(NamedTuple):
     extensions: tuple[CertExtension, ...]
     san: tuple[bytes, x509.SubjectAlternativeName, _Entry] | None  # not remembered yet
@@ -324,7 +329,9 @@ def settle_extensions(walk: _Walk, caught: list[warnings.WarningMessage]) -> _Se
             _remember(_ENTRIES, tlv, entry)
     if failed is not None:
         raise failed[1]
-    return _Settled(tuple([e.ext for e in entries if e is not None]), san)
+    if None in entries:  # never, once settled; kept safe all the same
+        return _Settled(tuple([e.ext for e in entries if e is not None]), san)
+    return _Settled(tuple(map(_EXT_OF, entries)), san)
 
 
 def san_names(
