@@ -29,6 +29,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.core.errors import MalformedInputError
+from monitor.entries.keys import dsa_allowed
 from monitor.entries.record import (
     CertExtension,
     CertificateSigner,
@@ -1234,3 +1235,42 @@ def test_mutations_never_escape(edits: list[tuple[int, int]], cut: int, insert: 
         assert message.startswith("certificate: ")
         return
     assert check_chain(signer, prod_cas()) in (ChainStatus.VERIFIED, ChainStatus.UNTRUSTED)
+
+
+def test_certificate_with_a_dsa_key_parses_without_a_warning() -> None:
+    # cryptography 51 warns when a DSA key is loaded; a log's old DSA certificates read as ever
+    with dsa_allowed():
+        dsa_key = serialization.load_pem_public_key(
+            (FIXTURES / "keys" / "pkix_dsa2048.pem").read_bytes()
+        )
+    der = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([]))
+        .issuer_name(SIGSTORE_DN)
+        .public_key(dsa_key)  # type: ignore[arg-type]
+        .serial_number(7)
+        .not_valid_before(NOW)
+        .not_valid_after(NOW + timedelta(minutes=10))
+        .sign(KEY, hashes.SHA256())
+        .public_bytes(serialization.Encoding.DER)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        signer = parse_certificate(der)
+    assert signer.key.key_type == "unknown"
+    assert signer.serial == "7"
+
+
+@pytest.mark.parametrize("curve", [ec.SECP256R1(), ec.SECP384R1()])
+def test_certificate_key_off_its_curve_is_malformed(curve: ec.EllipticCurve) -> None:
+    key = ec.generate_private_key(curve)
+    der = make_cert(subject_key=key)
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert parse_certificate(der).key.curve in ("P-256", "P-384")
+    at = der.index(spki) + len(spki) - 1  # the point's last byte: y changes, x stays
+    for flip in (1, 2, 0x80):
+        bad = der[:at] + bytes([der[at] ^ flip]) + der[at + 1 :]
+        with pytest.raises(MalformedInputError, match="public key cannot be read"):
+            parse_certificate(bad)

@@ -16,11 +16,34 @@ MAX_INT = (1 << 63) - 1
 
 
 class JsonReader:
-    """Typed access into parsed JSON that names the path of whatever is wrong."""
+    """Typed access into parsed JSON that names the path of whatever is wrong.
 
-    def __init__(self, value: Any, path: str) -> None:
+    A child's path is spelled out only when something asks for it (an error, mostly): parsing
+    a log's entries walks a dozen keys of each, and all but a few entries are well-formed."""
+
+    __slots__ = ("_key", "_parent", "_path", "value")
+
+    def __init__(
+        self, value: Any, path: str | None, parent: JsonReader | None = None, key: str | int = ""
+    ) -> None:
+        """``path`` names ``value``; a child of ``parent`` at ``key`` (or index) gives None."""
         self.value = value
-        self.path = path
+        self._path = path
+        self._parent = parent
+        self._key = key
+
+    @property
+    def path(self) -> str:
+        path = self._path
+        if path is None:
+            assert self._parent is not None
+            key = self._key
+            if isinstance(key, int):
+                path = f"{self._parent.path}[{key}]"
+            else:
+                path = self._parent._join(key)
+            self._path = path
+        return path
 
     def fail(self, message: str) -> MalformedInputError:
         return MalformedInputError(f"{self.path or '(top)'}: {message}")
@@ -31,24 +54,27 @@ class JsonReader:
         return self.value
 
     def get(self, key: str) -> JsonReader:
-        obj = self.obj()
+        obj = self.value
+        if not isinstance(obj, dict):
+            raise self.fail(f"expected an object, got {_type_name(obj)}")
         if key not in obj:
             raise MalformedInputError(f"{self._join(key)}: missing")
-        return JsonReader(obj[key], self._join(key))
+        return JsonReader(obj[key], None, self, key)
 
     def opt(self, key: str) -> JsonReader | None:
         obj = self.obj()
         if obj.get(key) is None:
             return None
-        return JsonReader(obj[key], self._join(key))
+        return JsonReader(obj[key], None, self, key)
 
     def _join(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
+        path = self.path
+        return f"{path}.{key}" if path else key
 
     def items(self) -> list[JsonReader]:
         if not isinstance(self.value, list):
             raise self.fail(f"expected a list, got {_type_name(self.value)}")
-        return [JsonReader(v, f"{self.path}[{i}]") for i, v in enumerate(self.value)]
+        return [JsonReader(v, None, self, i) for i, v in enumerate(self.value)]
 
     def str(self) -> str:
         if not isinstance(self.value, str):

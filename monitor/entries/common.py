@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from monitor.core.errors import MalformedInputError
@@ -12,7 +13,7 @@ from monitor.entries.x509 import parse_certificate_pem_or_der
 
 # hex digest lengths by algorithm name, as Rekor v1 writes them
 _HEX_LENGTHS = {"sha1": 40, "sha256": 64, "sha384": 96, "sha512": 128, "md5": 32}
-_HEX = frozenset("0123456789abcdef")
+_HEX = re.compile("[0-9a-f]*")
 
 
 @dataclass(frozen=True)
@@ -29,13 +30,14 @@ class EntryFields:
 
 def hex_digest(r: JsonReader) -> Digest:
     """A v1 ``{"algorithm": "sha256", "value": "<hex>"}`` hash."""
-    algorithm = r.get("algorithm").str().lower()
+    algorithm_r = r.get("algorithm")
+    algorithm = algorithm_r.str().lower()
     value_r = r.get("value")
     value = value_r.str().lower()
     want = _HEX_LENGTHS.get(algorithm)
     if want is None:
-        raise r.get("algorithm").fail(f"unknown hash algorithm {algorithm[:20]!r}")
-    if len(value) != want or not _HEX.issuperset(value):
+        raise algorithm_r.fail(f"unknown hash algorithm {algorithm[:20]!r}")
+    if len(value) != want or not _HEX.fullmatch(value):
         raise value_r.fail(f"not a {want}-digit hex {algorithm} digest")
     return Digest(algorithm, value)
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
@@ -26,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_der_public_key,
     load_pem_public_key,
 )
+from cryptography.utils import CryptographyDeprecationWarning
 
 from monitor.core.errors import MalformedInputError
 from monitor.entries.keyread import MAX_KEY_BYTES, b64decode, check_size, key_text
@@ -36,6 +39,7 @@ from monitor.entries.ssh import SSH_TYPES, parse_ssh_public_key
 __all__ = [
     "MAX_KEY_BYTES",
     "curve_name",
+    "dsa_allowed",
     "parse_minisign_public_key",
     "parse_pgp_public_key",
     "parse_pkix_public_key",
@@ -68,16 +72,29 @@ def curve_name(curve: ec.EllipticCurve) -> str:
     return _NIST_CURVES.get(curve.name, curve.name)
 
 
+@contextmanager
+def dsa_allowed() -> Iterator[None]:
+    """Silence the warning cryptography 51 gives for loading or naming a DSA key: the logs hold
+    DSA keys signed with long ago, and they are read as before (this filter is process-wide
+    while it lasts, like every warnings filter)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", "DSA is deprecated", category=CryptographyDeprecationWarning
+        )
+        yield
+
+
 def parse_pkix_public_key(data: bytes) -> KeySigner:
     """A PEM ``PUBLIC KEY`` / ``RSA PUBLIC KEY`` or DER SubjectPublicKeyInfo."""
     check_size(data, _PKIX)
-    key = _load_pkix(data)
-    try:
-        # Re-encode so that PKCS#1 input and SPKI input of one key share one fingerprint.
-        der = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise MalformedInputError(f"{_PKIX}: cannot encode as SubjectPublicKeyInfo") from exc
-    key_type, size, curve = _describe_pkix(key)
+    with dsa_allowed():
+        key = _load_pkix(data)
+        try:
+            # Re-encode so that PKCS#1 input and SPKI input of one key share one fingerprint.
+            der = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            raise MalformedInputError(f"{_PKIX}: cannot encode as SubjectPublicKeyInfo") from exc
+        key_type, size, curve = _describe_pkix(key)
     return KeySigner(
         key_type=key_type,
         fingerprint="sha256:" + hashlib.sha256(der).hexdigest(),
