@@ -4,6 +4,7 @@ signatures in each form cosign leaves."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -114,11 +115,19 @@ async def push_bundle(pusher: Pusher, image: Pushed, made: SignedArtifact, **kw:
     await pusher.bundle_referrer(image, made.artifact.payload, **kw)
 
 
-def renumbered(made: SignedArtifact, index: int) -> ImageArtifact:
-    """A legacy artifact whose log promise names ``index`` instead (the SET no longer
-    verifies: the registry claims an entry the log holds otherwise)."""
+def renumbered(
+    made: SignedArtifact, index: int, *, signed_by: ImageSigner | None = None
+) -> ImageArtifact:
+    """A legacy artifact whose log promise names ``index`` instead. Without ``signed_by``
+    the SET no longer verifies (the registry claims an entry, the log never said so); with
+    it, the log itself signs the promise of an entry it holds otherwise (the log lies)."""
     doc = json.loads(made.artifact.annotations[ANNOTATION_BUNDLE])
     doc["Payload"]["logIndex"] = index
+    if signed_by is not None:
+        body = base64.b64decode(doc["Payload"]["body"])
+        doc["Payload"]["integratedTime"] = signed_by.log.integrated_time(index)
+        sig = signed_by.log.set_for(index, body, signed_by.log_id)
+        doc["SignedEntryTimestamp"] = base64.b64encode(sig).decode()
     annotations = {**made.artifact.annotations, ANNOTATION_BUNDLE: json.dumps(doc)}
     return ImageArtifact(
         made.artifact.form, made.artifact.media_type, made.artifact.payload, annotations

@@ -91,7 +91,7 @@ def test_a_pass_records_the_repository_and_raises_each_finding_once(
             await push_sig(pusher, theirs_image, theirs)
             lying = await pusher.image("v4")
             lie = w.signer.signature(lying.digest, OURS, str(repo))
-            a = renumbered(lie, 3)  # names an entry the log holds otherwise
+            a = renumbered(lie, 3, signed_by=w.signer)  # the log promised what it holds otherwise
             await pusher.legacy(
                 lying.digest, ".sig", [Layer(a.media_type, a.payload, a.annotations)]
             )

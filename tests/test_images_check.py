@@ -285,7 +285,9 @@ def test_sig_naming_an_entry_the_log_holds_otherwise_is_a_mismatch(
         repo, pusher = w.repo("acme/mismatch")
         image = await pusher.image("v1")
         made = w.signer.signature(image.digest, OURS, str(repo))
-        await pusher.legacy(image.digest, ".sig", [_layer(renumbered(made, 3))])
+        # the log itself signed a promise of entry 3 with this body, and serves another there
+        lie = renumbered(made, 3, signed_by=w.signer)
+        await pusher.legacy(image.digest, ".sig", [_layer(lie)])
         (report,) = await check(w, "acme/mismatch", image.digest)
         (sig,) = report.signatures
         assert sig.tie is not None
@@ -300,20 +302,45 @@ def test_sig_naming_an_entry_the_log_holds_otherwise_is_a_mismatch(
     in_world(tmp_path, registry, body)
 
 
-def test_sig_naming_an_entry_past_the_logs_end_is_a_mismatch(
+def test_a_registrys_claim_the_log_never_signed_is_no_mismatch(
+    tmp_path: Path, registry: RunningRegistry
+) -> None:
+    """Anyone who may push could otherwise raise critical findings at will: a promise whose
+    signature does not verify names an entry, the log holds another there, and that proves
+    nothing about the log."""
+
+    async def body(w: World) -> None:
+        repo, pusher = w.repo("acme/claim")
+        image = await pusher.image("v1")
+        made = w.signer.signature(image.digest, OURS, str(repo))
+        await pusher.legacy(image.digest, ".sig", [_layer(renumbered(made, 3))])
+        (report,) = await check(w, "acme/claim", image.digest)
+        (sig,) = report.signatures
+        assert sig.tie is not None
+        assert (sig.tie.status, sig.tie.index) == ("unvouched", 3)
+        assert "the log never promised this entry" in sig.tie.detail
+        assert findings_of(report) == ("unsigned_image",)
+
+    in_world(tmp_path, registry, body)
+
+
+def test_sig_naming_an_entry_past_the_logs_tree_is_not_proven_yet(
     tmp_path: Path, registry: RunningRegistry
 ) -> None:
     async def body(w: World) -> None:
         repo, pusher = w.repo("acme/beyond")
         image = await pusher.image("v1")
         made = w.signer.signature(image.digest, OURS, str(repo))
-        await pusher.legacy(image.digest, ".sig", [_layer(renumbered(made, 10_000))])
+        lie = renumbered(made, 10_000, signed_by=w.signer)
+        await pusher.legacy(image.digest, ".sig", [_layer(lie)])
         (report,) = await check(w, "acme/beyond", image.digest)
         tie = report.signatures[0].tie
         assert tie is not None
-        assert tie.status == "mismatch"
+        assert tie.status == "unavailable"  # a promise may come before the next tree
         assert tie.log_body_sha256 is None
-        assert "the log holds no entry 10000: its signed tree ends at" in tie.detail
+        assert "the log holds no entry 10000 yet: its signed tree ends at" in tie.detail
+        assert status_of(report) == "unknown"
+        assert findings_of(report) == ()
 
     in_world(tmp_path, registry, body)
 
@@ -329,8 +356,9 @@ def test_log_that_cannot_prove_is_unavailable(tmp_path: Path, registry: RunningR
         assert sig.tie is not None
         assert sig.tie.status == "unavailable"
         assert sig.verdict.status is Status.UNPROVEN
-        assert status_of(report) == "unsigned"  # no finding about the signature itself
-        assert findings_of(report) == ("unsigned_image",)
+        # the log's fault, not the image's: unknown, and no unsigned_image
+        assert status_of(report) == "unknown"
+        assert findings_of(report) == ()
 
     in_world(tmp_path, registry, body)
 

@@ -146,10 +146,11 @@ def _expectation(args: argparse.Namespace, image: ImageSettings | None) -> Expec
 
 
 def exit_status(reports: list[DigestReport]) -> int:
-    """1 if any digest means a finding; else 2 if any could not be checked; else 0."""
+    """1 if any digest means a finding; else 2 if any could not be checked (the registry, or
+    the log its signatures name); else 0."""
     if any(findings_of(r) for r in reports):
         return EXIT_FINDING
-    if any(r.error is not None for r in reports):
+    if any(status_of(r) == "unknown" for r in reports):
         return EXIT_UNCHECKED
     return EXIT_FINE
 

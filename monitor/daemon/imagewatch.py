@@ -54,7 +54,7 @@ from monitor.images import (
     scan_repository,
     status_of,
 )
-from monitor.images.reports import mismatches
+from monitor.images.reports import mismatches, undecided
 from monitor.images.setup import build_checker, load_image_trust
 from monitor.imagesig import Role, Verdict
 from monitor.registry.setup import client_for
@@ -154,7 +154,7 @@ def findings_of_scan(
             continue
         for f in _signature_findings(image, r):
             out.setdefault(f.dedup_key, f)
-        if r.tags and r.judgment.missing:
+        if r.tags and r.judgment.missing and not undecided(r):
             seen = first_seen.get(r.digest, now)
             if now - seen >= image.grace:
                 f = _unsigned(image, r, seen)
@@ -180,8 +180,9 @@ def _signature_findings(image: ImageSettings, r: DigestReport) -> Iterable[Findi
         yield Finding(
             kind=FindingKind.INVALID_SIGNATURE,
             severity=image.severity,
+            # not the reason's text: a library's new wording must not raise it again
             dedup_key=dedup_key(
-                FindingKind.INVALID_SIGNATURE, r.repository, v.image_digest, v.source, v.reason
+                FindingKind.INVALID_SIGNATURE, r.repository, v.image_digest, v.source
             ),
             detail=f"{r.repository}@{v.image_digest}: {v.source}: {v.reason}",
             image=_image(r, v.image_digest),

@@ -5,6 +5,7 @@ registry's size caps, verified, and its log entry tied to the monitor's log."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from monitor.core.errors import MalformedInputError
 from monitor.core.imageref import Repository
@@ -55,10 +56,21 @@ class ImageChecker:
         verdict = await asyncio.to_thread(self.verifier.verify, artifact, digest)
         if verdict.entry is None:
             return SignatureReport(verdict, None)
-        tied = await self.ties.tie(verdict.entry)
+        entry = verdict.entry
+        tied = await self.ties.tie(entry)
         if verdict.status is Status.UNPROVEN and tied.proof is not None:
             verdict = await asyncio.to_thread(self.verifier.verify, artifact, digest, tied.proof)
-        return SignatureReport(verdict, tied.tie)
+        tie = tied.tie
+        if tie.status == "mismatch" and not verdict.valid and not self.ties.promised(entry):
+            # only what the log signed can contradict the log: a registry's bare claim of
+            # an entry is no tlog_mismatch (anyone who may push could raise one at will)
+            tie = dataclasses.replace(
+                tie,
+                status="unvouched",
+                detail="the log never promised this entry (no valid signed promise or proof): "
+                + tie.detail,
+            )
+        return SignatureReport(verdict, tie)
 
     async def artifacts(
         self, client: RegistryClient, repo: Repository, digest: str

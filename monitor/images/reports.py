@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from monitor.imagesig import Judgment, Verdict
+from monitor.imagesig import Judgment, Status, Verdict
 
-TieStatus = Literal["proven", "mismatch", "unavailable", "unknown_log"]
+# unvouched: the log holds another body, but nothing the log signed says it ever held the
+# one named (an unverified claim of the registry's: no tlog_mismatch)
+TieStatus = Literal["proven", "mismatch", "unavailable", "unknown_log", "unvouched"]
 DigestStatus = Literal["signed", "unsigned", "unexpected", "invalid", "unknown"]
 
 
@@ -63,6 +65,16 @@ def mismatches(report: DigestReport) -> tuple[SignatureReport, ...]:
     return tuple(s for s in report.signatures if s.tie is not None and s.tie.status == "mismatch")
 
 
+def undecided(report: DigestReport) -> bool:
+    """Whether what ``require`` misses may be the log's fault, not the image's: a signature
+    left unproven because its log could not be read now. Such a digest is ``unknown``, never
+    unsigned: a log outage must not turn every legacy-signed image into a finding."""
+    return any(
+        s.verdict.status is Status.UNPROVEN and s.tie is not None and s.tie.status == "unavailable"
+        for s in report.signatures
+    )
+
+
 def findings_of(report: DigestReport) -> tuple[str, ...]:
     """The finding kinds this report means, no grace applied: ``unsigned_image``,
     ``unexpected_signer``, ``invalid_signature``, ``tlog_mismatch``; none when it could not
@@ -71,7 +83,7 @@ def findings_of(report: DigestReport) -> tuple[str, ...]:
         return ()
     j = report.judgment
     out = []
-    if j.missing:
+    if j.missing and not undecided(report):
         out.append("unsigned_image")
     if j.unexpected:
         out.append("unexpected_signer")
@@ -91,6 +103,8 @@ def status_of(report: DigestReport) -> DigestStatus:
     j = report.judgment
     if not j.missing:
         return "signed"
+    if undecided(report):
+        return "unknown"
     if j.unexpected:
         return "unexpected"
     if j.invalid:

@@ -20,14 +20,19 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from monitor.config.models import LogSettings
+from monitor.core.encoding import b64encode
 from monitor.core.errors import MonitorError, VerificationError
 from monitor.core.metrics import ClientMetrics
 from monitor.images.reports import LogTie, TieStatus
@@ -79,6 +84,31 @@ class LogTies:
         self._v1: dict[bytes, RekorV1Client] = {}
         self._infos: dict[bytes, tuple[float, LogInfo]] = {}
 
+    def promised(self, entry: LogEntryRef) -> bool:
+        """Whether the log signed a promise of ``entry`` (its SignedEntryTimestamp over the
+        body, time, log ID and index verifies with the trust root's key for the log)."""
+        log = self._trust.log_by_id(entry.log_id)
+        key = None if log is None else log.public_key
+        if entry.promise is None or entry.integrated_time is None:
+            return False
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            return False
+        payload = json.dumps(
+            {
+                "body": b64encode(entry.body),
+                "integratedTime": entry.integrated_time,
+                "logID": entry.log_id.hex(),
+                "logIndex": entry.log_index,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
+        try:
+            key.verify(entry.promise, payload, ec.ECDSA(hashes.SHA256()))
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
     async def tie(self, entry: LogEntryRef) -> TieResult:
         """The entry tied; never raises for what a log or the entry holds."""
         body_hex = entry.body_sha256
@@ -117,10 +147,11 @@ class LogTies:
         except ValueError as e:
             raise TieUnavailable(str(e)) from None
         if local >= shard.size:
-            raise TieMismatch(
-                f"the log holds no entry {index}: its signed tree ends at "
-                f"{shard.start + shard.size}",
-                None,
+            # not a lie yet: a promise may come before the tree the log signed last (and a
+            # withheld entry is the log pass's missing_entries finding)
+            raise TieUnavailable(
+                f"the log holds no entry {index} yet: its signed tree ends at "
+                f"{shard.start + shard.size}"
             )
         served = await client.entry(index)
         if served is None:  # withheld: the daemon's own pass says so (missing_entries)

@@ -51,9 +51,9 @@ async def prove_v2(client: RekorV2Client, entry: LogEntryRef, ours: SignedCheckp
             how += await _consistent(client, ours, tree)
         else:
             how += "; no verified checkpoint of the monitor's to prove it consistent with"
-    if index >= tree.size:
-        raise TieMismatch(
-            f"the log holds no entry {index}: its signed tree ends at {tree.size}", None
+    if index >= tree.size:  # not a lie yet: the bundle may be newer than the tree read
+        raise TieUnavailable(
+            f"the log holds no entry {index} yet: its signed tree ends at {tree.size}"
         )
     (body,) = await client.entries(index, index + 1, tree.size)
     try:

@@ -75,6 +75,8 @@ class LogEntryRef:
     kind: str
     api_version: str
     body: bytes = field(repr=False)  # the canonicalized body
+    # the log's signed promise of it (a legacy form's SignedEntryTimestamp), when it came
+    promise: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def body_sha256(self) -> str:
@@ -100,6 +102,7 @@ def ref_of(promise: CosignBundle) -> LogEntryRef:
         kind=kind,
         api_version=version,
         body=promise.body,
+        promise=promise.signed_entry_timestamp,
     )
 
 
