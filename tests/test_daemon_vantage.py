@@ -20,7 +20,7 @@ import yaml
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
-from monitor.core.findings import FindingKind, Severity
+from monitor.core.findings import Finding, FindingKind, IntegrityType, Severity, dedup_key
 from monitor.daemon.context import PassResult
 from monitor.daemon.service import Monitor
 from monitor.storage import FindingQuery
@@ -245,6 +245,28 @@ def test_a_monitor_publishes_its_checkpoint_cosigned_and_a_peer_compares_with_it
                 assert abs(int(time.time()) - (ours.time or 0)) < 60
                 # the witnesses' cosignatures are still there, before the monitor's
                 assert published.count("\u2014 witness-") == 3
+                # while a split view of the log is open, the monitor cosigns nothing
+                split = Finding(
+                    kind=FindingKind.INTEGRITY_FAILURE,
+                    severity=Severity.CRITICAL,
+                    dedup_key=dedup_key("test split view", name),
+                    log=name,
+                    index=100,
+                    type=str(IntegrityType.SPLIT_VIEW),
+                    detail="split view",
+                )
+                await a.store.store_findings([split])
+                async with (
+                    aiohttp.ClientSession() as http,
+                    http.get(f"{a.api.url}/api/v1/logs/{name}/checkpoint", headers=auth) as r,
+                ):
+                    held = await r.text()
+                assert verify_note_cosignatures(held, [WitnessKey.parse(vkey)]) == ()
+                assert held.count("\u2014 witness-") == 3
+                stored = await a.store.finding_by_key(split.dedup_key)
+                assert stored is not None
+                assert stored.finding.id is not None
+                await a.store.resolve_finding(stored.finding.id, "oncall", "checked")
                 # a second monitor compares its view with the first's
                 monkeypatch.setenv("PEER_TOKEN", READ_TOKEN)
                 peer = {"url": a.api.url, "type": "monitor", "token_env": "PEER_TOKEN"}

@@ -299,6 +299,19 @@ def test_unlinked_entries_of_a_rule(url: str) -> None:
         orphan = finding_for(cert_record(LOG, 4), kind=FindingKind.ORPHAN_SIGNATURE)
         await store.store_findings([orphan])
         assert await store.unlinked_entries("acme-release", after) == [(LOG, 0), (LOG, 5)]
+        # a link from an invalid signature, or one the log did not prove, hides no orphan:
+        # anyone may attach a signature naming any entry
+        bad = scan(
+            ImageDigestRecord(
+                D2,
+                "invalid",
+                tags=("bad",),
+                signatures=(sig(0, status="invalid"), sig(5, tie="unvouched")),
+            ),
+            repository="ghcr.io/acme/other",
+        )
+        await store.record_image_scan(bad)
+        assert await store.unlinked_entries("acme-release", after) == [(LOG, 0), (LOG, 5)]
 
     with_store(url, body)
 

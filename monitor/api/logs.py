@@ -13,8 +13,10 @@ from monitor.api.errors import not_found
 from monitor.api.pages import JSON, page, respond
 from monitor.api.params import Params
 from monitor.api.router import Api, limit_of
+from monitor.core.findings import FindingKind, FindingState, IntegrityType
 from monitor.core.status import Leader, LogStatus
 from monitor.core.suggest import unknown_name
+from monitor.storage import FindingQuery
 from monitor.storage.logs_state import LogState, StoredCheckpoint
 
 
@@ -98,10 +100,22 @@ async def log_checkpoint(api: Api, request: web.Request) -> web.StreamResponse:
     if state.verified_checkpoint is None:
         raise not_found(f"no checkpoint of {name} is verified yet")
     note, cosigner = state.verified_checkpoint, api.ctx.cosigner
-    if cosigner is not None:
-        # a witness's statement: verified, and consistent with all the monitor saw before
+    if cosigner is not None and not await _split_view_open(api, name):
+        # a witness's statement: verified, and consistent with all the monitor saw before;
+        # never made while the monitor holds evidence that the log shows two views
         note = cosigner.cosign(note, int(api.ctx.clock()))
     return web.Response(text=note, content_type="text/plain")
+
+
+async def _split_view_open(api: Api, log: str) -> bool:
+    query = FindingQuery(
+        kinds=(FindingKind.INTEGRITY_FAILURE,),
+        states=(FindingState.OPEN, FindingState.ACKNOWLEDGED),
+        log=log,
+        limit=1000,
+    )
+    found = (await api.ctx.store.findings(query)).items
+    return any(sf.finding.type == IntegrityType.SPLIT_VIEW for sf in found)
 
 
 async def log_checkpoints(api: Api, request: web.Request) -> web.StreamResponse:

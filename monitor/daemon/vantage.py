@@ -122,7 +122,6 @@ class VantageView:
     agreed: dict[str, tuple[int, float]] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
     started: float = field(default_factory=time.time)  # before any agreement: counted from here
-    _loaded: bool = False
 
     async def load(self, store: HealthStore) -> None:
         """Hold the log where an open split view left it (a restart keeps the hold), and
@@ -139,12 +138,12 @@ class VantageView:
             if f.type == IntegrityType.SPLIT_VIEW and f.index is not None:
                 holds.append(f.index)
         self.hold = min(holds) if holds else None
-        self._loaded = True
 
     async def held(self, store: HealthStore) -> int | None:
-        """The cursor the log is held at (None: not held), as the findings say now."""
-        if not self._loaded or self.hold is not None:
-            await self.load(store)
+        """The cursor the log is held at (None: not held), as the findings say now: read
+        every time, since another replica may have found a split view while it led the
+        log."""
+        await self.load(store)
         return self.hold
 
     async def after_pass(self, source: LogSource, store: VantageStore) -> None:

@@ -389,7 +389,14 @@ def unlinked_select(
             f.rule == rule,
             f.kind.in_(MATCH_KINDS),
             e.stored_at < stored_before,
-            ~exists().where(s.c.log == f.log, s.c.log_index == f.index),
+            # only a valid signature proven in the log explains an entry: an invalid one
+            # (anyone may attach one naming any entry) hides no orphan
+            ~exists().where(
+                s.c.log == f.log,
+                s.c.log_index == f.index,
+                s.c.status == "valid",
+                s.c.tie == "proven",
+            ),
             ~exists().where(
                 orphan.c.rule == rule,
                 orphan.c.kind == "orphan_signature",
