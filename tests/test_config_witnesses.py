@@ -109,6 +109,20 @@ def test_a_rekor_v1_log_takes_vantage_points_but_no_witness_policy() -> None:
             "      compare_with:\n        - {url: 'ftp://m.example', type: distributor}\n",
             ["c.yaml:7: logs[0].witnesses.compare_with[0].url: "],
         ),
+        (
+            "      compare_with:\n        - {url: 'http://m.example', type: monitor, token: x}\n",
+            [
+                "c.yaml:7: logs[0].witnesses.compare_with[0].url: plain http would send the "
+                "token in clear: use https"
+            ],
+        ),
+        (
+            "      compare_with:\n        - {url: 'https://me:pw@d.example', type: distributor}\n",
+            [
+                "c.yaml:7: logs[0].witnesses.compare_with[0].url: holds a user name or "
+                "password: give token_env"
+            ],
+        ),
     ],
 )
 def test_mistakes(witnesses: str, expected: list[str]) -> None:

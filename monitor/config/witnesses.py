@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationInfo
 
@@ -16,6 +17,7 @@ from monitor.config.fields import EnvName, HttpUrl, Shown
 from monitor.config.paths import anchored, base_of
 from monitor.config.problems import Problem, error
 from monitor.core.errors import WitnessConfigError
+from monitor.core.imageref import is_loopback_host
 from monitor.tlog.policy import Policy
 
 MAX_POLICY_BYTES = 1 << 20
@@ -89,13 +91,27 @@ class PeerSettings(ConfigModel):
 
     @classmethod
     def cross_checks(cls, raw: Mapping[str, Any]) -> list[Problem]:
-        if raw.get("type") == "monitor":
-            return []
-        return [
-            Problem((key,), "applies to type: monitor only")
-            for key in ("log", "token", "token_env")
-            if raw.get(key) is not None
-        ]
+        out = []
+        url = raw.get("url")
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is not None and (parts.username is not None or parts.password is not None):
+            # it is shown in findings, metrics and logs: no credentials in it
+            out.append(Problem(("url",), "holds a user name or password: give token_env"))
+        token = raw.get("token") is not None or raw.get("token_env") is not None
+        if (
+            token
+            and parts is not None
+            and parts.scheme == "http"
+            and not is_loopback_host(parts.netloc)
+        ):
+            out.append(Problem(("url",), "plain http would send the token in clear: use https"))
+        if raw.get("type") != "monitor":
+            out += [
+                Problem((key,), "applies to type: monitor only")
+                for key in ("log", "token", "token_env")
+                if raw.get(key) is not None
+            ]
+        return out
 
 
 class WitnessSettings(ConfigModel):
