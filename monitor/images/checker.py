@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import AsyncIterator
 
 from monitor.core.errors import MalformedInputError
 from monitor.core.imageref import Repository
@@ -42,9 +43,10 @@ class ImageChecker:
     ) -> tuple[SignatureReport, ...]:
         """Every signature and attestation attached to ``digest``, verified and tied.
         Raises ``RegistryError``/``TransientLogError`` when the registry cannot be read."""
-        found = await self.artifacts(client, repo, digest)
         reports = []
-        for item in found:
+        # one artifact held at a time: each is verified, and let go, before the next is
+        # fetched (a registry may attach hundreds, each of megabytes)
+        async for item in self.artifacts(client, repo, digest):
             if isinstance(item, Verdict):
                 reports.append(SignatureReport(item, None))
             else:
@@ -74,11 +76,12 @@ class ImageChecker:
 
     async def artifacts(
         self, client: RegistryClient, repo: Repository, digest: str
-    ) -> list[ImageArtifact | Verdict]:
-        """The artifacts attached to ``digest``; a layer of a cosign form that cannot be
-        read is an invalid verdict in its place, a layer of no cosign form is left out."""
+    ) -> AsyncIterator[ImageArtifact | Verdict]:
+        """The artifacts attached to ``digest``, one at a time; a layer of a cosign form that
+        cannot be read is an invalid verdict in its place, a layer of no cosign form is left
+        out."""
         attached = await client.attachments(repo, digest)
-        out: list[ImageArtifact | Verdict] = []
+        count = 0
         referrers = [
             d for d in attached.referrers.descriptors if d.artifact_type in (None, MEDIA_BUNDLE_V03)
         ]  # not an SBOM or another tool's artifact
@@ -86,23 +89,26 @@ class ImageChecker:
         # bound, a registry's extra artifacts are not read (a hostile one can hide a
         # signature, never forge one)
         for ref in referrers[:MAX_ARTIFACTS]:
-            room = MAX_ARTIFACTS - len(out)
+            room = MAX_ARTIFACTS - count
             if room <= 0:
                 break
             source = f"referrer {ref.digest}"
             manifest = await client.manifest(repo, ref.digest)
             if manifest is None:
                 missing = "the referrer's manifest is missing"
-                out.append(_unreadable(ArtifactForm.BUNDLE, source, digest, missing))
+                count += 1
+                yield _unreadable(ArtifactForm.BUNDLE, source, digest, missing)
                 continue
-            out += await self._layers(client, repo, manifest, source, digest, room=room)
+            async for item in self._layers(client, repo, manifest, source, digest, room=room):
+                count += 1
+                yield item
         for manifest, suffix in ((attached.signatures, ".sig"), (attached.attestations, ".att")):
             if manifest is not None:
                 source = digest.replace(":", "-", 1) + suffix
-                out += await self._layers(
+                async for item in self._layers(
                     client, repo, manifest, source, digest, room=MAX_ARTIFACTS
-                )
-        return out
+                ):
+                    yield item
 
     async def _layers(
         self,
@@ -113,12 +119,10 @@ class ImageChecker:
         digest: str,
         *,
         room: int,
-    ) -> list[ImageArtifact | Verdict]:
+    ) -> AsyncIterator[ImageArtifact | Verdict]:
         layers = [(d, form) for d in manifest.layers if (form := form_for(d.media_type))]
-        return [
-            await self._layer(client, repo, layer, form=form, source=source, digest=digest)
-            for layer, form in layers[:room]
-        ]
+        for layer, form in layers[:room]:
+            yield await self._layer(client, repo, layer, form=form, source=source, digest=digest)
 
     async def _layer(
         self,

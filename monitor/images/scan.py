@@ -7,6 +7,7 @@ error; it does not stop the others."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -57,7 +58,10 @@ async def scan_repository(
 
     async def read(tag: str) -> Manifest | None:
         async with limit:
-            return await client.manifest(repo, tag)
+            got = await client.manifest(repo, tag)
+        # its bytes were checked against its digest: what is kept of thousands of tags is
+        # what was read from them, not megabytes each
+        return None if got is None else dataclasses.replace(got, raw=b"")
 
     manifests = await asyncio.gather(*(read(t) for t in tags), return_exceptions=True)
     by_digest: dict[str, tuple[Manifest, list[str]]] = {}
