@@ -36,7 +36,7 @@ def checkpoint_json(c: StoredCheckpoint, cosigners: list[JSON] | None = None) ->
     }
 
 
-def cosigners_of(ctx: ApiContext, log: str, c: StoredCheckpoint) -> list[JSON]:
+def cosigners_shown(ctx: ApiContext, log: str, c: StoredCheckpoint) -> list[JSON]:
     """Who cosigned ``c``: as recorded when it was stored, or, for a checkpoint stored while
     no witnesses were configured, checked now against the log's current policy."""
     if c.cosigners is not None:
@@ -86,7 +86,7 @@ async def list_logs(api: Api, request: web.Request) -> web.StreamResponse:
         latest = await ctx.store.checkpoints(state.name, limit=1)
         status, leader = statuses.get(state.name), leaders.get(state.name)
         cp = latest[0] if latest else None
-        cosigned = None if cp is None else cosigners_of(ctx, state.name, cp)
+        cosigned = None if cp is None else cosigners_shown(ctx, state.name, cp)
         out.append(log_json(state, cp, status, leader, cosigned))
     return respond({"items": out})
 
@@ -126,6 +126,6 @@ async def log_checkpoints(api: Api, request: web.Request) -> web.StreamResponse:
         raise not_found(unknown_name("log", name, await api.ctx.store.log_names()))
     result = await api.ctx.store.checkpoint_page(name, limit, params.text("cursor"))
     return page(
-        (checkpoint_json(c, cosigners_of(api.ctx, name, c)) for c in result.items),
+        (checkpoint_json(c, cosigners_shown(api.ctx, name, c)) for c in result.items),
         result.next_cursor,
     )

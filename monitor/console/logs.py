@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from monitor.api.logs import cosigners_of, log_json
+from monitor.api.logs import cosigners_shown, log_json
 from monitor.console.render import render_page
 from monitor.console.session import Session
 from monitor.console.state import Console
@@ -40,7 +40,7 @@ async def logs_page(c: Console, request: web.Request, s: Session) -> web.StreamR
     for state in await ctx.store.log_states():
         latest = await ctx.store.checkpoints(state.name, limit=1)
         cp = latest[0] if latest else None
-        cosigned = None if cp is None else cosigners_of(ctx, state.name, cp)
+        cosigned = None if cp is None else cosigners_shown(ctx, state.name, cp)
         doc = log_json(state, cp, statuses.get(state.name), leaders.get(state.name), cosigned)
         rows.append({"log": doc, "findings": by_log.pop(state.name, [])})
     # findings of the monitor itself (a sink failing) or of a log no longer stored

@@ -22,3 +22,9 @@ def escape_lines(text: str) -> str:
     """Each line of ``text`` escaped, the line breaks kept: for messages of several lines
     that may quote a value from a log."""
     return "\n".join(escape(line) for line in text.split("\n"))
+
+
+def one_line(e: BaseException, limit: int = 500) -> str:
+    """An error's text on one line, whitespace collapsed and bounded (it may quote what a
+    log or a registry sent): for a reason or a detail, escaped where it is shown."""
+    return " ".join(str(e).split())[:limit] or type(e).__name__

@@ -57,6 +57,7 @@ from monitor.images import (
 from monitor.images.reports import mismatches, undecided
 from monitor.images.setup import build_checker, load_image_trust
 from monitor.imagesig import Role, Verdict
+from monitor.registry.client import RegistryClient
 from monitor.registry.setup import client_for
 from monitor.storage import (
     ImageDigestRecord,
@@ -269,6 +270,7 @@ class ImageWatch:
         self.leads = leads
         self.clock = clock
         self._checker: ImageChecker | None = None
+        self._clients: dict[str, RegistryClient] = {}
         self.started = clock()  # before any complete pass, ages count from here
         # by repository: when its last complete pass ended, and its digests by status
         self.passes: dict[str, tuple[float, dict[str, int]]] = {}
@@ -326,7 +328,12 @@ class ImageWatch:
     async def scan(self, image: ImageSettings) -> RepositoryScan | None:
         """One pass of ``image``'s repository: recorded, its findings stored."""
         try:
-            client = client_for(image, self.session, metrics=self.metrics)
+            # one client per repository for the daemon's life: its tokens and its rate limit
+            # carry from one pass to the next
+            client = self._clients.get(image.repository)
+            if client is None:
+                client = client_for(image, self.session, metrics=self.metrics)
+                self._clients[image.repository] = client
             scan = await scan_repository(image, client, await self.checker())
             await self.store.record_image_scan(scan_record(scan))
             first = await self._first_seen(image.repository)

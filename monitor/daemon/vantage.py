@@ -39,7 +39,6 @@ from monitor.core.errors import (
     CheckpointError,
     LogResponseError,
     MonitorError,
-    ProofError,
     TransientLogError,
 )
 from monitor.core.findings import (
@@ -56,8 +55,7 @@ from monitor.logclient.http import LogHttp, Response
 from monitor.storage import FindingQuery
 from monitor.storage.logs_state import LogState
 from monitor.storage.ports import HealthStore
-from monitor.tlog.checkpoint import SignedCheckpoint
-from monitor.tlog.merkle import verify_consistency
+from monitor.tlog.checkpoint import SignedCheckpoint, consistency_failure
 
 __all__ = ["Peer", "VantageCollector", "VantageStore", "VantageView", "distributor_log_id"]
 
@@ -257,19 +255,11 @@ class VantageView:
     ) -> list[bytes] | None:
         """The log's proof between the two checkpoints when it fails (a split view), or None
         when they are consistent."""
-        cp = theirs.head
-        if cp.size == ours.size:
-            return None if cp.root_hash == ours.root_hash else []
-        older, newer = sorted((ours, cp), key=lambda c: c.size)
-        if older.size == 0:
-            return None  # the empty tree is a prefix of every tree
-        tree = Tree(theirs.tree_id, 0, newer, final=False)
-        proof = await source.consistency_proof(tree, older.size)
-        try:
-            verify_consistency(older.size, newer.size, proof, older.root_hash, newer.root_hash)
-        except ProofError:
-            return proof
-        return None
+
+        async def proof_of(size: int, larger: SignedCheckpoint) -> list[bytes]:
+            return await source.consistency_proof(Tree(theirs.tree_id, 0, larger, False), size)
+
+        return await consistency_failure(ours, theirs.head, proof_of)
 
     def _split(
         self,

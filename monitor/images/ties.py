@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from monitor.config.models import LogSettings
 from monitor.core.encoding import b64encode
 from monitor.core.errors import MonitorError, VerificationError
+from monitor.core.escape import one_line
 from monitor.core.metrics import ClientMetrics
 from monitor.images.reports import LogTie, TieStatus
 from monitor.images.tiev2 import TieMismatch, TieUnavailable, prove_v2
@@ -42,8 +43,8 @@ from monitor.logclient.http import HttpPolicy, LogHttp
 from monitor.logclient.policy import policy_for
 from monitor.logclient.v1 import LogInfo, RekorV1Client, V1Entry
 from monitor.logclient.v2 import RekorV2Client
-from monitor.tlog.checkpoint import SignedCheckpoint
-from monitor.tlog.merkle import leaf_hash, verify_consistency, verify_inclusion
+from monitor.tlog.checkpoint import SignedCheckpoint, consistency_failure
+from monitor.tlog.merkle import leaf_hash, verify_inclusion
 from monitor.trust import TransparencyLog, TrustRoot
 
 # the monitor's latest verified checkpoint of a configured log (by name), if any
@@ -129,7 +130,9 @@ class LogTies:
             tie = LogTie(name, entry.log_index, body_hex, "mismatch", e.detail, e.log_body)
             return TieResult(tie, None)
         except (TieUnavailable, MonitorError) as e:
-            return TieResult(LogTie(name, entry.log_index, body_hex, "unavailable", _text(e)), None)
+            return TieResult(
+                LogTie(name, entry.log_index, body_hex, "unavailable", one_line(e)), None
+            )
         if name is None:
             detail += f" ({log.base_url}: a log of the trust root no configured log reads)"
         status: TieStatus = "proven"
@@ -222,19 +225,16 @@ class LogTies:
             return "; no verified checkpoint of the monitor's to prove it consistent with"
         if ours.origin != theirs.origin:
             return f"; the monitor's checkpoint is of another tree ({ours.origin[:100]!r})"
-        small, large = sorted((ours, theirs), key=lambda c: c.size)
-        try:
-            if small.size == large.size:
-                hashes: list[bytes] = []
-            else:
-                hashes = await client.consistency_proof(small.size, large.size, tree_id)
-            verify_consistency(small.size, large.size, hashes, small.root_hash, large.root_hash)
-        except VerificationError as e:
+
+        async def proof_of(size: int, larger: SignedCheckpoint) -> list[bytes]:
+            return await client.consistency_proof(size, larger.size, tree_id)
+
+        if await consistency_failure(ours, theirs, proof_of) is not None:
             raise TieMismatch(
                 f"the log's tree of {theirs.size} that holds the entry is not consistent with "
-                f"the monitor's verified tree of {ours.size}: {e}",
+                f"the monitor's verified tree of {ours.size}: the log's own proof fails",
                 None,
-            ) from None
+            )
         return f", consistent with the monitor's verified tree of {ours.size}"
 
     async def _our_checkpoint(self, name: str) -> SignedCheckpoint | None:
@@ -283,7 +283,3 @@ class LogTies:
 def _shard_label(key_name: str) -> str:
     """As the daemon names a discovered shard (``runner_name``)."""
     return re.sub(r"[^A-Za-z0-9.-]+", "-", key_name)
-
-
-def _text(e: Exception) -> str:
-    return " ".join(str(e).split())[:500] or type(e).__name__

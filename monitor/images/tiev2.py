@@ -18,8 +18,8 @@ import hashlib
 from monitor.core.errors import VerificationError
 from monitor.imagesig import LogEntryRef
 from monitor.logclient.v2 import RekorV2Client
-from monitor.tlog.checkpoint import SignedCheckpoint
-from monitor.tlog.merkle import leaf_hash, verify_consistency
+from monitor.tlog.checkpoint import SignedCheckpoint, consistency_failure
+from monitor.tlog.merkle import leaf_hash
 from monitor.tlog.tileproofs import seed_v2, v2_consistency_proof
 
 
@@ -78,16 +78,16 @@ async def prove_v2(client: RekorV2Client, entry: LogEntryRef, ours: SignedCheckp
 async def _consistent(
     client: RekorV2Client, ours: SignedCheckpoint, theirs: SignedCheckpoint
 ) -> str:
-    small, large = sorted((ours, theirs), key=lambda c: c.size)
-    if small.size == 0:
+    if min(ours.size, theirs.size) == 0:
         return ", which extends the monitor's empty tree"
-    try:
-        proof = await v2_consistency_proof(client, small.size, large)
-        verify_consistency(small.size, large.size, proof, small.root_hash, large.root_hash)
-    except VerificationError as e:
+
+    async def proof_of(size: int, larger: SignedCheckpoint) -> list[bytes]:
+        return await v2_consistency_proof(client, size, larger)
+
+    if await consistency_failure(ours, theirs, proof_of) is not None:
         raise TieMismatch(
             f"the log's tree of {theirs.size} is not consistent with the monitor's verified "
-            f"tree of {ours.size}: {e}",
+            f"tree of {ours.size}: the log's own proof fails",
             None,
-        ) from None
+        )
     return f", consistent with the monitor's verified tree of {ours.size}"

@@ -38,6 +38,7 @@ from sigstore.verify import Verifier
 from sigstore_models.trustroot import v1 as trustroot_v1
 
 from monitor.core.errors import MalformedInputError, ProofError, TrustRootError
+from monitor.core.escape import one_line
 from monitor.core.jsonread import JsonReader
 from monitor.entries.record import CertificateSigner, ChainStatus, Digest, Subject
 from monitor.entries.statement import pae, parse_statement
@@ -309,13 +310,13 @@ class ImageVerifier:
         except _REFUSALS as e:
             if "expected certificate" in str(e):
                 raise _Invalid(_BARE_KEY, Status.UNSUPPORTED) from None
-            raise _Invalid(f"not a bundle sigstore can read: {_text(e)}") from None
+            raise _Invalid(f"not a bundle sigstore can read: {one_line(e)}") from None
 
     def _run(self, check: Callable[[], object]) -> None:
         try:
             check()
         except _REFUSALS as e:
-            text = _text(e)
+            text = one_line(e)
             if any(needle in text for needle in _UNSUPPORTED):
                 raise _Invalid(
                     f"sigstore verifies no log entry of this kind: {text}", Status.UNSUPPORTED
@@ -323,7 +324,7 @@ class ImageVerifier:
             raise _Invalid(self._reason(e)) from None
 
     def _reason(self, e: Exception) -> str:
-        text = _text(e)
+        text = one_line(e)
         if isinstance(e, MetadataError) and "CTFE" in text:
             return (
                 "the trust root lists no CT log valid now, and sigstore verifies no "
@@ -360,10 +361,6 @@ _REASONS = (
     ("do not match bundle", "the log entry does not record this signature"),
     ("expired at time of signing", "the certificate was not valid when the log took the entry"),
 )
-
-
-def _text(e: Exception) -> str:
-    return " ".join(str(e).split())[:500] or type(e).__name__
 
 
 def _verdict(

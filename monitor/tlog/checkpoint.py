@@ -9,12 +9,12 @@ Old v1 checkpoints carry a ``Timestamp:`` extension line.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from monitor.core.encoding import b64encode
-from monitor.core.errors import NoteError
-from monitor.tlog.merkle import HASH_SIZE
+from monitor.core.errors import NoteError, ProofError
+from monitor.tlog.merkle import HASH_SIZE, verify_consistency
 from monitor.tlog.note import NoteVerifier, SignedNote, decode_base64, verified_signatures
 
 _FORMAT = "checkpoint-format"
@@ -102,3 +102,26 @@ def v1_tree_id(origin: str) -> int | None:
     """The tree ID in a Rekor v1 checkpoint origin, or None if it is not of that form."""
     m = _V1_ORIGIN.fullmatch(origin)
     return int(m.group(2)) if m else None
+
+
+ProofOf = Callable[[int, SignedCheckpoint], Awaitable[list[bytes]]]
+
+
+async def consistency_failure(
+    a: SignedCheckpoint, b: SignedCheckpoint, proof_of: ProofOf
+) -> list[bytes] | None:
+    """Two checkpoints of one tree proven consistent, whichever is the larger: None when
+    they are, else the proof that failed (empty for one size with two roots).
+    ``proof_of(size, larger)`` gets the log's proof that ``larger`` extends its tree of
+    ``size`` (0 < size < larger.size); a log that cannot serve it raises."""
+    if a.size == b.size:
+        return None if a.root_hash == b.root_hash else []
+    small, large = sorted((a, b), key=lambda c: c.size)
+    if small.size == 0:
+        return None  # the empty tree is a prefix of every tree
+    proof = await proof_of(small.size, large)
+    try:
+        verify_consistency(small.size, large.size, proof, small.root_hash, large.root_hash)
+    except ProofError:
+        return proof
+    return None
