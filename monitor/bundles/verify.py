@@ -25,15 +25,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from monitor.bundles.parse import EntryEvidence, Evidence, InclusionEvidence, TreeHeadEvidence
-from monitor.core.encoding import b64encode
 from monitor.core.errors import VerificationError
 from monitor.tlog.checkpoint import SignedCheckpoint, open_checkpoint, v1_tree_id
 from monitor.tlog.merkle import leaf_hash, verify_inclusion
+from monitor.tlog.promise import promise_verifies
 from monitor.trust import TransparencyLog, TrustRoot
 
 
@@ -293,26 +291,19 @@ def _check_index(
 def _check_set(ev: EntryEvidence, log: TransparencyLog) -> str:
     if ev.integrated_time is None:
         raise VerificationError("signed-entry-timestamp", "SET present without integrated time")
-    key = log.public_key
-    if not isinstance(key, ec.EllipticCurvePublicKey):
+    if not isinstance(log.public_key, ec.EllipticCurvePublicKey):
         raise VerificationError("signed-entry-timestamp", "log key is not an ECDSA key")
-    # Keys are ASCII and values strings or integers, so sorted compact JSON is RFC 8785 exact.
-    payload = json.dumps(
-        {
-            "body": b64encode(ev.body),
-            "integratedTime": ev.integrated_time,
-            "logID": ev.log_id.hex(),
-            "logIndex": ev.log_index,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    ).encode()
-    try:
-        key.verify(ev.signed_entry_timestamp or b"", payload, ec.ECDSA(hashes.SHA256()))
-    except (InvalidSignature, ValueError):
+    if not promise_verifies(
+        log.public_key,
+        ev.signed_entry_timestamp or b"",
+        body=ev.body,
+        integrated_time=ev.integrated_time,
+        log_id=ev.log_id,
+        index=ev.log_index,
+    ):
         raise VerificationError(
             "signed-entry-timestamp", "signature over (body, time, log ID, index) does not verify"
-        ) from None
+        )
     return "verified"
 
 

@@ -20,19 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from monitor.config.models import LogSettings
-from monitor.core.encoding import b64encode
 from monitor.core.errors import MonitorError, VerificationError
 from monitor.core.escape import one_line
 from monitor.core.metrics import ClientMetrics
@@ -45,6 +40,7 @@ from monitor.logclient.v1 import LogInfo, RekorV1Client, V1Entry
 from monitor.logclient.v2 import RekorV2Client
 from monitor.tlog.checkpoint import SignedCheckpoint, consistency_failure
 from monitor.tlog.merkle import leaf_hash, verify_inclusion
+from monitor.tlog.promise import promise_verifies
 from monitor.trust import TransparencyLog, TrustRoot
 
 # the monitor's latest verified checkpoint of a configured log (by name), if any
@@ -89,26 +85,16 @@ class LogTies:
         """Whether the log signed a promise of ``entry`` (its SignedEntryTimestamp over the
         body, time, log ID and index verifies with the trust root's key for the log)."""
         log = self._trust.log_by_id(entry.log_id)
-        key = None if log is None else log.public_key
-        if entry.promise is None or entry.integrated_time is None:
+        if log is None or entry.promise is None or entry.integrated_time is None:
             return False
-        if not isinstance(key, ec.EllipticCurvePublicKey):
-            return False
-        payload = json.dumps(
-            {
-                "body": b64encode(entry.body),
-                "integratedTime": entry.integrated_time,
-                "logID": entry.log_id.hex(),
-                "logIndex": entry.log_index,
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-        ).encode()
-        try:
-            key.verify(entry.promise, payload, ec.ECDSA(hashes.SHA256()))
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return promise_verifies(
+            log.public_key,
+            entry.promise,
+            body=entry.body,
+            integrated_time=entry.integrated_time,
+            log_id=entry.log_id,
+            index=entry.log_index,
+        )
 
     async def tie(self, entry: LogEntryRef) -> TieResult:
         """The entry tied; never raises for what a log or the entry holds."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import json
 import time
 from array import array
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from monitor.sim.factory import Draft, EntryFactory, SimEntry
 from monitor.sim.signing import NoteSigner
 from monitor.sim.tree import MerkleStore
 from monitor.tlog.merkle import leaf_hash
+from monitor.tlog.promise import promise_payload
 
 
 def check_key_name(name: str) -> str:
@@ -195,16 +195,7 @@ class SimV1Log:
         return self.signer.sign_checkpoint(self.origin(shard), size, root)
 
     def set_for(self, index: int, body: bytes, log_id: bytes) -> bytes:
-        payload = json.dumps(
-            {
-                "body": b64encode(body),
-                "integratedTime": self.integrated_time(index),
-                "logID": log_id.hex(),
-                "logIndex": index,
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-        ).encode()
+        payload = promise_payload(body, self.integrated_time(index), log_id, index)
         return self.signer.sign_data(payload)
 
     def fork_store(self, shard: V1Shard, fork_at: int) -> MerkleStore:
