@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import platform
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import ClassVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -413,3 +414,41 @@ class AlertMetrics:
         self.disabled.labels(sink).set(0)
         self.depth.labels(sink).set(0)
         self.oldest_age.labels(sink).set(0)
+
+
+# one series of a SizeAgeCollector: its label values, a size (None: none to show), an age
+SizeAge = tuple[Sequence[str], float | None, float]
+
+
+class SizeAgeCollector:
+    """Two gauges read at scrape time, per label values: a size, and an age in seconds that
+    grows between events (a witness's latest cosignature, a vantage point's latest
+    agreement). A subclass names them and yields its ``points``."""
+
+    LABELS: ClassVar[tuple[str, ...]]
+    SIZE: ClassVar[tuple[str, str]]  # (metric name, help)
+    AGE: ClassVar[tuple[str, str]]
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+
+    def points(self, now: float) -> Iterable[SizeAge]:
+        raise NotImplementedError
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return self._families()
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        size, age = self._families()
+        for labels, value, seconds in self.points(self.clock()):
+            if value is not None:
+                size.add_metric(list(labels), value)
+            age.add_metric(list(labels), max(0.0, seconds))
+        return [size, age]
+
+    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        labels = list(self.LABELS)
+        return (
+            GaugeMetricFamily(*self.SIZE, labels=labels),
+            GaugeMetricFamily(*self.AGE, labels=labels),
+        )

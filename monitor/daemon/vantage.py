@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 from urllib.parse import quote
 
-from prometheus_client.core import GaugeMetricFamily
-
 from monitor.alerts.routing import Routing
 from monitor.core.errors import (
     CheckpointError,
@@ -49,7 +47,7 @@ from monitor.core.findings import (
     Severity,
     dedup_key,
 )
-from monitor.core.metrics import PREFIX
+from monitor.core.metrics import PREFIX, SizeAge, SizeAgeCollector
 from monitor.daemon.source import LogSource, Tree
 from monitor.logclient.http import LogHttp, Response
 from monitor.storage import FindingQuery
@@ -295,45 +293,32 @@ class VantageView:
         )
 
 
-class VantageCollector:
+class VantageCollector(SizeAgeCollector):
     """Each vantage point's latest agreement with the monitor, read at scrape time: a
     comparison that stopped working (a peer down, a token refused) shows as a growing age,
     not only in the logs."""
 
+    LABELS = ("log", "peer")
+    SIZE = (
+        f"{PREFIX}_vantage_consistent_size",
+        "The size of this vantage point's latest checkpoint of the log that was proven "
+        "consistent with the monitor's.",
+    )
+    AGE = (
+        f"{PREFIX}_vantage_consistent_age_seconds",
+        "Seconds since this vantage point's checkpoint of the log was last proven "
+        "consistent with the monitor's (or since the monitor started, if never).",
+    )
+
     def __init__(
         self, views: Callable[[], Iterable[VantageView]], clock: Callable[[], float] = time.time
     ) -> None:
+        super().__init__(clock)
         self.views = views
-        self.clock = clock
 
-    def describe(self) -> Iterable[GaugeMetricFamily]:
-        return self._families()
-
-    def collect(self) -> Iterable[GaugeMetricFamily]:
-        size, age = self._families()
-        now = self.clock()
+    def points(self, now: float) -> Iterable[SizeAge]:
         for view in list(self.views()):
             for peer in sorted({p.http.base_url for p in view.peers}):
                 agreed, at = view.agreed.get(peer, (None, view.started))
-                if agreed is not None:
-                    size.add_metric([view.name, peer], agreed)
                 # a vantage point that never agreed ages from the start: never silent
-                age.add_metric([view.name, peer], max(0.0, now - at))
-        return [size, age]
-
-    @staticmethod
-    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
-        return (
-            GaugeMetricFamily(
-                f"{PREFIX}_vantage_consistent_size",
-                "The size of this vantage point's latest checkpoint of the log that was proven "
-                "consistent with the monitor's.",
-                labels=["log", "peer"],
-            ),
-            GaugeMetricFamily(
-                f"{PREFIX}_vantage_consistent_age_seconds",
-                "Seconds since this vantage point's checkpoint of the log was last proven "
-                "consistent with the monitor's (or since the monitor started, if never).",
-                labels=["log", "peer"],
-            ),
-        )
+                yield (view.name, peer), agreed, now - at

@@ -23,11 +23,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from prometheus_client.core import GaugeMetricFamily
-
 from monitor.core.errors import NoteError
 from monitor.core.findings import Finding, FindingKind, Severity, dedup_key
-from monitor.core.metrics import PREFIX
+from monitor.core.metrics import PREFIX, SizeAge, SizeAgeCollector
 from monitor.storage.ports import HealthStore
 from monitor.tlog.checkpoint import SignedCheckpoint
 from monitor.tlog.policy import Policy
@@ -145,39 +143,27 @@ class WitnessGate:
         )
 
 
-class WitnessCollector:
+class WitnessCollector(SizeAgeCollector):
     """``tlog_monitor_witness_cosigned_size`` and ``..._age_seconds`` per log and witness,
     read at scrape time (the age grows between checkpoints)."""
+
+    LABELS = ("log", "witness")
+    SIZE = (
+        f"{PREFIX}_witness_cosigned_size",
+        "The largest checkpoint of the log this witness was seen to cosign.",
+    )
+    AGE = (
+        f"{PREFIX}_witness_cosigned_age_seconds",
+        "Seconds since this witness's latest cosignature of the log (its timestamp).",
+    )
 
     def __init__(
         self, gates: Callable[[], Iterable[WitnessGate]], clock: Callable[[], float] = time.time
     ) -> None:
+        super().__init__(clock)
         self.gates = gates
-        self.clock = clock
 
-    def describe(self) -> Iterable[GaugeMetricFamily]:
-        return self._families()
-
-    def collect(self) -> Iterable[GaugeMetricFamily]:
-        size, age = self._families()
-        now = self.clock()
+    def points(self, now: float) -> Iterable[SizeAge]:
         for gate in list(self.gates()):
             for witness, seen in sorted(gate.witnessed.items()):
-                size.add_metric([gate.log, witness], seen.size)
-                age.add_metric([gate.log, witness], max(0.0, now - seen.time))
-        return [size, age]
-
-    @staticmethod
-    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
-        return (
-            GaugeMetricFamily(
-                f"{PREFIX}_witness_cosigned_size",
-                "The largest checkpoint of the log this witness was seen to cosign.",
-                labels=["log", "witness"],
-            ),
-            GaugeMetricFamily(
-                f"{PREFIX}_witness_cosigned_age_seconds",
-                "Seconds since this witness's latest cosignature of the log (its timestamp).",
-                labels=["log", "witness"],
-            ),
-        )
+                yield (gate.log, witness), seen.size, now - seen.time
