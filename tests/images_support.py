@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,7 @@ from monitor.sim.ca import GitHubWorkflow, SimCA
 from monitor.sim.images import ImageSigner, SignedArtifact
 from monitor.sim.pool import EmailIdentity
 from tests.registry_support import Layer, Pushed, Pusher, RunningRegistry
-from tests.simlog import FAST, Harness, harness
+from tests.simlog import FAST, Harness, harness, run
 
 OURS = GitHubWorkflow("acme", "app")
 THEIRS = EmailIdentity("mallory@evil.example")
@@ -136,3 +136,15 @@ def renumbered(
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def in_world(
+    tmp_path: Path, registry: RunningRegistry, body: Callable[[World], Awaitable[None]]
+) -> None:
+    """``body`` run in a world of its own on ``registry``."""
+
+    async def go() -> None:
+        async with world(tmp_path, registry) as w:
+            await body(w)
+
+    run(go)

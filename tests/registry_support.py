@@ -437,3 +437,10 @@ class Pusher:
         manifests.append(descriptor)
         doc = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}
         return await self.manifest(tag, doc, OCI_INDEX)
+
+
+def plain_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+    """A registry without auth on loopback, shared by a test module's tests:
+    ``registry = pytest.fixture(scope="module")(plain_registry)``."""
+    with running_registry(tmp_path_factory.mktemp("registry")) as reg:
+        yield reg

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +29,10 @@ from tests.images_support import (
     renumbered,
     world,
 )
-from tests.registry_support import Layer, RunningRegistry, running_registry
+from tests.registry_support import Layer, RunningRegistry, plain_registry
 from tests.simlog import run
 
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
-    with running_registry(tmp_path_factory.mktemp("registry")) as reg:
-        yield reg
+registry = pytest.fixture(scope="module")(plain_registry)
 
 
 def monitor_config(w: World, repository: str, *, grace: str = "0s") -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,32 +31,18 @@ from tests.images_support import (
     OURS,
     THEIRS,
     World,
+    in_world,
     push_att,
     push_bundle,
     push_sig,
     renumbered,
-    world,
 )
-from tests.registry_support import Layer, RunningRegistry, running_registry
-from tests.simlog import run
+from tests.registry_support import Layer, RunningRegistry, plain_registry
 
 EXPECTATION = Expectation(Selector.parse(EXPECT))
 
 
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
-    with running_registry(tmp_path_factory.mktemp("registry")) as reg:
-        yield reg
-
-
-def in_world(
-    tmp_path: Path, registry: RunningRegistry, body: Callable[[World], Awaitable[None]]
-) -> None:
-    async def go() -> None:
-        async with world(tmp_path, registry) as w:
-            await body(w)
-
-    run(go)
+registry = pytest.fixture(scope="module")(plain_registry)
 
 
 async def check(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +13,11 @@ import yaml
 
 from monitor.cli.main import main
 from monitor.sim.pool import EmailIdentity
-from tests.images_support import EXPECT, OURS, THEIRS, World, push_bundle, push_sig, world
+from tests.images_support import EXPECT, OURS, THEIRS, World, in_world, push_bundle, push_sig
 from tests.registry_realm import TokenRealm, serving
-from tests.registry_support import RunningRegistry, free_port, running_registry
-from tests.simlog import run
+from tests.registry_support import RunningRegistry, free_port, plain_registry, running_registry
 
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
-    with running_registry(tmp_path_factory.mktemp("registry")) as reg:
-        yield reg
-
-
-def in_world(
-    tmp_path: Path, registry: RunningRegistry, body: Callable[[World], Awaitable[None]]
-) -> None:
-    async def go() -> None:
-        async with world(tmp_path, registry) as w:
-            await body(w)
-
-    run(go)
+registry = pytest.fixture(scope="module")(plain_registry)
 
 
 async def cli(args: list[str]) -> int:

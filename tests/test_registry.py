@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -40,17 +40,13 @@ from tests.registry_support import (
     Pusher,
     RunningRegistry,
     TokenIssuer,
+    plain_registry,
     require_registry,
-    running_registry,
     simple_signing_payload,
 )
 from tests.simlog import FAST, run
 
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
-    with running_registry(tmp_path_factory.mktemp("registry")) as reg:
-        yield reg
+registry = pytest.fixture(scope="module")(plain_registry)
 
 
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
