@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -68,7 +68,17 @@ from monitor.storage.logs_state import LogState
 from monitor.storage.ports import HealthStore, ImageStore
 from monitor.tlog.checkpoint import SignedCheckpoint
 
-__all__ = ["ImageCollector", "ImageWatch", "findings_of_scan", "ours_from", "scan_record"]
+__all__ = [
+    "ImageCollector",
+    "ImageWatch",
+    "findings_of_scan",
+    "image_watch_of",
+    "ours_from",
+    "scan_record",
+]
+
+if TYPE_CHECKING:
+    from monitor.daemon.service import Monitor
 
 log = logging.getLogger("monitor.images")
 
@@ -244,6 +254,22 @@ def ours_from(runners: Mapping[str, _Runner], store: WatchStore) -> Ours:
             return None
 
     return ours
+
+
+def image_watch_of(m: Monitor) -> ImageWatch | None:
+    """The image watch of a monitor with ``images:`` (None without). With several replicas,
+    the leader of the first log watches the images."""
+    if not m.settings.images:
+        return None
+    return ImageWatch(
+        m.settings,
+        m.store,
+        m.routing,
+        m.session,
+        metrics=m.client_metrics,
+        ours=ours_from(m.runners, m.store),
+        leads=lambda: not m.runners or m.lead.leads(min(m.runners)),
+    )
 
 
 class ImageWatch:

@@ -47,7 +47,7 @@ from monitor.core.metrics import (
 from monitor.daemon.catchup import catch_up
 from monitor.daemon.context import PassContext, PassResult, Start
 from monitor.daemon.health import HealthMonitor
-from monitor.daemon.imagewatch import ImageCollector, ImageWatch, ours_from
+from monitor.daemon.imagewatch import ImageCollector, image_watch_of
 from monitor.daemon.integrity import after_pass
 from monitor.daemon.jobs import Jobs, apply_retention
 from monitor.daemon.leadership import idle_timeout, leadership_for
@@ -158,20 +158,7 @@ class Monitor:
             metrics=self.metrics,
         )
         self._lead_task: asyncio.Task[None] | None = None
-        # with several replicas, the leader of the first log watches the images
-        self.images = (
-            ImageWatch(
-                self.settings,
-                store,
-                self.routing,
-                session,
-                metrics=self.client_metrics,
-                ours=ours_from(self.runners, store),
-                leads=lambda: not self.runners or self.lead.leads(min(self.runners)),
-            )
-            if self.settings.images
-            else None
-        )
+        self.images = image_watch_of(self)
 
     def _led(self) -> list[Runner]:
         return [r for r in self.runners.values() if self.lead.leads(r.name)]
