@@ -1,5 +1,5 @@
 """Image signatures and attestations made by the simulator (its CA with embedded SCTs, its
-Rekor v1 log), verified against the simulator's trusted root and judged against ``expect``."""
+Rekor v1 log), verified against the simulator's trusted root: each form, each way one fails."""
 
 from __future__ import annotations
 
@@ -10,10 +10,6 @@ import json
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from monitor.core.errors import MalformedInputError
 from monitor.imagesig import (
@@ -22,48 +18,21 @@ from monitor.imagesig import (
     ImageVerifier,
     Role,
     Status,
-    Verdict,
     artifact_from_layer,
     form_for,
     inclusion_proof_from_v1,
 )
 from monitor.imagesig.artifacts import (
     ANNOTATION_BUNDLE,
-    ANNOTATION_CERTIFICATE,
     ANNOTATION_SIGNATURE,
 )
 from monitor.imagesig.judge import Expectation, Require
-from monitor.rules.spec import Selector
-from monitor.sim.ca import GitHubWorkflow, SimCA
+from monitor.sim.ca import SimCA
 from monitor.sim.ct import SimCTLog
 from monitor.sim.images import SLSA_PROVENANCE, ImageSigner
-from monitor.sim.pool import EmailIdentity
-from monitor.sim.run import SimConfig, build_state, trusted_root
+from tests.imagesig_support import EXPECT, IMAGE, OTHER, OURS, REF, Sim, check, sim_world
 
-OURS = GitHubWorkflow("acme", "app")
-THEIRS = EmailIdentity("mallory@evil.example")
-REF = "registry.sim/acme/app"
-IMAGE = "sha256:" + hashlib.sha256(b"image manifest").hexdigest()
-OTHER = "sha256:" + hashlib.sha256(b"another manifest").hexdigest()
-
-
-@dataclasses.dataclass
-class Sim:
-    signer: ImageSigner
-    root: dict[str, Any]
-    verifier: ImageVerifier
-
-
-@pytest.fixture(scope="module")
-def sim() -> Sim:
-    state, ca = build_state(SimConfig(entries=30), 8080)
-    root = trusted_root(state, ca, "http://127.0.0.1:8080")
-    signer = ImageSigner.of(state, ca)
-    return Sim(signer, root, ImageVerifier(json.dumps(root).encode()))
-
-
-def check(sim: Sim, artifact: ImageArtifact, index: int, digest: str = IMAGE) -> Verdict:
-    return sim.verifier.verify(artifact, digest, sim.signer.proof(index))
+sim = pytest.fixture(scope="module")(sim_world)
 
 
 def test_legacy_signature_by_the_expected_identity(sim: Sim) -> None:
@@ -215,79 +184,6 @@ def test_no_log_evidence(sim: Sim) -> None:
     v = check(sim, dataclasses.replace(made.artifact, annotations=bare), made.log_index)
     assert v.status is Status.INVALID
     assert v.reason.startswith("no transparency-log evidence")
-
-
-# --- judging -------------------------------------------------------------------------------------
-
-EXPECT = Selector.parse({"san": "https://github.com/acme/app/*", "issuer": OURS.issuer})
-
-
-@pytest.fixture(scope="module")
-def verdicts(sim: Sim) -> dict[str, Verdict]:
-    def legacy(form: str, who: Any) -> Verdict:
-        made = getattr(sim.signer, form)(IMAGE, who, REF)
-        return check(sim, made.artifact, made.log_index)
-
-    bad = sim.signer.signature(OTHER, OURS, REF)
-    return {
-        "sig": legacy("signature", OURS),
-        "att": legacy("attestation", OURS),
-        "theirs": legacy("signature", THEIRS),
-        "bundle": sim.verifier.verify(sim.signer.bundle(IMAGE, OURS, REF).artifact, IMAGE),
-        "invalid": check(sim, bad.artifact, bad.log_index),
-        "unproven": sim.verifier.verify(sim.signer.signature(IMAGE, OURS, REF).artifact, IMAGE),
-    }
-
-
-@pytest.mark.parametrize(
-    ("require", "have", "missing"),
-    [
-        (Require.SIGNATURE, ["sig"], []),
-        (Require.SIGNATURE, ["bundle"], []),  # cosign/sign/v1 is a signature
-        (Require.SIGNATURE, ["att"], [Role.SIGNATURE]),
-        (Require.ATTESTATION, ["att"], []),
-        (Require.ATTESTATION, ["sig", "bundle"], [Role.ATTESTATION]),
-        (Require.BOTH, ["sig", "att"], []),
-        (Require.BOTH, ["bundle"], [Role.ATTESTATION]),
-        (Require.BOTH, [], [Role.SIGNATURE, Role.ATTESTATION]),
-        (Require.SIGNATURE, ["theirs", "invalid", "unproven"], [Role.SIGNATURE]),
-    ],
-)
-def test_require(
-    verdicts: dict[str, Verdict], require: Require, have: list[str], missing: list[Role]
-) -> None:
-    judged = Expectation(EXPECT, require).judge(IMAGE, [verdicts[k] for k in have])
-    assert list(judged.missing) == missing
-    assert judged.satisfied is (not missing)
-
-
-def test_expected_unexpected_invalid_unproven(verdicts: dict[str, Verdict]) -> None:
-    judged = Expectation(EXPECT).judge(IMAGE, verdicts.values())
-    assert judged.expected == (verdicts["sig"], verdicts["att"], verdicts["bundle"])
-    assert judged.unexpected == (verdicts["theirs"],)
-    assert judged.invalid == (verdicts["invalid"],)
-    assert judged.unproven == (verdicts["unproven"],)
-
-
-def test_only_an_unexpected_signer_leaves_the_image_unsigned(verdicts: dict[str, Verdict]) -> None:
-    judged = Expectation(EXPECT).judge(IMAGE, [verdicts["theirs"]])
-    assert judged.unexpected == (verdicts["theirs"],)
-    assert judged.missing == (Role.SIGNATURE,)
-
-
-def test_without_expect_any_valid_signer_counts(verdicts: dict[str, Verdict]) -> None:
-    judged = Expectation(None).judge(IMAGE, [verdicts["theirs"], verdicts["invalid"]])
-    assert judged.expected == (verdicts["theirs"],)
-    assert judged.satisfied
-
-
-def test_extension_selectors_judge_the_signer(verdicts: dict[str, Verdict]) -> None:
-    by_repo = Selector.parse(
-        {"extensions": {"source-repository-uri": "https://github.com/acme/app"}}
-    )
-    judged = Expectation(by_repo).judge(IMAGE, [verdicts["sig"], verdicts["theirs"]])
-    assert judged.expected == (verdicts["sig"],)
-    assert judged.unexpected == (verdicts["theirs"],)
 
 
 def test_legacy_attestation_logged_as_intoto_is_unsupported(sim: Sim) -> None:
@@ -459,83 +355,3 @@ def test_layers_that_are_not_artifacts(sim: Sim, change: dict[str, Any], problem
     made = sim.signer.signature(IMAGE, OURS, REF)
     with pytest.raises(MalformedInputError, match=problem):
         artifact_from_layer({**_descriptor(made.artifact), **change}, made.artifact.payload)
-
-
-@pytest.fixture(scope="module")
-def made(sim: Sim) -> dict[str, tuple[ImageArtifact, int]]:
-    out = {}
-    for form in ("signature", "attestation", "bundle"):
-        m = getattr(sim.signer, form)(IMAGE, OURS, REF)
-        out[form] = (m.artifact, m.log_index)
-    return out
-
-
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    form=st.sampled_from(["signature", "attestation", "bundle"]),
-    where=st.sampled_from(
-        ["payload", ANNOTATION_SIGNATURE, ANNOTATION_BUNDLE, "dev.sigstore.cosign/certificate"]
-    ),
-    at=st.integers(min_value=0),
-    bit=st.integers(min_value=0, max_value=7),
-)
-def test_any_flipped_bit_is_caught_never_raised(
-    sim: Sim,
-    made: dict[str, tuple[ImageArtifact, int]],
-    *,
-    form: str,
-    where: str,
-    at: int,
-    bit: int,
-) -> None:
-    artifact, index = made[form]
-    benign = False  # a change that decodes to the same certificate (a padding bit, a space)
-    if where == "payload":
-        data = bytearray(artifact.payload)
-        data[at % len(data)] ^= 1 << bit
-        changed = dataclasses.replace(artifact, payload=bytes(data))
-    else:
-        text = artifact.annotations.get(where)
-        if text is None:
-            return
-        raw = bytearray(text.encode())
-        raw[at % len(raw)] ^= 1 << bit
-        value = raw.decode("utf-8", "replace")
-        changed = dataclasses.replace(artifact, annotations={**artifact.annotations, where: value})
-        benign = where == ANNOTATION_CERTIFICATE and same_certificate(text, value)
-    v = sim.verifier.verify(changed, IMAGE, sim.signer.proof(index))
-    assert benign or v.status is not Status.VALID, (where, at, bit)
-
-
-def same_certificate(pem: str, other: str) -> bool:
-    try:
-        changed = x509.load_pem_x509_certificate(other.encode())
-    except ValueError:
-        return False
-    return changed == x509.load_pem_x509_certificate(pem.encode())
-
-
-def test_a_certificate_without_key_usage_is_invalid_not_raised(
-    sim: Sim, made: dict[str, tuple[ImageArtifact, int]]
-) -> None:
-    """Found by the bit flips above: one bit turned the keyUsage extension's OID into an
-    unknown one, and sigstore let cryptography's ExtensionNotFound through."""
-    artifact, index = made["signature"]
-    pem = artifact.annotations[ANNOTATION_CERTIFICATE].encode()
-    der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
-    key_usage_oid = b"\x06\x03\x55\x1d\x0f"  # 2.5.29.15
-    assert der.count(key_usage_oid) == 1
-    broken = der.replace(key_usage_oid, b"\x06\x03\x55\x1d\x7f")
-    pem_broken = x509.load_der_x509_certificate(broken).public_bytes(serialization.Encoding.PEM)
-    changed = dataclasses.replace(
-        artifact,
-        annotations={
-            **artifact.annotations,
-            "dev.sigstore.cosign/certificate": pem_broken.decode(),
-        },
-    )
-    v = sim.verifier.verify(changed, IMAGE, sim.signer.proof(index))
-    assert v.status is Status.INVALID
-    assert v.reason
