@@ -44,7 +44,7 @@ import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -293,11 +293,14 @@ class MonitorRun:
         return self.cpu_seconds / self.entries * 10_000
 
 
-def write_config(path: Path, sim: Sim, db: Path, log: dict[str, Any]) -> Path:
-    """A configuration of the one log ``log`` on the simulator, into a fresh database."""
+def write_config(
+    path: Path, sim: Sim, db: Path, log: dict[str, Any], workers: int | None = None
+) -> Path:
+    """A configuration of the one log ``log`` on the simulator, into a fresh database
+    (``workers``: its ``parse_workers``; None: the default)."""
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    doc = {
+    doc: dict[str, Any] = {
         "trust": {
             "trusted_root": str(sim.out / "trusted_root.json"),
             "signing_config": str(sim.out / "signing_config.json"),
@@ -307,6 +310,8 @@ def write_config(path: Path, sim: Sim, db: Path, log: dict[str, Any]) -> Path:
         "watch": RULES,
         "alerts": {"sinks": SINKS},
     }
+    if workers is not None:
+        doc["processing"] = {"parse_workers": workers}
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
@@ -488,6 +493,7 @@ class Report:
     batch_size: int | None  # None: the configuration's default for each API
     breakdown: dict[str, Any] | None  # from bench.daemon_probe
     seconds: float
+    scaling: list[tuple[int, MonitorRun]] = field(default_factory=list)  # by parse_workers
 
 
 def verdict(ok: bool) -> str:
@@ -589,6 +595,18 @@ def render(rep: Report) -> str:
     return "\n".join(out)
 
 
+def render_scaling(rep: Report) -> str:
+    """The same backfill with 0, 1, 2... parse workers: its rate beside the first one's."""
+    base = rep.scaling[0][1].rate
+    out = [f"  {'workers':>7} {'entries/s':>9} {'speed-up':>8} {'CPU s/10k':>9} {'peak RSS':>9}"]
+    for n, r in rep.scaling:
+        out.append(
+            f"  {n:>7} {r.rate:>9,.0f} {r.rate / base:>7.2f}x {r.cpu_per_10k:>9.2f} "
+            f"{r.peak_rss_mb:>6.0f} MB"
+        )
+    return "\n".join(out)
+
+
 def render_stages(rep: Report) -> str:
     b = rep.breakdown
     assert b is not None
@@ -638,6 +656,7 @@ def run(
     profile: Path | None,
     breakdown: bool,
     keep: Path | None,
+    workers: Sequence[int] = (),
 ) -> Report:
     started = time.perf_counter()
     print("parse-only ...", flush=True)
@@ -694,6 +713,18 @@ def run(
                 run_monitor(
                     "profile", cfg, sim, work, expect_entries=size, env=env, profile=profile
                 )
+            scaling: list[tuple[int, MonitorRun]] = []
+            for n in workers:
+                size = sim.v2_size
+                label = f"v2-w{n}"
+                print(f"{label}: {size:,} entries with {n} parse workers ...", flush=True)
+                cfg = write_config(
+                    work / f"{label}.yaml", sim, work / f"{label}.db", v2_log(batch_size), n
+                )
+                scaling.append(
+                    (n, run_monitor(label, cfg, sim, work, expect_entries=size, env=env))
+                )
+                print(f"  {scaling[-1][1].rate:,.0f} entries/s", flush=True)
             stages = None
             if breakdown:
                 size = sim.v2_size
@@ -715,6 +746,7 @@ def run(
         batch_size=batch_size,
         breakdown=stages,
         seconds=time.perf_counter() - started,
+        scaling=scaling,
     )
 
 
@@ -726,6 +758,16 @@ def _sizes(text: str) -> list[int]:
     if not sizes or sizes[0] < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: expected positive sizes")
     return sizes
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        counts = [int(s) for s in text.split(",") if s]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected counts like 0,1,2") from None
+    if any(n < 0 for n in counts):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected counts of 0 or more")
+    return counts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -741,6 +783,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--parse-seconds", type=float, help="parse-only measurement (default 5)")
     p.add_argument("--profile", type=Path, help="also profile a v2 backfill (cProfile) into FILE")
     p.add_argument("--breakdown", action="store_true", help="also time the stages of a v2 backfill")
+    p.add_argument(
+        "--workers",
+        type=_counts,
+        default=[],
+        help="also backfill the largest log with each of these parse_workers (e.g. 0,1,2)",
+    )
     p.add_argument("--keep", type=Path, help="keep configs, databases and logs in this directory")
     p.add_argument("--json", type=Path, help="also write the results as JSON to FILE")
     args = p.parse_args(argv)
@@ -757,12 +805,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             profile=args.profile,
             breakdown=args.breakdown,
             keep=args.keep,
+            workers=args.workers,
         )
     except BenchError as e:
         print(f"bench_daemon: {e}", file=sys.stderr)
         return 1
     print()
     print(render(rep))
+    if rep.scaling:
+        print(f"\nparse workers (v2, {rep.scaling[0][1].entries:,} entries):")
+        print(render_scaling(rep))
     if rep.breakdown is not None:
         print(f"\nstages of a v2 backfill, timed in the monitor's process:\n{render_stages(rep)}")
     if args.profile is not None:
