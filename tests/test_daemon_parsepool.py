@@ -6,6 +6,7 @@ nothing, while the next pass goes on with fresh workers."""
 from __future__ import annotations
 
 import os
+import resource
 import signal
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,9 @@ def test_workers_give_what_parsing_in_place_gives(tmp_path: Path) -> None:
         assert any(r.signers for r in here.records)
         pool = ParsePool(2, SPECS)
         try:
+            assert await pool.ready()
             there = await pool.parse(chunk, engine, cas)
+            assert pool.on_workers == 1
             assert there == here
             small = Chunk(LOG, chunk.entries[:10], True, 5)  # parsed in place: same again
             assert await pool.parse(small, engine, cas) == await parse_chunk(small, engine, cas)
@@ -113,9 +116,12 @@ def test_a_pass_stores_the_same_through_workers(tmp_path: Path) -> None:
                 url = f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}"
                 store = await Store.open(url)
                 try:
+                    assert parser is None or await parser.ready()
                     ctx = PassContext(LOG, store, engine, cas, index_all=True, parser=parser)
                     got = await one_pass(RekorV2Source(h.v2), ctx, start=0, chunk=300)
                     assert (got.cursor, got.failure) == (1000, None)
+                    # 300, 300, 300 on the workers, the last 100 in place
+                    assert parser is None or parser.on_workers == 3
                 finally:
                     await store.close()
                     if parser is not None:
@@ -139,6 +145,7 @@ def test_a_dead_worker_fails_the_pass_moving_nothing_and_the_next_pass_goes_on(
             pool = ParsePool(1, SPECS)
             store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}")
             try:
+                assert await pool.ready()
                 ctx = PassContext(LOG, store, engine, cas, index_all=True, parser=pool)
                 got = await one_pass(RekorV2Source(h.v2), ctx, start=0, chunk=300)
                 assert got.cursor == 600
@@ -174,3 +181,34 @@ def test_parse_workers_are_auto_unless_set_and_a_bad_count_names_the_field() -> 
             parse_settings(f"{MINIMAL}processing:\n  parse_workers: {bad}\n", "c.yaml", environ={})
         (line,) = info.value.lines
         assert line.startswith("c.yaml:4: processing.parse_workers: "), line
+
+
+def test_workers_that_cannot_start_leave_the_chunk_parsed_in_place(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Out of descriptors (an API flood, say), no worker can be started: the log is not held
+    up, the chunk is parsed in place, and workers are tried again a minute later."""
+
+    async def body() -> None:
+        factory = EntryFactory(5, SimCA.create(5))
+        entries = tuple((i, factory.v2_entry(i).body, None, None) for i in range(300))
+        chunk = Chunk(LOG, entries, True, 5)
+        engine = RuleEngine.compile(SPECS)
+        pool = ParsePool(2, SPECS)
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        open_now = len(os.listdir("/proc/self/fd"))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (open_now, hard))  # no new descriptor
+        try:
+            got = await pool.parse(chunk, engine, ())
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        try:
+            assert got == await parse_chunk(chunk, engine, ())
+            assert "parse workers cannot be started" in caplog.text
+            assert pool._executor is None  # nothing half-started is kept
+            assert await pool.parse(chunk, engine, ()) == got  # in place for a while
+            assert pool._executor is None
+        finally:
+            pool.close()
+
+    run(body)
