@@ -702,7 +702,7 @@ def test_the_top_level_must_be_a_mapping(text: str, what: str) -> None:
     (line,) = _errors(text)
     assert line == (
         f"{what}; a configuration is a mapping of sections: logs, trust, database, ha, server, "
-        "watch, images, alerts, health"
+        "watch, images, alerts, health, processing"
     )
 
 

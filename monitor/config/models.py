@@ -37,6 +37,7 @@ from monitor.config.ha import HaSettings
 from monitor.config.images import ImageSettings
 from monitor.config.logs import PRODUCTION_TUF_URL, LogSettings, TrustSettings
 from monitor.config.problems import Loc, Problem, format_loc
+from monitor.config.processing import ProcessingSettings
 from monitor.config.server import DEFAULT_LISTEN, ServerSettings, TokenSettings
 from monitor.config.watch import WatchRule
 from monitor.core.errors import MalformedInputError
@@ -115,6 +116,8 @@ class Settings(ConfigModel):
             "episode is one finding (and one alert)."
         },
     )
+
+    processing: ProcessingSettings = Field(default_factory=ProcessingSettings)
 
     @property
     def rules(self) -> tuple[RuleSpec, ...]:

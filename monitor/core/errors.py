@@ -101,6 +101,11 @@ class StorageError(MonitorError):
     hit it fails, and whoever runs the task decides."""
 
 
+class ParseWorkerError(MonitorError):
+    """A parse worker process died (killed, out of memory) before it answered. Its pool is
+    started afresh; the pass that sent the entries fails and is retried, moving nothing."""
+
+
 class LeaseLostError(MonitorError):
     """A replica no longer leads the log it was writing (its lease ran out or another
     replica took it): the batch was refused, and the replica steps down from the log."""

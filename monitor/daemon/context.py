@@ -8,6 +8,7 @@ from typing import Literal
 
 from monitor.alerts.routing import Routing
 from monitor.core.metrics import DaemonMetrics
+from monitor.daemon.parsepool import ParsePool
 from monitor.daemon.witnessing import WitnessGate
 from monitor.rules.engine import RuleEngine
 from monitor.storage.leases import Lease
@@ -44,6 +45,7 @@ class PassContext:
     lease: Lease | None = None
     witnesses: WitnessGate | None = None
     hold: int | None = None  # a split view holds the log at this cursor (``vantage``)
+    parser: ParsePool | None = None  # parse workers (else each chunk is parsed in place)
 
     @property
     def first_cursor(self) -> int:

@@ -1,18 +1,19 @@
 """Parsing and matching a chunk of proven entries into what a batch keeps: the records that
 matched, the findings, malformed entries and index rows.
 
-It runs on the event loop's thread, a slice of about 10 ms at a time (timed, not counted:
-entries of a few KB and of a megabyte cost very different times), so that the previous batch's
-last rows and COMMIT (on SQLite's thread, without the GIL), the fetches and the API's requests
-go on in between. Measured on 2 cores and left out: handing chunks to a worker process (the
-pickling made the worker the bottleneck, ~150 us an entry against ~100 in place), and running
-the Fulcio chain checks on a worker thread (their verification releases the GIL, but the
-handoffs cost more CPU than they saved).
+In place (``parse_chunk``) it runs on the event loop's thread, a slice of about 10 ms at a
+time (timed, not counted: entries of a few KB and of a megabyte cost very different times),
+so that the previous batch's last rows and COMMIT (on SQLite's thread, without the GIL), the
+fetches and the API's requests go on in between. On parse workers (``parsepool``) each worker
+parses its part of a chunk at once (``parse_all``) and the parts are put back in order
+(``merged``). Measured and left out: running the Fulcio chain checks on a worker thread (their
+verification releases the GIL, but the handoffs cost more CPU than they saved).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from monitor.rules.engine import RuleEngine, malformed_finding
 from monitor.storage.batch import IndexRow
 from monitor.trust import CertificateAuthority
 
-__all__ = ["Chunk", "Parsed", "parse_chunk"]
+__all__ = ["Chunk", "Parsed", "merged", "parse_all", "parse_chunk", "split"]
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,42 @@ class _Parser:
             tuple(self.index_rows),
             self.kinds,
         )
+
+
+def parse_all(chunk: Chunk, engine: RuleEngine, cas: Sequence[CertificateAuthority]) -> Parsed:
+    """Parse and match every entry of ``chunk`` at once (on a parse worker: nothing else runs
+    on its thread)."""
+    p = _Parser(chunk, engine, cas)
+    p.parse(0, float("inf"))
+    return p.parsed()
+
+
+def merged(parts: Sequence[Parsed]) -> Parsed:
+    """The parts of a chunk, parsed apart, as one chunk's: in the order given."""
+    if len(parts) == 1:
+        return parts[0]
+    kinds: dict[str, int] = {}
+    for part in parts:
+        for kind, n in part.kinds.items():
+            kinds[kind] = kinds.get(kind, 0) + n
+    return Parsed(
+        tuple(r for part in parts for r in part.records),
+        tuple(f for part in parts for f in part.findings),
+        tuple(m for part in parts for m in part.malformed),
+        tuple(row for part in parts for row in part.index_rows),
+        kinds,
+    )
+
+
+def split(chunk: Chunk, parts: int) -> list[Chunk]:
+    """``chunk`` in at most ``parts`` runs of consecutive entries, as even as can be."""
+    n = len(chunk.entries)
+    parts = max(1, min(parts, n))
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return [
+        Chunk(chunk.log, chunk.entries[a:b], chunk.index_all, chunk.seen)
+        for a, b in itertools.pairwise(bounds)
+    ]
 
 
 async def parse_chunk(

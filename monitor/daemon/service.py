@@ -51,6 +51,7 @@ from monitor.daemon.imagewatch import ImageCollector, image_watch_of
 from monitor.daemon.integrity import after_pass
 from monitor.daemon.jobs import Jobs, apply_retention
 from monitor.daemon.leadership import idle_timeout, leadership_for
+from monitor.daemon.parsepool import ParsePool, worker_count
 from monitor.daemon.runners import PassProgress, Runner, build_runner, link_to_entry, runner_name
 from monitor.daemon.serving import api_server
 from monitor.daemon.tailer import Backoff
@@ -106,6 +107,9 @@ class Monitor:
         registry.register(ImageCollector(lambda: self.images))
         store.timing = StorageMetrics(registry).observe
         self.engine = RuleEngine.compile(self.settings.rules)
+        self.parser = ParsePool(
+            worker_count(self.settings.processing.parse_workers), self.settings.rules
+        )
         self.routing = Routing.from_settings(self.settings)
         self.health = HealthMonitor(store, self.settings.health, self.routing, self.metrics)
         self.alert_metrics = AlertMetrics(registry)
@@ -200,7 +204,10 @@ class Monitor:
                 tune_http=tune_http,
             )
             monitor.config_path = path
-            yield monitor
+            try:
+                yield monitor
+            finally:
+                await asyncio.to_thread(monitor.parser.close)
         finally:
             await session.close()
             await store.close()
@@ -250,6 +257,7 @@ class Monitor:
             backfill=backfill,
             metrics=self.metrics,
             progress=progress,
+            parser=self.parser,
         )
 
     async def catch_up(

@@ -7,10 +7,13 @@ it the same way. Batches are stored shielded from cancellation: a stop finishes 
 batch as a whole, never half of one. Each stored batch is told to ``stored`` (the pass's
 metrics), once its transaction committed.
 
-The overlap: ``entries`` returns once only the database's own work is left of its batch (the
-identity and index_all rows, the COMMIT: ``store_batch``'s ``committing``), so that the pass
-fetches, proves and parses the next chunk meanwhile (on SQLite the driver's thread does that
-work without the GIL); the next batch waits for it, and its error is raised by the next call.
+The overlap: ``entries`` starts its chunk's parse (on the parse workers, if any) and returns
+once the batch before it has only the database's own work left (the identity and index_all
+rows, the COMMIT: ``store_batch``'s ``committing``). So the pass fetches and proves the next
+chunk while this one is parsed and the one before is committed (on SQLite the driver's thread
+does that without the GIL). Each batch is stored after the one before it, and never when that
+one failed; an error is raised by the next call or by ``flush``. At most three chunks are in
+flight: one committing, one being parsed, one being fetched.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class BatchWriter:
         self.ctx = ctx
         self.stored = stored
         self._pending: asyncio.Future[None] | None = None  # the batch being committed
+        self._committing: asyncio.Event | None = None  # set once only its COMMIT is left
 
     async def entries(
         self,
@@ -62,8 +66,10 @@ class BatchWriter:
         compact_range: CompactRangeState,
         entries: Sequence[RawEntry],
     ) -> None:
-        """Parse, match and store proven ``entries``; the cursor moves to ``cursor``. Returns
-        once only the database's own work is left of the batch (see the module docstring)."""
+        """Parse, match and store proven ``entries``; the cursor moves to ``cursor``. The
+        parse starts at once (on the parse workers, if any); the call returns once the batch
+        before this one has only the database's own work left (see the module docstring), so
+        that the pass fetches and proves the next chunk while this one is parsed."""
         started = time.perf_counter()
         ctx = self.ctx
         chunk = Chunk(
@@ -72,38 +78,50 @@ class BatchWriter:
             ctx.index_all,
             int(time.time()),
         )
-        parsed = await parse_chunk(chunk, ctx.engine, ctx.cas)
-        batch = Batch(
-            ctx.name,
-            cursor,
-            checkpoint,
-            compact_range,
-            records=parsed.records,
-            findings=parsed.findings,
-            malformed=parsed.malformed,
-            outbox=ctx.routing.outbox(parsed.findings),
-            index_rows=parsed.index_rows,
-            backfill=ctx.backfill,
-            lease=ctx.lease,
-        )
-        count, kinds = len(entries), parsed.kinds  # not the bodies: they go once parsed
-        await self.flush()  # batches are stored in log order, one at a time
+        if ctx.parser is None:
+            parsing = asyncio.ensure_future(parse_chunk(chunk, ctx.engine, ctx.cas))
+        else:
+            parsing = asyncio.ensure_future(ctx.parser.parse(chunk, ctx.engine, ctx.cas))
+        del chunk  # the bodies go once parsed
+        count = len(entries)
+        prev, prev_committing = self._pending, self._committing
         committing = asyncio.Event()
 
-        async def store() -> None:
+        async def parse_then_store() -> None:
+            try:
+                if prev is not None:
+                    await asyncio.shield(prev)  # batches are stored in log order
+                parsed = await parsing
+            except BaseException:
+                await cancel_and_wait((parsing,))
+                raise
+            batch = Batch(
+                ctx.name,
+                cursor,
+                checkpoint,
+                compact_range,
+                records=parsed.records,
+                findings=parsed.findings,
+                malformed=parsed.malformed,
+                outbox=ctx.routing.outbox(parsed.findings),
+                index_rows=parsed.index_rows,
+                backfill=ctx.backfill,
+                lease=ctx.lease,
+            )
             result = await self._store_now(batch, committing.set)
             seconds = time.perf_counter() - started
-            self.stored(Stored("entries", batch, result, count, kinds, seconds))
+            self.stored(Stored("entries", batch, result, count, parsed.kinds, seconds))
 
-        task = asyncio.ensure_future(store())
-        self._pending = task
-        waiter = asyncio.ensure_future(committing.wait())
+        self._pending, self._committing = asyncio.ensure_future(parse_then_store()), committing
+        if prev is None or prev_committing is None:
+            return
+        waiter = asyncio.ensure_future(prev_committing.wait())
         try:
-            await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((prev, waiter), return_when=asyncio.FIRST_COMPLETED)
         finally:
             await cancel_and_wait((waiter,))
-        if task.done():
-            await self.flush()  # its error, if it failed before committing
+        if prev.done() and not prev.cancelled() and prev.exception() is not None:
+            await self.flush()  # its error, before this batch could be stored
 
     async def seed(self, cursor: int, checkpoint: CheckpointData, state: VerifiedTree) -> None:
         """Store a start point (no entries): the cursor and the compact range to prove from.
@@ -166,7 +184,7 @@ class BatchWriter:
     async def flush(self) -> None:
         """Wait for the batch being committed (its error, if any, is raised here). A cancelled
         caller still waits for the transaction to end, then is cancelled."""
-        task, self._pending = self._pending, None
+        task, self._pending, self._committing = self._pending, None, None
         if task is None:
             return
         try:

@@ -1,0 +1,214 @@
+"""monitor.daemon.parsepool: parsing and matching on worker processes gives exactly what
+parsing in place gives (records, findings, malformed entries, index rows, in log order), a
+pass stores the same through either, and a worker that dies fails the chunk's pass, moving
+nothing, while the next pass goes on with fresh workers."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.config import ConfigFileError, parse_settings
+from monitor.core.errors import ParseWorkerError
+from monitor.core.findings import Severity
+from monitor.daemon import PassContext, RekorV2Source
+from monitor.daemon import catch_up as one_pass
+from monitor.daemon.parsepool import IN_PLACE_BELOW, ParsePool, worker_count
+from monitor.daemon.parsing import Chunk, parse_chunk, split
+from monitor.rules.engine import RuleEngine
+from monitor.rules.spec import RuleSpec, Selector
+from monitor.sim.ca import SimCA
+from monitor.sim.factory import EntryFactory
+from monitor.storage.store import Store
+from tests.daemon_support import snapshot
+from tests.simlog import harness, run
+
+LOG = "v2-sim"
+MALLORY = "mallory@evil.example"
+
+
+def rule(name: str, match: dict[str, Any], expect: dict[str, Any] | None = None) -> RuleSpec:
+    return RuleSpec(
+        name,
+        Selector.parse(match),
+        None if expect is None else Selector.parse(expect),
+        Severity.HIGH,
+    )
+
+
+# a watched address, a policy that every GitHub workflow entry breaks (each a finding with a
+# chain check against the CAs), and an artifact
+SPECS = (
+    rule("mallory", {"san": MALLORY}),
+    rule(
+        "workflows",
+        {"issuer": "https://token.actions.githubusercontent.com"},
+        {"issuer": "https://nobody.example"},
+    ),
+    rule("artifact", {"digest": "sha256:" + "cd" * 32}),
+)
+MALFORMED = (b"not json", b'{"kind": "hashedrekord"}', b"\xff\xfe")
+
+
+def test_split_keeps_every_entry_in_order() -> None:
+    chunk = Chunk("l", tuple((i, b"", None, None) for i in range(7)), True, 0)
+    for parts in (1, 2, 3, 7, 9):
+        pieces = split(chunk, parts)
+        assert len(pieces) == min(parts, 7)
+        assert [e for p in pieces for e in p.entries] == list(chunk.entries)
+        assert max(len(p.entries) for p in pieces) - min(len(p.entries) for p in pieces) <= 1
+
+
+def test_auto_is_one_worker_per_core_beyond_the_first() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert worker_count("auto") == max(0, cores - 1)
+    assert worker_count(0) == 0
+    assert worker_count(3) == 3
+    with pytest.raises(ValueError, match="0 or more"):
+        ParsePool(-1, SPECS)
+
+
+def test_workers_give_what_parsing_in_place_gives(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with harness(tmp_path, entries=8) as h:
+            cas = h.trust.certificate_authorities
+        factory = EntryFactory(5, SimCA.create(5))
+        bodies = [factory.v2_entry(i).body for i in range(IN_PLACE_BELOW + 40)]
+        for at, bad in zip((0, 7, 200), MALFORMED, strict=True):
+            bodies[at] = bad
+        chunk = Chunk(
+            LOG, tuple((i, b, 1_700_000_000 + i, None) for i, b in enumerate(bodies)), True, 5
+        )
+        engine = RuleEngine.compile(SPECS)
+        here = await parse_chunk(chunk, engine, cas)
+        assert len(here.malformed) == 3  # the chunk exercises both
+        assert here.records
+        assert any(r.signers for r in here.records)
+        pool = ParsePool(2, SPECS)
+        try:
+            assert await pool.ready()
+            there = await pool.parse(chunk, engine, cas)
+            assert pool.on_workers == 1
+            assert there == here
+            small = Chunk(LOG, chunk.entries[:10], True, 5)  # parsed in place: same again
+            assert await pool.parse(small, engine, cas) == await parse_chunk(small, engine, cas)
+        finally:
+            pool.close()
+
+    run(body)
+
+
+def test_a_pass_stores_the_same_through_workers(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with harness(tmp_path, entries=600) as h:
+            await h.admin("plant", {"index": 650, "identity": {"email": MALLORY}})
+            await h.admin("plant", {"index": 940, "digest": "cd" * 32})
+            await h.admin("append", {"v2": 400})
+            engine = RuleEngine.compile(SPECS)
+            cas = h.trust.certificate_authorities
+            urls = []
+            for name, parser in (("here", None), ("there", ParsePool(2, SPECS))):
+                url = f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}"
+                store = await Store.open(url)
+                try:
+                    assert parser is None or await parser.ready()
+                    ctx = PassContext(LOG, store, engine, cas, index_all=True, parser=parser)
+                    got = await one_pass(RekorV2Source(h.v2), ctx, start=0, chunk=300)
+                    assert (got.cursor, got.failure) == (1000, None)
+                    # 300, 300, 300 on the workers, the last 100 in place
+                    assert parser is None or parser.on_workers == 3
+                finally:
+                    await store.close()
+                    if parser is not None:
+                        parser.close()
+                urls.append(url)
+            here, there = [await snapshot(u) for u in urls]
+            assert len(here["index_all"]) == 1000
+            assert {f[5] for f in here["findings"]} >= {650, 940}
+            assert there == here
+
+    run(body)
+
+
+def test_a_dead_worker_fails_the_pass_moving_nothing_and_the_next_pass_goes_on(
+    tmp_path: Path,
+) -> None:
+    async def body() -> None:
+        async with harness(tmp_path, entries=600) as h:
+            engine = RuleEngine.compile(SPECS)
+            cas = h.trust.certificate_authorities
+            pool = ParsePool(1, SPECS)
+            store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}")
+            try:
+                assert await pool.ready()
+                ctx = PassContext(LOG, store, engine, cas, index_all=True, parser=pool)
+                got = await one_pass(RekorV2Source(h.v2), ctx, start=0, chunk=300)
+                assert got.cursor == 600
+                await h.admin("append", {"v2": 300})
+                executor = pool._executor  # the test kills its worker
+                assert executor is not None
+                for pid in list(executor._processes):
+                    os.kill(pid, signal.SIGKILL)
+                with pytest.raises(ParseWorkerError, match="parse worker died"):
+                    await one_pass(RekorV2Source(h.v2), ctx, start="resume", chunk=300)
+                state = await store.log_state(LOG)
+                assert state is not None
+                assert state.cursor == 600
+                again = await one_pass(RekorV2Source(h.v2), ctx, start="resume", chunk=300)
+                assert (again.entries, again.cursor, again.failure) == (300, 900, None)
+            finally:
+                await store.close()
+                pool.close()
+
+    run(body)
+
+
+MINIMAL = "logs:\n  - {name: rekor, api: v1, url: 'https://rekor.sigstore.dev'}\n"
+
+
+def test_parse_workers_are_auto_unless_set_and_a_bad_count_names_the_field() -> None:
+    assert parse_settings(MINIMAL, "c.yaml", environ={}).processing.parse_workers == "auto"
+    for given, want in (("0", 0), ("3", 3), ("auto", "auto")):
+        text = f"{MINIMAL}processing:\n  parse_workers: {given}\n"
+        assert parse_settings(text, "c.yaml", environ={}).processing.parse_workers == want
+    for bad in ("-1", "65", "many", "1.5"):
+        with pytest.raises(ConfigFileError) as info:
+            parse_settings(f"{MINIMAL}processing:\n  parse_workers: {bad}\n", "c.yaml", environ={})
+        (line,) = info.value.lines
+        assert line.startswith("c.yaml:4: processing.parse_workers: "), line
+
+
+def test_workers_that_cannot_start_leave_the_chunk_parsed_in_place(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Out of descriptors (an API flood, say), no worker can be started: the log is not held
+    up, the chunk is parsed in place, and workers are tried again a minute later."""
+
+    async def body() -> None:
+        factory = EntryFactory(5, SimCA.create(5))
+        entries = tuple((i, factory.v2_entry(i).body, None, None) for i in range(300))
+        chunk = Chunk(LOG, entries, True, 5)
+        engine = RuleEngine.compile(SPECS)
+        pool = ParsePool(2, SPECS)
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        open_now = len(os.listdir("/proc/self/fd"))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (open_now, hard))  # no new descriptor
+        try:
+            got = await pool.parse(chunk, engine, ())
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        try:
+            assert got == await parse_chunk(chunk, engine, ())
+            assert "parse workers cannot be started" in caplog.text
+            assert pool._executor is None  # nothing half-started is kept
+            assert await pool.parse(chunk, engine, ()) == got  # in place for a while
+            assert pool._executor is None
+        finally:
+            pool.close()
+
+    run(body)
