@@ -374,6 +374,8 @@ TEXT_VALUES = [
     der(0x0C, b"\xc3"),  # not UTF-8: malformed
     der(0x13, b"printable"),  # not a UTF8String: kept as hex
     der(0x0C, b"a") + b"\x00",  # a trailing byte: kept as hex
+    b"\x0c\x02abcd",  # a UTF8String shorter than its extnValue: kept as hex
+    b"\x0c\x05ab",  # a UTF8String longer than its extnValue: kept as hex
     b"",
     b"raw text",
     b"\xff",
@@ -387,6 +389,7 @@ def test_fulcio_text_read_inline_as_the_general_path(n: int, value: bytes, criti
     same_as_general(make_cert([(fulcio(n), value)], critical))
 
 
+REAL_OIDS = [SKID, SAN, SCT, fulcio(1), fulcio(8), fulcio(12), fulcio(21)]
 CERT_OIDS = [SKID, SAN, SCT, fulcio(1), fulcio(8), fulcio(9), fulcio(21), fulcio(40), "2.5.29.15"]
 
 
@@ -397,9 +400,7 @@ CERT_OIDS = [SKID, SAN, SCT, fulcio(1), fulcio(8), fulcio(9), fulcio(21), fulcio
             st.sampled_from(CERT_OIDS),
             st.one_of(
                 st.sampled_from(TEXT_VALUES),
-                st.sampled_from([v for o in (SKID, SAN, SCT) for v in real_values(o)]).flatmap(
-                    mutations
-                ),
+                st.sampled_from([v for o in REAL_OIDS for v in real_values(o)]).flatmap(mutations),
             ),
         ),
         min_size=1,

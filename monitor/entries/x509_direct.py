@@ -29,7 +29,6 @@ from monitor.core.errors import MalformedInputError
 from monitor.entries import der
 from monitor.entries.record import CertExtension, SubjectAltName
 from monitor.entries.x509_fields import (
-    FULCIO_EXTENSION_OIDS,
     FULCIO_EXTENSIONS,
     ISSUER_OID,
     ISSUER_V1_OID,
@@ -84,45 +83,47 @@ def _oid_content(dotted: str) -> bytes:
 
 
 _SKID, _SCT_LIST, _SAN_OID = "2.5.29.14", "1.3.6.1.4.1.11129.2.4.2", "2.5.29.17"
-# Values new in every certificate: remembering them would only push out those that repeat
-_FRESH_EACH_TIME = {
-    _SKID,
-    _SCT_LIST,
-    *(
-        FULCIO_EXTENSION_OIDS[name]
-        for name in (
-            "github-workflow-sha",
-            "build-signer-digest",
-            "source-repository-digest",
-            "build-config-digest",
-            "run-invocation-uri",
-        )
-    ),
-}
+# Values new in every certificate (its key's identifier, its SCTs): never remembered
+_FRESH_EACH_TIME = {_SKID, _SCT_LIST}
 
-# The extensions cryptography knows that are read here (by their OID content)
-_DIRECT = {_oid_content(oid): oid for oid in (_SKID, _SCT_LIST, _SAN_OID)}
+# The hashes of the extension TLVs read inline once and not remembered: a TLV is remembered
+# when it comes again, so that the one-offs of production (a workflow run's commit, a new
+# identity) never push out what repeats, nor fill memory. A hash that collides only has a TLV
+# remembered a little early.
+_SEEN_ONCE: set[int] = set()
+_SEEN_ONCE_SIZE = 16384
 
 
-class _Text(NamedTuple):
-    """A Fulcio extension the walk reads inline (any but the issuers, which have a role)."""
+# how the walk reads a known extension's value inline
+_RAW, _UTF8, _KEY_ID, _SCTS, _SAN_NAMES = range(5)
+_ROLES = {**_ISSUER_ROLES, _SAN_OID: _SAN}
 
+
+class _Known(NamedTuple):
     oid: str
-    name: str
-    utf8: bool  # a DER UTF8String in the extnValue (.1.8 onward), else the bare string
-    remember: bool
+    name: str | None  # the Fulcio name
+    read: int
+    remember: bool  # whether its value may repeat from one certificate to the next
+    role: int
 
 
-# by the OID's whole TLV (tag, length, content): all of them are 12 bytes long
-_TEXTS: dict[bytes, _Text] = {
-    bytes((der.OID, len(_oid_content(oid)))) + _oid_content(oid): _Text(
-        oid, name, oid not in RAW_STRING_OIDS, oid not in _FRESH_EACH_TIME
+def _known(oid: str) -> _Known:
+    read = _UTF8 if oid in FULCIO_EXTENSIONS else {_SKID: _KEY_ID, _SCT_LIST: _SCTS}.get(oid)
+    return _Known(
+        oid,
+        FULCIO_EXTENSIONS.get(oid),
+        _RAW if oid in RAW_STRING_OIDS else _SAN_NAMES if read is None else read,
+        oid not in _FRESH_EACH_TIME,
+        _ROLES.get(oid, 0),
     )
-    for oid, name in FULCIO_EXTENSIONS.items()
-    if oid not in _ISSUER_ROLES
+
+
+# by the OID's whole TLV (tag, length, content)
+_KNOWN: dict[bytes, _Known] = {
+    der_oid: _known(oid)
+    for oid in [*FULCIO_EXTENSIONS, _SKID, _SCT_LIST, _SAN_OID]
+    for der_oid in [bytes((der.OID, len(_oid_content(oid)))) + _oid_content(oid)]
 }
-_TEXT_OID_TLV = 12
-assert {len(k) for k in _TEXTS} == {_TEXT_OID_TLV}
 
 
 def _oid(content: bytes) -> str:
@@ -146,19 +147,6 @@ def _fulcio_entry(oid: str, value: bytes, critical: bool) -> _Entry:
         # a non-conforming issuer wrote it: keep it, visibly not decoded
         return (oid, CertExtension(oid, name, f"hex:{value.hex()}", critical), 0, ())
     return (oid, CertExtension(oid, name, text, critical), _ISSUER_ROLES.get(oid, 0), ())
-
-
-def _direct_entry(oid: str, value: bytes, critical: bool) -> _Entry | None:
-    """A subject key identifier, SCT list or SAN read without cryptography; None where
-    cryptography must read it."""
-    try:
-        if oid == _SAN_OID:
-            sans = read_san_names(value)
-            return (oid, CertExtension(oid, None, value.hex(), critical), _SAN, sans)
-        (check_key_identifier if oid == _SKID else check_sct_list)(value)
-    except Unexpected:
-        return None
-    return (oid, CertExtension(oid, None, value.hex(), critical), 0, ())
 
 
 def _split_extension(tlv: bytes) -> tuple[bytes, bool, int]:
@@ -210,10 +198,10 @@ class _Walk:
         oid = _oid(content)
         index = len(self.extensions)
         value = tlv[start:]
-        entry = _direct_entry(oid, value, critical) if content in _DIRECT else None
-        if entry is None and not content.startswith(_SIGSTORE_ARC_DER):
+        entry = None
+        if not content.startswith(_SIGSTORE_ARC_DER):
             self.pending.append((index, tlv, oid, critical))  # cryptography reads it
-        elif entry is None:
+        else:
             try:
                 entry = _fulcio_entry(oid, value, critical)
             except MalformedInputError as e:
@@ -245,30 +233,61 @@ class _Walk:
         return issuers.get(_ISSUER, issuers.get(_ISSUER_V1))
 
 
-def _short_or_81(data: bytes, pos: int, tag: int) -> int:
-    """Where the content of the TLV at ``pos`` starts, for a TLV with ``tag`` and a length of
-    one byte, or 0x81 and one more in DER's shortest form, that ends the extension; else -1."""
+def _content(data: bytes, pos: int, tag: int, stop: int) -> int:
+    """Where the content of the TLV at ``pos`` starts, for a TLV with ``tag`` and a length in
+    DER's shortest form of at most two bytes that ends at ``stop``; else -1."""
     if data[pos] != tag:
         return -1
     n = data[pos + 1]
     if n < 0x80:
-        return pos + 2
-    return pos + 3 if n == 0x81 and data[pos + 2] >= 0x80 else -1
+        start = pos + 2
+    elif n == 0x81 and data[pos + 2] >= 0x80:
+        n, start = data[pos + 2], pos + 3
+    elif n == 0x82 and data[pos + 2]:
+        n, start = data[pos + 2] << 8 | data[pos + 3], pos + 4
+    else:
+        return -1
+    return start if start + n == stop else -1
+
+
+def _value(
+    data: bytes, p: int, stop: int, read: int
+) -> tuple[str, tuple[SubjectAltName, ...]] | None:
+    """The value of a known extension whose extnValue starts at ``p``, as the record keeps it
+    (a Fulcio extension's text, else hex), and a SAN's names; None for anything the general
+    reading must read (and say what is wrong with)."""
+    p = _content(data, p, der.OCTET_STRING, stop)
+    if p > 0 and read == _UTF8:
+        p = _content(data, p, der.UTF8_STRING, stop)
+    if p < 0:
+        return None
+    value = data[p:stop]
+    try:
+        if read <= _UTF8:
+            return value.decode(), ()
+        if read == _SAN_NAMES:
+            return value.hex(), read_san_names(value)
+        (check_key_identifier if read == _KEY_ID else check_sct_list)(value)
+    except (UnicodeDecodeError, Unexpected):
+        return None
+    return value.hex(), ()
 
 
 def walk_extensions(cert_der: bytes, pos: int, end: int) -> _Walk:  # noqa: PLR0912, PLR0915
     """Read the Extension TLVs in ``cert_der[pos:end]``; raises only Unexpected.
 
-    The hot loop of the parse, kept in one function (a call per extension would cost more
-    than the rest of its reading): one remembered extension costs a slice and a lookup; a
-    Fulcio text extension read here, a few index reads and its ``CertExtension``.
+    The hot loop of the parse, in one function (a call per extension costs as much as the
+    rest of its reading): one remembered extension costs a slice and a lookup; a Fulcio text
+    in the usual form a few index reads, its decoding and its ``CertExtension``; another known
+    one (new in every certificate) ``_value``; anything else ``_Walk.first_sight``.
     """
     walk = _Walk()
-    known, texts, cache = _ENTRIES.get, _TEXTS.get, _ENTRIES
+    remembered, known, seen_once = _ENTRIES.get, _KNOWN.get, _SEEN_ONCE
     add, add_oid = walk.extensions.append, walk.oids.append
+    new_ext = CertExtension
     try:
         while pos < end:
-            if cert_der[pos] != der.SEQUENCE:
+            if cert_der[pos] != 0x30:  # SEQUENCE
                 raise Unexpected
             n = cert_der[pos + 1]
             if n < 0x80:
@@ -282,45 +301,61 @@ def walk_extensions(cert_der: bytes, pos: int, end: int) -> _Walk:  # noqa: PLR0
             stop = p + n
             tlv = cert_der[pos:stop]
             pos = stop
-            entry = known(tlv)
+            entry = remembered(tlv)
             if entry is not None:
                 add(entry[1])
                 add_oid(entry[0])
                 if entry[2]:
                     walk.take(entry)
                 continue
-            text = texts(cert_der[p : p + _TEXT_OID_TLV])
-            if text is None:
+            q = p + 2 + cert_der[p + 1]
+            kind = known(cert_der[p:q])
+            if kind is None:
                 walk.first_sight(tlv)
                 continue
-            p += _TEXT_OID_TLV
-            critical = False
-            if cert_der[p] == 0x01:  # BOOLEAN; DER with DEFAULT FALSE leaves only TRUE
-                if cert_der[p + 1] != 1:
+            oid, name, read, remember, role = kind
+            critical = cert_der[q] == 0x01  # BOOLEAN: DER leaves only TRUE
+            if critical:
+                if cert_der[q + 1] != 1 or cert_der[q + 2] != 0xFF:
                     raise Unexpected
-                critical = cert_der[p + 2] != 0
-                p += 3
-            # the extnValue, and (from .1.8 on) the UTF8String in it, up to the end; a longer
-            # length form, or anything else, is read as first_sight reads it
-            p = _short_or_81(cert_der, p, der.OCTET_STRING)
-            if p > 0 and cert_der[p - 1] + p == stop and text.utf8:
-                p = _short_or_81(cert_der, p, der.UTF8_STRING)
-            if p < 0 or cert_der[p - 1] + p != stop:
-                walk.first_sight(tlv)
-                continue
-            try:
-                value = cert_der[p:stop].decode()
-            except UnicodeDecodeError:
-                walk.first_sight(tlv)  # which records the error, in its words
-                continue
-            oid = text.oid
-            ext = CertExtension(oid, text.name, value, critical)
+                q += 3
+            # the usual form: a short extnValue holding the text (from .1.8 on, in a short
+            # UTF8String), up to the end of the extension; any other, _value reads
+            m = cert_der[q + 1]
+            if (
+                read == _UTF8
+                and m < 0x80
+                and q + 2 + m == stop
+                and cert_der[q + 3] + 2 == m
+                and cert_der[q] == 0x04
+                and cert_der[q + 2] == 0x0C
+            ):
+                names: tuple[SubjectAltName, ...] = ()
+                try:
+                    text = cert_der[q + 4 : stop].decode()
+                except UnicodeDecodeError:
+                    walk.first_sight(tlv)  # which says so, in the general reading's words
+                    continue
+            else:
+                value = _value(cert_der, q, stop, read)
+                if value is None:
+                    walk.first_sight(tlv)
+                    continue
+                text, names = value
+            ext = new_ext(oid, name, text, critical)
             add(ext)
             add_oid(oid)
-            if text.remember and n <= _CACHED_TLV_MAX:
-                if len(cache) >= _CACHE_SIZE:
-                    cache.clear()
-                cache[tlv] = (oid, ext, 0, ())
+            if role:
+                walk.take((oid, ext, role, names))
+            if remember and n <= _CACHED_TLV_MAX:
+                # remembered the second time it comes (see _SEEN_ONCE)
+                h = hash(tlv)  # kept by the bytes object since its lookup
+                if h in seen_once:
+                    _remember(_ENTRIES, tlv, (oid, ext, role, names))
+                elif len(seen_once) < _SEEN_ONCE_SIZE:
+                    seen_once.add(h)
+                else:
+                    seen_once.clear()
     except IndexError:
         raise Unexpected from None
     if pos != end:
