@@ -6,8 +6,9 @@ the statement that Rekor v1 stores as ``attestation.data``.
 ``corpus`` repeats the same eleven entries, so whatever a parser remembers from one certificate
 to the next is always there. ``production_corpus`` is the same mix as production sees it: every
 Fulcio certificate is issued afresh (a new key, serial, validity, subject key identifier and
-SCT, as Fulcio issues every certificate) for a new run of a new identity (workflow repository
-and commit, or e-mail address), re-signed by a throwaway CA under the fixture's issuer name.
+SCT, as Fulcio issues every certificate), re-signed by a throwaway CA under the fixture's
+issuer name; with ``new_identities``, each also for a new run of a new identity (workflow
+repository and commit, or e-mail address).
 """
 
 from __future__ import annotations
@@ -147,10 +148,11 @@ class _Issuer:
         tls = len(items).to_bytes(2, "big") + items
         return b"\x04" + _der_length(len(tls)) + tls
 
-    def issue(self) -> bytes:
-        """The DER of a fresh certificate."""
+    def issue(self, new_identity: bool) -> bytes:
+        """The DER of a fresh certificate; for a new identity, commit and run too when
+        ``new_identity``."""
         rng, cert = self.rng, self.cert
-        table = {old: self._fresh(old) for old in self.subs}
+        table = {old: self._fresh(old) for old in self.subs} if new_identity else {}
         key = ec.generate_private_key(self.curve).public_key()
         start = cert.not_valid_before_utc + timedelta(seconds=rng.randrange(10**7))
         builder = (
@@ -207,8 +209,14 @@ def _rewritten_name(name: x509.GeneralName, rewrite: Any) -> x509.GeneralName:
     return name
 
 
-def production_corpus(size: int = 2000, seed: int = 1) -> list[Sample]:
-    """``size`` entries of the same mix as ``corpus``, each of whose certificates is fresh."""
+def production_corpus(
+    size: int = 2000, seed: int = 1, *, new_identities: bool = False
+) -> list[Sample]:
+    """``size`` entries of the same mix as ``corpus``, each of whose certificates is fresh: a
+    new key, serial, validity, subject key identifier and SCT, as Fulcio issues every one. The
+    identities, commits and runs are the fixtures' (as when runs of a few workflows sign many
+    artifacts), unless ``new_identities``: then every certificate is also for a new identity,
+    commit and run, which nothing repeats (the worst case for what is remembered)."""
     rng = random.Random(seed)  # noqa: S311 - test data, reproducible by its seed
     base = corpus()
     issuers: dict[str, _Issuer] = {}
@@ -223,7 +231,7 @@ def production_corpus(size: int = 2000, seed: int = 1) -> list[Sample]:
             issuer = issuers.get(sample.name)
             if issuer is None:
                 issuer = issuers[sample.name] = _Issuer(x509.load_pem_x509_certificate(pem), rng)
-            fresh = x509.load_der_x509_certificate(issuer.issue())
+            fresh = x509.load_der_x509_certificate(issuer.issue(new_identities))
             holder[field] = base64.b64encode(
                 fresh.public_bytes(serialization.Encoding.PEM)
             ).decode()
