@@ -182,7 +182,8 @@ def _looks_like_pem(data: bytes) -> bool:
 
 def _canonical_base64_end(text: bytes) -> bool:
     """Whether the digit before any "=" padding has its unused low bits zero."""
-    padding = len(text) - len(text.rstrip(b"="))
+    tail = text[-3:]  # more than two "=" is not canonical either way
+    padding = len(tail) - len(tail.rstrip(b"="))
     if not padding:
         return True
     digit = text[len(text) - padding - 1 : len(text) - padding]
