@@ -8,10 +8,11 @@ every certificate. The other extensions (key usages, the CA's key identifier: th
 Fulcio certificate) go through ``cryptography``, in a certificate holding just them, and are
 remembered: the same checks, errors and values as before. What repeats from one certificate to
 the next (most extension TLVs, the issuer name) is remembered by its bytes in small bounded
-caches, unless ``cryptography`` warned while reading it; what is new in every certificate (its
-key identifier, SCTs, commit digests, run) is not, so that it never pushes out what repeats.
-DER the direct reader does not expect raises ``Unexpected``, and the general path
-(``x509_fields.build_general``) reads the certificate.
+caches, unless ``cryptography`` warned while reading it. An extension read inline is
+remembered the second time it comes, and a subject key identifier or SCT list never: what is
+new in every certificate, or comes once (a run's commit, a new identity), never pushes out
+what repeats. DER the direct reader does not expect raises ``Unexpected``, and the general
+path (``x509_fields.build_general``) reads the certificate.
 
 The walk runs only on DER that cryptography has loaded, which checked every TLV of the
 certificate down to each Extension's OID, BOOLEAN and OCTET STRING; it still checks what it
@@ -108,13 +109,12 @@ class _Known(NamedTuple):
 
 
 def _known(oid: str) -> _Known:
-    read = _UTF8 if oid in FULCIO_EXTENSIONS else {_SKID: _KEY_ID, _SCT_LIST: _SCTS}.get(oid)
+    if oid in FULCIO_EXTENSIONS:
+        read = _RAW if oid in RAW_STRING_OIDS else _UTF8
+    else:
+        read = {_SKID: _KEY_ID, _SCT_LIST: _SCTS, _SAN_OID: _SAN_NAMES}[oid]
     return _Known(
-        oid,
-        FULCIO_EXTENSIONS.get(oid),
-        _RAW if oid in RAW_STRING_OIDS else _SAN_NAMES if read is None else read,
-        oid not in _FRESH_EACH_TIME,
-        _ROLES.get(oid, 0),
+        oid, FULCIO_EXTENSIONS.get(oid), read, oid not in _FRESH_EACH_TIME, _ROLES.get(oid, 0)
     )
 
 
