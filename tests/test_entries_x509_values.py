@@ -243,8 +243,8 @@ def test_spans_never_read_past_the_data() -> None:
     assert der_span(b"\x30\x81\x80" + bytes(128), 0, 0x30) == (3, 131)
 
 
-def test_a_full_size_sct_list_is_read_in_one_pass() -> None:
-    # 65,535 bytes of the smallest SCTs there are: each is read once, in order
+def test_a_full_size_sct_list_and_a_long_san_are_read_directly() -> None:
+    # 65,535 bytes of the smallest SCTs there are, and a SAN of 5,000 names
     one = sct(signature=b"")
     count = (0xFFFF - 2) // (len(one) + 2)
     value = sct_list(*[one] * count)
