@@ -32,3 +32,26 @@ def test_errors_name_the_path() -> None:
     assert sigs.items()[1].get("[0]").opt("x") is None
     with pytest.raises(MalformedInputError, match=r"^\(top\): expected a list, got an object$"):
         JsonReader(DOC, "").items()
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ([1], "a list"),
+        ("x", "a string"),
+        (1, "int"),
+        (1.5, "float"),
+        (None, "null"),
+        (True, "bool"),
+    ],
+)
+def test_get_on_anything_but_an_object_says_what_it_got(value: object, kind: str) -> None:
+    with pytest.raises(MalformedInputError, match=rf"^body\.v: expected an object, got {kind}$"):
+        JsonReader({"v": value}, "body").get("v").get("key")
+
+
+def test_get_of_a_key_holding_null_or_false_is_present() -> None:
+    doc = JsonReader({"a": None, "b": False, "c": 0}, "body")
+    assert [doc.get(k).value for k in "abc"] == [None, False, 0]
+    with pytest.raises(MalformedInputError, match=r"^body\.d: missing$"):
+        doc.get("d")

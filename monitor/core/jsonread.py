@@ -54,12 +54,14 @@ class JsonReader:
         return self.value
 
     def get(self, key: str) -> JsonReader:
+        try:  # only a dict takes a str key: anything else raises TypeError
+            return JsonReader(self.value[key], None, self, key)
+        except (KeyError, TypeError):
+            pass
         obj = self.value
         if not isinstance(obj, dict):
             raise self.fail(f"expected an object, got {_type_name(obj)}")
-        if key not in obj:
-            raise MalformedInputError(f"{self._join(key)}: missing")
-        return JsonReader(obj[key], None, self, key)
+        raise MalformedInputError(f"{self._join(key)}: missing")
 
     def opt(self, key: str) -> JsonReader | None:
         obj = self.obj()

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Digest:
     """A hash: ``algorithm`` is lower-case (``sha256``, ``sha384``, ``sha512``, ``sha1``,
     ``md5``), ``value`` lower-case hex."""
@@ -33,13 +33,13 @@ class SanType(StrEnum):
     OTHER = "other"  # any other otherName: value is "<type OID>:<hex of the value>"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SubjectAltName:
     type: SanType
     value: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CertExtension:
     """A certificate extension: Fulcio ones by name (``source-repository-uri``), others with
     ``name`` None. ``value`` is the decoded text for Fulcio extensions, hex otherwise."""
@@ -58,7 +58,7 @@ class ChainStatus(StrEnum):
     UNCHECKED = "unchecked"  # not checked yet (the check costs a signature verification)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KeySigner:
     """A bare public key (or the key inside a certificate).
 
@@ -74,7 +74,7 @@ class KeySigner:
     details: tuple[tuple[str, str], ...] = ()  # e.g. PGP user IDs, SSH comment
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CertificateSigner:
     """A certificate, usually a short-lived Fulcio certificate naming an OIDC identity."""
 
@@ -102,7 +102,7 @@ class CertificateSigner:
 Signer = CertificateSigner | KeySigner
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Subject:
     """An in-toto subject: an artifact name and its digests."""
 
@@ -118,7 +118,7 @@ class StatementSource(StrEnum):
     ENVELOPE = "envelope"  # a DSSE envelope held beside the entry (bundle), hash checked
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SigningRecord:
     """One parsed log entry. ``known`` is False for kinds or versions this parser does not
     know: they are kept (kind, version, raw body) but say nothing about signers."""
@@ -140,7 +140,7 @@ class SigningRecord:
     raw_body: bytes = field(default=b"", repr=False, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MalformedEntry:
     """An entry that could not be parsed. Nothing is dropped: the raw bytes are kept."""
 

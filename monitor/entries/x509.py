@@ -23,13 +23,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.utils import CryptographyDeprecationWarning
 
 from monitor.core.errors import MalformedInputError
-from monitor.entries import x509_direct, x509_fields
+from monitor.entries import x509_direct, x509_fields, x509_layout
 from monitor.entries.record import CertificateSigner
 from monitor.entries.x509_chain import chain_reason, check_chain
 from monitor.entries.x509_direct import (
-    Unexpected,
     name_text,
-    read_layout,
+    remembered_name,
     san_names,
     settle_extensions,
     walk_extensions,
@@ -45,7 +44,43 @@ from monitor.entries.x509_fields import (
     crypto_step,
     key_signer,
     make_signer,
+    plain_ec_signer,
 )
+from monitor.entries.x509_layout import read_layout
+from monitor.entries.x509_values import Unexpected
+
+
+def _quiet(cert_der: bytes) -> CertificateSigner | None:
+    """The signer of a certificate read without a call that may let cryptography warn (which
+    would have to be caught, at a cost on every certificate): None unless the serial is
+    positive, every extension was read directly or remembered, both names were remembered and
+    the key is a plain P-256 / P-384 one. None too for anything unexpected or malformed:
+    ``_parse`` then reads the certificate, and says what is wrong."""
+    try:
+        layout = read_layout(cert_der)  # safe on any bytes; checked by the load below
+        if not layout.positive_serial:
+            return None
+        cert = x509.load_der_x509_certificate(cert_der)  # warns only of a non-positive serial
+        walk = walk_extensions(cert_der, *layout.extensions)  # on DER cryptography loaded
+        if walk.pending or walk.failed or walk.duplicate:
+            return None
+        issuer_dn, subject_dn = remembered_name(layout.issuer), remembered_name(layout.subject)
+        key = plain_ec_signer(layout.spki)
+        if issuer_dn is None or subject_dn is None or key is None:
+            return None
+        return make_signer(
+            cert,
+            cert_der,
+            sans=walk.sans or (),
+            issuer=walk.issuer(),
+            extensions=tuple(walk.extensions),  # type: ignore[arg-type]  # none pending: no None
+            names=(issuer_dn, subject_dn),
+            key=key,
+        )
+    except (Unexpected, IndexError):
+        return None
+    except CRYPTO_ERRORS:
+        return None
 
 
 def _build(
@@ -88,6 +123,9 @@ def _build(
 
 
 def _parse(cert_der: bytes, load_step: str) -> CertificateSigner:
+    signer = _quiet(cert_der)
+    if signer is not None:
+        return signer
     # cryptography only warns about some RFC 5280 violations (a non-positive serial, a wrong
     # length country name) and may reject them in a future release: they are malformed for us
     # now, and must not leak out as warnings. The filter is process-wide, so warnings of any
@@ -109,7 +147,9 @@ def _parse(cert_der: bytes, load_step: str) -> CertificateSigner:
 
 _DSA_DEPRECATION = "DSA is deprecated"
 # the modules whose lines ask cryptography for names and keys
-_OUR_FILES = frozenset(m.__file__ for m in (x509_direct, x509_fields, sys.modules[__name__]))
+_OUR_FILES = frozenset(
+    m.__file__ for m in (x509_direct, x509_fields, x509_layout, sys.modules[__name__])
+)
 
 
 def _from_cryptography(w: warnings.WarningMessage) -> bool:
@@ -142,7 +182,8 @@ def _looks_like_pem(data: bytes) -> bool:
 
 def _canonical_base64_end(text: bytes) -> bool:
     """Whether the digit before any "=" padding has its unused low bits zero."""
-    padding = len(text) - len(text.rstrip(b"="))
+    tail = text[-3:]  # more than two "=" is not canonical either way
+    padding = len(tail) - len(tail.rstrip(b"="))
     if not padding:
         return True
     digit = text[len(text) - padding - 1 : len(text) - padding]

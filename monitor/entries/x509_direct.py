@@ -2,19 +2,27 @@
 
 ``cryptography`` checks all of the certificate's DER when loading it, but its ``extensions``
 property also builds Python objects for each of the twenty-odd Fulcio extensions, which was
-most of the cost. So the extension list is read straight from the DER, and only the extensions
-outside Sigstore's OID arc go through ``cryptography`` (in a certificate holding just them): the
-same checks, errors and values as before. What repeats from one certificate to the next (most
-extension TLVs, the issuer name) is remembered by its bytes in small bounded caches, unless
-``cryptography`` warned while reading it. DER the direct reader does not expect raises
-``Unexpected``, and the general path (``x509_fields.build_general``) reads the certificate.
+most of the cost. So the extension list is read straight from the DER: the Fulcio extensions
+(text), and the subject key identifier, SCT list and SAN (``x509_values``), which are new in
+every certificate. The other extensions (key usages, the CA's key identifier: the same in every
+Fulcio certificate) go through ``cryptography``, in a certificate holding just them, and are
+remembered: the same checks, errors and values as before. What repeats from one certificate to
+the next (most extension TLVs, the issuer name) is remembered by its bytes in small bounded
+caches, unless ``cryptography`` warned while reading it. An extension read inline is
+remembered the second time it comes, and a subject key identifier or SCT list never: what is
+new in every certificate, or comes once (a run's commit, a new identity), never pushes out
+what repeats. DER the direct reader does not expect raises ``Unexpected``, and the general
+path (``x509_fields.build_general``) reads the certificate.
+
+The walk runs only on DER that cryptography has loaded, which checked every TLV of the
+certificate down to each Extension's OID, BOOLEAN and OCTET STRING; it still checks what it
+relies on.
 """
 
 from __future__ import annotations
 
 import warnings
-from operator import attrgetter
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple, TypeAlias, TypeVar
 
 from cryptography import x509
 
@@ -22,24 +30,17 @@ from monitor.core.errors import MalformedInputError
 from monitor.entries import der
 from monitor.entries.record import CertExtension, SubjectAltName
 from monitor.entries.x509_fields import (
-    CONTEXT_0,
     FULCIO_EXTENSIONS,
     ISSUER_OID,
     ISSUER_V1_OID,
+    RAW_STRING_OIDS,
     decode_fulcio,
     extnvalue,
     san_name,
 )
-
-#
-# It runs only on DER that cryptography has loaded, which checked every TLV of the certificate
-# down to each Extension's OID, BOOLEAN and OCTET STRING; it still checks what it relies on,
-# and raises Unexpected (never MalformedInputError) to hand over to the general path.
-
-
-class Unexpected(Exception):
-    """DER the direct reader does not handle: the general path reads the certificate."""
-
+from monitor.entries.x509_layout import read_by_cryptography, span
+from monitor.entries.x509_values import Unexpected, check_key_identifier, check_sct_list
+from monitor.entries.x509_values import san_names as read_san_names
 
 _CACHE_SIZE = 4096  # entries per cache; a full cache is emptied and fills up again
 _CACHED_TLV_MAX = 1024  # bytes: longer extensions are not remembered
@@ -47,18 +48,13 @@ _CACHED_TLV_MAX = 1024  # bytes: longer extensions are not remembered
 # 1.3.6.1.4.1.57264, Sigstore's arc: cryptography knows none of its extensions
 _SIGSTORE_ARC_DER = bytes.fromhex("2b0601040183bf30")
 
-
-class _Entry(NamedTuple):
-    """What one Extension TLV gives, remembered by its bytes once it was read without error."""
-
-    oid: str
-    ext: CertExtension
-    role: int = 0  # _ISSUER / _ISSUER_V1 when ext.value is that decoded text; _SAN
-    sans: tuple[SubjectAltName, ...] = ()  # for _SAN
-
-
 _ISSUER_V1, _ISSUER, _SAN = 1, 2, 3
 _ISSUER_ROLES = {ISSUER_OID: _ISSUER, ISSUER_V1_OID: _ISSUER_V1}
+
+# What one Extension TLV gives, remembered by its bytes once it was read without error: the
+# OID, the extension, its role (_ISSUER / _ISSUER_V1 when the value is that decoded text, _SAN)
+# and the SAN names (for _SAN). A plain tuple: it is made for most extensions of a certificate.
+_Entry: TypeAlias = tuple[str, CertExtension, int, tuple[SubjectAltName, ...]]
 
 _ENTRIES: dict[bytes, _Entry] = {}  # Extension TLV -> entry
 _OIDS: dict[bytes, str] = {}  # OID content -> dotted string
@@ -73,65 +69,61 @@ def _remember(cache: dict[bytes, _T], key: bytes, value: _T) -> None:
     cache[key] = value
 
 
-def _span(data: bytes, pos: int, tag: int) -> tuple[int, int]:
-    """Where the value of the TLV at ``pos`` starts and the TLV ends; it must have ``tag``."""
-    if data[pos] != tag:
-        raise Unexpected
-    n = data[pos + 1]
-    if n < 0x80:
-        return pos + 2, pos + 2 + n
-    size = n & 0x7F
-    if not 1 <= size <= 3:
-        raise Unexpected
-    start = pos + 2 + size
-    return start, start + int.from_bytes(data[pos + 2 : start], "big")
+def _oid_content(dotted: str) -> bytes:
+    """The DER content of an OID (the inverse of ``der.decode_oid``)."""
+    arcs = [int(a) for a in dotted.split(".")]
+    out = bytearray()
+    for arc in [40 * arcs[0] + arcs[1], *arcs[2:]]:
+        chunk = [arc & 0x7F]
+        rest = arc >> 7
+        while rest:
+            chunk.append(0x80 | rest & 0x7F)
+            rest >>= 7
+        out += bytes(reversed(chunk))
+    return bytes(out)
 
 
-class _Layout(NamedTuple):
-    issuer: bytes  # Name TLV
-    subject: bytes  # Name TLV
-    spki: bytes  # SubjectPublicKeyInfo TLV
-    extensions: tuple[int, int]  # the Extension TLVs lie in der[start:end]
+_SKID, _SCT_LIST, _SAN_OID = "2.5.29.14", "1.3.6.1.4.1.11129.2.4.2", "2.5.29.17"
+# Values new in every certificate (its key's identifier, its SCTs): never remembered
+_FRESH_EACH_TIME = {_SKID, _SCT_LIST}
+
+# The hashes of the extension TLVs read inline once and not remembered: a TLV is remembered
+# when it comes again, so that the one-offs of production (a workflow run's commit, a new
+# identity) never push out what repeats, nor fill memory. A hash that collides only has a TLV
+# remembered a little early.
+_SEEN_ONCE: set[int] = set()
+_SEEN_ONCE_SIZE = 16384
 
 
-def read_layout(cert_der: bytes) -> _Layout:
-    """The TBSCertificate fields the direct reader needs."""
-    start, end = _span(cert_der, 0, der.SEQUENCE)
-    if end != len(cert_der):
-        raise Unexpected
-    pos, tbs_end = _span(cert_der, start, der.SEQUENCE)
-    if cert_der[pos] == CONTEXT_0:  # version
-        pos = _span(cert_der, pos, CONTEXT_0)[1]
-    pos = _span(cert_der, pos, der.INTEGER)[1]  # serialNumber
-    pos = _span(cert_der, pos, der.SEQUENCE)[1]  # signature
-    issuer = pos
-    pos = _span(cert_der, pos, der.SEQUENCE)[1]
-    issuer_end = pos
-    pos = _span(cert_der, pos, der.SEQUENCE)[1]  # validity
-    subject = pos
-    pos = _span(cert_der, pos, der.SEQUENCE)[1]
-    subject_end = pos
-    spki = pos
-    pos = _span(cert_der, pos, der.SEQUENCE)[1]
-    spki_end = pos
-    for unique_id in (0x81, 0x82):  # issuerUniqueID, subjectUniqueID
-        if pos < tbs_end and cert_der[pos] == unique_id:
-            pos = _span(cert_der, pos, unique_id)[1]
-    extensions = (pos, pos)
-    if pos < tbs_end:
-        inner, pos = _span(cert_der, pos, 0xA3)
-        ext_start, ext_end = _span(cert_der, inner, der.SEQUENCE)
-        if ext_end != pos:
-            raise Unexpected
-        extensions = (ext_start, ext_end)
-    if pos != tbs_end:
-        raise Unexpected
-    return _Layout(
-        cert_der[issuer:issuer_end],
-        cert_der[subject:subject_end],
-        cert_der[spki:spki_end],
-        extensions,
+# how the walk reads a known extension's value inline
+_RAW, _UTF8, _KEY_ID, _SCTS, _SAN_NAMES = range(5)
+_ROLES = {**_ISSUER_ROLES, _SAN_OID: _SAN}
+
+
+class _Known(NamedTuple):
+    oid: str
+    name: str | None  # the Fulcio name
+    read: int
+    remember: bool  # whether its value may repeat from one certificate to the next
+    role: int
+
+
+def _known(oid: str) -> _Known:
+    if oid in FULCIO_EXTENSIONS:
+        read = _RAW if oid in RAW_STRING_OIDS else _UTF8
+    else:
+        read = {_SKID: _KEY_ID, _SCT_LIST: _SCTS, _SAN_OID: _SAN_NAMES}[oid]
+    return _Known(
+        oid, FULCIO_EXTENSIONS.get(oid), read, oid not in _FRESH_EACH_TIME, _ROLES.get(oid, 0)
     )
+
+
+# by the OID's whole TLV (tag, length, content)
+_KNOWN: dict[bytes, _Known] = {
+    der_oid: _known(oid)
+    for oid in [*FULCIO_EXTENSIONS, _SKID, _SCT_LIST, _SAN_OID]
+    for der_oid in [bytes((der.OID, len(_oid_content(oid)))) + _oid_content(oid)]
+}
 
 
 def _oid(content: bytes) -> str:
@@ -149,12 +141,12 @@ def _fulcio_entry(oid: str, value: bytes, critical: bool) -> _Entry:
     """An extension of Sigstore's arc, which cryptography keeps as its raw extnValue."""
     name = FULCIO_EXTENSIONS.get(oid)
     if name is None:
-        return _Entry(oid, CertExtension(oid, None, value.hex(), critical))
+        return (oid, CertExtension(oid, None, value.hex(), critical), 0, ())
     text = decode_fulcio(oid, value)
     if text is None:
         # a non-conforming issuer wrote it: keep it, visibly not decoded
-        return _Entry(oid, CertExtension(oid, name, f"hex:{value.hex()}", critical))
-    return _Entry(oid, CertExtension(oid, name, text, critical), _ISSUER_ROLES.get(oid, 0))
+        return (oid, CertExtension(oid, name, f"hex:{value.hex()}", critical), 0, ())
+    return (oid, CertExtension(oid, name, text, critical), _ISSUER_ROLES.get(oid, 0), ())
 
 
 def _split_extension(tlv: bytes) -> tuple[bytes, bool, int]:
@@ -173,7 +165,7 @@ def _split_extension(tlv: bytes) -> tuple[bytes, bool, int]:
             raise Unexpected
         critical = tlv[pos + 2] != 0
         pos += 3
-    start, end = _span(tlv, pos, der.OCTET_STRING)
+    start, end = span(tlv, pos, der.OCTET_STRING)
     if end != len(tlv):
         raise Unexpected
     return content, critical, start
@@ -182,126 +174,194 @@ def _split_extension(tlv: bytes) -> tuple[bytes, bool, int]:
 class _Walk:
     """The extensions as read so far, in certificate order."""
 
-    __slots__ = ("duplicate", "entries", "failed", "pending", "roles", "seen")
+    __slots__ = ("duplicate", "extensions", "failed", "issuers", "oids", "pending", "sans")
 
     def __init__(self) -> None:
-        self.entries: list[_Entry | None] = []  # None where ``pending`` or ``failed`` has it
+        self.extensions: list[CertExtension | None] = []  # None where pending or failed
+        self.oids: list[str] = []  # of each extension
         self.pending: list[tuple[int, bytes, str, bool]] = []  # index, TLV, OID, critical
         self.failed: tuple[int, MalformedInputError] | None = None  # first unreadable value
-        self.duplicate: str | None = None  # the first OID seen twice: the walk stopped there
-        self.roles: list[_Entry] = []  # entries with a role
-        self.seen: set[str] = set()
+        self.duplicate: str | None = None  # the first OID seen twice
+        self.issuers: dict[int, str] = {}  # role -> decoded text
+        self.sans: tuple[SubjectAltName, ...] | None = None  # when read without cryptography
 
-    def first_sight(self, tlv: bytes) -> bool:
-        """Add an Extension TLV not remembered yet; False when its OID was seen already."""
+    def take(self, entry: _Entry) -> None:
+        """An entry with a role."""
+        if entry[2] == _SAN:
+            self.sans = entry[3]
+        else:
+            self.issuers[entry[2]] = entry[1].value
+
+    def first_sight(self, tlv: bytes) -> None:
+        """Add an Extension TLV the walk did not read inline."""
         content, critical, start = _split_extension(tlv)
         oid = _oid(content)
-        if oid in self.seen:
-            self.duplicate = oid
-            return False
-        self.seen.add(oid)
-        index = len(self.entries)
+        index = len(self.extensions)
+        value = tlv[start:]
         entry = None
         if not content.startswith(_SIGSTORE_ARC_DER):
-            self.pending.append((index, tlv, oid, critical))  # cryptography may know it
+            self.pending.append((index, tlv, oid, critical))  # cryptography reads it
         else:
             try:
-                entry = _fulcio_entry(oid, tlv[start:], critical)
+                entry = _fulcio_entry(oid, value, critical)
             except MalformedInputError as e:
                 if self.failed is None:
                     self.failed = (index, e)
-        self.entries.append(entry)
+        self.oids.append(oid)
+        self.extensions.append(None if entry is None else entry[1])
         if entry is not None:
-            if entry.role:
-                self.roles.append(entry)
-            if len(tlv) <= _CACHED_TLV_MAX:
+            if entry[2]:
+                self.take(entry)
+            if len(tlv) <= _CACHED_TLV_MAX and oid not in _FRESH_EACH_TIME:
                 _remember(_ENTRIES, tlv, entry)
-        return True
+
+    def finish(self) -> None:
+        """Find the first OID seen twice, as cryptography does before reading any value."""
+        oids = self.oids
+        if len(set(oids)) == len(oids):
+            return
+        seen: set[str] = set()
+        for oid in oids:
+            if oid in seen:
+                self.duplicate = oid
+                return
+            seen.add(oid)
 
     def issuer(self) -> str | None:
         """The OIDC issuer: .1.8, else .1.1, as decoded text."""
-        by_role = {entry.role: entry.ext.value for entry in self.roles}
-        return by_role.get(_ISSUER, by_role.get(_ISSUER_V1))
+        issuers = self.issuers
+        return issuers.get(_ISSUER, issuers.get(_ISSUER_V1))
 
-    def sans(self) -> tuple[SubjectAltName, ...] | None:
-        """The SAN names when the SAN extension was remembered with them."""
-        for entry in self.roles:
-            if entry.role == _SAN:
-                return entry.sans
+
+def _content(data: bytes, pos: int, tag: int, stop: int) -> int:
+    """Where the content of the TLV at ``pos`` starts, for a TLV with ``tag`` and a length in
+    DER's shortest form of at most two bytes that ends at ``stop``; else -1."""
+    if data[pos] != tag:
+        return -1
+    n = data[pos + 1]
+    if n < 0x80:
+        start = pos + 2
+    elif n == 0x81 and data[pos + 2] >= 0x80:
+        n, start = data[pos + 2], pos + 3
+    elif n == 0x82 and data[pos + 2]:
+        n, start = data[pos + 2] << 8 | data[pos + 3], pos + 4
+    else:
+        return -1
+    return start if start + n == stop else -1
+
+
+def _value(
+    data: bytes, p: int, stop: int, read: int
+) -> tuple[str, tuple[SubjectAltName, ...]] | None:
+    """The value of a known extension whose extnValue starts at ``p``, as the record keeps it
+    (a Fulcio extension's text, else hex), and a SAN's names; None for anything the general
+    reading must read (and say what is wrong with)."""
+    p = _content(data, p, der.OCTET_STRING, stop)
+    if p > 0 and read == _UTF8:
+        p = _content(data, p, der.UTF8_STRING, stop)
+    if p < 0:
         return None
-
-
-def walk_extensions(cert_der: bytes, pos: int, end: int) -> _Walk:
-    """Read the Extension TLVs in ``cert_der[pos:end]``; raises only Unexpected."""
-    walk = _Walk()
-    known = _ENTRIES.get
-    seen, see, add, add_role = walk.seen, walk.seen.add, walk.entries.append, walk.roles.append
-    sequence = der.SEQUENCE
+    value = data[p:stop]
     try:
-        while pos < end:  # the hot loop: one remembered extension costs a slice and a lookup
+        if read <= _UTF8:
+            return value.decode(), ()
+        if read == _SAN_NAMES:
+            return value.hex(), read_san_names(value)
+        (check_key_identifier if read == _KEY_ID else check_sct_list)(value)
+    except (UnicodeDecodeError, Unexpected):
+        return None
+    return value.hex(), ()
+
+
+def walk_extensions(cert_der: bytes, pos: int, end: int) -> _Walk:  # noqa: PLR0912, PLR0915
+    """Read the Extension TLVs in ``cert_der[pos:end]``; raises only Unexpected.
+
+    The hot loop of the parse, in one function (a call per extension costs as much as the
+    rest of its reading): one remembered extension costs a slice and a lookup; a Fulcio text
+    in the usual form a few index reads, its decoding and its ``CertExtension``; another known
+    one (new in every certificate) ``_value``; anything else ``_Walk.first_sight``.
+    """
+    walk = _Walk()
+    remembered, known, seen_once = _ENTRIES.get, _KNOWN.get, _SEEN_ONCE
+    add, add_oid = walk.extensions.append, walk.oids.append
+    new_ext = CertExtension
+    try:
+        while pos < end:
+            if cert_der[pos] != 0x30:  # SEQUENCE
+                raise Unexpected
             n = cert_der[pos + 1]
             if n < 0x80:
-                stop = pos + 2 + n
+                p = pos + 2
             elif n == 0x81:
-                stop = pos + 3 + cert_der[pos + 2]
+                n, p = cert_der[pos + 2], pos + 3
             elif n == 0x82:
-                stop = pos + 4 + (cert_der[pos + 2] << 8 | cert_der[pos + 3])
+                n, p = cert_der[pos + 2] << 8 | cert_der[pos + 3], pos + 4
             else:
                 raise Unexpected
-            if cert_der[pos] != sequence:
-                raise Unexpected
+            stop = p + n
             tlv = cert_der[pos:stop]
             pos = stop
-            entry = known(tlv)
-            if entry is None:
-                if not walk.first_sight(tlv):
-                    return walk
+            entry = remembered(tlv)
+            if entry is not None:
+                add(entry[1])
+                add_oid(entry[0])
+                if entry[2]:
+                    walk.take(entry)
                 continue
-            oid = entry.oid
-            if oid in seen:
-                walk.duplicate = oid
-                return walk
-            see(oid)
-            add(entry)
-            if entry.role:
-                add_role(entry)
+            q = p + 2 + cert_der[p + 1]
+            kind = known(cert_der[p:q])
+            if kind is None:
+                walk.first_sight(tlv)
+                continue
+            oid, name, read, remember, role = kind
+            critical = cert_der[q] == 0x01  # BOOLEAN: DER leaves only TRUE
+            if critical:
+                if cert_der[q + 1] != 1 or cert_der[q + 2] != 0xFF:
+                    raise Unexpected
+                q += 3
+            # the usual form: a short extnValue holding the text (from .1.8 on, in a short
+            # UTF8String), up to the end of the extension; any other, _value reads
+            m = cert_der[q + 1]
+            if (
+                read == _UTF8
+                and m < 0x80
+                and q + 2 + m == stop
+                and cert_der[q + 3] + 2 == m
+                and cert_der[q] == 0x04
+                and cert_der[q + 2] == 0x0C
+            ):
+                names: tuple[SubjectAltName, ...] = ()
+                try:
+                    text = cert_der[q + 4 : stop].decode()
+                except UnicodeDecodeError:
+                    walk.first_sight(tlv)  # which says so, in the general reading's words
+                    continue
+            else:
+                value = _value(cert_der, q, stop, read)
+                if value is None:
+                    walk.first_sight(tlv)
+                    continue
+                text, names = value
+            ext = new_ext(oid, name, text, critical)
+            add(ext)
+            add_oid(oid)
+            if role:
+                walk.take((oid, ext, role, names))
+            if remember and n <= _CACHED_TLV_MAX:
+                # remembered the second time it comes (see _SEEN_ONCE)
+                h = hash(tlv)  # kept by the bytes object since its lookup
+                if h in seen_once:
+                    _remember(_ENTRIES, tlv, (oid, ext, role, names))
+                elif len(seen_once) < _SEEN_ONCE_SIZE:
+                    seen_once.add(h)
+                else:
+                    seen_once.clear()
     except IndexError:
         raise Unexpected from None
     if pos != end:
         raise Unexpected
+    walk.finish()
     return walk
-
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    n = len(content)
-    if n < 0x80:
-        return bytes((tag, n)) + content
-    size = (n.bit_length() + 7) // 8
-    return bytes((tag, 0x80 | size)) + n.to_bytes(size, "big") + content
-
-
-_ECDSA_SHA256 = _tlv(der.SEQUENCE, bytes.fromhex("06082a8648ce3d040302"))
-# a v3 TBSCertificate up to its extensions: serial 1, empty names, an Ed25519 key (never read)
-_PROBE_HEAD = (
-    bytes.fromhex("a003020102020101")
-    + _ECDSA_SHA256
-    + _tlv(der.SEQUENCE, b"")
-    + _tlv(der.SEQUENCE, _tlv(0x17, b"700101000000Z") * 2)
-    + _tlv(der.SEQUENCE, b"")
-    + bytes.fromhex("302a300506032b6570032100")
-    + bytes(32)
-)
-_PROBE_TAIL = _ECDSA_SHA256 + b"\x03\x01\x00"
-
-
-def _read_by_cryptography(tlvs: list[bytes]) -> x509.Extensions:
-    """cryptography's parse of these Extension TLVs, in a certificate that holds only them: the
-    same checks, errors and objects as in the certificate they come from."""
-    tbs = _tlv(der.SEQUENCE, _PROBE_HEAD + _tlv(0xA3, _tlv(der.SEQUENCE, b"".join(tlvs))))
-    return x509.load_der_x509_certificate(_tlv(der.SEQUENCE, tbs + _PROBE_TAIL)).extensions
-
-
-_EXT_OF = attrgetter("ext")
 
 
 class _Settled(NamedTuple):
@@ -314,39 +374,47 @@ def settle_extensions(walk: _Walk, caught: list[warnings.WarningMessage]) -> _Se
     duplicate, then its own parse errors, then a Fulcio value that cannot be read."""
     if walk.duplicate is not None:
         raise MalformedInputError(f"certificate: duplicate extension {walk.duplicate}")
-    entries, pending, failed = walk.entries, walk.pending, walk.failed
-    checked = _read_by_cryptography([p[1] for p in pending]) if pending else ()
+    extensions, pending, failed = walk.extensions, walk.pending, walk.failed
+    checked = read_by_cryptography([p[1] for p in pending]) if pending else ()
     san = None
     for (index, tlv, oid, critical), ext in zip(pending, checked, strict=True):
         if failed is not None and failed[0] < index:
             raise failed[1]
         value = ext.value
-        entry = _Entry(oid, CertExtension(oid, None, extnvalue(value).hex(), critical))
-        entries[index] = entry
+        entry: _Entry = (
+            oid,
+            CertExtension(oid, None, extnvalue(value).hex(), critical),
+            0,
+            (),
+        )
+        extensions[index] = entry[1]
         if isinstance(value, x509.SubjectAlternativeName):
             san = (tlv, value, entry)  # remembered once its names are read
-        elif not caught and len(tlv) <= _CACHED_TLV_MAX:
+        elif not caught and len(tlv) <= _CACHED_TLV_MAX and oid not in _FRESH_EACH_TIME:
             _remember(_ENTRIES, tlv, entry)
     if failed is not None:
         raise failed[1]
-    if None in entries:  # never, once settled; kept safe all the same
-        return _Settled(tuple([e.ext for e in entries if e is not None]), san)
-    return _Settled(tuple(map(_EXT_OF, entries)), san)
+    # every None was pending (now read) or failed (raised)
+    return _Settled(tuple([e for e in extensions if e is not None]), san)
 
 
 def san_names(
     walk: _Walk, settled: _Settled, caught: list[warnings.WarningMessage]
 ) -> tuple[SubjectAltName, ...]:
-    remembered = walk.sans()
-    if remembered is not None:
-        return remembered
+    if walk.sans is not None:
+        return walk.sans
     if settled.san is None:
         return ()
-    tlv, value, entry = settled.san
+    tlv, value, (oid, ext, _, _) = settled.san
     sans = tuple(san_name(name) for name in value)
     if not caught and len(tlv) <= _CACHED_TLV_MAX:
-        _remember(_ENTRIES, tlv, entry._replace(role=_SAN, sans=sans))
+        _remember(_ENTRIES, tlv, (oid, ext, _SAN, sans))
     return sans
+
+
+def remembered_name(name_der: bytes) -> str | None:
+    """The RFC 4514 string of a Name read before, by its DER."""
+    return _NAMES.get(name_der)
 
 
 def name_text(

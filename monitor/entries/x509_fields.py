@@ -72,7 +72,7 @@ ISSUER_OID = FULCIO_EXTENSION_OIDS["issuer"]
 ISSUER_V1_OID = FULCIO_EXTENSION_OIDS["issuer-v1"]
 
 # .1.1-.1.6 predate Fulcio's switch to DER: their extnValue content is the bare string
-_RAW_STRING_OIDS = frozenset(f"{_FULCIO_ARC}.{n}" for n in range(1, 7))
+RAW_STRING_OIDS = frozenset(f"{_FULCIO_ARC}.{n}" for n in range(1, 7))
 
 CONTEXT_0 = 0xA0  # [0] EXPLICIT, constructed
 
@@ -119,7 +119,7 @@ def _ext_label(oid: str) -> str:
 
 def decode_fulcio(oid: str, raw: bytes) -> str | None:
     """The text of a Fulcio extension; None when a DER one is not a DER UTF8String."""
-    if oid not in _RAW_STRING_OIDS:
+    if oid not in RAW_STRING_OIDS:
         if len(raw) >= 2 and raw[0] == der.UTF8_STRING and raw[1] < 0x80 and raw[1] + 2 == len(raw):
             raw = raw[2:]  # the usual short UTF8String: what the strict reader would return
         else:
@@ -267,7 +267,7 @@ _PLAIN_CURVES = (
 )
 
 
-def _plain_ec_signer(spki: bytes) -> KeySigner | None:
+def plain_ec_signer(spki: bytes) -> KeySigner | None:
     """The signer of a P-256 / P-384 key with an uncompressed point, read from its bytes: what
     cryptography checks of such a key is that each coordinate is below p and the point on the
     curve (the cofactor of both is 1), so this checks the same. None for any other key, and for
@@ -285,7 +285,7 @@ def _plain_ec_signer(spki: bytes) -> KeySigner | None:
 def key_signer(cert: x509.Certificate, spki: bytes | None = None) -> KeySigner:
     """``spki``, where given, is the certificate's own SubjectPublicKeyInfo."""
     if spki is not None:
-        signer = _plain_ec_signer(spki)
+        signer = plain_ec_signer(spki)
         if signer is not None:
             return signer  # cryptography's key object costs more than all the rest of this
     key = cert.public_key()
