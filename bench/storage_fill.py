@@ -309,8 +309,6 @@ class Filler:
             for _, create in indexes:
                 await conn.execute(text(create))
         async with conn.begin():
-            if self.store.dialect == "sqlite":  # as PRAGMA optimize samples (the store runs it)
-                await conn.exec_driver_sql("PRAGMA analysis_limit = 1000")
             await conn.execute(text("ANALYZE"))
         if self.store.dialect == "sqlite":  # the WAL the fill wrote goes into the database
             await _outside(conn, "PRAGMA wal_checkpoint(TRUNCATE)")

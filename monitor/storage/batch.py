@@ -15,6 +15,7 @@ from monitor.core.errors import StorageError
 from monitor.core.findings import Finding
 from monitor.entries.record import CertificateSigner, KeySigner, MalformedEntry, SigningRecord
 from monitor.entries.serialize import result_json
+from monitor.storage import partitions
 from monitor.storage.backfills import BackfillsMixin, check_span
 from monitor.storage.base import (
     ENTRIES,
@@ -244,6 +245,8 @@ class BatchMixin(LogsMixin, BackfillsMixin, LeasesMixin):
                 for log in {x.log for x in batch.index_rows}
             }
             index_values = [x.row(ids[x.log]) for x in batch.index_rows]
+            if self._dialect == "postgresql":
+                await partitions.ensure(conn, ((ids[x.log], x.index) for x in batch.index_rows))
             identity_values: list[JSON] = [
                 {"log": r.log, "idx": r.index, "field": f, "value": v}
                 for r in batch.records
