@@ -36,8 +36,9 @@ from monitor.entries.record import (
     Subject,
     SubjectAltName,
 )
-from monitor.storage import IndexRow, Store
+from monitor.storage import IndexRow, Store, partitions
 from monitor.storage.base import INDEX_LOGS
+from monitor.storage.batch import INDEX_COLUMNS
 from monitor.storage.models import value_hash
 from monitor.storage.store import ENTRIES, IDENTITIES, identities
 from monitor.storage.store import Store as _Store
@@ -54,18 +55,6 @@ ISSUERS = [
 ]
 _CUMULATIVE = list(itertools.accumulate(p for _, p in ISSUERS))
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
-INDEX_COLUMNS = (
-    "log_id",
-    "idx",
-    "time",
-    "kind",
-    "san",
-    "issuer",
-    "key_fingerprint",
-    "digest",
-    "key_hash",
-    "digest_hash",
-)
 TABLES = ("entries", "entry_identities", "index_all")
 SAMPLE_EVERY = 31
 
@@ -185,8 +174,7 @@ def _hashed(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def record_tuple(r: SigningRecord) -> tuple[Any, ...]:
-    row = IndexRow.from_record(r, r.integrated_time or 0).row(LOG_ID)
-    return tuple(row[c] for c in INDEX_COLUMNS)
+    return IndexRow.from_record(r, r.integrated_time or 0).values(LOG_ID)
 
 
 # ------------------------------------------------------------------------------ filling
@@ -285,6 +273,10 @@ class Filler:
     ) -> None:
         async with conn.begin():
             if self.store.dialect == "postgresql":
+                # the partitions of the chunk's first and last index (a chunk is far
+                # smaller than a partition's range)
+                ends = [(LOG_ID, idx_rows[0][1]), (LOG_ID, idx_rows[-1][1])]
+                await partitions.ensure(conn, ends)
                 if entries:
                     await _copy(conn, "entries", *_pg_tuples(entries))
                     await _copy(conn, "entry_identities", *_pg_tuples(idents))
