@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import secrets
@@ -261,7 +262,12 @@ async def _admin(server: str, sql: str) -> None:
 async def measure(
     store: Store, filler: Filler, args: argparse.Namespace, engine: str
 ) -> dict[str, Any]:
-    """Every figure at the size the database has now."""
+    """Every figure at the size the database has now, in a process whose collector is set
+    as the daemon's (``monitor.cli.daemon``: what lives on is frozen, the young generation
+    collected every 50,000 allocations), where the daemon's API answers history queries."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     result: dict[str, Any] = {"entries": filler.index_rows, "matched": filler.matched}
     result["sizes"] = await sizes(store, filler.matched, filler.index_rows)
     print(f"{engine}: sizes {result['sizes']}")
