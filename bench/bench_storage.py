@@ -1,8 +1,14 @@
-"""Storage benchmark: fill a database with N stored entries (default 1,000,000, bulk
-inserts), then time every history query shape (p50, p99), the insert path of the daemon
-(``Store.store_batch``), and the bytes each stored entry and each index_all row cost.
+"""Storage benchmark: fill a database with N entries of the log (default 1,000,000; every
+one in ``index_all``, a share of them matched and stored whole), then time every history
+query shape (p50, p99), the insert path of the daemon (``Store.store_batch``), and the bytes
+each stored entry and each index_all row cost.
 
-Run: .venv/bin/python -m bench.bench_storage [--entries N] [--engines sqlite,postgresql]
+``--sizes 100000,1000000,10000000`` measures at each size in one run, growing the same
+database from one to the next, so that the ratio of a rate at 10M to the rate at 100k comes
+from one run.
+
+Run: .venv/bin/python -m bench.bench_storage [--entries N | --sizes N,M,...]
+[--matched-share 0.05] [--engines sqlite,postgresql]
 PostgreSQL: a server on 127.0.0.1:5432 (trust auth, user postgres, or --pg URL); the
 benchmark creates its own database and drops it at the end.
 """
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import secrets
@@ -20,199 +27,32 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, text
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.storage_fill import LOG, T_START, Filler, make_record, make_world
 from monitor.core.findings import Finding, FindingKind, Severity, dedup_key
-from monitor.entries.record import (
-    CertExtension,
-    CertificateSigner,
-    Digest,
-    KeySigner,
-    SanType,
-    SigningRecord,
-    Subject,
-    SubjectAltName,
-)
+from monitor.entries.record import CertificateSigner, Digest, KeySigner, SigningRecord
 from monitor.storage import Batch, HistoryQuery, IndexRow, OutboxSpec, Store
-from monitor.storage.base import INDEX_LOGS
-from monitor.storage.store import ENTRIES, IDENTITIES, INDEX_ALL, identities
-from monitor.storage.store import Store as _Store
 
 PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-LOG = "rekor.sigstore.dev"
-T_START = 1_760_000_000
-SECONDS_PER_ENTRY = 0.05  # about 20 entries a second, like the public log
-ISSUERS = [
-    ("https://token.actions.githubusercontent.com", 0.75),
-    ("https://accounts.google.com", 0.10),
-    ("https://gitlab.com", 0.05),
-    ("https://oauth2.sigstore.dev/auth", 0.10),
-]
-EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def _hex(rng: random.Random, n: int = 32) -> str:
-    return rng.randbytes(n).hex()
-
-
-@dataclass
-class World:
-    """A deterministic population of repositories, identities, keys and images."""
-
-    orgs: list[str]
-    repos: list[str]
-    keys: list[str]
-    images: list[str]
-    emails: list[str]
-
-
-def make_world(rng: random.Random) -> World:
-    orgs = [f"org{i:04d}" for i in range(1000)]
-    repos = [f"https://github.com/{rng.choice(orgs)}/repo{i:05d}" for i in range(20_000)]
-    keys = ["sha256:" + _hex(rng) for _ in range(20_000)]
-    images = [f"ghcr.io/{rng.choice(orgs)}/image{i:05d}" for i in range(5_000)]
-    emails = [f"user{i:06d}@example{i % 97}.com" for i in range(50_000)]
-    return World(orgs, repos, keys, images, emails)
-
-
-def make_record(rng: random.Random, w: World, index: int) -> SigningRecord:
-    t = T_START + int(index * SECONDS_PER_ENTRY)
-    digest = Digest("sha256", _hex(rng))
-    body = json.dumps({"kind": "hashedrekord", "n": index, "sig": _hex(rng, 72)}).encode()
-    if rng.random() < 0.10:  # a bare key
-        return SigningRecord(
-            LOG,
-            index,
-            "hashedrekord",
-            "0.0.1",
-            t,
-            signers=(KeySigner("ecdsa", rng.choice(w.keys), 256, "P-256"),),
-            artifact_digests=(digest,),
-            raw_body=body,
-        )
-    issuer = rng.choices([i for i, _ in ISSUERS], [p for _, p in ISSUERS])[0]
-    exts: tuple[CertExtension, ...] = ()
-    if "githubusercontent" in issuer:
-        repo = rng.choice(w.repos)
-        san = f"{repo}/.github/workflows/release.yml@refs/heads/main"
-        exts = (
-            CertExtension("1.3.6.1.4.1.57264.1.8", "issuer-v2", issuer),
-            CertExtension("1.3.6.1.4.1.57264.1.9", "build-signer-uri", san),
-            CertExtension("1.3.6.1.4.1.57264.1.12", "source-repository-uri", repo),
-            CertExtension("1.3.6.1.4.1.57264.1.14", "source-repository-ref", "refs/heads/main"),
-            CertExtension(
-                "1.3.6.1.4.1.57264.1.16", "source-repository-owner-uri", repo.rsplit("/", 1)[0]
-            ),
-            CertExtension("1.3.6.1.4.1.57264.1.11", "runner-environment", "github-hosted"),
-        )
-    else:
-        san = rng.choice(w.emails)
-    key = KeySigner("ecdsa", "sha256:" + _hex(rng), 256, "P-256")
-    cert = CertificateSigner(
-        sans=(SubjectAltName(SanType.URI if "://" in san else SanType.EMAIL, san),),
-        issuer=issuer,
-        extensions=exts,
-        serial=_hex(rng, 20),
-        not_before=EPOCH,
-        not_after=EPOCH + timedelta(minutes=10),
-        issuer_dn="O=sigstore.dev, CN=sigstore-intermediate",
-        subject_dn="",
-        fingerprint="sha256:" + _hex(rng),
-        key=key,
-    )
-    subjects: tuple[Subject, ...] = ()
-    kind = "hashedrekord"
-    if rng.random() < 0.3:
-        kind = "dsse"
-        subjects = (Subject(rng.choice(w.images), (Digest("sha256", _hex(rng)),)),)
-    return SigningRecord(
-        LOG,
-        index,
-        kind,
-        "0.0.1",
-        t,
-        signers=(cert,),
-        artifact_digests=() if subjects else (digest,),
-        payload_hash=digest if subjects else None,
-        subjects=subjects,
-        raw_body=body,
-    )
-
-
-# ------------------------------------------------------------------------------ filling
-
-
-def _rows(records: Sequence[SigningRecord], at: datetime) -> tuple[list[Any], list[Any], list[Any]]:
-    entries = [_Store._entry_values(r, at) for r in records]
-    idents = [
-        {"log": r.log, "idx": r.index, "field": f, "value": v}
-        for r in records
-        for f, v in identities(r)
-    ]
-    index = [IndexRow.from_record(r, r.integrated_time or 0).row(1) for r in records]  # LOG
-    return entries, idents, index
-
-
-async def _copy(conn: AsyncConnection, table: str, rows: list[dict[str, Any]]) -> None:
-    raw = await conn.get_raw_connection()
-    pg: Any = raw.driver_connection
-    cols = list(rows[0])
-    records = [
-        tuple(json.dumps(v) if isinstance(v, dict) else v for v in (r[c] for c in cols))
-        for r in rows
-    ]
-    await pg.copy_records_to_table(table, records=records, columns=cols)
-
-
-async def fill(
-    store: Store, n: int, seed: int, sample: list[SigningRecord], chunk: int = 20_000
-) -> dict[str, float]:
-    """Bulk-load ``n`` matched entries (with identities) and ``n`` index_all rows; keep a
-    random sample of the records in ``sample`` (query targets)."""
-    rng = random.Random(seed)
-    world = make_world(rng)
-    at = datetime.now(UTC)
-    t0 = time.perf_counter()
-    gen = 0.0
-    async with store.engine.connect() as plain:
-        conn = await plain.execution_options(tlog_write=True)
-        async with conn.begin():  # the log's number in index_all (the rows below say 1)
-            await conn.execute(insert(INDEX_LOGS), [{"id": 1, "log": LOG}])
-        for start in range(0, n, chunk):
-            g0 = time.perf_counter()
-            recs = [make_record(rng, world, i) for i in range(start, min(n, start + chunk))]
-            sample += [r for r in recs if r.index % 997 == 0]
-            entries, idents, index = _rows(recs, at)
-            gen += time.perf_counter() - g0
-            async with conn.begin():
-                if store.dialect == "postgresql":
-                    await _copy(conn, "entries", entries)
-                    await _copy(conn, "entry_identities", idents)
-                    await _copy(conn, "index_all", index)
-                else:
-                    await conn.execute(insert(ENTRIES), entries)
-                    await conn.execute(insert(IDENTITIES), idents)
-                    await conn.execute(insert(INDEX_ALL), index)
-            print(f"  filled {min(n, start + chunk):,}", end="\r", flush=True)
-        async with conn.begin():
-            await conn.execute(text("ANALYZE"))
-    total = time.perf_counter() - t0
-    print()
-    return {"fill_seconds": total, "generate_seconds": gen, "rows_per_second": n / (total - gen)}
 
 
 # ------------------------------------------------------------------------------ queries
 
 
 def shapes(
-    rng: random.Random, sample: list[SigningRecord]
+    rng: random.Random, sample: list[SigningRecord], share: float
 ) -> dict[str, Callable[[], HistoryQuery]]:
+    """Query makers by shape; ``share``: the matched share of the log (an index range of
+    matched entries spans 100 / share indexes, a page of about 100 of them)."""
+    span = round(100 / share)
+
     def rec() -> SigningRecord:
         return rng.choice(sample)
 
@@ -246,7 +86,7 @@ def shapes(
 
     def index_range() -> HistoryQuery:
         i = rec().index
-        return HistoryQuery(log=LOG, index_min=i, index_max=i + 99)
+        return HistoryQuery(log=LOG, index_min=i, index_max=i + span - 1)
 
     def san_issuer() -> HistoryQuery:
         c = cert()
@@ -268,7 +108,7 @@ def shapes(
         "fingerprint (certificate)": lambda: HistoryQuery(fingerprint=cert().fingerprint),
         "digest": lambda: HistoryQuery(digest=str(digest())),
         "subject": lambda: HistoryQuery(subject=image()),
-        "log + index range (100)": index_range,
+        "log + index range (100 matched)": index_range,
         "time range (1 minute)": minute,
         "san + issuer": san_issuer,
         "all: san exact": lambda: HistoryQuery(san=cert().sans[0].value, all_entries=True),
@@ -284,11 +124,11 @@ def _pct(values: list[float], p: float) -> float:
 
 
 async def time_queries(
-    store: Store, sample: list[SigningRecord], seed: int, rounds: int
+    store: Store, sample: list[SigningRecord], seed: int, rounds: int, share: float
 ) -> dict[str, dict[str, float]]:
     rng = random.Random(seed)
     out: dict[str, dict[str, float]] = {}
-    for name, make in shapes(rng, sample).items():
+    for name, make in shapes(rng, sample, share).items():
         times: list[float] = []
         rows: list[int] = []
         for k in range(rounds + 5):
@@ -375,14 +215,16 @@ async def time_batches(
 # ------------------------------------------------------------------------------ sizes
 
 
-async def sizes(store: Store, n: int) -> dict[str, float]:
+async def sizes(store: Store, matched: int, index_rows: int) -> dict[str, float]:
     async with store.engine.connect() as conn:
         if store.dialect == "postgresql":
+            # a partitioned table's own size is 0: its partitions hold the rows
             q = (
-                "SELECT relname, pg_total_relation_size(oid) FROM pg_class "
-                "WHERE relname IN ('entries', 'entry_identities', 'index_all')"
+                "SELECT t, COALESCE((SELECT SUM(pg_total_relation_size(relid)) "
+                "FROM pg_partition_tree(t::regclass)), pg_total_relation_size(t::regclass)) "
+                "FROM unnest(ARRAY['entries', 'entry_identities', 'index_all']) AS t"
             )
-            per = {r[0]: int(r[1]) for r in (await conn.execute(text(q))).all()}
+            per = {r[0]: int(r[1] or 0) for r in (await conn.execute(text(q))).all()}
         else:
             q = (
                 "SELECT tbl_name, name FROM sqlite_master WHERE tbl_name IN "
@@ -397,10 +239,11 @@ async def sizes(store: Store, n: int) -> dict[str, float]:
                     owner = name.removeprefix("sqlite_autoindex_").rsplit("_", 1)[0]
                 if owner in ("entries", "entry_identities", "index_all"):
                     per[owner] = per.get(owner, 0) + int(size)
+    m = max(matched, 1)
     return {
-        "stored_entry_bytes": (per.get("entries", 0) + per.get("entry_identities", 0)) / n,
-        "of_which_identities_bytes": per.get("entry_identities", 0) / n,
-        "index_all_row_bytes": per.get("index_all", 0) / n,
+        "stored_entry_bytes": (per.get("entries", 0) + per.get("entry_identities", 0)) / m,
+        "of_which_identities_bytes": per.get("entry_identities", 0) / m,
+        "index_all_row_bytes": per.get("index_all", 0) / max(index_rows, 1),
     }
 
 
@@ -416,6 +259,33 @@ async def _admin(server: str, sql: str) -> None:
         await eng.dispose()
 
 
+async def measure(
+    store: Store, filler: Filler, args: argparse.Namespace, engine: str
+) -> dict[str, Any]:
+    """Every figure at the size the database has now, in a process whose collector is set
+    as the daemon's (``monitor.cli.daemon``: what lives on is frozen, the young generation
+    collected every 50,000 allocations), where the daemon's API answers history queries."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+    result: dict[str, Any] = {"entries": filler.index_rows, "matched": filler.matched}
+    result["sizes"] = await sizes(store, filler.matched, filler.index_rows)
+    print(f"{engine}: sizes {result['sizes']}")
+    print(f"{engine}: queries ({args.rounds} each)")
+    result["queries"] = await time_queries(
+        store, filler.sample, args.seed, args.rounds, args.matched_share
+    )
+    print(f"{engine}: insert path")
+    start = filler.next_index
+    result["insert"] = await time_batches(
+        store, start, args.batches, args.batch_size, args.seed + filler.index_rows
+    )
+    stored = args.batches * args.batch_size
+    filler.took(stored, 2 * stored, start + 2 * stored)
+    print(f"{engine}: {result['insert']}")
+    return result
+
+
 async def bench_engine(engine: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     dbname = f"tlog_bench_{secrets.token_hex(4)}"
     if engine == "sqlite":
@@ -423,34 +293,56 @@ async def bench_engine(engine: str, args: argparse.Namespace, tmp: Path) -> dict
     else:
         await _admin(args.pg, f'CREATE DATABASE "{dbname}"')
         url = args.pg.rsplit("/", 1)[0] + f"/{dbname}"
+    steps: list[dict[str, Any]] = []
     try:
         store = await Store.open(url)
         try:
             await store.register_log(LOG, "v1", "https://rekor.sigstore.dev")
-            print(f"{engine}: filling {args.entries:,} entries")
-            result: dict[str, Any] = {"entries": args.entries}
-            sample: list[SigningRecord] = []
-            result["fill"] = await fill(store, args.entries, args.seed, sample)
-            result["sizes"] = await sizes(store, args.entries)
-            print(f"{engine}: sizes {result['sizes']}")
-            print(f"{engine}: queries ({args.rounds} each)")
-            result["queries"] = await time_queries(store, sample, args.seed, args.rounds)
-            print(f"{engine}: insert path")
-            result["insert"] = await time_batches(
-                store, args.entries + 1_000_000, args.batches, args.batch_size, args.seed + 1
-            )
-            print(f"{engine}: {result['insert']}")
+            filler = Filler(store, args.matched_share, args.seed)
+            for size in args.sizes:
+                print(f"{engine}: filling to {size:,} entries ({args.matched_share:.0%} matched)")
+                fill = await filler.grow(size)
+                print(f"{engine}: {fill}")
+                step = await measure(store, filler, args, engine)
+                step["fill"] = fill
+                steps.append(step)
         finally:
             await store.close()
     finally:
         if engine == "postgresql":
             await _admin(args.pg, f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+    result = dict(steps[-1])
+    if len(steps) > 1:
+        result["steps"] = steps
+        result["growth"] = growth(steps)
     return result
+
+
+def growth(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure at the largest size against the smallest: insert rates as a share of
+    the first (1.0: no loss), query p99s in ms at both."""
+    first, last = steps[0], steps[-1]
+    out: dict[str, Any] = {"from": first["entries"], "to": last["entries"]}
+    for k in ("matched_entries_per_second", "index_all_rows_per_second"):
+        out[k] = last["insert"][k] / first["insert"][k]
+    out["p99_ms"] = {
+        q: (first["queries"][q]["p99_ms"], last["queries"][q]["p99_ms"]) for q in last["queries"]
+    }
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--entries", type=int, default=1_000_000)
+    p.add_argument("--entries", type=int, default=1_000_000, help="entries of the log")
+    p.add_argument(
+        "--sizes", help="measure at each of these sizes (comma-separated), growing one database"
+    )
+    p.add_argument(
+        "--matched-share",
+        type=float,
+        default=0.05,
+        help="share of the log's entries that matched a watch and are stored whole",
+    )
     p.add_argument("--engines", default="sqlite,postgresql")
     p.add_argument("--rounds", type=int, default=200, help="queries per shape")
     p.add_argument("--batches", type=int, default=20, help="store_batch calls to time")
@@ -460,6 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     p.add_argument("--tmp", type=Path, help="where the SQLite file goes (default: a temp dir)")
     args = p.parse_args(argv)
+    args.sizes = sorted(int(x) for x in args.sizes.split(",")) if args.sizes else [args.entries]
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(dir=args.tmp) as d:
         for engine in args.engines.split(","):

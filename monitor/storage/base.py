@@ -141,18 +141,25 @@ class StoreBase:
         return len(result.all())
 
     async def _insert_stored(
-        self, conn: AsyncConnection, table: Table, rows: Sequence[JSON]
+        self,
+        conn: AsyncConnection,
+        table: Table,
+        columns: tuple[str, ...],
+        rows: Sequence[tuple[object, ...]],
     ) -> int:
-        """``_insert_many`` for rows whose values are already as stored (cleaned as the
-        column types would clean them) and are all text, integers or NULL. On SQLite they go
-        in as one statement, the rows as one JSON text that SQLite unpacks itself: the insert
-        runs in C on the driver's thread without taking the GIL back per row (executemany
-        does, and then stalls behind a busy event loop) and without SQLAlchemy's per-row
-        parameter processing."""
-        if self._dialect != "sqlite" or not rows:
-            return await self._insert_many(conn, table, rows)
-        columns = tuple(rows[0])
-        payload = json.dumps([[row[c] for c in columns] for row in rows])
+        """``_insert_many`` for rows (value tuples in ``columns`` order) whose values are
+        already as stored (cleaned as the column types would clean them) and are all text,
+        integers or NULL. On SQLite they go in as one statement, the rows as one JSON text
+        that SQLite unpacks itself: the insert runs in C on the driver's thread without
+        taking the GIL back per row (executemany does, and then stalls behind a busy event
+        loop) and without SQLAlchemy's per-row parameter processing."""
+        if not rows:
+            return 0
+        if self._dialect != "sqlite":
+            return await self._insert_many(
+                conn, table, [dict(zip(columns, row, strict=True)) for row in rows]
+            )
+        payload = json.dumps(rows)
         result = await conn.exec_driver_sql(_json_insert(table.name, columns), (payload,))
         return max(result.rowcount, 0)
 

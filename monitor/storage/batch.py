@@ -15,6 +15,7 @@ from monitor.core.errors import StorageError
 from monitor.core.findings import Finding
 from monitor.entries.record import CertificateSigner, KeySigner, MalformedEntry, SigningRecord
 from monitor.entries.serialize import result_json
+from monitor.storage import partitions
 from monitor.storage.backfills import BackfillsMixin, check_span
 from monitor.storage.base import (
     ENTRIES,
@@ -36,6 +37,20 @@ from monitor.storage.logs_state import CheckpointData, LogsMixin
 from monitor.storage.models import FindingRow, Log, clean_text, index_value, value_hash
 from monitor.tlog.merkle import CompactRangeState
 
+INDEX_COLUMNS = (
+    "log_id",
+    "idx",
+    "time",
+    "kind",
+    "san",
+    "issuer",
+    "key_fingerprint",
+    "digest",
+    "key_hash",
+    "digest_hash",
+)
+IDENTITY_COLUMNS = ("log", "idx", "field", "value")
+
 
 @dataclass(frozen=True, slots=True)
 class IndexRow:
@@ -50,25 +65,29 @@ class IndexRow:
     key_fingerprint: str | None = None
     digest: str | None = None
 
-    def row(self, log_id: int) -> dict[str, object]:
-        """The ``index_all`` table row (``log_id``: the log's number in ``index_all_logs``),
-        its values cleaned as the column types clean them."""
+    def values(self, log_id: int) -> tuple[object, ...]:
+        """The ``index_all`` row's values in ``INDEX_COLUMNS`` order (``log_id``: the log's
+        number in ``index_all_logs``), cleaned as the column types clean them."""
         san, issuer, key, digest = (
             None if v is None else index_value(v)
             for v in (self.san, self.issuer, self.key_fingerprint, self.digest)
         )
-        return {
-            "log_id": log_id,
-            "idx": self.index,
-            "time": self.time,
-            "kind": clean_text(self.kind),
-            "san": san,
-            "issuer": issuer,
-            "key_fingerprint": key,
-            "digest": digest,
-            "key_hash": None if key is None else value_hash(key),
-            "digest_hash": None if digest is None else value_hash(digest),
-        }
+        return (
+            log_id,
+            self.index,
+            self.time,
+            clean_text(self.kind),
+            san,
+            issuer,
+            key,
+            digest,
+            None if key is None else value_hash(key),
+            None if digest is None else value_hash(digest),
+        )
+
+    def row(self, log_id: int) -> dict[str, object]:
+        """The ``index_all`` table row, by column name."""
+        return dict(zip(INDEX_COLUMNS, self.values(log_id), strict=True))
 
     def __reduce__(self) -> tuple[type[IndexRow], tuple[object, ...]]:
         # parse workers send one row per entry: pickled as its values, a row loads about
@@ -260,17 +279,18 @@ class BatchMixin(LogsMixin, BackfillsMixin, LeasesMixin):
                 log: await self._index_log_id(conn, log)
                 for log in {x.log for x in batch.index_rows}
             }
-            index_values = [x.row(ids[x.log]) for x in batch.index_rows]
-            identity_values: list[JSON] = [
-                {"log": r.log, "idx": r.index, "field": f, "value": v}
-                for r in batch.records
-                for f, v in sorted(identities(r))
+            # tuples in column order, not dicts: these are most of a batch's rows
+            index_values = [x.values(ids[x.log]) for x in batch.index_rows]
+            if self._dialect == "postgresql":
+                await partitions.ensure(conn, ((ids[x.log], x.index) for x in batch.index_rows))
+            identity_values = [
+                (r.log, r.index, f, v) for r in batch.records for f, v in sorted(identities(r))
             ]
             if committing is not None:
                 committing()
-            await self._insert_stored(conn, IDENTITIES, identity_values)
+            await self._insert_stored(conn, IDENTITIES, IDENTITY_COLUMNS, identity_values)
             self._step("identities")
-            index_rows = await self._insert_stored(conn, INDEX_ALL, index_values)
+            index_rows = await self._insert_stored(conn, INDEX_ALL, INDEX_COLUMNS, index_values)
             self._step("index_all")
         return BatchResult(entries, findings, outbox, malformed, index_rows)
 

@@ -247,9 +247,13 @@ def index_all_select(q: HistoryQuery, limit: int) -> Select[Any]:
         conds.append(t.c.time >= timestamp(q.since))
     if q.until is not None:
         conds.append(t.c.time < timestamp(q.until))
+    # the log's name is looked up per row found (``log_id + 0``: no index on index_all can
+    # serve that join term), so that no planner drives the query from index_all_logs through
+    # the primary key: that walks every row of the log and sorts what the filters keep
+    # (SQLite, with statistics sampled under analysis_limit: 300 ms on 1M rows)
     return (
         select(INDEX_LOGS.c.log, *(t.c[c] for c in INDEX_ALL_FIELDS))
-        .join_from(t, INDEX_LOGS, INDEX_LOGS.c.id == t.c.log_id)
+        .join_from(t, INDEX_LOGS, INDEX_LOGS.c.id == t.c.log_id + 0)
         .where(*conds)
         .order_by(t.c.log_id, t.c.idx)
         .limit(limit)

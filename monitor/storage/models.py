@@ -333,7 +333,8 @@ class IndexAllRow(Base):
         Index("ix_index_all_key_hash", "key_hash", "log_id", "idx"),
         Index("ix_index_all_digest_hash", "digest_hash", "log_id", "idx"),
         Index("ix_index_all_time", "time"),
-        {"sqlite_with_rowid": False},
+        # PostgreSQL: a partition per log and range of indexes (monitor.storage.partitions)
+        {"sqlite_with_rowid": False, "postgresql_partition_by": "RANGE (log_id, idx)"},
     )
 
     log_id: Mapped[int] = mapped_column(
