@@ -10,6 +10,8 @@ below everything.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -178,3 +180,15 @@ def test_an_import_against_the_layers_is_named(
     module: str, source: str, expected: list[str]
 ) -> None:
     assert violations({module: (source, False)}) == expected
+
+
+def test_the_command_line_loads_sigstore_only_to_verify_images() -> None:
+    """sigstore-python takes about 50 MB in every process that loads it (the monitor and each
+    parse worker, which loads the command line again): only checking images may load it."""
+    code = (
+        "import sys, monitor.cli.main, monitor.daemon.service, monitor.images\n"
+        "assert 'sigstore' not in sys.modules, sorted(m for m in sys.modules if 'sigstore' in m)\n"
+        "from monitor.imagesig import ImageVerifier\n"
+        "assert 'sigstore' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from monitor.core.errors import MalformedInputError
 from monitor.core.imageref import Repository
@@ -15,7 +16,6 @@ from monitor.images.ties import LogTies
 from monitor.imagesig import (
     ArtifactForm,
     ImageArtifact,
-    ImageVerifier,
     Status,
     Verdict,
     artifact_from_layer,
@@ -24,6 +24,9 @@ from monitor.imagesig import (
 from monitor.imagesig.artifacts import MAX_ARTIFACT_BYTES, MEDIA_BUNDLE_V03
 from monitor.registry.client import RegistryClient
 from monitor.registry.media import Descriptor, Manifest
+
+if TYPE_CHECKING:
+    from monitor.imagesig.verify import ImageVerifier  # sigstore: loaded when one is built
 
 # artifacts read per digest and source (referrers, .sig, .att); cosign writes a few
 MAX_ARTIFACTS = 64

@@ -15,7 +15,6 @@ from monitor.core.imageref import Repository
 from monitor.core.metrics import ClientMetrics
 from monitor.images.checker import ImageChecker
 from monitor.images.ties import LogTies, Ours
-from monitor.imagesig import ImageVerifier
 from monitor.trust import TrustRoot, build_trust_root, load_trust_root, read_trusted_root
 
 
@@ -53,6 +52,8 @@ def build_checker(
 ) -> ImageChecker:
     """A checker verifying against the trust root, tying entries to the configured logs."""
     ties = LogTies(image_trust.trust, settings.logs, session, metrics=metrics, ours=ours)
+    from monitor.imagesig.verify import ImageVerifier  # noqa: PLC0415  (sigstore: ~50 MB)
+
     return ImageChecker(ImageVerifier(image_trust.trusted_root_json), ties)
 
 

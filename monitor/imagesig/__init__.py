@@ -5,10 +5,25 @@ registry client fetches, this package decides.
 Above rules: may import core, tlog, trust, entries and rules.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from monitor.imagesig.artifacts import ArtifactForm, ImageArtifact, artifact_from_layer, form_for
 from monitor.imagesig.evidence import InclusionProof, LogEntryRef, inclusion_proof_from_v1
 from monitor.imagesig.judge import Expectation, Judgment, Require
-from monitor.imagesig.verify import ImageVerifier, Role, Status, Verdict
+from monitor.imagesig.verdict import Role, Status, Verdict
+
+if TYPE_CHECKING:
+    from monitor.imagesig.verify import ImageVerifier
+
+
+def __getattr__(name: str) -> Any:
+    # sigstore-python (about 50 MB) is loaded only by a monitor that verifies images
+    if name == "ImageVerifier":
+        from monitor.imagesig.verify import ImageVerifier  # noqa: PLC0415
+
+        return ImageVerifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ArtifactForm",

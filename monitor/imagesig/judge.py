@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from monitor.core.findings import Severity
 from monitor.entries.record import SigningRecord
-from monitor.imagesig.verify import Role, Status, Verdict
+from monitor.imagesig.verdict import Role, Status, Verdict
 from monitor.rules.engine import RuleEngine
 from monitor.rules.spec import RuleSpec, Selector
 

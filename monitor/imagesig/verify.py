@@ -25,7 +25,6 @@ import binascii
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -67,6 +66,7 @@ from monitor.imagesig.evidence import (
     message_bundle,
     ref_of,
 )
+from monitor.imagesig.verdict import Role, Status, Verdict
 from monitor.tlog.merkle import leaf_hash, verify_inclusion
 
 IN_TOTO = "application/vnd.in-toto+json"
@@ -85,44 +85,6 @@ _REFUSALS = (
     UnsupportedAlgorithm,
     InvalidSignature,
 )
-
-
-class Role(StrEnum):
-    SIGNATURE = "signature"
-    ATTESTATION = "attestation"
-
-
-class Status(StrEnum):
-    VALID = "valid"
-    INVALID = "invalid"
-    # the payload, its digest and its signature check out, but the log evidence is only the
-    # log's promise: verify again with the entry's inclusion proof
-    UNPROVEN = "unproven"
-    # neither good nor forged: logged as an entry kind sigstore-python verifies none of (a
-    # Rekor v1 intoto entry, cosign's older .att; a rekord, cosign 1's .sig; a Rekor v2
-    # dsse), signed with a bare key (no certificate), or a bundle without a payload
-    UNSUPPORTED = "unsupported"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One artifact judged. ``role``, ``predicate_type`` and ``signer`` are what the artifact
-    claims when it is not valid (``None`` when it could not even be read)."""
-
-    form: ArtifactForm
-    source: str
-    image_digest: str
-    status: Status
-    reason: str
-    role: Role | None = None
-    predicate_type: str | None = None
-    signer: CertificateSigner | None = None
-    subjects: tuple[Subject, ...] = ()
-    entry: LogEntryRef | None = None
-
-    @property
-    def valid(self) -> bool:
-        return self.status is Status.VALID
 
 
 class _AnyCertificate:
