@@ -1,8 +1,8 @@
 """Parsing and matching on worker processes, so that a backfill uses every core.
 
 The pass's process fetches, proves and stores; parsing and matching (most of an entry's CPU)
-run in ``workers`` processes, each chunk split into one run of consecutive entries per worker
-and the parts put back in log order (``parsing.merged``). What crosses between processes is
+run in ``workers`` processes, each chunk split into runs of consecutive entries (at least one
+per worker) and put back in log order (``parsing.merged``). What crosses between processes is
 kept small and cheap to pickle: the bodies one way; the other way, one ``IndexRow`` (pickled as
 its values) per entry and full records only for the entries that matched a rule.
 
@@ -47,6 +47,9 @@ __all__ = ["IN_PLACE_BELOW", "ParsePool", "worker_count"]
 
 # entries: a chunk smaller than this is parsed in place (a worker's round trip costs ~1 ms)
 IN_PLACE_BELOW = 256
+# entries a worker is sent at once: a chunk (4,096 entries of a few KB) goes in parts, so that
+# its pickled copy is a few MB at a time, and the first part is parsed while the rest are sent
+PART_ENTRIES = 1024
 RETRY_WORKERS_AFTER = 60.0  # seconds in place after workers could not be started
 
 log = logging.getLogger("monitor.daemon")
@@ -193,7 +196,8 @@ class ParsePool:
         futures: list[asyncio.Future[Parsed]] = []
         try:
             # a worker that died since the last chunk breaks the pool: submit raises at once
-            for part in split(chunk, self.workers):
+            parts_of = max(self.workers, -(-len(chunk.entries) // PART_ENTRIES))
+            for part in split(chunk, parts_of):
                 futures.append(loop.run_in_executor(executor, _parse, specs, part))
             parts = await asyncio.gather(*futures)
         except BrokenProcessPool as e:
