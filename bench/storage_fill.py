@@ -38,7 +38,7 @@ from monitor.entries.record import (
 )
 from monitor.storage import IndexRow, Store, partitions
 from monitor.storage.base import INDEX_LOGS
-from monitor.storage.batch import INDEX_COLUMNS
+from monitor.storage.indexrow import INDEX_COLUMNS
 from monitor.storage.models import value_hash
 from monitor.storage.store import ENTRIES, IDENTITIES, identities
 from monitor.storage.store import Store as _Store

@@ -192,3 +192,15 @@ def test_the_command_line_loads_sigstore_only_to_verify_images() -> None:
         "assert 'sigstore' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_parse_worker_loads_only_the_parser_and_the_rules() -> None:
+    """Each parse worker is a process of its own: it must not load the database layer, the
+    HTTP stack or sigstore (together about 100 MB a worker)."""
+    code = (
+        "import sys, monitor.daemon.parseworker\n"
+        "heavy = [m for m in ('sqlalchemy', 'aiohttp', 'sigstore', 'monitor.daemon.catchup')"
+        " if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -98,7 +98,7 @@ def test_workers_give_what_parsing_in_place_gives(tmp_path: Path) -> None:
             small = Chunk(LOG, chunk.entries[:10], True, 5)  # parsed in place: same again
             assert await pool.parse(small, engine, cas) == await parse_chunk(small, engine, cas)
         finally:
-            pool.close()
+            await pool.close()
 
     run(body)
 
@@ -125,7 +125,7 @@ def test_a_pass_stores_the_same_through_workers(tmp_path: Path) -> None:
                 finally:
                     await store.close()
                     if parser is not None:
-                        parser.close()
+                        await parser.close()
                 urls.append(url)
             here, there = [await snapshot(u) for u in urls]
             assert len(here["index_all"]) == 1000
@@ -150,10 +150,8 @@ def test_a_dead_worker_fails_the_pass_moving_nothing_and_the_next_pass_goes_on(
                 got = await one_pass(RekorV2Source(h.v2), ctx, start=0, chunk=300)
                 assert got.cursor == 600
                 await h.admin("append", {"v2": 300})
-                executor = pool._executor  # the test kills its worker
-                assert executor is not None
-                for pid in list(executor._processes):
-                    os.kill(pid, signal.SIGKILL)
+                (worker,) = pool._all  # the test kills its worker
+                os.kill(worker.proc.pid, signal.SIGKILL)
                 with pytest.raises(ParseWorkerError, match="parse worker died"):
                     await one_pass(RekorV2Source(h.v2), ctx, start="resume", chunk=300)
                 state = await store.log_state(LOG)
@@ -163,7 +161,7 @@ def test_a_dead_worker_fails_the_pass_moving_nothing_and_the_next_pass_goes_on(
                 assert (again.entries, again.cursor, again.failure) == (300, 900, None)
             finally:
                 await store.close()
-                pool.close()
+                await pool.close()
 
     run(body)
 
@@ -199,16 +197,18 @@ def test_workers_that_cannot_start_leave_the_chunk_parsed_in_place(
         open_now = len(os.listdir("/proc/self/fd"))
         resource.setrlimit(resource.RLIMIT_NOFILE, (open_now, hard))  # no new descriptor
         try:
-            got = await pool.parse(chunk, engine, ())
+            started = await pool.ready()
         finally:
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         try:
-            assert got == await parse_chunk(chunk, engine, ())
+            assert not started
             assert "parse workers cannot be started" in caplog.text
-            assert pool._executor is None  # nothing half-started is kept
-            assert await pool.parse(chunk, engine, ()) == got  # in place for a while
-            assert pool._executor is None
+            assert not pool._all  # nothing half-started is kept
+            got = await pool.parse(chunk, engine, ())  # in place for a while
+            assert got == await parse_chunk(chunk, engine, ())
+            assert not pool._all
+            assert pool.on_workers == 0
         finally:
-            pool.close()
+            await pool.close()
 
     run(body)

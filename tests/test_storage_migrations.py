@@ -15,8 +15,9 @@ from sqlalchemy import Column, Connection, Index, Integer, MetaData, Table, insp
 from monitor.cli.database import sqlite_file
 from monitor.cli.main import main
 from monitor.storage import engine as engines
-from monitor.storage.batch import Batch, IndexRow
+from monitor.storage.batch import Batch
 from monitor.storage.history_query import HistoryQuery
+from monitor.storage.indexrow import IndexRow
 from monitor.storage.models import metadata
 from monitor.storage.store import Store
 from tests.storage_support import ENGINES, fresh_url, pg_databases_fixture, run

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import text
 
 from monitor.storage import engine as engines
-from monitor.storage.batch import Batch, IndexRow
+from monitor.storage.batch import Batch
 from monitor.storage.history_query import HistoryQuery
+from monitor.storage.indexrow import IndexRow
 from monitor.storage.partitions import CHUNK, partitions
 from monitor.storage.store import Store
 from tests.storage_support import ENGINES, T0, fresh_url, pg_databases_fixture, run

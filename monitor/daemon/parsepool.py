@@ -1,19 +1,18 @@
 """Parsing and matching on worker processes, so that a backfill uses every core.
 
 The pass's process fetches, proves and stores; parsing and matching (most of an entry's CPU)
-run in ``workers`` processes, each chunk split into runs of consecutive entries (at least one
-per worker) and put back in log order (``parsing.merged``). What crosses between processes is
-kept small and cheap to pickle: the bodies one way; the other way, one ``IndexRow`` (pickled as
-its values) per entry and full records only for the entries that matched a rule.
+run in ``workers`` processes (``parseworker``), each chunk split into runs of consecutive
+entries (at least one per worker) and put back in log order (``parsing.merged``). What
+crosses between processes is kept small and cheap to pickle: the bodies one way; the other
+way, one ``IndexRow`` (pickled as its values) per entry and full records only for the entries
+that matched a rule. Several logs' passes share the workers: each run takes an idle one.
 
 Small chunks (a tailer's few new entries) are parsed in place: a round trip to a worker costs
-more than it saves. So are chunks that come while the workers start (a second or two each, to
-import the parser): a pass never waits for them. The workers are started with ``spawn``, never
-``fork``: the daemon has threads (SQLite's, the resolver's) that a forked child would inherit
-half-held.
+more than it saves. So are chunks that come while the workers start (a second or so each, to
+import the parser): a pass never waits for them.
 
-A worker that dies (killed, out of memory) breaks its pool: the chunk's pass fails with
-``ParseWorkerError``, moving nothing, the pool is started afresh and the pass retried. Workers
+A worker that dies (killed, out of memory), or fails, fails the chunk's pass with
+``ParseWorkerError``, moving nothing; every worker is stopped and fresh ones started. Workers
 that cannot be started (the process out of descriptors or memory) never hold the log up: the
 chunks are parsed in place for a minute, then workers are tried again.
 """
@@ -21,24 +20,21 @@ chunks are parsed in place for a minute, then workers are tried again.
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import logging
-import multiprocessing
 import os
+import pickle
+import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-
+import monitor
 from monitor.core.aio import cancel_and_wait
 from monitor.core.errors import ParseWorkerError
-from monitor.daemon.parsing import Chunk, Parsed, merged, parse_all, parse_chunk, split
+from monitor.daemon.parseworker import HEADER, CaSpec, frame
+from monitor.daemon.parsing import Chunk, Parsed, merged, parse_chunk, split
 from monitor.rules.engine import RuleEngine
 from monitor.rules.spec import RuleSpec
 from monitor.trust import CertificateAuthority
@@ -51,56 +47,11 @@ IN_PLACE_BELOW = 256
 # its pickled copy is a few MB at a time, and the first part is parsed while the rest are sent
 PART_ENTRIES = 1024
 RETRY_WORKERS_AFTER = 60.0  # seconds in place after workers could not be started
+STOP_SECONDS = 5.0  # a worker told to stop (its stdin closed) is killed after this
+# the directory that holds the ``monitor`` package, for the workers' imports
+_PACKAGE_ROOT = str(Path(monitor.__file__).resolve().parent.parent)
 
 log = logging.getLogger("monitor.daemon")
-
-
-@dataclass(frozen=True)
-class _CaSpec:
-    """A Fulcio CA as a worker receives it (certificates do not pickle): DER and validity."""
-
-    uri: str
-    chain: tuple[bytes, ...]
-    valid_from: datetime | None
-    valid_until: datetime | None
-
-    @classmethod
-    def of(cls, ca: CertificateAuthority) -> _CaSpec:
-        chain = tuple(c.public_bytes(Encoding.DER) for c in ca.chain)
-        return cls(ca.uri, chain, ca.valid_from, ca.valid_until)
-
-    def ca(self) -> CertificateAuthority:
-        chain = tuple(x509.load_der_x509_certificate(der) for der in self.chain)
-        return CertificateAuthority(self.uri, chain, self.valid_from, self.valid_until)
-
-
-# -- in the worker --------------------------------------------------------------------------
-
-_engine: RuleEngine | None = None
-
-
-def _start(rules: tuple[RuleSpec, ...]) -> None:
-    global _engine  # noqa: PLW0603  (the worker's one engine, compiled once at its start)
-    _engine = RuleEngine.compile(rules)
-
-
-@functools.lru_cache(maxsize=4)
-def _cas(specs: tuple[_CaSpec, ...]) -> tuple[CertificateAuthority, ...]:
-    # the trust root rarely changes: its CAs are rebuilt once per version, not per chunk
-    return tuple(s.ca() for s in specs)
-
-
-def _ready() -> None:
-    """Nothing: done once the worker has started (imported the parser, compiled the rules)."""
-
-
-def _parse(specs: tuple[_CaSpec, ...], chunk: Chunk) -> Parsed:
-    if _engine is None:
-        raise RuntimeError("parse worker used before its start")
-    return parse_all(chunk, _engine, _cas(specs))
-
-
-# -- in the pass's process ------------------------------------------------------------------
 
 
 def worker_count(setting: int | Literal["auto"]) -> int:
@@ -112,6 +63,65 @@ def worker_count(setting: int | Literal["auto"]) -> int:
     return max(0, (cores or 1) - 1)
 
 
+class _Worker:
+    """One worker process and its pipes; one message in flight at a time."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, rules: tuple[RuleSpec, ...]) -> _Worker:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "monitor.daemon.parseworker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        worker = cls(proc)
+        try:
+            reply = await worker.call(rules)
+            if reply != ("ready", None):
+                raise ParseWorkerError(f"a parse worker started with {reply!r}")
+        except BaseException:
+            worker.kill()
+            raise
+        return worker
+
+    async def call(self, message: object) -> Any:
+        """Send ``message``; the worker's answer."""
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        if stdin is None or stdout is None:
+            raise ParseWorkerError("a parse worker has no pipes")
+        try:
+            stdin.write(frame(message))
+            await stdin.drain()
+            size = int.from_bytes(await stdout.readexactly(HEADER), "big")
+            data = await stdout.readexactly(size)
+        except (asyncio.IncompleteReadError, ConnectionError) as e:
+            raise ParseWorkerError(
+                f"a parse worker died (exit status {self.proc.returncode})"
+            ) from e
+        return pickle.loads(data)  # noqa: S301  (our own worker's answer, over its own pipe)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+
+    async def stop(self) -> None:
+        """Close its stdin (it ends there), killed if it has not after ``STOP_SECONDS``."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), STOP_SECONDS)
+        except TimeoutError:
+            self.kill()
+            await self.proc.wait()
+
+
 class ParsePool:
     """``parse`` a chunk on ``workers`` processes (in place when ``workers`` is 0, the chunk is
     small, or the workers are still starting). ``close`` stops the workers."""
@@ -121,64 +131,67 @@ class ParsePool:
             raise ValueError(f"parse workers must be 0 or more, not {workers}")
         self.workers = workers
         self._rules = rules
-        self._executor: ProcessPoolExecutor | None = None
-        self._warmups: list[Future[None]] = []  # one per worker: done once it is ready
-        self._specs: tuple[tuple[CertificateAuthority, ...], tuple[_CaSpec, ...]] | None = None
+        self._starting: asyncio.Task[list[_Worker]] | None = None
+        self._idle: asyncio.Queue[_Worker] | None = None  # once every worker is ready
+        self._all: list[_Worker] = []
+        self._specs: tuple[tuple[CertificateAuthority, ...], tuple[CaSpec, ...]] | None = None
         self._in_place_until = 0.0  # monotonic: workers could not be started; until then
         self.on_workers = 0  # chunks parsed on the workers so far
 
     def start(self) -> None:
-        """Start the workers, without waiting for them (a worker takes a second or two to
-        import the parser): until every one is ready, chunks are parsed in place."""
-        if self.workers == 0 or self._executor is not None:
+        """Start the workers, without waiting for them: until every one is ready, chunks are
+        parsed in place. Call from the event loop."""
+        if self.workers == 0 or self._starting is not None:
             return
         if time.monotonic() < self._in_place_until:
             return
-        try:
-            self._executor = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start,
-                initargs=(self._rules,),
-            )
-            # each submission starts one more process while none is idle
-            self._warmups = [self._executor.submit(_ready) for _ in range(self.workers)]
-        except OSError as e:
-            # no worker could be started (descriptors, memory or processes ran out): the log
-            # is not held up for it; chunks are parsed here, and workers tried again later
-            self._discard()
+        self._starting = asyncio.ensure_future(self._start_all())
+
+    async def _start_all(self) -> list[_Worker]:
+        started = await asyncio.gather(
+            *(_Worker.start(self._rules) for _ in range(self.workers)), return_exceptions=True
+        )
+        workers = [w for w in started if isinstance(w, _Worker)]
+        failed = next((e for e in started if isinstance(e, BaseException)), None)
+        if failed is not None:
+            for w in workers:
+                w.kill()
+            raise failed
+        return workers
+
+    def _ready(self) -> asyncio.Queue[_Worker] | None:
+        """The idle workers once every one is ready; None while they start. Workers that
+        could not start leave chunks parsed in place for ``RETRY_WORKERS_AFTER``."""
+        starting = self._starting
+        if self._idle is not None or starting is None or not starting.done():
+            return self._idle
+        failed = None if starting.cancelled() else starting.exception()
+        if failed is not None or starting.cancelled():
+            self._starting = None
             self._in_place_until = time.monotonic() + RETRY_WORKERS_AFTER
             log.warning(
                 "parse workers cannot be started, parsing in place for %.0f s: %s",
                 RETRY_WORKERS_AFTER,
-                e,
+                failed,
             )
-
-    def _ready(self) -> ProcessPoolExecutor | None:
-        """The executor once every worker is ready; None while they start. A worker that died
-        before it was ready is a failure to start: in place for a while."""
-        executor = self._executor
-        if executor is None or not all(w.done() for w in self._warmups):
             return None
-        if any(w.exception() is not None for w in self._warmups):
-            failed = next(w.exception() for w in self._warmups if w.exception() is not None)
-            self._discard()
-            self._in_place_until = time.monotonic() + RETRY_WORKERS_AFTER
-            log.warning("parse workers failed to start, parsing in place: %s", failed)
-            return None
-        return executor
+        self._all = starting.result()
+        self._idle = asyncio.Queue()
+        for w in self._all:
+            self._idle.put_nowait(w)
+        return self._idle
 
     async def ready(self) -> bool:
         """Start the workers and wait until they are ready (or could not start)."""
         self.start()
-        if self._warmups:
-            await asyncio.wait([asyncio.wrap_future(w) for w in self._warmups])
+        if self._starting is not None:
+            await asyncio.wait([self._starting])
         return self._ready() is not None
 
-    def _ca_specs(self, cas: Sequence[CertificateAuthority]) -> tuple[_CaSpec, ...]:
+    def _ca_specs(self, cas: Sequence[CertificateAuthority]) -> tuple[CaSpec, ...]:
         key = tuple(cas)
         if self._specs is None or self._specs[0] != key:
-            self._specs = (key, tuple(_CaSpec.of(ca) for ca in key))
+            self._specs = (key, tuple(CaSpec.of(ca) for ca in key))
         return self._specs[1]
 
     async def parse(
@@ -188,32 +201,53 @@ class ParsePool:
         if self.workers == 0 or len(chunk.entries) < IN_PLACE_BELOW:
             return await parse_chunk(chunk, engine, cas)
         self.start()
-        executor = self._ready()
-        if executor is None:
+        idle = self._ready()
+        if idle is None:
             return await parse_chunk(chunk, engine, cas)
         specs = self._ca_specs(cas)
-        loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[Parsed]] = []
+        parts = max(self.workers, -(-len(chunk.entries) // PART_ENTRIES))
+        runs = [asyncio.ensure_future(self._run(idle, specs, p)) for p in split(chunk, parts)]
         try:
-            # a worker that died since the last chunk breaks the pool: submit raises at once
-            parts_of = max(self.workers, -(-len(chunk.entries) // PART_ENTRIES))
-            for part in split(chunk, parts_of):
-                futures.append(loop.run_in_executor(executor, _parse, specs, part))
-            parts = await asyncio.gather(*futures)
-        except BrokenProcessPool as e:
-            await cancel_and_wait(futures, quiet=True)
-            self._discard()
-            raise ParseWorkerError(f"a parse worker died: {e}") from e
+            parsed = await asyncio.gather(*runs)
+        except BaseException:
+            await cancel_and_wait(runs, quiet=True)
+            raise
         self.on_workers += 1
-        return merged(parts)
+        return merged(parsed)
+
+    async def _run(
+        self, idle: asyncio.Queue[_Worker], specs: tuple[CaSpec, ...], part: Chunk
+    ) -> Parsed:
+        worker = await idle.get()
+        try:
+            reply = await worker.call((specs, part))
+        except BaseException:
+            # cut short (a dead worker, or a cancelled pass): its pipe holds half a message
+            self._discard()
+            raise
+        idle.put_nowait(worker)
+        status, value = reply
+        if status != "ok":
+            self._discard()
+            raise ParseWorkerError(f"a parse worker failed: {value}")
+        if not isinstance(value, Parsed):
+            self._discard()
+            raise ParseWorkerError(f"a parse worker answered {type(value).__name__}")
+        return value
 
     def _discard(self) -> None:
-        executor, self._executor, self._warmups = self._executor, None, []
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+        """Kill every worker; the next chunk starts fresh ones."""
+        for w in self._all:
+            w.kill()
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+        self._starting, self._idle, self._all = None, None, []
 
-    def close(self) -> None:
-        """Stop the workers (after the chunks they are parsing)."""
-        executor, self._executor, self._warmups = self._executor, None, []
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+    async def close(self) -> None:
+        """Stop the workers (each after the part it is parsing)."""
+        starting, workers = self._starting, self._all
+        self._starting, self._idle, self._all = None, None, []
+        if starting is not None and not workers:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                workers = await starting
+        await asyncio.gather(*(w.stop() for w in workers))

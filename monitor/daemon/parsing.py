@@ -22,7 +22,7 @@ from monitor.core.findings import Finding
 from monitor.entries.parse import parse_entry, with_chain_status
 from monitor.entries.record import MalformedEntry, ParseResult, SigningRecord
 from monitor.rules.engine import RuleEngine, malformed_finding
-from monitor.storage.batch import IndexRow
+from monitor.storage.indexrow import IndexRow
 from monitor.trust import CertificateAuthority
 
 __all__ = ["Chunk", "Parsed", "merged", "parse_all", "parse_chunk", "split"]

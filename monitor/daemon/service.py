@@ -207,7 +207,7 @@ class Monitor:
             try:
                 yield monitor
             finally:
-                await asyncio.to_thread(monitor.parser.close)
+                await monitor.parser.close()
         finally:
             await session.close()
             await store.close()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from monitor.storage.backfills import BackfillState
-    from monitor.storage.batch import Batch, BatchResult, IndexRow, OutboxSpec
+    from monitor.storage.batch import Batch, BatchResult, OutboxSpec
     from monitor.storage.findings_store import FindingQuery, StoredFinding
     from monitor.storage.history import IndexedEntry, StoredEntry
     from monitor.storage.history_query import HistoryQuery
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         StoredImageDigest,
         StoredImageLink,
     )
+    from monitor.storage.indexrow import IndexRow
     from monitor.storage.logs_state import CheckpointData, LogState
     from monitor.storage.outbox import OutboxItem
     from monitor.storage.paging import Page
@@ -59,7 +60,7 @@ _HOMES = {
     "BackfillState": "backfills",
     "Batch": "batch",
     "BatchResult": "batch",
-    "IndexRow": "batch",
+    "IndexRow": "indexrow",
     "OutboxSpec": "batch",
     "FindingQuery": "findings_store",
     "StoredFinding": "findings_store",

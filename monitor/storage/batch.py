@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.core.errors import StorageError
 from monitor.core.findings import Finding
-from monitor.entries.record import CertificateSigner, KeySigner, MalformedEntry, SigningRecord
+from monitor.entries.record import KeySigner, MalformedEntry, SigningRecord
 from monitor.entries.serialize import result_json
 from monitor.storage import partitions
 from monitor.storage.backfills import BackfillsMixin, check_span
@@ -30,101 +30,16 @@ from monitor.storage.base import (
     timed,
     utcnow,
 )
+from monitor.storage.cleaning import clean_text
 from monitor.storage.findings_store import finding_values, stored_finding
 from monitor.storage.identities import identities
+from monitor.storage.indexrow import INDEX_COLUMNS, IndexRow
 from monitor.storage.leases import Lease, LeasesMixin
 from monitor.storage.logs_state import CheckpointData, LogsMixin
-from monitor.storage.models import FindingRow, Log, clean_text, index_value, value_hash
+from monitor.storage.models import FindingRow, Log
 from monitor.tlog.merkle import CompactRangeState
 
-INDEX_COLUMNS = (
-    "log_id",
-    "idx",
-    "time",
-    "kind",
-    "san",
-    "issuer",
-    "key_fingerprint",
-    "digest",
-    "key_hash",
-    "digest_hash",
-)
 IDENTITY_COLUMNS = ("log", "idx", "field", "value")
-
-
-@dataclass(frozen=True, slots=True)
-class IndexRow:
-    """One ``index_all`` row: a compact line per log entry."""
-
-    log: str
-    index: int
-    time: int  # unix seconds: integrated time, else when the monitor saw the entry
-    kind: str
-    san: str | None = None
-    issuer: str | None = None
-    key_fingerprint: str | None = None
-    digest: str | None = None
-
-    def values(self, log_id: int) -> tuple[object, ...]:
-        """The ``index_all`` row's values in ``INDEX_COLUMNS`` order (``log_id``: the log's
-        number in ``index_all_logs``), cleaned as the column types clean them."""
-        san, issuer, key, digest = (
-            None if v is None else index_value(v)
-            for v in (self.san, self.issuer, self.key_fingerprint, self.digest)
-        )
-        return (
-            log_id,
-            self.index,
-            self.time,
-            clean_text(self.kind),
-            san,
-            issuer,
-            key,
-            digest,
-            None if key is None else value_hash(key),
-            None if digest is None else value_hash(digest),
-        )
-
-    def row(self, log_id: int) -> dict[str, object]:
-        """The ``index_all`` table row, by column name."""
-        return dict(zip(INDEX_COLUMNS, self.values(log_id), strict=True))
-
-    def __reduce__(self) -> tuple[type[IndexRow], tuple[object, ...]]:
-        # parse workers send one row per entry: pickled as its values, a row loads about
-        # four times faster than with its attribute names
-        return (
-            IndexRow,
-            (
-                self.log,
-                self.index,
-                self.time,
-                self.kind,
-                self.san,
-                self.issuer,
-                self.key_fingerprint,
-                self.digest,
-            ),
-        )
-
-    @classmethod
-    def from_record(cls, r: SigningRecord, seen: int) -> IndexRow:
-        """The row for ``r``: first SAN, issuer and key fingerprint of the first signer (a
-        certificate's key), and the first digest (artifact, payload, then subject)."""
-        san = issuer = key = None
-        if r.signers:
-            s = r.signers[0]
-            if isinstance(s, CertificateSigner):
-                san = s.sans[0].value if s.sans else None
-                issuer = s.issuer
-                key = s.key.fingerprint
-            else:
-                key = s.fingerprint
-        digests = [*r.artifact_digests, *([r.payload_hash] if r.payload_hash else [])]
-        digests += [d for subj in r.subjects for d in subj.digests]
-        t = r.integrated_time if r.integrated_time is not None else seen
-        return cls(
-            r.log, r.index, t, r.kind, san, issuer, key, str(digests[0]) if digests else None
-        )
 
 
 @dataclass(frozen=True)

@@ -37,18 +37,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from monitor.storage.coltypes import (
+from monitor.storage.cleaning import (
     INDEX_VALUE_CHARS,
-    BigID,
-    IndexValue,
-    SafeJSON,
-    SafeText,
-    UTCDateTime,
     clean_json,
     clean_text,
     index_value,
     value_hash,
 )
+from monitor.storage.coltypes import BigID, IndexValue, SafeJSON, SafeText, UTCDateTime
 
 __all__ = [  # the column types and cleaning are imported from here too
     "INDEX_VALUE_CHARS",
