@@ -18,7 +18,7 @@ from monitor.core.errors import ParseWorkerError
 from monitor.core.findings import Severity
 from monitor.daemon import PassContext, RekorV2Source
 from monitor.daemon import catch_up as one_pass
-from monitor.daemon.parsepool import IN_PLACE_BELOW, ParsePool, worker_count
+from monitor.daemon.parsepool import AUTO_MAX, IN_PLACE_BELOW, ParsePool, worker_count
 from monitor.daemon.parsing import Chunk, parse_chunk, split
 from monitor.rules.engine import RuleEngine
 from monitor.rules.spec import RuleSpec, Selector
@@ -64,11 +64,18 @@ def test_split_keeps_every_entry_in_order() -> None:
         assert max(len(p.entries) for p in pieces) - min(len(p.entries) for p in pieces) <= 1
 
 
-def test_auto_is_one_worker_per_core_beyond_the_first() -> None:
+def test_auto_is_one_worker_per_core_beyond_the_first(tmp_path: Path) -> None:
     cores = len(os.sched_getaffinity(0))
-    assert worker_count("auto") == max(0, cores - 1)
+    none = tmp_path / "absent"
+    assert worker_count("auto", none) == min(max(0, cores - 1), AUTO_MAX)
     assert worker_count(0) == 0
-    assert worker_count(3) == 3
+    assert worker_count(9) == 9  # a number is taken as given
+    cpu_max = tmp_path / "cpu.max"
+    for text, allowed in (("max 100000\n", cores), ("100000 100000\n", 1), ("150000 100000", 2)):
+        cpu_max.write_text(text)  # a container's CPU quota counts, rounded up
+        assert worker_count("auto", cpu_max) == min(max(0, min(cores, allowed) - 1), AUTO_MAX)
+    cpu_max.write_text("garbage")
+    assert worker_count("auto", cpu_max) == worker_count("auto", none)
     with pytest.raises(ValueError, match="0 or more"):
         ParsePool(-1, SPECS)
 

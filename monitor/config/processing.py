@@ -32,7 +32,8 @@ class ProcessingSettings(ConfigModel):
         default="auto",
         description="Processes that parse and match entries beside the one that fetches, "
         "proves and stores them, so that a long catch-up or backfill uses every core. "
-        "`auto`: one per core beyond the first (none on one core); `0`: everything in the "
-        "monitor's own process. Each worker takes about 60 MB. A tailer's few new entries "
+        "`auto`: one per core beyond the first that the process may use (its container's CPU "
+        "quota counts), at most 4, none on one core; `0`: everything in the monitor's own "
+        "process. Each worker takes about 60 MB. A tailer's few new entries "
         "are always parsed in place.",
     )

@@ -47,6 +47,10 @@ IN_PLACE_BELOW = 256
 # its pickled copy is a few MB at a time, and the first part is parsed while the rest are sent
 PART_ENTRIES = 1024
 RETRY_WORKERS_AFTER = 60.0  # seconds in place after workers could not be started
+# ``auto`` starts at most this many workers (about 65 MB each): more, on a machine with the
+# cores for them, are asked for by number
+AUTO_MAX = 4
+CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: the CPU quota of a container
 STOP_SECONDS = 5.0  # a worker told to stop (its stdin closed) is killed after this
 # the directory that holds the ``monitor`` package, for the workers' imports
 _PACKAGE_ROOT = str(Path(monitor.__file__).resolve().parent.parent)
@@ -54,13 +58,31 @@ _PACKAGE_ROOT = str(Path(monitor.__file__).resolve().parent.parent)
 log = logging.getLogger("monitor.daemon")
 
 
-def worker_count(setting: int | Literal["auto"]) -> int:
+def worker_count(setting: int | Literal["auto"], cpu_max: Path = CPU_MAX) -> int:
     """Workers for ``parse_workers``: the number given, else (``auto``) one per core beyond
-    the first, which the pass's own process uses (none on one core)."""
+    the first, which the pass's own process uses (none on one core), counting the cores the
+    process may use (its affinity, and its cgroup's CPU quota in a container: a pod limited to
+    2 CPUs on a 32-core node gets one worker), at most ``AUTO_MAX``."""
     if setting != "auto":
         return setting
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(0, (cores or 1) - 1)
+    cores = cores or 1
+    quota = _cgroup_cores(cpu_max)
+    if quota is not None:
+        cores = min(cores, quota)
+    return max(0, min(cores - 1, AUTO_MAX))
+
+
+def _cgroup_cores(cpu_max: Path) -> int | None:
+    """The cores a cgroup v2 CPU quota allows (``cpu.max``: "QUOTA PERIOD", or "max" for
+    none), rounded up; None without a quota."""
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota == "max":
+            return None
+        return max(1, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        return None
 
 
 class _Worker:
