@@ -7,7 +7,14 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-__all__ = ["INDEX_VALUE_CHARS", "clean_json", "clean_text", "index_value", "value_hash"]
+__all__ = [
+    "INDEX_VALUE_CHARS",
+    "clean_json",
+    "clean_text",
+    "index_value",
+    "stored_hash",
+    "value_hash",
+]
 
 INDEX_VALUE_CHARS = 400
 """Indexed identity values are stored on their first 400 characters (at most 1,600 bytes of
@@ -16,6 +23,8 @@ UTF-8, well inside PostgreSQL's B-tree limit of about 2,700 bytes per row)."""
 
 def clean_text(s: str) -> str:
     """``s`` as both engines can store it: NUL and unpaired surrogates become U+FFFD."""
+    if s.isascii():  # nearly every value: no surrogate, so only NUL to look for
+        return s.replace("\x00", "\ufffd") if "\x00" in s else s
     if "\x00" in s:
         s = s.replace("\x00", "\ufffd")
     try:
@@ -44,5 +53,10 @@ def index_value(s: str) -> str:
 def value_hash(value: str) -> int:
     """The 64-bit key under which ``index_all`` finds a key fingerprint or digest: the first
     8 bytes of the SHA-256 of the value as stored (``index_value``), signed (BIGINT)."""
-    digest = hashlib.sha256(index_value(value).encode()).digest()
+    return stored_hash(index_value(value))
+
+
+def stored_hash(stored: str) -> int:
+    """``value_hash`` of a value already as stored (``index_value`` applied)."""
+    digest = hashlib.sha256(stored.encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)

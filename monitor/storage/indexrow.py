@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from monitor.entries.record import CertificateSigner, SigningRecord
-from monitor.storage.cleaning import clean_text, index_value, value_hash
+from monitor.storage.cleaning import clean_text, index_value, stored_hash
 
 __all__ = ["INDEX_COLUMNS", "IndexRow"]
 
@@ -41,21 +41,20 @@ class IndexRow:
     def values(self, log_id: int) -> tuple[object, ...]:
         """The ``index_all`` row's values in ``INDEX_COLUMNS`` order (``log_id``: the log's
         number in ``index_all_logs``), cleaned as the column types clean them."""
-        san, issuer, key, digest = (
-            None if v is None else index_value(v)
-            for v in (self.san, self.issuer, self.key_fingerprint, self.digest)
-        )
+        # written out rather than looped: this runs for every entry of the log
+        key = None if self.key_fingerprint is None else index_value(self.key_fingerprint)
+        digest = None if self.digest is None else index_value(self.digest)
         return (
             log_id,
             self.index,
             self.time,
             clean_text(self.kind),
-            san,
-            issuer,
+            None if self.san is None else index_value(self.san),
+            None if self.issuer is None else index_value(self.issuer),
             key,
             digest,
-            None if key is None else value_hash(key),
-            None if digest is None else value_hash(digest),
+            None if key is None else stored_hash(key),
+            None if digest is None else stored_hash(digest),
         )
 
     def row(self, log_id: int) -> dict[str, object]:
