@@ -234,13 +234,17 @@ def _index_all_identity_conditions(q: HistoryQuery) -> list[ColumnElement[bool]]
     return conds
 
 
-def index_all_select(q: HistoryQuery, limit: int) -> Select[Any]:
+def index_all_select(q: HistoryQuery, limit: int, log_id: int | None = None) -> Select[Any]:
     """The SELECT answering ``q`` over ``index_all``: rows of the log's name and
-    ``INDEX_ALL_FIELDS``, in (log, index) order, logs in the order they were first indexed."""
+    ``INDEX_ALL_FIELDS``, in (log, index) order, logs in the order they were first indexed.
+    ``log_id``: the number of ``q.log`` when the caller knows it (a constant, with which
+    PostgreSQL plans only the partitions of the log and index range, not every one)."""
     if q.ext or q.subject:
         raise MalformedInputError("index_all keeps no extensions or subjects: search matches")
     t = INDEX_ALL
     conds = _key_conditions(t.c.log_id, t.c.idx, q, log_number)
+    if log_id is not None:
+        conds.append(t.c.log_id == log_id)
     conds += _index_all_identity_conditions(q)
     conds += _image_condition(INDEX_LOGS.c.log, t.c.idx, q)
     if q.since is not None:
