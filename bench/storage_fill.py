@@ -251,10 +251,15 @@ class Filler:
         return k // self.spread * partitions.CHUNK + k % self.spread
 
     def took(self, matched: int, index_rows: int, up_to: int) -> None:
-        """Rows stored by others (the timed batches), and the next free index."""
+        """Rows stored by others (the timed batches), and the next free index: the fill
+        goes on past them (spread: from the next partition's range)."""
         self.matched += matched
         self.index_rows += index_rows
         self.next_index = max(self.next_index, up_to)
+        if self.spread is None:
+            self.placed = self.next_index
+        else:
+            self.placed = -(-self.placed // self.spread) * self.spread
 
     def _chunk(self, n: int, at: datetime) -> tuple[list[Any], list[Any], list[Any]]:
         """The next ``n`` entries: (index_all tuples, entry rows, identity rows)."""

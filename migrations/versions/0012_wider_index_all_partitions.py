@@ -10,7 +10,10 @@ The rows are copied into a new table partitioned by the wider ranges (the old pa
 are renamed ``index_all_old_<log>_<n>`` meanwhile, and dropped with the old table), then the
 secondary indexes are built, once per partition; as 0011, it runs in one transaction, while
 the monitor is stopped, and needs room for a second copy of the table until it ends.
-Downgrade copies them back into partitions of 1,048,576. SQLite's schema is unchanged.
+It locks every partition, old and new, with its indexes, until it ends: with more than
+about 600 partitions before or after, PostgreSQL's default max_locks_per_transaction (64)
+is too small, and it stops at once saying what to set. Downgrade copies the rows back into
+partitions of 1,048,576. SQLite's schema is unchanged.
 
 Revision ID: 0012
 Revises: 0011
@@ -75,10 +78,45 @@ def _set_aside() -> None:
     op.execute(f"ALTER TABLE index_all_old RENAME CONSTRAINT {FK} TO {FK}_old")
 
 
+LOCKS_A_PARTITION = 10  # the table, its toast table and index, primary key and 5 indexes
+
+
+def _check_lock_room(old: int, new: int) -> None:
+    """Fail before any work unless the server's lock table can hold this transaction's
+    locks: it locks every partition, old and new, with its indexes, to its end. The table
+    is shared by all sessions: max_locks_per_transaction * (max_connections +
+    max_prepared_transactions) slots; at the defaults (64, 100) about 600 partitions."""
+    settings = op.get_bind().execute(
+        sa.text(
+            "SELECT current_setting('max_locks_per_transaction')::int, "
+            "current_setting('max_connections')::int "
+            "+ current_setting('max_prepared_transactions')::int"
+        )
+    )
+    per_tx, sessions = settings.one()
+    need = LOCKS_A_PARTITION * (old + new) + 200
+    if need > per_tx * sessions:
+        raise RuntimeError(
+            f"index_all has {old} partitions: repartitioning them in one transaction needs "
+            f"about {need} locks, more than the server's lock table holds "
+            f"({per_tx} max_locks_per_transaction x {sessions} sessions). Set "
+            f"max_locks_per_transaction to at least {-(-need // sessions)} (a restart), "
+            "then upgrade again"
+        )
+
+
 def _repartition(bits: int) -> None:
     """A new ``index_all`` partitioned by ranges of ``2**bits`` indexes (one partition per
     range that holds rows), the rows copied in key order, then its indexes built (a sort
     each, not a random insert per row); the old table goes."""
+    chunks = op.get_bind().execute(
+        sa.text(f"SELECT DISTINCT log_id, idx >> {bits} FROM index_all")  # noqa: S608
+    )
+    wanted = chunks.all()
+    old = op.get_bind().execute(
+        sa.text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'index_all'::regclass")
+    )
+    _check_lock_room(old.scalar_one(), len(wanted))
     _set_aside()
     op.create_table(
         "index_all",
@@ -96,10 +134,7 @@ def _repartition(bits: int) -> None:
         sa.PrimaryKeyConstraint("log_id", "idx", name="pk_index_all"),
         postgresql_partition_by="RANGE (log_id, idx)",
     )
-    chunks = op.get_bind().execute(
-        sa.text(f"SELECT DISTINCT log_id, idx >> {bits} FROM index_all_old")  # noqa: S608
-    )
-    for log_id, chunk in chunks.all():
+    for log_id, chunk in wanted:
         lo, hi = chunk << bits, (chunk + 1) << bits
         op.execute(
             f"CREATE TABLE index_all_{log_id}_{chunk} PARTITION OF index_all "
