@@ -7,14 +7,12 @@ expired ones from the oldest up, and revision 0012 repartitions a populated data
 from __future__ import annotations
 
 import importlib.util
-import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import Select, text
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.storage import engine as engines
@@ -91,26 +89,36 @@ async def _all_pages(s: Store, q: HistoryQuery) -> list[tuple[str, int]]:
 
 
 async def _planned_partitions(eng: AsyncEngine, stmt: Select[Any]) -> set[str]:
-    """The partitions of ``index_all`` in the plan of ``stmt`` (with its values, as the
-    server plans a statement it is given with parameters)."""
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    sql = str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    """The partitions of ``index_all`` that a plan of ``stmt`` kept when it was made, as the
+    monitor sends it (its parameters as parameters), planned once for any values as a
+    prepared statement may be: partitions pruned only when it runs are listed too."""
+    compiled = stmt.compile(dialect=eng.dialect, compile_kwargs={"render_postcompile": True})
+    values = [compiled.params[k] for k in compiled.positiontup or ()]
+    args = ", ".join(
+        str(v) if isinstance(v, int) else "'" + v.replace("'", "''") + "'" for v in values
+    )
     async with eng.connect() as conn:
-        doc = (await conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + sql)).scalar_one()
-    found = set()
+        raw: Any = (await conn.get_raw_connection()).driver_connection
+        await raw.execute("SET plan_cache_mode = force_generic_plan")
+        await raw.execute(f"PREPARE q AS {compiled.string}")
+        doc = await raw.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE q({args})")  # decoded
+        await raw.execute("DEALLOCATE q; RESET plan_cache_mode")
+    found: set[str] = set()
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             name = node.get("Relation Name", "")
             if name.startswith("index_all_") and name != "index_all_logs":
                 found.add(name)
+            removed = node.get("Subplans Removed", 0)
+            found.update(f"pruned when run {n}" for n in range(removed))
             for v in node.values():
                 walk(v)
         elif isinstance(node, list):
             for v in node:
                 walk(v)
 
-    walk(doc if not isinstance(doc, str) else json.loads(doc))
+    walk(doc)
     return found
 
 
