@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
-from bench.storage_fill import LOG, LOG_ID
 from monitor.storage import HistoryQuery, Store, partitions
 from monitor.storage.history_query import index_all_select
 
@@ -22,8 +21,8 @@ EXPLAIN = "EXPLAIN (ANALYZE, SUMMARY, FORMAT JSON) "
 
 
 def _sql(q: HistoryQuery) -> str:
-    """The statement ``Store.history`` runs for ``q`` (which looks its log's number up)."""
-    stmt = index_all_select(q, q.limit + 1, LOG_ID if q.log == LOG else None)
+    """The statement ``Store.history`` runs for ``q``."""
+    stmt = index_all_select(q, q.limit + 1)
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 

@@ -137,12 +137,7 @@ class HistoryMixin(StoreBase):
         items: list[HistoryItem]
         async with self._read() as conn:
             if query.all_entries:
-                log_id = None
-                if self._dialect == "postgresql" and query.log is not None:
-                    # its number as a constant: planned over its partitions only
-                    log_id = (await conn.execute(select(log_number(query.log)))).scalar()
-                    log_id = -1 if log_id is None else log_id  # an unknown log: no rows
-                rows = await conn.execute(index_all_select(query, limit + 1, log_id))
+                rows = await conn.execute(index_all_select(query, limit + 1))
                 items = [_indexed(r) for r in rows.all()]
             else:
                 rows = await conn.execute(history_select(query, limit + 1))

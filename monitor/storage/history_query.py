@@ -8,12 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     ScalarSelect,
     Select,
     and_,
-    bindparam,
     exists,
     literal,
     literal_column,
@@ -236,27 +234,13 @@ def _index_all_identity_conditions(q: HistoryQuery) -> list[ColumnElement[bool]]
     return conds
 
 
-def _constant(value: int) -> BindParameter[int]:
-    return bindparam(None, int(value), literal_execute=True)
-
-
-def index_all_select(q: HistoryQuery, limit: int, log_id: int | None = None) -> Select[Any]:
+def index_all_select(q: HistoryQuery, limit: int) -> Select[Any]:
     """The SELECT answering ``q`` over ``index_all``: rows of the log's name and
-    ``INDEX_ALL_FIELDS``, in (log, index) order, logs in the order they were first indexed.
-    ``log_id``: the number of ``q.log`` when the caller knows it, with which PostgreSQL
-    plans only the partitions of the log and index range, not every one."""
+    ``INDEX_ALL_FIELDS``, in (log, index) order, logs in the order they were first indexed."""
     if q.ext or q.subject:
         raise MalformedInputError("index_all keeps no extensions or subjects: search matches")
     t = INDEX_ALL
     conds = _key_conditions(t.c.log_id, t.c.idx, q, log_number)
-    if log_id is not None:
-        # written into the statement, not sent as parameters: PostgreSQL may keep one plan
-        # of a prepared statement for every value, which spans (and locks) every partition
-        conds.append(t.c.log_id == _constant(log_id))
-        if q.index_min is not None:
-            conds.append(t.c.idx >= _constant(q.index_min))
-        if q.index_max is not None:
-            conds.append(t.c.idx <= _constant(q.index_max))
     conds += _index_all_identity_conditions(q)
     conds += _image_condition(INDEX_LOGS.c.log, t.c.idx, q)
     if q.since is not None:

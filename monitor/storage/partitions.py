@@ -7,9 +7,9 @@ of them (and, after each checkpoint, writes each page whole into the WAL once mo
 got three times slower from 100,000 to 1,000,000 rows. Partitioned by (log, index range), a
 batch writes into the indexes of the newest partition only, which stay small; queries read
 every partition's index (an ordered merge, bounded by the page size), and a query with a log
-(its number a constant, see ``Store.history``) plans and reads only the partitions that can
-hold its rows. Every other query is planned over every partition: what bounds their count
-(``CHUNK``).
+or an index range reads only the partitions that can hold its rows. Each query is planned
+over every partition, or runs a plan that spans them all (a prepared statement's, pruned as
+it starts): what bounds their count (``CHUNK``).
 
 Partitions are created by ``store_batch`` when it first stores a row of their range, in the
 batch's transaction (rolled back with it); retention drops a partition whose rows are all
