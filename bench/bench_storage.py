@@ -7,8 +7,13 @@ each stored entry and each index_all row cost.
 database from one to the next, so that the ratio of a rate at 10M to the rate at 100k comes
 from one run.
 
-Run: .venv/bin/python -m bench.bench_storage [--entries N | --sizes N,M,...]
-[--matched-share 0.05] [--engines sqlite,postgresql]
+``--partitions 10,200,1000`` (PostgreSQL) spreads the rows over that many partitions'
+ranges instead, ``--per-partition`` rows each, and also measures what the count of
+partitions costs (``bench.partition_costs``): planning, the partition check of each batch,
+retention.
+
+Run: .venv/bin/python -m bench.bench_storage [--entries N | --sizes N,M,... |
+--partitions N,M,...] [--matched-share 0.05] [--engines sqlite,postgresql]
 PostgreSQL: a server on 127.0.0.1:5432 (trust auth, user postgres, or --pg URL); the
 benchmark creates its own database and drops it at the end.
 """
@@ -35,6 +40,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench import partition_costs
 from bench.storage_fill import LOG, T_START, Filler, make_record, make_world
 from monitor.core.findings import Finding, FindingKind, Severity, dedup_key
 from monitor.entries.record import CertificateSigner, Digest, KeySigner, SigningRecord
@@ -115,6 +121,7 @@ def shapes(
         "all: san prefix (one repo)": lambda: HistoryQuery(san=repo() + "/*", all_entries=True),
         "all: key fingerprint": lambda: HistoryQuery(fingerprint=keyfp(), all_entries=True),
         "all: time range (1 minute)": lambda: replace(minute(), all_entries=True),
+        "all: log + index range": lambda: replace(index_range(), all_entries=True),
     }
 
 
@@ -275,6 +282,11 @@ async def measure(
     result["queries"] = await time_queries(
         store, filler.sample, args.seed, args.rounds, args.matched_share
     )
+    if args.spread and store.dialect == "postgresql":
+        print(f"{engine}: partitions (EXPLAIN ANALYZE, {args.plan_rounds} each)")
+        makers = shapes(random.Random(args.seed), filler.sample, args.matched_share)
+        result["plans"] = await partition_costs.plans(store, makers, args.plan_rounds)
+        result["ensure"] = await partition_costs.ensure_cost(store, filler.next_index)
     print(f"{engine}: insert path")
     start = filler.next_index
     result["insert"] = await time_batches(
@@ -298,7 +310,7 @@ async def bench_engine(engine: str, args: argparse.Namespace, tmp: Path) -> dict
         store = await Store.open(url)
         try:
             await store.register_log(LOG, "v1", "https://rekor.sigstore.dev")
-            filler = Filler(store, args.matched_share, args.seed)
+            filler = Filler(store, args.matched_share, args.seed, args.spread)
             for size in args.sizes:
                 print(f"{engine}: filling to {size:,} entries ({args.matched_share:.0%} matched)")
                 fill = await filler.grow(size)
@@ -306,6 +318,8 @@ async def bench_engine(engine: str, args: argparse.Namespace, tmp: Path) -> dict
                 step = await measure(store, filler, args, engine)
                 step["fill"] = fill
                 steps.append(step)
+            if args.spread and engine == "postgresql":  # last: it drops partitions
+                steps[-1]["retention"] = await partition_costs.retention(store, LOG)
         finally:
             await store.close()
     finally:
@@ -343,6 +357,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0.05,
         help="share of the log's entries that matched a watch and are stored whole",
     )
+    p.add_argument(
+        "--partitions",
+        help="PostgreSQL: measure with index_all rows spread over each of these counts of "
+        "partitions (comma-separated; --per-partition rows each) instead of --sizes",
+    )
+    p.add_argument("--per-partition", type=int, default=2000, help="rows a partition")
+    p.add_argument("--plan-rounds", type=int, default=20, help="EXPLAIN ANALYZE per shape")
     p.add_argument("--engines", default="sqlite,postgresql")
     p.add_argument("--rounds", type=int, default=200, help="queries per shape")
     p.add_argument("--batches", type=int, default=20, help="store_batch calls to time")
@@ -353,6 +374,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--tmp", type=Path, help="where the SQLite file goes (default: a temp dir)")
     args = p.parse_args(argv)
     args.sizes = sorted(int(x) for x in args.sizes.split(",")) if args.sizes else [args.entries]
+    args.spread = None
+    if args.partitions:  # every partition's range holds --per-partition rows
+        args.spread = args.per_partition
+        args.sizes = sorted(int(x) * args.per_partition for x in args.partitions.split(","))
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(dir=args.tmp) as d:
         for engine in args.engines.split(","):

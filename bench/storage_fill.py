@@ -229,7 +229,12 @@ class Filler:
     store: Store
     share: float
     seed: int
+    spread: int | None = None
+    """Rows a partition's range: the ``k``th row goes to index ``k // spread * CHUNK +
+    k % spread`` (the first ``spread`` indexes of each range), so that N partitions are
+    measured without N million rows. None: indexes ``0, 1, 2, ...``."""
     next_index: int = 0
+    placed: int = 0  # rows the fill made (not the timed batches): the next one's ``position``
     matched: int = 0
     index_rows: int = 0
     logged: bool = False
@@ -239,17 +244,28 @@ class Filler:
         self.world = make_world(self.rng)
         self.sample: list[SigningRecord] = []
 
+    def position(self, k: int) -> int:
+        """The log index of the ``k``th row of the fill."""
+        if self.spread is None:
+            return k
+        return k // self.spread * partitions.CHUNK + k % self.spread
+
     def took(self, matched: int, index_rows: int, up_to: int) -> None:
-        """Rows stored by others (the timed batches), and the next free index."""
+        """Rows stored by others (the timed batches), and the next free index: the fill
+        goes on past them (spread: from the next partition's range)."""
         self.matched += matched
         self.index_rows += index_rows
         self.next_index = max(self.next_index, up_to)
+        if self.spread is None:
+            self.placed = self.next_index
+        else:
+            self.placed = -(-self.placed // self.spread) * self.spread
 
     def _chunk(self, n: int, at: datetime) -> tuple[list[Any], list[Any], list[Any]]:
         """The next ``n`` entries: (index_all tuples, entry rows, identity rows)."""
         idx_rows: list[tuple[Any, ...]] = []
         recs: list[SigningRecord] = []
-        for i in range(self.next_index, self.next_index + n):
+        for i in map(self.position, range(self.placed, self.placed + n)):
             if self.rng.random() < self.share:
                 r = make_record(self.rng, self.world, i)
                 recs.append(r)
@@ -257,8 +273,9 @@ class Filler:
             else:
                 idx_rows.append(_hashed(index_tuple(self.rng, self.world, i)))
         self.sample += [r for k, r in enumerate(recs) if (self.matched + k) % SAMPLE_EVERY == 0]
-        self.next_index += n
         self.index_rows += n
+        self.placed += n
+        self.next_index = max(self.next_index, idx_rows[-1][1] + 1)
         self.matched += len(recs)
         entries = [_Store._entry_values(r, at) for r in recs]
         idents = [
@@ -273,10 +290,7 @@ class Filler:
     ) -> None:
         async with conn.begin():
             if self.store.dialect == "postgresql":
-                # the partitions of the chunk's first and last index (a chunk is far
-                # smaller than a partition's range)
-                ends = [(LOG_ID, idx_rows[0][1]), (LOG_ID, idx_rows[-1][1])]
-                await partitions.ensure(conn, ends)
+                await partitions.ensure(conn, ((LOG_ID, r[1]) for r in idx_rows))
                 if entries:
                     await _copy(conn, "entries", *_pg_tuples(entries))
                     await _copy(conn, "entry_identities", *_pg_tuples(idents))

@@ -85,11 +85,14 @@ class PgDatabases:
         self.names: list[str] = []
         self._template: str | None = None
 
-    def create(self, *, migrated: bool = False) -> str:
+    def create(self, *, migrated: bool = False, copy_of: str | None = None) -> str:
         """An empty database, or with ``migrated`` one at the schema's head: a copy of a
-        template migrated once (migrating each database anew takes about a second)."""
+        template migrated once (migrating each database anew takes about a second); or a
+        copy of the database at ``copy_of`` (a URL, with no connection open to it)."""
         name = f"tlog_test_{secrets.token_hex(6)}"
         template = f' TEMPLATE "{self._migrated_template()}"' if migrated else ""
+        if copy_of is not None:
+            template = f' TEMPLATE "{copy_of.rsplit("/", 1)[1]}"'
         run(lambda: _admin(f'CREATE DATABASE "{name}"{template}'))
         self.names.append(name)
         return PG_SERVER.rsplit("/", 1)[0] + f"/{name}"

@@ -59,7 +59,7 @@ def test_migrations_match_the_models_and_downgrade(
         assert "no database at" in capsys.readouterr().err
         assert not file.exists()
     assert main(["db", "upgrade", "--db", empty_url]) == 0
-    assert "revision 0011" in capsys.readouterr().out
+    assert "revision 0012" in capsys.readouterr().out
     assert main(["db", "current", "--db", empty_url]) == 0
 
     diffs, tables = run(lambda: _inspect(empty_url))
@@ -89,8 +89,8 @@ def test_migration_scripts_are_found() -> None:
     with engines.migrations_dir() as d:
         assert (d / "env.py").is_file()
         assert any((d / "versions").glob("0001_*.py"))
-        assert any((d / "versions").glob("0011_*.py"))
-    assert engines.head_revision() == "0011"
+        assert any((d / "versions").glob("0012_*.py"))
+    assert engines.head_revision() == "0012"
 
 
 def test_urls_are_mapped_to_async_drivers(tmp_path: Path) -> None:
@@ -117,10 +117,10 @@ def test_unknown_revisions_are_one_line_errors(
         assert "unknown revision" in err
         assert "0001, 0002" in err  # what may be given instead
     assert main(["db", "upgrade", "--db", empty_url, "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"revision": "0011"}
+    assert json.loads(capsys.readouterr().out) == {"revision": "0012"}
     assert main(["db", "current", "--db", empty_url, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc == {"revision": "0011", "latest": "0011", "up_to_date": True}
+    assert doc == {"revision": "0012", "latest": "0012", "up_to_date": True}
     assert main(["db", "downgrade", "0006", "--db", empty_url, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"revision": "0006"}
     assert main(["db", "current", "--db", empty_url, "--json"]) == 1
