@@ -82,7 +82,7 @@ bench: $(STAMP)
 bench-storage: $(STAMP)
 	$(BIN)/python -m bench.bench_storage --sizes 100000,1000000,10000000 --rounds 100 --batches 10
 
-# The configuration reference, from the settings model (tests/test_docs.py checks it is current)
+# The configuration reference, from the settings model (tests/test_docs_reference.py checks it is current)
 docs: $(STAMP)
 	$(BIN)/python -m tools.config_reference docs/configuration.md
 

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import bench_fetch, bench_match, bench_parse, bench_sim
-from bench.bench_daemon import V1_BUDGET, V1_TARGET, V2_TARGET
 from bench.bench_match import TARGET_US as MATCH_TARGET_US
 from bench.corpus import corpus, production_corpus
+from bench.daemon_targets import V1_BUDGET, V1_TARGET, V2_TARGET
 from monitor import __version__
 
 RESULTS = Path(__file__).with_name("RESULTS.md")

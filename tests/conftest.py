@@ -28,6 +28,16 @@ def trust_args(path: Path) -> list[str]:
     return ["--trusted-root", str(STAGING_ROOT)] if "staging" in path.name else []
 
 
+@pytest.fixture
+def issue_file(tmp_path: Path) -> Path:
+    """The configuration from issue 5, verbatim, in a file (for the configuration tests)."""
+    from tests.config_support import ISSUE_YAML  # the configuration (pydantic) only if asked
+
+    path = tmp_path / "monitor.yaml"
+    path.write_text(ISSUE_YAML)
+    return path
+
+
 def json_paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every path into a JSON document (the document itself first), for mutation tests."""
     out = [prefix]

@@ -21,15 +21,12 @@ import aiohttp
 from monitor.core.aio import wait_any
 from tests.alert_receivers import HOOK, Receiver, finding_keys
 from tests.daemon_support import SINKS
+from tests.ha_postgres import Db, PrivatePostgres, app_pid, holder_pid
 from tests.ha_support import (
-    Db,
     Fleet,
     Plants,
-    PrivatePostgres,
     Replica,
     api_get,
-    app_pid,
-    holder_pid,
     plant_every,
     replica_config,
     samples,

@@ -28,8 +28,8 @@ from monitor.tlog.checkpoint import SignedCheckpoint
 from monitor.tlog.merkle import leaf_hash
 from monitor.tlog.tiles import split_tile
 from tests import storage_reads as reads
+from tests.proof_support import signed
 from tests.simlog import Harness, harness, run
-from tests.test_tlog_proofs import signed
 
 LOG = "v2-sim"
 

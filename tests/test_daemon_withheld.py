@@ -14,8 +14,8 @@ from monitor.daemon.withheld import withheld
 from monitor.logclient.owed import Owed
 from monitor.rules.engine import RuleEngine
 from monitor.tlog.proofs import IntegrityFailure
+from tests.proof_support import signed, store_of, verified
 from tests.simlog import run
-from tests.test_tlog_proofs import signed, store_of, verified
 
 T0 = 1_700_000_000.0
 

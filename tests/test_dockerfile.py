@@ -369,7 +369,7 @@ def test_dockerignore_leaves_out_all_but_what_the_image_copies() -> None:
         ".hypothesis/examples/x",
         ".env",
         "data/monitor.db",
-        "tests/test_config.py",
+        "tests/test_config_check.py",
         "bench/bench_parse.py",
         "deploy/compose.yaml",
         "monitor/__pycache__/aio.cpython-311.pyc",

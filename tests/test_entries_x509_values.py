@@ -36,7 +36,7 @@ from monitor.entries.x509_values import (
     der_span,
     san_names,
 )
-from tests.test_entries_x509 import CERTS
+from tests.x509_support import CERTS
 
 SKID, SAN, SCT = "2.5.29.14", "2.5.29.17", "1.3.6.1.4.1.11129.2.4.2"
 

@@ -3,7 +3,7 @@ PostgreSQL database of a private server, tailing a v1 and a v2 log of the simula
 while they run, alerting a webhook receiver; leaders are SIGKILLed, SIGSTOPped past their
 lease, and the server is restarted. What must hold: every planted finding stored once, no
 entry doubled, no gap in index_all, every alert delivered, and no batch committed by a
-replica that does not hold the log's lease (``tests.ha_support.AUDIT``).
+replica that does not hold the log's lease (``tests.ha_postgres.AUDIT``).
 
 Numbers (takeover times, webhook ids seen twice, recovery after a restart) are printed: run
 with ``-s`` to see them."""
@@ -24,6 +24,7 @@ import pytest
 
 from monitor.config.ha import HaSettings
 from monitor.daemon.leadership import idle_timeout
+from tests.ha_postgres import PrivatePostgres, app_pid, holder_pid
 from tests.ha_scenario import (
     LEASE_TTL,
     POLL_INTERVAL,
@@ -38,16 +39,7 @@ from tests.ha_scenario import (
     whole,
     writing,
 )
-from tests.ha_support import (
-    PrivatePostgres,
-    Replica,
-    api_get,
-    app_pid,
-    growing,
-    holder_pid,
-    samples,
-    sim_sizes,
-)
+from tests.ha_support import Replica, api_get, growing, samples, sim_sizes
 from tests.simlog import run
 
 pytestmark = [pytest.mark.slow, pytest.mark.pg]

@@ -3,11 +3,10 @@ SQLite and PostgreSQL (skipped locally when unreachable, but failing in CI)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect
@@ -29,6 +28,7 @@ from monitor.storage import (
 from monitor.storage import engine as engines
 from monitor.tlog.merkle import CompactRange, CompactRangeState, leaf_hash
 from tests import storage_reads as reads
+from tests.contract_support import LOG, with_store
 from tests.storage_support import (
     ENGINES,
     T0,
@@ -39,8 +39,6 @@ from tests.storage_support import (
     run,
 )
 
-T = TypeVar("T")
-LOG = "rekor.example"
 OTHER = "other.example"
 
 pg_dbs = pytest.fixture(scope="session")(pg_databases_fixture)
@@ -49,18 +47,6 @@ pg_dbs = pytest.fixture(scope="session")(pg_databases_fixture)
 @pytest.fixture(params=ENGINES)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return fresh_url(request.param, tmp_path, lambda: request.getfixturevalue("pg_dbs"))
-
-
-def with_store(url: str, fn: Callable[[Store], Awaitable[T]]) -> T:
-    async def go() -> T:
-        store = await Store.open(url)
-        try:
-            await store.register_log(LOG, "v1", "https://rekor.example")
-            return await fn(store)
-        finally:
-            await store.close()
-
-    return run(go)
 
 
 def checkpoint(size: int, tree: str = "tree-1") -> CheckpointData:

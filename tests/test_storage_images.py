@@ -4,11 +4,9 @@ pass, a rule's unlinked entries, and history by image."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from sqlalchemy import func, select
@@ -27,6 +25,7 @@ from monitor.storage import (
 from monitor.storage.images import IMAGE_SCANS
 from monitor.storage.models import clean_text
 from monitor.storage.query_check import history_answer
+from tests.contract_support import LOG, with_store
 from tests.storage_support import (
     ENGINES,
     T0,
@@ -35,12 +34,9 @@ from tests.storage_support import (
     finding_for,
     pg_databases_fixture,
     require_postgres,
-    run,
     sqlite_url,
 )
 
-T = TypeVar("T")
-LOG = "rekor.example"
 REPO = "ghcr.io/acme/app"
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -58,18 +54,6 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     require_postgres()
     dbs: PgDatabases = request.getfixturevalue("pg_dbs")
     return dbs.create(migrated=True)
-
-
-def with_store(url: str, fn: Callable[[Store], Awaitable[T]]) -> T:
-    async def go() -> T:
-        store = await Store.open(url)
-        try:
-            await store.register_log(LOG, "v1", "https://rekor.example")
-            return await fn(store)
-        finally:
-            await store.close()
-
-    return run(go)
 
 
 def sig(index: int, role: str = "signature", **more: str | None) -> ImageSignatureRecord:
