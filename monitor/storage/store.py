@@ -1,7 +1,7 @@
 """The whole store, SQLite or PostgreSQL: ``Store``. Only whoever opens the database holds
 it; every other consumer takes its narrow part (``monitor.storage.ports``).
 
-Guarantees (tested against SQLite and PostgreSQL by ``tests/test_storage_contract.py``):
+Guarantees (tested against SQLite and PostgreSQL by ``tests/test_storage_contract*.py``):
 
 - every write is idempotent: entries are unique on (log, index), findings on their dedup
   key, outbox rows on (dedup key, sink, event), checkpoints on (log, origin, size, root);
