@@ -804,14 +804,16 @@ FINDING_SHAPES: dict[str, FindingQuery] = {
 TABLE_NAMES = ("entries", "entry_identities", "index_all", "findings")
 
 
-def _statement(q: HistoryQuery | FindingQuery) -> Select[Any]:
+def _statement(q: HistoryQuery | FindingQuery, dialect: str) -> Select[Any]:
     if isinstance(q, FindingQuery):
         return findings_select(q, 101)
-    return index_all_select(q, 101) if q.all_entries else history_select(q, 101)
+    if q.all_entries:
+        return index_all_select(q, 101, chunked=dialect == "sqlite")
+    return history_select(q, 101, chunked=dialect == "sqlite")
 
 
 async def _plan(s: Store, q: HistoryQuery | FindingQuery) -> str:
-    stmt = _statement(q)
+    stmt = _statement(q, s.dialect)
     async with s.engine.connect() as conn:
         sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
         if s.dialect == "postgresql":
