@@ -11,8 +11,8 @@ or an index range reads only the partitions that can hold its rows.
 
 Partitions are created by ``store_batch`` when it first stores a row of their range, in the
 batch's transaction (rolled back with it); retention drops a partition whose rows are all
-past it instead of deleting them row by row. SQLite keeps one table: its indexes are
-written through the page cache and one WAL, see ``monitor.storage.engine``.
+past it instead of deleting them row by row. SQLite keeps one table, whose value indexes
+are local to the same ranges instead: ``monitor.storage.chunks``.
 """
 
 from __future__ import annotations
