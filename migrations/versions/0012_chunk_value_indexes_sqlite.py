@@ -4,8 +4,8 @@ On SQLite the indexes of ``index_all`` on SAN, key hash and digest hash become (
 idx >> 20, value, idx), and that of ``entry_identities`` on (field, value) becomes (log,
 idx >> 20, field, value, idx) (``monitor.storage.chunks``): a batch then writes into the
 newest chunk's part of each index instead of pages scattered over indexes as large as the
-table. The old indexes are dropped and the new ones built, each a sort of its table (a
-minute or two per 10,000,000 rows, while the monitor is stopped); no row changes.
+table. The old indexes are dropped and the new ones built, each a sort of its table
+(minutes per 10,000,000 rows, while the monitor is stopped); no row changes.
 Downgrade builds the old ones again. PostgreSQL keeps its indexes, one per partition of
 ``index_all`` (revision 0011): nothing changes there.
 
