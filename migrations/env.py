@@ -15,7 +15,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from monitor.storage.engine import make_engine
-from monitor.storage.models import metadata
+from monitor.storage.models import metadata, of_engine
 from monitor.storage.urls import default_url
 
 config = context.config
@@ -35,6 +35,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=of_engine(connection.dialect.name),
     )
 
 

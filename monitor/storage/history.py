@@ -136,11 +136,14 @@ class HistoryMixin(StoreBase):
         limit = page_limit(query.limit)
         items: list[HistoryItem]
         async with self._read() as conn:
+            chunked = self._dialect == "sqlite"
             if query.all_entries:
-                rows = await conn.execute(index_all_select(query, limit + 1))
+                stmt = index_all_select(query, limit + 1, chunked=chunked)
+                rows = await conn.execute(stmt)
                 items = [_indexed(r) for r in rows.all()]
             else:
-                rows = await conn.execute(history_select(query, limit + 1))
+                stmt = history_select(query, limit + 1, chunked=chunked)
+                rows = await conn.execute(stmt)
                 items = [_entry(r) for r in rows.all()]
             more = len(items) > limit
             items = items[:limit]

@@ -20,7 +20,8 @@ from sqlalchemy import (
 )
 
 from monitor.core.errors import MalformedInputError
-from monitor.storage.base import ENTRIES, IDENTITIES, INDEX_ALL, INDEX_LOGS
+from monitor.storage import chunk_query, chunks
+from monitor.storage.base import ENTRIES, IDENTITIES, INDEX_ALL, INDEX_LOGS, LOGS
 from monitor.storage.identities import normalize_digest
 from monitor.storage.image_history import image_filter, linked_keys
 from monitor.storage.models import EntryRow, index_value, value_hash
@@ -134,9 +135,19 @@ def _image_condition(log_col: Any, idx_col: Any, q: HistoryQuery) -> list[Column
     return [tuple_(log_col, idx_col).in_(linked_keys(image_filter(q.image)))]
 
 
-def history_select(q: HistoryQuery, limit: int) -> Select[Any]:
+def log_number(log: str) -> ScalarSelect[Any]:
+    """The number of ``log`` in ``index_all_logs`` (NULL, matching nothing, if it has none)."""
+    return select(INDEX_LOGS.c.id).where(INDEX_LOGS.c.log == log).scalar_subquery()
+
+
+INDEX_ALL_CHUNKS = chunk_query.Chunked(INDEX_ALL, "log_id", INDEX_LOGS, "id", log_number)
+IDENTITY_CHUNKS = chunk_query.Chunked(IDENTITIES, "log", LOGS, "name", str)
+
+
+def history_select(q: HistoryQuery, limit: int, *, chunked: bool = False) -> Select[Any]:
     """The SELECT answering ``q`` over matched entries (``EntryRow`` rows, in (log, index)
-    order, ``limit`` of them)."""
+    order, ``limit`` of them). ``chunked``: the identities' index is SQLite's, local to
+    chunks (``monitor.storage.chunks``)."""
     e = ENTRIES
     filters = _identity_filters(q)
     time_conds: list[ColumnElement[bool]] = []
@@ -161,6 +172,11 @@ def history_select(q: HistoryQuery, limit: int) -> Select[Any]:
         *_key_conditions(drive.c.log, drive.c.idx, q),
         *_image_condition(drive.c.log, drive.c.idx, q),
     )
+    order: list[Any] = [drive.c.log, drive.c.idx]
+    if chunked:
+        keys = keys.where(*chunk_query.conditions(IDENTITY_CHUNKS, drive, q))
+        keys = keys.with_hint(drive, f"INDEXED BY {chunks.IDENTITY_LOOKUP}", "sqlite")
+        order = chunk_query.order(IDENTITY_CHUNKS, drive)
     for n, (f, v) in enumerate(filters[1:]):
         other = ident.alias(f"o{n}")
         # checked per driving row through the primary key. LIMIT/OFFSET keep PostgreSQL from
@@ -183,17 +199,12 @@ def history_select(q: HistoryQuery, limit: int) -> Select[Any]:
         keys = keys.join(e, and_(e.c.log == drive.c.log, e.c.idx == drive.c.idx)).where(*time_conds)
     if any(v.endswith("*") for _, v in filters[:1]):
         keys = keys.distinct()  # one entry can hold several values under one prefix
-    sub = keys.order_by(drive.c.log, drive.c.idx).limit(limit).subquery("k")
+    sub = keys.order_by(*order).limit(limit).subquery("k")
     return (
         select(EntryRow)
         .join(sub, and_(e.c.log == sub.c.log, e.c.idx == sub.c.idx))
         .order_by(e.c.log, e.c.idx)
     )
-
-
-def log_number(log: str) -> ScalarSelect[Any]:
-    """The number of ``log`` in ``index_all_logs`` (NULL, matching nothing, if it has none)."""
-    return select(INDEX_LOGS.c.id).where(INDEX_LOGS.c.log == log).scalar_subquery()
 
 
 INDEX_ALL_FIELDS = ("idx", "time", "kind", "san", "issuer", "key_fingerprint", "digest")
@@ -234,9 +245,22 @@ def _index_all_identity_conditions(q: HistoryQuery) -> list[ColumnElement[bool]]
     return conds
 
 
-def index_all_select(q: HistoryQuery, limit: int) -> Select[Any]:
+def _driving_column(q: HistoryQuery) -> str | None:
+    """The chunked column whose index drives ``q`` over ``index_all`` (as
+    ``_index_all_identity_conditions`` orders them), if any."""
+    if q.fingerprint:
+        return "key_hash"
+    if q.digest:
+        return "digest_hash"
+    if q.san:
+        return "san"
+    return None
+
+
+def index_all_select(q: HistoryQuery, limit: int, *, chunked: bool = False) -> Select[Any]:
     """The SELECT answering ``q`` over ``index_all``: rows of the log's name and
-    ``INDEX_ALL_FIELDS``, in (log, index) order, logs in the order they were first indexed."""
+    ``INDEX_ALL_FIELDS``, in (log, index) order, logs in the order they were first indexed.
+    ``chunked``: the value indexes are SQLite's, local to chunks (``monitor.storage.chunks``)."""
     if q.ext or q.subject:
         raise MalformedInputError("index_all keeps no extensions or subjects: search matches")
     t = INDEX_ALL
@@ -247,14 +271,24 @@ def index_all_select(q: HistoryQuery, limit: int) -> Select[Any]:
         conds.append(t.c.time >= timestamp(q.since))
     if q.until is not None:
         conds.append(t.c.time < timestamp(q.until))
+    drive = _driving_column(q) if chunked else None
+    order: list[Any] = [t.c.log_id, t.c.idx]
+    if drive is not None:
+        conds += chunk_query.conditions(INDEX_ALL_CHUNKS, t, q)
+        order = chunk_query.order(INDEX_ALL_CHUNKS, t)
     # the log's name is looked up per row found (``log_id + 0``: no index on index_all can
     # serve that join term), so that no planner drives the query from index_all_logs through
     # the primary key: that walks every row of the log and sorts what the filters keep
     # (SQLite, with statistics sampled under analysis_limit: 300 ms on 1M rows)
-    return (
+    stmt = (
         select(INDEX_LOGS.c.log, *(t.c[c] for c in INDEX_ALL_FIELDS))
         .join_from(t, INDEX_LOGS, INDEX_LOGS.c.id == t.c.log_id + 0)
         .where(*conds)
-        .order_by(t.c.log_id, t.c.idx)
+        .order_by(*order)
         .limit(limit)
     )
+    if drive is not None:
+        # the planner would weigh the primary key (log_id IN ...) against it, unaided by
+        # statistics on an expression; a chunked index always serves such a query
+        stmt = stmt.with_hint(t, f"INDEXED BY {chunks.index_name(drive)}", "sqlite")
+    return stmt

@@ -18,6 +18,7 @@ exactly this schema; a test checks that they do not drift.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from monitor.storage import chunks
 from monitor.storage.cleaning import (
     INDEX_VALUE_CHARS,
     clean_json,
@@ -67,6 +69,17 @@ LOG_NAME = 255
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def of_engine(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
+    """Alembic's ``include_object`` for a database of ``dialect``: an index made for the
+    other engine only (``ddl_if``: ``index_all``'s value indexes) is not part of its schema."""
+
+    def include(obj: Any, _name: str | None, _type: str, _reflected: bool, _to: Any) -> bool:
+        only = getattr(obj, "_ddl_if", None)
+        return only is None or only.dialect in (None, dialect)
+
+    return include
 
 
 class Log(Base):
@@ -169,7 +182,11 @@ class EntryIdentity(Base):
             ondelete="CASCADE",
             name="fk_entry_identities_entry",
         ),
-        Index("ix_entry_identities_lookup", "field", "value", "log", "idx"),
+        # SQLite: local to chunks of the log (see monitor.storage.chunks)
+        Index("ix_entry_identities_lookup", "field", "value", "log", "idx").ddl_if(
+            dialect="postgresql"
+        ),
+        chunks.sqlite_index(chunks.IDENTITY_LOOKUP, "log", "field", "value"),
         # SQLite: the table is its primary key B-tree (no rowid, no third copy of each row)
         {"sqlite_with_rowid": False},
     )
@@ -324,10 +341,16 @@ class IndexAllRow(Base):
 
     __tablename__ = "index_all"
     __table_args__ = (
-        Index("ix_index_all_san", "san", "log_id", "idx"),
+        # PostgreSQL: in each partition; SQLite: local to chunks of the log (see
+        # monitor.storage.chunks), so that a batch writes into a small part of each
+        Index("ix_index_all_san", "san", "log_id", "idx").ddl_if(dialect="postgresql"),
+        Index("ix_index_all_key_hash", "key_hash", "log_id", "idx").ddl_if(dialect="postgresql"),
+        Index("ix_index_all_digest_hash", "digest_hash", "log_id", "idx").ddl_if(
+            dialect="postgresql"
+        ),
+        *chunks.index_all_indexes(),
+        # few values, each taking rows at its end: no chunks needed
         Index("ix_index_all_issuer", "issuer", "log_id", "idx"),
-        Index("ix_index_all_key_hash", "key_hash", "log_id", "idx"),
-        Index("ix_index_all_digest_hash", "digest_hash", "log_id", "idx"),
         Index("ix_index_all_time", "time"),
         # PostgreSQL: a partition per log and range of indexes (monitor.storage.partitions)
         {"sqlite_with_rowid": False, "postgresql_partition_by": "RANGE (log_id, idx)"},

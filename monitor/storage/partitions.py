@@ -13,8 +13,8 @@ it starts): what bounds their count (``CHUNK``).
 
 Partitions are created by ``store_batch`` when it first stores a row of their range, in the
 batch's transaction (rolled back with it); retention drops a partition whose rows are all
-past it instead of deleting them row by row. SQLite keeps one table: its indexes are
-written through the page cache and one WAL, see ``monitor.storage.engine``.
+past it instead of deleting them row by row. SQLite keeps one table, whose value indexes
+are local to the same ranges instead: ``monitor.storage.chunks``.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ million entries 12. Queries that no log or index range prunes (by SAN, key or di
 planned over every partition, and PostgreSQL 15's planning grows faster than their count:
 with ranges of 1,048,576 (``0011``), 1,000 partitions took seconds to plan and 7,000 locks
 a query (at about 60, 4-8 ms and 400). The cost is on inserts: the newest partition's
-indexes grow 16 times larger, and ``index_all`` rows went in at 0.43 of the rate at 1 million
-rows when it held 8 million (about 3,000 a second on a busy 2-core machine: 180 times the
-public log's rate, but a backfill from a log's start takes twice as long). Migrations
+indexes grow 16 times larger. Measured with ``bench_storage``, one run each on a busy
+2-core machine: at 10,000,000 rows (one partition) index_all rows went in at 0.99 of the
+rate at 100,000; another run, filling one partition from 1 to 8 million rows, measured
+0.43 of the rate at 1 million (still about 180 times the public log's rate). Migrations
 number partitions by it (``0012`` moved from 20 bits to 24): changing it needs a migration
 that repartitions."""
 

@@ -1,0 +1,54 @@
+"""SQLite: the value indexes of ``index_all`` and ``entry_identities`` kept local to ranges
+of ``CHUNK`` indexes of the log.
+
+SQLite's counterpart of PostgreSQL's partitions (``monitor.storage.partitions``). The indexes
+on SAN, key hash and digest hash, and on identities' values, take random keys: in one B-tree
+as large as the table, a batch of rows dirties as many pages as it has rows, scattered over
+indexes far larger than the page cache, and each is read, written into the WAL and, at the
+next checkpoint, into the database. Here their keys start with (log, chunk), the chunk being
+``idx >> CHUNK_BITS``: a batch writes into the newest chunk's part of each index only, a
+subtree of one chunk's rows, which stays in the cache.
+
+A query by value seeks each chunk (``log_id IN (...) AND chunk IN (...) AND san = ?``: one
+seek per log and chunk, in index order), and is ordered by (log, chunk, idx), the same
+order as (log, idx), which that walk gives without a sort: see ``chunk_query``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Index, literal_column, text
+
+CHUNK_BITS = 20
+"""Indexes of one log per chunk (1,048,576, as PostgreSQL's partitions): at 10,000,000 rows a
+query by value seeks ten chunks a log. Migration ``0013`` builds the indexes with it:
+changing it needs a migration that builds them again."""
+
+CHUNKED = ("san", "key_hash", "digest_hash")
+"""The ``index_all`` columns whose indexes are chunked on SQLite."""
+
+IDENTITY_LOOKUP = "ix_entry_identities_chunk_lookup"
+"""``entry_identities``' index by (field, value) on SQLite, chunked as well: its values are
+as random, and it takes about ten of them for each matched entry."""
+
+
+def index_name(column: str) -> str:
+    return f"ix_index_all_chunk_{column}"
+
+
+def sqlite_index(name: str, log: str, *values: str) -> Index:
+    """A chunked index (SQLite's schema only: PostgreSQL's partitions keep (value, log,
+    idx)). The shift is written out, not bound: SQLite uses an index on an expression only
+    for a query holding the same expression."""
+    shift = text(f"(idx >> {CHUNK_BITS})")
+    return Index(name, log, shift, *values, "idx").ddl_if(dialect="sqlite")
+
+
+def index_all_indexes() -> list[Index]:
+    return [sqlite_index(index_name(c), "log_id", c) for c in CHUNKED]
+
+
+def chunk_of(idx_col: Any) -> ColumnElement[int]:
+    """The chunk of ``idx_col``, as the indexes hold it (a literal shift, not a parameter)."""
+    return idx_col.op(">>")(literal_column(str(CHUNK_BITS)))  # type: ignore[no-any-return]
