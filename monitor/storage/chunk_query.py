@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, FromClause, Table, case, func, select
 
 from monitor.storage import chunks
+from monitor.storage.aliases import alias
 from monitor.storage.paging import decode_cursor
 
 
@@ -35,7 +36,7 @@ class Chunked:
 
 def _logs(c: Chunked, bounds: Any, name: str) -> FromClause:
     """The logs ``bounds`` (a query's log, index bounds and cursor) can find rows of."""
-    logs = c.logs.alias(name)
+    logs = alias(c.logs, name)
     key = logs.c[c.key]
     conds: list[ColumnElement[bool]] = []
     if bounds.log is not None:
@@ -48,7 +49,7 @@ def _logs(c: Chunked, bounds: Any, name: str) -> FromClause:
 def _end(c: Chunked, bounds: Any, last: bool) -> Any:
     """The first (``last``: the last) index ``bounds`` can find: a seek a log."""
     logs = _logs(c, bounds, "ll" if last else "lf")
-    b = c.table.alias("b")
+    b = alias(c.table, "bl" if last else "bf")
     conds: list[ColumnElement[bool]] = [b.c[c.log] == logs.c.key]
     if last and bounds.index_max is not None:
         conds.append(b.c.idx <= bounds.index_max)

@@ -21,6 +21,7 @@ from sqlalchemy import (
 
 from monitor.core.errors import MalformedInputError
 from monitor.storage import chunk_query, chunks
+from monitor.storage.aliases import alias
 from monitor.storage.base import ENTRIES, IDENTITIES, INDEX_ALL, INDEX_LOGS, LOGS
 from monitor.storage.identities import normalize_digest
 from monitor.storage.image_history import image_filter, linked_keys
@@ -164,7 +165,7 @@ def history_select(q: HistoryQuery, limit: int, *, chunked: bool = False) -> Sel
         return stmt.order_by(e.c.log, e.c.idx).limit(limit)
 
     ident = IDENTITIES
-    drive = ident.alias("d")
+    drive = alias(ident, "d")
     field0, value0 = filters[0]
     keys = select(drive.c.log, drive.c.idx).where(
         drive.c.field == field0,
@@ -178,7 +179,7 @@ def history_select(q: HistoryQuery, limit: int, *, chunked: bool = False) -> Sel
         keys = keys.with_hint(drive, f"INDEXED BY {chunks.IDENTITY_LOOKUP}", "sqlite")
         order = chunk_query.order(IDENTITY_CHUNKS, drive)
     for n, (f, v) in enumerate(filters[1:]):
-        other = ident.alias(f"o{n}")
+        other = alias(ident, f"o{n}")
         # checked per driving row through the primary key. LIMIT/OFFSET keep PostgreSQL from
         # turning the EXISTS into a semi-join that it may drive from the other, unselective
         # side (an issuer matches most of the log): san + issuer took 350 ms on 1M entries
