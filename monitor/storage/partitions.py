@@ -32,10 +32,10 @@ million entries 12. Queries that no log or index range prunes (by SAN, key or di
 planned over every partition, and PostgreSQL 15's planning grows faster than their count:
 with ranges of 1,048,576 (``0011``), 1,000 partitions took seconds to plan and 7,000 locks
 a query (at about 60, 4-8 ms and 400). The cost is on inserts: the newest partition's
-indexes grow 16 times larger. Measured with ``bench_storage``, one run each on a busy
-2-core machine: at 10,000,000 rows (one partition) index_all rows went in at 0.99 of the
-rate at 100,000; another run, filling one partition from 1 to 8 million rows, measured
-0.43 of the rate at 1 million (still about 180 times the public log's rate). Migrations
+indexes grow 16 times larger. Measured with ``bench_storage`` on 2 cores: at 10,000,000
+rows (one partition) index_all rows went in at 0.46 of the rate at 100,000 on a quiet
+machine (7,540 a second: still about 450 times the public log's rate; 0.99 in a run under
+load); small partitions at the tip, merged into wide ones once full, would keep both. Migrations
 number partitions by it (``0012`` moved from 20 bits to 24): changing it needs a migration
 that repartitions."""
 
