@@ -23,10 +23,10 @@ UTF-8, well inside PostgreSQL's B-tree limit of about 2,700 bytes per row)."""
 
 def clean_text(s: str) -> str:
     """``s`` as both engines can store it: NUL and unpaired surrogates become U+FFFD."""
-    if s.isascii():  # nearly every value: no surrogate, so only NUL to look for
-        return s.replace("\x00", "\ufffd") if "\x00" in s else s
     if "\x00" in s:
         s = s.replace("\x00", "\ufffd")
+    if s.isascii():  # nearly every value: no surrogate, so no encoding to try
+        return s
     try:
         s.encode("utf-8")
     except UnicodeEncodeError:
