@@ -270,7 +270,9 @@ def test_a_live_replicas_claim_is_waited_for_until_it_expires(pg_url: str) -> No
     async def body(env: Replicas) -> None:
         x = await env.replica("replica-x")
         keys = await env.add(x, [finding(i, rule="a") for i in (1, 2)])
-        clock.advance(1)  # the rows were written by the real clock, just after the fake one
+        # the rows were written by the real clock, which ran on past the fake one while the
+        # replicas started (seconds under load): the fake one starts just after the rows
+        clock.now = max(r.next_attempt_at for r in await env.rows(keys)) + timedelta(seconds=1)
         sink = env.sink(group_window="30s", timeout="5s")
         x_id = await die_posting(env, env.worker(x, sink, clock=clock))
         sent = len(env.receiver.at(HOOK))
