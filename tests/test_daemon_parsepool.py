@@ -5,6 +5,7 @@ nothing, while the next pass goes on with fresh workers."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 import signal
@@ -18,7 +19,14 @@ from monitor.core.errors import ParseWorkerError
 from monitor.core.findings import Severity
 from monitor.daemon import PassContext, RekorV2Source
 from monitor.daemon import catch_up as one_pass
-from monitor.daemon.parsepool import AUTO_MAX, IN_PLACE_BELOW, ParsePool, worker_count
+from monitor.daemon.parsepool import (
+    AUTO_MAX,
+    DEPTH,
+    IN_PLACE_BELOW,
+    PART_ENTRIES,
+    ParsePool,
+    worker_count,
+)
 from monitor.daemon.parsing import Chunk, parse_chunk, split
 from monitor.rules.engine import RuleEngine
 from monitor.rules.spec import RuleSpec, Selector
@@ -215,6 +223,71 @@ def test_workers_that_cannot_start_leave_the_chunk_parsed_in_place(
             assert got == await parse_chunk(chunk, engine, ())
             assert not pool._all
             assert pool.on_workers == 0
+        finally:
+            await pool.close()
+
+    run(body)
+
+
+async def _until(cond: Any, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.001)
+
+
+def _sim_chunk(entries: int) -> Chunk:
+    factory = EntryFactory(5, SimCA.create(5))
+    bodies = [factory.v2_entry(i).body for i in range(entries)]
+    return Chunk(LOG, tuple((i, b, 1_700_000_000 + i, None) for i, b in enumerate(bodies)), True, 5)
+
+
+def test_a_worker_is_sent_the_next_part_before_it_answers_and_answers_in_order(
+    tmp_path: Path,
+) -> None:
+    """One worker, a chunk of several parts: two are in flight on it at once (it parses on
+    while this process is busy elsewhere), and the parts come back in log order."""
+
+    async def body() -> None:
+        chunk = _sim_chunk(3 * PART_ENTRIES // 2)  # two parts, at least
+        engine = RuleEngine.compile(SPECS)
+        pool = ParsePool(1, SPECS)
+        try:
+            assert await pool.ready()
+            (worker,) = pool._all
+            task = asyncio.ensure_future(pool.parse(chunk, engine, ()))
+            await _until(lambda: len(worker._waiting) == DEPTH or task.done())
+            assert len(worker._waiting) == DEPTH
+            assert await task == await parse_chunk(chunk, engine, ())
+        finally:
+            await pool.close()
+
+    run(body)
+
+
+def test_a_cancelled_parse_leaves_the_workers_running(tmp_path: Path) -> None:
+    """A pass cancelled while its parts are on a worker (a stop, a lease lost): the parts
+    were sent whole, so the worker is kept (other logs' passes share it) and its late
+    answers are dropped; the next chunk parses right on it."""
+
+    async def body() -> None:
+        chunk = _sim_chunk(3 * PART_ENTRIES // 2)
+        engine = RuleEngine.compile(SPECS)
+        pool = ParsePool(1, SPECS)
+        try:
+            assert await pool.ready()
+            (worker,) = pool._all
+            task = asyncio.ensure_future(pool.parse(chunk, engine, ()))
+            await _until(lambda: len(worker._waiting) == DEPTH)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert pool._all == [worker]
+            assert worker.proc.returncode is None
+            small = Chunk(LOG, chunk.entries[:IN_PLACE_BELOW], True, 5)
+            assert await pool.parse(small, engine, ()) == await parse_chunk(small, engine, ())
+            assert pool._all == [worker]
+            assert not worker._waiting
         finally:
             await pool.close()
 

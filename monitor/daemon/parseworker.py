@@ -1,12 +1,13 @@
 """A parse worker: the process that ``parsepool`` starts (``python -m
 monitor.daemon.parseworker``) to parse and match entries beside the monitor's own process.
 
-It speaks over its stdin and stdout, one message at a time, each a big-endian 8-byte length
-and a pickle: first the watch rules (it answers ``("ready", None)`` once they are compiled),
-then for each part of a chunk the Fulcio CAs (``CaSpec``) and the ``Chunk``, answered with
-``("ok", Parsed)`` or ``("error", text)``. It ends when its stdin does (the monitor stopped or
-died). Its own process, not ``multiprocessing``'s: it loads only the parser and the rules
-(not the command line and the whole daemon again) and needs no helper process.
+It speaks over its stdin and stdout, each message a big-endian 8-byte length and a pickle:
+first the watch rules (it answers ``("ready", None)`` once they are compiled), then for each
+part of a chunk the Fulcio CAs (``CaSpec``) and the ``Chunk``, answered in order with
+``("ok", Parsed)`` or ``("error", text)``; the monitor may send a part before the one before
+is answered. It ends when its stdin does (the monitor stopped or died). Its own process, not
+``multiprocessing``'s: it loads only the parser and the rules (not the command line and the
+whole daemon again) and needs no helper process.
 
 Only the monitor writes to it: its messages are trusted as the monitor's own memory is.
 """
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 import functools
 import pickle
+import queue
 import signal
 import sys
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -31,6 +34,7 @@ from monitor.trust.root import CertificateAuthority
 __all__ = ["CaSpec", "read_message", "write_message"]
 
 HEADER = 8  # bytes: the length of the pickle that follows
+INBOX = 2  # parts read ahead, and answers waiting to be written: the monitor sends 2 at most
 
 
 @dataclass(frozen=True)
@@ -87,13 +91,47 @@ def serve(src: IO[bytes], out: IO[bytes]) -> None:
         return
     engine = RuleEngine.compile(rules)
     write_message(out, ("ready", None))
-    while (message := read_message(src)) is not None:
+    # The monitor sends the next part before this one is answered. A thread reads it off the
+    # pipe, and another writes answers out, so that this one parses on while the monitor's
+    # event loop is busy elsewhere (proving, storing) and reads or writes its pipes late.
+    inbox: queue.Queue[Any] = queue.Queue(maxsize=INBOX)
+    outbox: queue.Queue[bytes | None] = queue.Queue(maxsize=INBOX)
+    reader = threading.Thread(target=_read_all, args=(src, inbox), daemon=True)
+    writer = threading.Thread(target=_write_all, args=(out, outbox), daemon=True)
+    reader.start()
+    writer.start()
+    while (message := inbox.get()) is not None:
         specs, chunk = message
         try:
             reply: tuple[str, object] = ("ok", parse_all(chunk, engine, _cas(specs)))
         except Exception as e:
             reply = ("error", f"{type(e).__name__}: {e}")
-        write_message(out, reply)
+        outbox.put(frame(reply))
+    outbox.put(None)
+    writer.join()
+
+
+def _read_all(src: IO[bytes], inbox: queue.Queue[Any]) -> None:
+    """Every message of ``src`` into ``inbox``, then None (its end)."""
+    try:
+        while (message := read_message(src)) is not None:
+            inbox.put(message)
+    finally:
+        inbox.put(None)
+
+
+def _write_all(out: IO[bytes], outbox: queue.Queue[bytes | None]) -> None:
+    """Every frame of ``outbox`` onto ``out`` until None; once the monitor is gone (the pipe
+    closed) the rest are dropped, so that the parsing thread never waits on a full queue."""
+    gone = False
+    while (data := outbox.get()) is not None:
+        if gone:
+            continue
+        try:
+            out.write(data)
+            out.flush()
+        except OSError:
+            gone = True
 
 
 def main() -> int:
