@@ -38,15 +38,22 @@ def index_name(column: str) -> str:
 
 
 def sqlite_index(name: str, log: str, *values: str) -> Index:
-    """A chunked index (SQLite's schema only: PostgreSQL's partitions keep (value, log,
-    idx)). The shift is written out, not bound: SQLite uses an index on an expression only
-    for a query holding the same expression."""
+    """A chunked index of SQLite's schema. The shift is written out, not bound: SQLite uses
+    an index on an expression only for a query holding the same expression."""
     shift = text(f"(idx >> {CHUNK_BITS})")
     return Index(name, log, shift, *values, "idx").ddl_if(dialect="sqlite")
 
 
+def postgresql_index(name: str, value: str) -> Index:
+    """A chunked index of PostgreSQL's schema, in each partition of ``index_all``: no log
+    (one a partition), the chunk first (``monitor.storage.partition_query``)."""
+    shift = text(f"(idx >> {CHUNK_BITS})")
+    return Index(name, shift, value, "idx").ddl_if(dialect="postgresql")
+
+
 def index_all_indexes() -> list[Index]:
-    return [sqlite_index(index_name(c), "log_id", c) for c in CHUNKED]
+    sqlite = [sqlite_index(index_name(c), "log_id", c) for c in CHUNKED]
+    return sqlite + [postgresql_index(index_name(c), c) for c in CHUNKED]
 
 
 def chunk_of(idx_col: Any) -> ColumnElement[int]:
