@@ -18,6 +18,7 @@ order only for an array on its first column).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from sqlalchemy import (
     ColumnElement,
     FromClause,
     Select,
+    Subquery,
     any_,
     case,
     func,
@@ -32,7 +34,6 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import array
 
 from monitor.storage import chunks, partitions
 from monitor.storage.aliases import alias
@@ -59,39 +60,65 @@ def _cursor_floor(log_id: Any, bounds: Any, log_number: Callable[[str], Any]) ->
     return case((log_id == log_number(log), idx), else_=-1)
 
 
-def _pairs(bounds: Any, log_number: Callable[[str], Any]) -> FromClause:
-    """(log number, log name, partition) that ``bounds`` can find rows in, in order: each
-    log's partitions from that of its first row within the bounds to that of its last
-    (two seeks of the primary key a log)."""
+@functools.cache
+def _pairs() -> Subquery:
+    """(log number, log name, partition) of every log, in order: each log's partitions from
+    that of its first row to that of its last (two seeks of the primary key a log). Made
+    once: a query's bounds select among them (built anew, its columns would be cyclic
+    garbage each query)."""
     logs = alias(INDEX_LOGS, "pl")
-    conds: list[ColumnElement[bool]] = []
-    if bounds.log is not None:
-        conds.append(logs.c.log == bounds.log)
-    if bounds.cursor is not None:
-        conds.append(logs.c.id >= log_number(decode_cursor(bounds.cursor, (str, int))[0]))
 
     def end(last: bool) -> Any:
         b = alias(INDEX_ALL, "pb_last" if last else "pb_first")
-        where: list[ColumnElement[bool]] = [b.c.log_id == logs.c.id]
-        if last and bounds.index_max is not None:
-            where.append(b.c.idx <= bounds.index_max)
-        if not last and bounds.index_min is not None:
-            where.append(b.c.idx >= bounds.index_min)
-        floor = None if last else _cursor_floor(logs.c.id, bounds, log_number)
-        if floor is not None:
-            where.append(b.c.idx > floor)
         agg = func.max if last else func.min
-        return _shift(select(agg(b.c.idx)).where(*where).scalar_subquery(), partitions.CHUNK_BITS)
+        row = select(agg(b.c.idx)).where(b.c.log_id == logs.c.id).scalar_subquery()
+        return _shift(row, partitions.CHUNK_BITS)
 
     series = func.generate_series(end(False), end(True)).table_valued("n")
     parts = series.render_derived(name="pg").lateral("pg")
     return (
         select(logs.c.id.label("log_id"), logs.c.log.label("log"), parts.c.n.label("part"))
         .select_from(logs.join(parts, true()))
-        .where(*conds)
         .order_by(logs.c.id, parts.c.n)
         .subquery("p")
     )
+
+
+@functools.cache
+def _partition_conditions() -> tuple[ColumnElement[bool], ...]:
+    """The rows of ``_pairs``' partition, sought by chunk: one scan of that partition alone
+    (pruned by log and index range as it starts), one seek a chunk."""
+    p, t = _pairs(), INDEX_ALL
+    first = _shift_left(p.c.part, partitions.CHUNK_BITS - chunks.CHUNK_BITS)
+    last = first.op("+")(literal_column(str(PER_PARTITION - 1)))
+    # ARRAY(SELECT generate_series(...)): the partition's chunks
+    chunk_list = func.array(
+        select(func.generate_series(first, last)).correlate(p).scalar_subquery()
+    )
+    return (
+        t.c.log_id == p.c.log_id,
+        t.c.idx >= _shift_left(p.c.part, partitions.CHUNK_BITS),
+        t.c.idx < _shift_left(p.c.part.op("+")(literal_column("1")), partitions.CHUNK_BITS),
+        chunks.chunk_of(t.c.idx) == any_(chunk_list),
+    )
+
+
+def _pair_conditions(bounds: Any, log_number: Callable[[str], Any]) -> list[ColumnElement[bool]]:
+    """The (log, partition) pairs that can hold rows within ``bounds``."""
+    p = _pairs()
+    conds: list[ColumnElement[bool]] = []
+    if bounds.log is not None:
+        conds.append(p.c.log == bounds.log)
+    if bounds.index_min is not None:
+        conds.append(p.c.part >= bounds.index_min >> partitions.CHUNK_BITS)
+    if bounds.index_max is not None:
+        conds.append(p.c.part <= bounds.index_max >> partitions.CHUNK_BITS)
+    if bounds.cursor is not None:
+        log, idx = decode_cursor(bounds.cursor, (str, int))
+        conds.append(p.c.log_id >= log_number(log))
+        first = case((p.c.log_id == log_number(log), idx >> partitions.CHUNK_BITS), else_=0)
+        conds.append(p.c.part >= first)
+    return conds
 
 
 def index_all_by_value(
@@ -105,19 +132,8 @@ def index_all_by_value(
     (conditions on ``INDEX_ALL``, given the (log, partition) row ``p`` for the log's name;
     the first on a chunked column), within ``bounds`` (a ``HistoryQuery``: log, index
     bounds, cursor), in (log, index) order, ``limit`` of them."""
-    p = _pairs(bounds, log_number)
-    t = INDEX_ALL
-    chunk = chunks.chunk_of(t.c.idx)
-    base = _shift_left(p.c.part, partitions.CHUNK_BITS - chunks.CHUNK_BITS)
-    chunk_list = array([base.op("+")(literal_column(str(k))) for k in range(PER_PARTITION)])
-    conds: list[ColumnElement[bool]] = [
-        t.c.log_id == p.c.log_id,
-        # the partition's range: it alone is scanned
-        t.c.idx >= _shift_left(p.c.part, partitions.CHUNK_BITS),
-        t.c.idx < _shift_left(p.c.part.op("+")(literal_column("1")), partitions.CHUNK_BITS),
-        chunk == any_(chunk_list),
-        *where(p),
-    ]
+    p, t = _pairs(), INDEX_ALL
+    conds = [*_partition_conditions(), *where(p)]
     if bounds.index_min is not None:
         conds.append(t.c.idx >= bounds.index_min)
     if bounds.index_max is not None:
@@ -125,6 +141,7 @@ def index_all_by_value(
     floor = _cursor_floor(p.c.log_id, bounds, log_number)
     if floor is not None:
         conds.append(t.c.idx > floor)
+    chunk = chunks.chunk_of(t.c.idx)
     rows = (
         select(*(t.c[c] for c in columns), chunk.label("chunk"))
         .where(*conds)
@@ -132,9 +149,12 @@ def index_all_by_value(
         .limit(limit)
         .lateral("m")
     )
+    # its columns by name: its column collection, made on first use, would be cyclic garbage
+    m = [literal_column(f"m.{c}", t.c[c].type).label(c) for c in columns]
     return (
-        select(p.c.log, *(rows.c[c] for c in columns))
+        select(p.c.log, *m)
         .select_from(p.join(rows, true()))
-        .order_by(p.c.log_id, p.c.part, rows.c.chunk, rows.c.idx)
+        .where(*_pair_conditions(bounds, log_number))
+        .order_by(p.c.log_id, p.c.part, literal_column("m.chunk"), literal_column("m.idx"))
         .limit(limit)
     )

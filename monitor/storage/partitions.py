@@ -5,16 +5,18 @@ batch writes into as many pages of each as it has rows. In one table those index
 the log, and once they outgrow memory every batch reads and dirties pages scattered over all
 of them (and, after each checkpoint, writes each page whole into the WAL once more): storing
 got three times slower from 100,000 to 1,000,000 rows. Partitioned by (log, index range), a
-batch writes into the indexes of the newest partition only, which ``CHUNK`` bounds; queries
-read every partition's index (an ordered merge, bounded by the page size), and a query with a
-log or an index range reads only the partitions that can hold its rows. Each query is planned
-over every partition, or runs a plan that spans them all (a prepared statement's, pruned as
-it starts): what bounds their count (``CHUNK``).
+batch writes into the indexes of the newest partition only, and within it, into the newest
+chunk's part of each (they start with ``idx >> chunks.CHUNK_BITS``: ``monitor.storage.chunks``).
+A query with a log or an index range reads only the partitions that can hold its rows; a
+query by value reads the partitions one at a time, in (log, index) order, until its page is
+full (``monitor.storage.partition_query``). Each query is planned over every partition, or
+runs a plan that spans them all (a prepared statement's, pruned as it starts): what bounds
+their count (``CHUNK``).
 
 Partitions are created by ``store_batch`` when it first stores a row of their range, in the
 batch's transaction (rolled back with it); retention drops a partition whose rows are all
 past it instead of deleting them row by row. SQLite keeps one table, whose value indexes
-are local to the same ranges instead: ``monitor.storage.chunks``.
+are local to the same chunks.
 """
 
 from __future__ import annotations
