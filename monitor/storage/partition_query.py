@@ -2,18 +2,19 @@
 
 Each partition of ``index_all`` (``monitor.storage.partitions``) indexes SAN, key hash and
 digest hash as ``(idx >> chunks.CHUNK_BITS, value, idx)``: its chunks, in order, each a
-subtree of its rows. A query by value is a loop over (log, partition) in order (a partition
-range of each log from its first to its last row within the query's bounds), and in each,
-one scan of that partition alone (pruned as it starts, by the log and index range) that
-seeks each of its chunks with ``chunk = ANY(ARRAY[...])`` on the index's first column: one
-seek a chunk, rows in (chunk, index) order, up to the page's limit. The loop's rows then
-come in (log, partition, chunk, index) order, the order of (log, index): the page is an
-incremental sort of each partition's rows (at most a page) and stops at the limit, reading
-no partition after the one that fills it.
+subtree of its rows. A query by value is a loop over (log, partition) in order (each log's
+partitions from that of its first row to that of its last, less those the query's bounds
+exclude), and in each, one scan of that partition alone (pruned as it starts, by the log
+and index range) that seeks each of its 16 chunks with ``chunk = ANY(ARRAY(...))`` on the
+index's first column: one seek a chunk, rows in (chunk, index) order, up to the page's
+limit. The loop's rows then come in (log, partition, chunk, index) order, the order of
+(log, index): the page is an incremental sort of each partition's rows (at most a page),
+and stops at the limit, reading no partition after the one that fills it. A SAN prefix's
+matches come in value order within a chunk: they are sorted a chunk at a time.
 
-A chunk key in one IN list over every partition would cost a seek per chunk in each
-partition; a join on a list of chunks would cost the order (PostgreSQL 15 walks an index in
-order only for an array on its first column).
+One array of chunks over every partition would cost a seek per chunk in each partition; a
+join on a list of chunks would cost the order (PostgreSQL 15 walks an index in order for
+an array on its first column only).
 """
 
 from __future__ import annotations
