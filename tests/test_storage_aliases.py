@@ -31,6 +31,8 @@ def test_building_a_history_query_leaves_no_aliased_table_behind() -> None:
         for q in queries:
             select = index_all_select if q.all_entries else history_select
             select(q, 101, chunked=True)
+            if q.all_entries:
+                index_all_select(q, 101, partitioned=True)
 
     build()  # the aliases are made here, once
     gc.collect()

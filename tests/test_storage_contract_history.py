@@ -289,7 +289,9 @@ def _statement(q: HistoryQuery | FindingQuery, dialect: str) -> Select[Any]:
     if isinstance(q, FindingQuery):
         return findings_select(q, 101)
     if q.all_entries:
-        return index_all_select(q, 101, chunked=dialect == "sqlite")
+        return index_all_select(
+            q, 101, chunked=dialect == "sqlite", partitioned=dialect == "postgresql"
+        )
     return history_select(q, 101, chunked=dialect == "sqlite")
 
 

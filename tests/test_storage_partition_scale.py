@@ -1,8 +1,9 @@
 """index_all at hundreds of partitions (PostgreSQL), made as the monitor makes them
-(``store_batch``), a row or two each: queries return the right rows across all of them,
-retention drops exactly the partitions whose rows have all expired (wherever they are) and
-deletes the other expired rows, and revision 0012 repartitions a populated database of
-1,048,576-index ranges into the wider ones and back."""
+(``store_batch``), a row or two each: queries return the right rows across all of them (by
+value: partition after partition, page after page), retention drops exactly the partitions
+whose rows have all expired (wherever they are) and deletes the other expired rows, and
+revision 0012 repartitions a populated database of 1,048,576-index ranges into the wider
+ones and back."""
 
 from __future__ import annotations
 
@@ -99,6 +100,11 @@ def test_queries_are_right_across_hundreds_of_partitions(store: str) -> None:
             every += [("log-b", k * CHUNK) for k in range(B_PARTS)]
             q = HistoryQuery(san="a@example.com", all_entries=True, limit=100)
             assert await _all_pages(s, q) == every
+            # pages of 7 (PostgreSQL: each ends within a partition's chunk, the next starts
+            # past the cursor in it), and a log and range across partitions
+            assert await _all_pages(s, replace(q, limit=7)) == every
+            mid = replace(q, log="log-a", index_min=99 * CHUNK, index_max=120 * CHUNK - 1)
+            assert await _all_pages(s, replace(mid, limit=4)) == every[99:120]
 
             # a key found in one partition of all of them, and a SAN prefix
             key = HistoryQuery(fingerprint=_fp("log-b", 37), all_entries=True)

@@ -138,7 +138,8 @@ class HistoryMixin(StoreBase):
         async with self._read() as conn:
             chunked = self._dialect == "sqlite"
             if query.all_entries:
-                stmt = index_all_select(query, limit + 1, chunked=chunked)
+                partitioned = self._dialect == "postgresql"
+                stmt = index_all_select(query, limit + 1, chunked=chunked, partitioned=partitioned)
                 rows = await conn.execute(stmt)
                 items = [_indexed(r) for r in rows.all()]
             else:

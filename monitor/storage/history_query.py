@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 
 from monitor.core.errors import MalformedInputError
-from monitor.storage import chunk_query, chunks
+from monitor.storage import chunk_query, chunks, partition_query
 from monitor.storage.aliases import alias
 from monitor.storage.base import ENTRIES, IDENTITIES, INDEX_ALL, INDEX_LOGS, LOGS
 from monitor.storage.identities import normalize_digest
@@ -258,20 +258,38 @@ def _driving_column(q: HistoryQuery) -> str | None:
     return None
 
 
-def index_all_select(q: HistoryQuery, limit: int, *, chunked: bool = False) -> Select[Any]:
+def index_all_select(
+    q: HistoryQuery, limit: int, *, chunked: bool = False, partitioned: bool = False
+) -> Select[Any]:
     """The SELECT answering ``q`` over ``index_all``: rows of the log's name and
     ``INDEX_ALL_FIELDS``, in (log, index) order, logs in the order they were first indexed.
-    ``chunked``: the value indexes are SQLite's, local to chunks (``monitor.storage.chunks``)."""
+    ``chunked``: the value indexes are SQLite's, local to chunks (``monitor.storage.chunks``);
+    ``partitioned``: PostgreSQL's, local to chunks of each partition
+    (``monitor.storage.partition_query``)."""
     if q.ext or q.subject:
         raise MalformedInputError("index_all keeps no extensions or subjects: search matches")
     t = INDEX_ALL
+    time_conds: list[ColumnElement[bool]] = []
+    if q.since is not None:
+        time_conds.append(t.c.time >= timestamp(q.since))
+    if q.until is not None:
+        time_conds.append(t.c.time < timestamp(q.until))
+    if partitioned and _driving_column(q) is not None:
+        return partition_query.index_all_by_value(
+            q,
+            limit,
+            INDEX_ALL_FIELDS,
+            lambda p: [
+                *_index_all_identity_conditions(q),
+                *_image_condition(p.c.log, t.c.idx, q),
+                *time_conds,
+            ],
+            log_number,
+        )
     conds = _key_conditions(t.c.log_id, t.c.idx, q, log_number)
     conds += _index_all_identity_conditions(q)
     conds += _image_condition(INDEX_LOGS.c.log, t.c.idx, q)
-    if q.since is not None:
-        conds.append(t.c.time >= timestamp(q.since))
-    if q.until is not None:
-        conds.append(t.c.time < timestamp(q.until))
+    conds += time_conds
     drive = _driving_column(q) if chunked else None
     order: list[Any] = [t.c.log_id, t.c.idx]
     if drive is not None:

@@ -341,13 +341,8 @@ class IndexAllRow(Base):
 
     __tablename__ = "index_all"
     __table_args__ = (
-        # PostgreSQL: in each partition; SQLite: local to chunks of the log (see
+        # local to chunks of the log (of each partition on PostgreSQL; see
         # monitor.storage.chunks), so that a batch writes into a small part of each
-        Index("ix_index_all_san", "san", "log_id", "idx").ddl_if(dialect="postgresql"),
-        Index("ix_index_all_key_hash", "key_hash", "log_id", "idx").ddl_if(dialect="postgresql"),
-        Index("ix_index_all_digest_hash", "digest_hash", "log_id", "idx").ddl_if(
-            dialect="postgresql"
-        ),
         *chunks.index_all_indexes(),
         # few values, each taking rows at its end: no chunks needed
         Index("ix_index_all_issuer", "issuer", "log_id", "idx"),

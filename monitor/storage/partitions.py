@@ -5,16 +5,18 @@ batch writes into as many pages of each as it has rows. In one table those index
 the log, and once they outgrow memory every batch reads and dirties pages scattered over all
 of them (and, after each checkpoint, writes each page whole into the WAL once more): storing
 got three times slower from 100,000 to 1,000,000 rows. Partitioned by (log, index range), a
-batch writes into the indexes of the newest partition only, which ``CHUNK`` bounds; queries
-read every partition's index (an ordered merge, bounded by the page size), and a query with a
-log or an index range reads only the partitions that can hold its rows. Each query is planned
-over every partition, or runs a plan that spans them all (a prepared statement's, pruned as
-it starts): what bounds their count (``CHUNK``).
+batch writes into the indexes of the newest partition only, and within it, into the newest
+chunk's part of each (they start with ``idx >> chunks.CHUNK_BITS``: ``monitor.storage.chunks``).
+A query with a log or an index range reads only the partitions that can hold its rows; a
+query by value reads the partitions one at a time, in (log, index) order, until its page is
+full (``monitor.storage.partition_query``). Each query is planned over every partition, or
+runs a plan that spans them all (a prepared statement's, pruned as it starts): what bounds
+their count (``CHUNK``).
 
 Partitions are created by ``store_batch`` when it first stores a row of their range, in the
 batch's transaction (rolled back with it); retention drops a partition whose rows are all
 past it instead of deleting them row by row. SQLite keeps one table, whose value indexes
-are local to the same ranges instead: ``monitor.storage.chunks``.
+are local to the same chunks.
 """
 
 from __future__ import annotations
@@ -31,13 +33,15 @@ CHUNK = 1 << CHUNK_BITS
 million entries 12. Queries that no log or index range prunes (by SAN, key or digest) are
 planned over every partition, and PostgreSQL 15's planning grows faster than their count:
 with ranges of 1,048,576 (``0011``), 1,000 partitions took seconds to plan and 7,000 locks
-a query (at about 60, 4-8 ms and 400). The cost is on inserts: the newest partition's
-indexes grow 16 times larger. Measured with ``bench_storage`` on 2 cores: at 10,000,000
-rows (one partition) index_all rows went in at 0.46 of the rate at 100,000 on a quiet
-machine (7,540 a second: still about 450 times the public log's rate; 0.99 in a run under
-load); small partitions at the tip, merged into wide ones once full, would keep both. Migrations
-number partitions by it (``0012`` moved from 20 bits to 24): changing it needs a migration
-that repartitions."""
+a query (at about 60, 4-8 ms and 400). Its value indexes grow 16 times larger than with
+those ranges, and with keys of (value, log, idx) a batch wrote all over them: at 10,000,000
+rows (one partition) index_all rows went in at 0.46 of the rate at 100,000 (7,540 a second)
+on 2 cores. Chunked (``0014``), a batch writes into one chunk's part of each: in three runs
+of ``bench_storage`` on the same 2 cores, shared with other work (load 2-4), 12,100-16,100
+rows a second at 10,000,000 rows against 13,000-19,000 at 100,000 (ratios 0.64 and 1.22
+within a run; matched entries 0.73-0.76), and every query's p99 at 10,000,000 rows under
+50 ms (47 at most). Migrations number partitions by it (``0012`` moved from 20 bits to 24):
+changing it needs a migration that repartitions."""
 
 PARENT = "index_all"
 _LOCK = 0x7467_6C6F_6700_0011  # pg_advisory_xact_lock key: one creator of partitions at a time
