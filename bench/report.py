@@ -50,6 +50,14 @@ class Section:
     seconds: float = 0.0
 
 
+def _spread(r: dict[str, float]) -> str:
+    """The ratios of the rounds of a parse measure: how far the machine's noise moved them."""
+    return (
+        f"median {r['round_ratio_median']:.2f}, {r['rounds']:.0f} rounds "
+        f"{r['round_ratio_min']:.2f}-{r['round_ratio_max']:.2f}"
+    )
+
+
 def ratio(value: float, limit: float, label: str, *, higher_is_better: bool = True) -> str:
     """``value`` as a fraction of ``limit`` (named ``label``), and whether it meets it."""
     r = value / limit
@@ -106,7 +114,7 @@ def parse_section(seconds: float) -> tuple[Section, float]:
     s.rows.append(
         (
             "full parse beside the least work",
-            f"{over:.2f}x the least work's cost per entry",
+            f"{over:.2f}x the least work's cost per entry (rounds: {_spread(r)})",
             ratio(over, PARSE_OVER_LEAST_LIMIT, f"the {PARSE_OVER_LEAST_LIMIT}x limit",
                   higher_is_better=False),
         )
