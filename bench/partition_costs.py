@@ -15,14 +15,14 @@ from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
 from monitor.storage import HistoryQuery, Store, partitions
-from monitor.storage.history_query import index_all_select
+from monitor.storage.history_query import history_statement
 
 EXPLAIN = "EXPLAIN (ANALYZE, SUMMARY, FORMAT JSON) "
 
 
 def _sql(q: HistoryQuery) -> str:
     """The statement ``Store.history`` runs for ``q``."""
-    stmt = index_all_select(q, q.limit + 1)
+    stmt = history_statement(q, q.limit + 1, "postgresql")
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 

@@ -23,7 +23,7 @@ from monitor.storage import (
     StoredEntry,
 )
 from monitor.storage.models import INDEX_VALUE_CHARS
-from monitor.storage.store import findings_select, history_select, index_all_select
+from monitor.storage.store import findings_select, history_statement
 from tests.contract_support import LOG, contract_url, shared_pg_database, with_store
 from tests.storage_support import (
     ENGINES,
@@ -288,11 +288,7 @@ TABLE_NAMES = ("entries", "entry_identities", "index_all", "findings")
 def _statement(q: HistoryQuery | FindingQuery, dialect: str) -> Select[Any]:
     if isinstance(q, FindingQuery):
         return findings_select(q, 101)
-    if q.all_entries:
-        return index_all_select(
-            q, 101, chunked=dialect == "sqlite", partitioned=dialect == "postgresql"
-        )
-    return history_select(q, 101, chunked=dialect == "sqlite")
+    return history_statement(q, 101, dialect)
 
 
 async def _plan(s: Store, q: HistoryQuery | FindingQuery) -> str:

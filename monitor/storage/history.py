@@ -14,8 +14,7 @@ from monitor.storage import partitions
 from monitor.storage.base import JSON, StoreBase, orm, timed
 from monitor.storage.history_query import (
     HistoryQuery,
-    history_select,
-    index_all_select,
+    history_statement,
     log_number,
     timestamp,
 )
@@ -136,16 +135,9 @@ class HistoryMixin(StoreBase):
         limit = page_limit(query.limit)
         items: list[HistoryItem]
         async with self._read() as conn:
-            chunked = self._dialect == "sqlite"
-            if query.all_entries:
-                partitioned = self._dialect == "postgresql"
-                stmt = index_all_select(query, limit + 1, chunked=chunked, partitioned=partitioned)
-                rows = await conn.execute(stmt)
-                items = [_indexed(r) for r in rows.all()]
-            else:
-                stmt = history_select(query, limit + 1, chunked=chunked)
-                rows = await conn.execute(stmt)
-                items = [_entry(r) for r in rows.all()]
+            rows = await conn.execute(history_statement(query, limit + 1, self._dialect))
+            read = _indexed if query.all_entries else _entry
+            items = [read(r) for r in rows.all()]
             more = len(items) > limit
             items = items[:limit]
             refs = await image_refs(conn, [(i.log, i.index) for i in items])

@@ -311,3 +311,12 @@ def index_all_select(
         # statistics on an expression; a chunked index always serves such a query
         stmt = stmt.with_hint(t, f"INDEXED BY {chunks.index_name(drive)}", "sqlite")
     return stmt
+
+
+def history_statement(q: HistoryQuery, limit: int, dialect: str) -> Select[Any]:
+    """The SELECT ``Store.history`` runs for ``q`` on a database of ``dialect``, whose value
+    indexes are local to chunks as that engine keeps them (``monitor.storage.chunks``)."""
+    sqlite = dialect == "sqlite"
+    if q.all_entries:
+        return index_all_select(q, limit, chunked=sqlite, partitioned=dialect == "postgresql")
+    return history_select(q, limit, chunked=sqlite)

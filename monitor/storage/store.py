@@ -47,7 +47,7 @@ from monitor.storage.batch import BatchMixin
 from monitor.storage.coverage import CoverageMixin
 from monitor.storage.findings_store import FindingsMixin, findings_select
 from monitor.storage.history import HistoryMixin
-from monitor.storage.history_query import history_select, index_all_select
+from monitor.storage.history_query import history_select, history_statement, index_all_select
 from monitor.storage.identities import identities
 from monitor.storage.images import ImagesMixin
 from monitor.storage.leases import LeasesMixin
@@ -65,6 +65,7 @@ __all__ = [
     "Store",
     "findings_select",
     "history_select",
+    "history_statement",
     "identities",
     "index_all_select",
 ]
