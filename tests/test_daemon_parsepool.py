@@ -9,6 +9,9 @@ import asyncio
 import os
 import resource
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +24,13 @@ from monitor.daemon import PassContext, RekorV2Source
 from monitor.daemon import catch_up as one_pass
 from monitor.daemon.parsepool import (
     AUTO_MAX,
-    DEPTH,
     IN_PLACE_BELOW,
     PART_ENTRIES,
     ParsePool,
     worker_count,
 )
-from monitor.daemon.parsing import Chunk, parse_chunk, split
+from monitor.daemon.parseworker import IN_FLIGHT
+from monitor.daemon.parsing import Chunk, Parsed, parse_chunk, split
 from monitor.rules.engine import RuleEngine
 from monitor.rules.spec import RuleSpec, Selector
 from monitor.sim.ca import SimCA
@@ -242,6 +245,33 @@ def _sim_chunk(entries: int) -> Chunk:
     return Chunk(LOG, tuple((i, b, 1_700_000_000 + i, None) for i, b in enumerate(bodies)), True, 5)
 
 
+@dataclass(frozen=True)
+class _InFlight:
+    """A pool of one worker holding two parts of ``chunk``, which ``task`` parses."""
+
+    chunk: Chunk
+    engine: RuleEngine
+    pool: ParsePool
+    worker: Any
+    task: asyncio.Future[Parsed]
+
+
+@asynccontextmanager
+async def _two_parts_in_flight() -> AsyncIterator[_InFlight]:
+    chunk = _sim_chunk(3 * PART_ENTRIES // 2)  # two parts, at least
+    engine = RuleEngine.compile(SPECS)
+    pool = ParsePool(1, SPECS)
+    try:
+        assert await pool.ready()
+        (worker,) = pool._all
+        task = asyncio.ensure_future(pool.parse(chunk, engine, ()))
+        await _until(lambda: len(worker._waiting) == IN_FLIGHT or task.done())
+        assert len(worker._waiting) == IN_FLIGHT
+        yield _InFlight(chunk, engine, pool, worker, task)
+    finally:
+        await pool.close()
+
+
 def test_a_worker_is_sent_the_next_part_before_it_answers_and_answers_in_order(
     tmp_path: Path,
 ) -> None:
@@ -249,18 +279,8 @@ def test_a_worker_is_sent_the_next_part_before_it_answers_and_answers_in_order(
     while this process is busy elsewhere), and the parts come back in log order."""
 
     async def body() -> None:
-        chunk = _sim_chunk(3 * PART_ENTRIES // 2)  # two parts, at least
-        engine = RuleEngine.compile(SPECS)
-        pool = ParsePool(1, SPECS)
-        try:
-            assert await pool.ready()
-            (worker,) = pool._all
-            task = asyncio.ensure_future(pool.parse(chunk, engine, ()))
-            await _until(lambda: len(worker._waiting) == DEPTH or task.done())
-            assert len(worker._waiting) == DEPTH
-            assert await task == await parse_chunk(chunk, engine, ())
-        finally:
-            await pool.close()
+        async with _two_parts_in_flight() as f:
+            assert await f.task == await parse_chunk(f.chunk, f.engine, ())
 
     run(body)
 
@@ -271,24 +291,15 @@ def test_a_cancelled_parse_leaves_the_workers_running(tmp_path: Path) -> None:
     answers are dropped; the next chunk parses right on it."""
 
     async def body() -> None:
-        chunk = _sim_chunk(3 * PART_ENTRIES // 2)
-        engine = RuleEngine.compile(SPECS)
-        pool = ParsePool(1, SPECS)
-        try:
-            assert await pool.ready()
-            (worker,) = pool._all
-            task = asyncio.ensure_future(pool.parse(chunk, engine, ()))
-            await _until(lambda: len(worker._waiting) == DEPTH)
-            task.cancel()
+        async with _two_parts_in_flight() as f:
+            f.task.cancel()
             with pytest.raises(asyncio.CancelledError):
-                await task
-            assert pool._all == [worker]
-            assert worker.proc.returncode is None
-            small = Chunk(LOG, chunk.entries[:IN_PLACE_BELOW], True, 5)
-            assert await pool.parse(small, engine, ()) == await parse_chunk(small, engine, ())
-            assert pool._all == [worker]
-            assert not worker._waiting
-        finally:
-            await pool.close()
+                await f.task
+            assert f.pool._all == [f.worker]
+            assert f.worker.proc.returncode is None
+            small = Chunk(LOG, f.chunk.entries[:IN_PLACE_BELOW], True, 5)
+            assert await f.pool.parse(small, f.engine, ()) == await parse_chunk(small, f.engine, ())
+            assert f.pool._all == [f.worker]
+            assert not f.worker._waiting
 
     run(body)

@@ -7,11 +7,12 @@ crosses between processes is kept small and cheap to pickle: the bodies one way;
 way, one ``IndexRow`` (pickled as its values) per entry and full records only for the entries
 that matched a rule. Several logs' passes share the workers: each run takes a free one.
 
-Each worker holds two parts at a time (``DEPTH``): while it parses one, the next is already in
-its own memory, and its answers wait in its own. Sent one at a time, a part went only once the
-answer to the one before was read, which this process's event loop did between its own turns
-of proving and storing: the worker waited for it about a third of the time. A pass cancelled
-meanwhile leaves the workers running (each part was sent whole; late answers are dropped).
+Each worker holds two parts at a time (``parseworker.IN_FLIGHT``): while it parses one, the
+next is already in its own memory, and its answers wait in its own. Sent one at a time, a
+part went only once the answer to the one before was read, which this process's event loop
+did between its own turns of proving and storing: the worker waited for it about 30% of
+the time. A pass cancelled meanwhile leaves the workers running (each part was sent whole;
+late answers are dropped).
 
 Small chunks (a tailer's few new entries) are parsed in place: a round trip to a worker costs
 more than it saves. So are chunks that come while the workers start (a second or so each, to
@@ -40,7 +41,7 @@ from typing import Any, Literal
 import monitor
 from monitor.core.aio import cancel_and_wait
 from monitor.core.errors import ParseWorkerError
-from monitor.daemon.parseworker import HEADER, CaSpec, frame
+from monitor.daemon.parseworker import HEADER, IN_FLIGHT, CaSpec, frame
 from monitor.daemon.parsing import Chunk, Parsed, merged, parse_chunk, split
 from monitor.rules.engine import RuleEngine
 from monitor.rules.spec import RuleSpec
@@ -50,9 +51,6 @@ __all__ = ["IN_PLACE_BELOW", "ParsePool", "worker_count"]
 
 # entries: a chunk smaller than this is parsed in place (a worker's round trip costs ~1 ms)
 IN_PLACE_BELOW = 256
-# parts in flight on a worker: one parsed, the next read ahead (``parseworker.INBOX``), so
-# that it goes on while this process's event loop is busy (proving, storing)
-DEPTH = 2
 # entries a worker is sent at once: a chunk (4,096 entries of a few KB) goes in parts, so that
 # its pickled copy is a few MB at a time, and the first part is parsed while the rest are sent
 PART_ENTRIES = 1024
@@ -96,7 +94,7 @@ def _cgroup_cores(cpu_max: Path) -> int | None:
 
 
 class _Worker:
-    """One worker process and its pipes; up to ``DEPTH`` messages in flight, answered in
+    """One worker process and its pipes; up to ``IN_FLIGHT`` messages in flight, answered in
     order."""
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
@@ -248,7 +246,7 @@ class ParsePool:
             return None
         self._all = starting.result()
         self._idle = asyncio.Queue()
-        for _ in range(DEPTH):
+        for _ in range(IN_FLIGHT):
             for w in self._all:
                 self._idle.put_nowait(w)
         return self._idle

@@ -34,7 +34,9 @@ from monitor.trust.root import CertificateAuthority
 __all__ = ["CaSpec", "read_message", "write_message"]
 
 HEADER = 8  # bytes: the length of the pickle that follows
-INBOX = 2  # parts read ahead, and answers waiting to be written: the monitor sends 2 at most
+IN_FLIGHT = 2
+"""Parts the monitor sends a worker before their answers: one parsed, the next read ahead.
+The worker's queues (parts read ahead, answers waiting to be written) are as deep."""
 
 
 @dataclass(frozen=True)
@@ -94,8 +96,8 @@ def serve(src: IO[bytes], out: IO[bytes]) -> None:
     # The monitor sends the next part before this one is answered. A thread reads it off the
     # pipe, and another writes answers out, so that this one parses on while the monitor's
     # event loop is busy elsewhere (proving, storing) and reads or writes its pipes late.
-    inbox: queue.Queue[Any] = queue.Queue(maxsize=INBOX)
-    outbox: queue.Queue[bytes | None] = queue.Queue(maxsize=INBOX)
+    inbox: queue.Queue[Any] = queue.Queue(maxsize=IN_FLIGHT)
+    outbox: queue.Queue[bytes | None] = queue.Queue(maxsize=IN_FLIGHT)
     reader = threading.Thread(target=_read_all, args=(src, inbox), daemon=True)
     writer = threading.Thread(target=_write_all, args=(out, outbox), daemon=True)
     reader.start()
