@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Index, literal_column, text
+from sqlalchemy import ColumnElement, Index, TextClause, literal_column, text
 
 CHUNK_BITS = 20
 """Indexes of one log per chunk (1,048,576; 16 a partition of ``index_all`` on PostgreSQL):
@@ -36,6 +36,11 @@ as random, and it takes about ten of them for each matched entry. PostgreSQL kee
 value, log, idx): matched entries are a small share of the log."""
 
 
+def _chunk_key() -> TextClause:
+    """The chunk as an index key: the shift written out (each index its own clause)."""
+    return text(f"(idx >> {CHUNK_BITS})")
+
+
 def index_name(column: str) -> str:
     return f"ix_index_all_chunk_{column}"
 
@@ -43,15 +48,13 @@ def index_name(column: str) -> str:
 def sqlite_index(name: str, log: str, *values: str) -> Index:
     """A chunked index of SQLite's schema. The shift is written out, not bound: SQLite uses
     an index on an expression only for a query holding the same expression."""
-    shift = text(f"(idx >> {CHUNK_BITS})")
-    return Index(name, log, shift, *values, "idx").ddl_if(dialect="sqlite")
+    return Index(name, log, _chunk_key(), *values, "idx").ddl_if(dialect="sqlite")
 
 
 def postgresql_index(name: str, value: str) -> Index:
     """A chunked index of PostgreSQL's schema, in each partition of ``index_all``: no log
     (one a partition), the chunk first (``monitor.storage.partition_query``)."""
-    shift = text(f"(idx >> {CHUNK_BITS})")
-    return Index(name, shift, value, "idx").ddl_if(dialect="postgresql")
+    return Index(name, _chunk_key(), value, "idx").ddl_if(dialect="postgresql")
 
 
 def index_all_indexes() -> list[Index]:
@@ -59,6 +62,12 @@ def index_all_indexes() -> list[Index]:
     return sqlite + [postgresql_index(index_name(c), c) for c in CHUNKED]
 
 
+def shift(col: Any, bits: int, op: str = ">>") -> Any:
+    """``col >> bits`` (or ``<<``) with ``bits`` written out, not bound: an index on the
+    shift serves only a query holding the same expression."""
+    return col.op(op)(literal_column(str(bits)))
+
+
 def chunk_of(idx_col: Any) -> ColumnElement[int]:
-    """The chunk of ``idx_col``, as the indexes hold it (a literal shift, not a parameter)."""
-    return idx_col.op(">>")(literal_column(str(CHUNK_BITS)))  # type: ignore[no-any-return]
+    """The chunk of ``idx_col``, as the indexes hold it."""
+    return shift(idx_col, CHUNK_BITS)  # type: ignore[no-any-return]

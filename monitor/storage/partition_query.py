@@ -45,14 +45,6 @@ PER_PARTITION = 1 << (partitions.CHUNK_BITS - chunks.CHUNK_BITS)
 """Chunks in a partition (16)."""
 
 
-def _shift(col: Any, bits: int) -> Any:
-    return col.op(">>")(literal_column(str(bits)))
-
-
-def _shift_left(col: Any, bits: int) -> Any:
-    return col.op("<<")(literal_column(str(bits)))
-
-
 def _cursor_floor(log_id: Any, bounds: Any, log_number: Callable[[str], Any]) -> Any:
     """The index a row of ``log_id`` must be above, given ``bounds.cursor`` (else -1)."""
     if bounds.cursor is None:
@@ -73,7 +65,7 @@ def _pairs() -> Subquery:
         b = alias(INDEX_ALL, "pb_last" if last else "pb_first")
         agg = func.max if last else func.min
         row = select(agg(b.c.idx)).where(b.c.log_id == logs.c.id).scalar_subquery()
-        return _shift(row, partitions.CHUNK_BITS)
+        return chunks.shift(row, partitions.CHUNK_BITS)
 
     series = func.generate_series(end(False), end(True)).table_valued("n")
     parts = series.render_derived(name="pg").lateral("pg")
@@ -90,7 +82,7 @@ def _partition_conditions() -> tuple[ColumnElement[bool], ...]:
     """The rows of ``_pairs``' partition, sought by chunk: one scan of that partition alone
     (pruned by log and index range as it starts), one seek a chunk."""
     p, t = _pairs(), INDEX_ALL
-    first = _shift_left(p.c.part, partitions.CHUNK_BITS - chunks.CHUNK_BITS)
+    first = chunks.shift(p.c.part, partitions.CHUNK_BITS - chunks.CHUNK_BITS, "<<")
     last = first.op("+")(literal_column(str(PER_PARTITION - 1)))
     # ARRAY(SELECT generate_series(...)): the partition's chunks
     chunk_list = func.array(
@@ -98,8 +90,8 @@ def _partition_conditions() -> tuple[ColumnElement[bool], ...]:
     )
     return (
         t.c.log_id == p.c.log_id,
-        t.c.idx >= _shift_left(p.c.part, partitions.CHUNK_BITS),
-        t.c.idx < _shift_left(p.c.part.op("+")(literal_column("1")), partitions.CHUNK_BITS),
+        t.c.idx >= chunks.shift(p.c.part, partitions.CHUNK_BITS, "<<"),
+        t.c.idx < chunks.shift(p.c.part.op("+")(literal_column("1")), partitions.CHUNK_BITS, "<<"),
         chunks.chunk_of(t.c.idx) == any_(chunk_list),
     )
 
