@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Table, case, func, select
+from sqlalchemy import ColumnElement, FromClause, Table, func, select
 
 from monitor.storage import chunks
 from monitor.storage.aliases import alias
@@ -56,8 +56,7 @@ def _end(c: Chunked, bounds: Any, last: bool) -> Any:
     if not last and bounds.index_min is not None:
         conds.append(b.c.idx >= bounds.index_min)
     if not last and bounds.cursor is not None:
-        log, idx = decode_cursor(bounds.cursor, (str, int))
-        conds.append(b.c.idx > case((logs.c.key == c.log_key(log), idx), else_=-1))
+        conds.append(b.c.idx > chunks.cursor_floor(logs.c.key, bounds.cursor, c.log_key))
     agg = func.max if last else func.min
     each = select(agg(b.c.idx)).where(*conds).scalar_subquery()
     return select(agg(each)).select_from(logs).scalar_subquery()

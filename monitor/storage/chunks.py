@@ -17,9 +17,12 @@ sort: see ``chunk_query`` (SQLite) and ``partition_query`` (PostgreSQL).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Index, TextClause, literal_column, text
+from sqlalchemy import ColumnElement, Index, TextClause, case, literal_column, text
+
+from monitor.storage.paging import decode_cursor
 
 CHUNK_BITS = 20
 """Indexes of one log per chunk (1,048,576; 16 a partition of ``index_all`` on PostgreSQL):
@@ -71,3 +74,10 @@ def shift(col: Any, bits: int, op: str = ">>") -> Any:
 def chunk_of(idx_col: Any) -> ColumnElement[int]:
     """The chunk of ``idx_col``, as the indexes hold it."""
     return shift(idx_col, CHUNK_BITS)  # type: ignore[no-any-return]
+
+
+def cursor_floor(log_col: Any, cursor: str, log_key: Callable[[str], Any]) -> Any:
+    """The index a row of the log in ``log_col`` must be above to come after ``cursor``
+    (-1 for the logs after the cursor's: each seek of a chunked walk is by log)."""
+    log, idx = decode_cursor(cursor, (str, int))
+    return case((log_col == log_key(log), idx), else_=-1)

@@ -45,14 +45,6 @@ PER_PARTITION = 1 << (partitions.CHUNK_BITS - chunks.CHUNK_BITS)
 """Chunks in a partition (16)."""
 
 
-def _cursor_floor(log_id: Any, bounds: Any, log_number: Callable[[str], Any]) -> Any:
-    """The index a row of ``log_id`` must be above, given ``bounds.cursor`` (else -1)."""
-    if bounds.cursor is None:
-        return None
-    log, idx = decode_cursor(bounds.cursor, (str, int))
-    return case((log_id == log_number(log), idx), else_=-1)
-
-
 @functools.cache
 def _pairs() -> Subquery:
     """(log number, log name, partition) of every log, in order: each log's partitions from
@@ -131,9 +123,8 @@ def index_all_by_value(
         conds.append(t.c.idx >= bounds.index_min)
     if bounds.index_max is not None:
         conds.append(t.c.idx <= bounds.index_max)
-    floor = _cursor_floor(p.c.log_id, bounds, log_number)
-    if floor is not None:
-        conds.append(t.c.idx > floor)
+    if bounds.cursor is not None:
+        conds.append(t.c.idx > chunks.cursor_floor(p.c.log_id, bounds.cursor, log_number))
     chunk = chunks.chunk_of(t.c.idx)
     rows = (
         select(*(t.c[c] for c in columns), chunk.label("chunk"))
