@@ -20,7 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from monitor.storage import engine as engines
 from monitor.storage.batch import Batch
 from monitor.storage.chunks import CHUNK_BITS
-from monitor.storage.history_query import HistoryQuery, history_select, index_all_select
+from monitor.storage.history_query import (
+    HistoryQuery,
+    history_select,
+    history_statement,
+    index_all_select,
+)
 from monitor.storage.indexrow import IndexRow
 from monitor.storage.partitions import CHUNK as PART
 from monitor.storage.store import Store
@@ -224,7 +229,7 @@ def test_queries_by_value_walk_the_chunked_index_in_order(tmp_path: Path) -> Non
     the entries)."""
 
     async def plan(s: Store, q: HistoryQuery) -> str:
-        stmt = (index_all_select if q.all_entries else history_select)(q, 101, chunked=True)
+        stmt = history_statement(q, 101, "sqlite")
         async with s.engine.connect() as conn:
             sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
             rows = (await conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"))).all()
