@@ -19,6 +19,7 @@ from typing import Any
 
 from monitor.core.encoding import b64encode
 from monitor.core.errors import ConfigError
+from monitor.sim.bundle_cache import BundleCache
 from monitor.sim.factory import Draft, EntryFactory, SimEntry
 from monitor.sim.signing import NoteSigner
 from monitor.sim.tree import MerkleStore
@@ -61,17 +62,25 @@ class SignatureColumn:
 
 
 def _signed_leaves(
-    draft: Callable[[int], Draft], sigs: SignatureColumn, start: int, count: int
+    draft: Callable[[int], Draft],
+    sigs: SignatureColumn,
+    start: int,
+    count: int,
+    keep: Callable[[int, bytes], None] | None = None,
 ) -> Iterator[bytes]:
     """Leaf hashes of entries ``start..start+count-1``, each signed once and its signature
-    kept in ``sigs`` (which must hold exactly the entries before ``start``)."""
+    kept in ``sigs`` (which must hold exactly the entries before ``start``); ``keep`` is handed
+    each body as it is rendered."""
     if len(sigs) != start:
         raise ValueError(f"the signatures cover {len(sigs)} entries, not {start}")
     for index in range(start, start + count):
         d = draft(index)
         sig = d.sign()
         sigs.append(sig)
-        yield leaf_hash(d.render(sig).body)
+        body = d.render(sig).body
+        if keep is not None:
+            keep(index, body)
+        yield leaf_hash(body)
 
 
 def _rendered(draft: Draft, sigs: SignatureColumn, index: int) -> SimEntry:
@@ -255,6 +264,7 @@ class SimV2Log:
     fork: MerkleStore | None = None
     sigs: SignatureColumn = field(default_factory=SignatureColumn)
     split: tuple[int, MerkleStore] | None = None  # view b of a split: (index, its tree)
+    bundles: BundleCache = field(default_factory=BundleCache)
 
     @property
     def size(self) -> int:
@@ -264,7 +274,12 @@ class SimV2Log:
         return _rendered(self.factory.v2_draft(index), self.sigs, index)
 
     def append(self, count: int) -> None:
-        self.store.extend(_signed_leaves(self.factory.v2_draft, self.sigs, self.size, count))
+        self.store.extend(
+            _signed_leaves(self.factory.v2_draft, self.sigs, self.size, count, self._keep)
+        )
+
+    def _keep(self, index: int, body: bytes) -> None:
+        self.bundles.add(index, body, lambda i: self.entry(i).body)
 
     def checkpoint(self, size: int | None = None, store: MerkleStore | None = None) -> str:
         n = self.size if size is None else size
