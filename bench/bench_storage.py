@@ -119,6 +119,9 @@ def shapes(
         "san + issuer": san_issuer,
         "all: san exact": lambda: HistoryQuery(san=cert().sans[0].value, all_entries=True),
         "all: san prefix (one repo)": lambda: HistoryQuery(san=repo() + "/*", all_entries=True),
+        "all: san prefix (one org)": lambda: HistoryQuery(
+            san=repo().rsplit("/", 1)[0] + "/*", all_entries=True
+        ),
         "all: key fingerprint": lambda: HistoryQuery(fingerprint=keyfp(), all_entries=True),
         "all: time range (1 minute)": lambda: replace(minute(), all_entries=True),
         "all: log + index range": lambda: replace(index_range(), all_entries=True),
