@@ -201,6 +201,14 @@ def test_the_command_line_loads_sigstore_only_to_verify_images() -> None:
 
 def test_a_parse_worker_loads_only_the_parser_and_the_rules() -> None:
     """Each parse worker is a process of its own: it must not load the database layer, the
-    HTTP stack or sigstore (together about 100 MB a worker)."""
+    HTTP stack or sigstore (together about 100 MB a worker), nor the trusted root's pydantic
+    models (about 15 MB: the chain checks take their CAs from ``monitor.core.authority``)."""
     loaded = _loaded("import monitor.daemon.parseworker")
-    assert not loaded & {"sqlalchemy", "aiohttp", "sigstore", "monitor.daemon.catchup"}
+    assert not loaded & {
+        "sqlalchemy",
+        "aiohttp",
+        "sigstore",
+        "pydantic",
+        "monitor.trust",
+        "monitor.daemon.catchup",
+    }

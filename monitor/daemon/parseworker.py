@@ -27,9 +27,9 @@ from typing import IO, Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from monitor.core.authority import CertificateAuthority
 from monitor.daemon.parsing import parse_all
 from monitor.rules.engine import RuleEngine
-from monitor.trust.root import CertificateAuthority
 
 __all__ = ["CaSpec", "read_message", "write_message"]
 

@@ -18,12 +18,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from monitor.core.authority import CertificateAuthority
 from monitor.core.findings import Finding
 from monitor.entries.parse import parse_entry, with_chain_status
 from monitor.entries.record import MalformedEntry, ParseResult, SigningRecord
 from monitor.rules.engine import RuleEngine, malformed_finding
 from monitor.storage.indexrow import IndexRow
-from monitor.trust import CertificateAuthority
 
 __all__ = ["Chunk", "Parsed", "merged", "parse_all", "parse_chunk", "split"]
 

@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 
+from monitor.core.authority import CertificateAuthority
 from monitor.core.errors import MalformedInputError
 from monitor.core.jsonread import JsonReader
 from monitor.entries import v1, v2
@@ -26,7 +27,6 @@ from monitor.entries.record import (
 )
 from monitor.entries.statement import Envelope, parse_statement
 from monitor.entries.x509 import check_chain
-from monitor.trust import CertificateAuthority
 
 MAX_BODY_BYTES = 4 << 20
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"

@@ -11,8 +11,8 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
+from monitor.core.authority import CertificateAuthority
 from monitor.entries.record import CertificateSigner, ChainStatus
-from monitor.trust.root import CertificateAuthority
 
 
 def _aki(cert: x509.Certificate) -> bytes | None:

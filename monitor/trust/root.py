@@ -23,6 +23,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from monitor.core.authority import CertificateAuthority
 from monitor.core.errors import MalformedInputError, NoteError, TrustRootError
 from monitor.core.protojson import decode_bytes, normalize
 from monitor.tlog.checkpoint import v1_tree_id
@@ -157,16 +158,6 @@ class _KeyIdOverride:
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         return self.inner.verify(message, signature)
-
-
-@dataclass(frozen=True)
-class CertificateAuthority:
-    """A Fulcio CA: its chain (leaf-most first, as in the trust root) and validity."""
-
-    uri: str
-    chain: tuple[x509.Certificate, ...] = field(repr=False)
-    valid_from: datetime | None
-    valid_until: datetime | None
 
 
 @dataclass(frozen=True)
