@@ -375,11 +375,12 @@ def projection_section(daemon: dict[str, Any], storage: dict[str, Any]) -> Secti
     s = Section(f"Projection: auditing {AUDIT_ENTRIES:,} entries with index_all")
     largest = max(daemon["v2"], key=lambda r: r["entries"])
     hours = AUDIT_ENTRIES / largest["rate"] / 3600
+    sim_share = largest["sim_cpu_seconds"] / largest["wall_seconds"]
     s.rows.append(
         (
             "this machine, as measured (2 cores shared with the simulator)",
             f"{hours:.1f} hours at {largest['rate']:,.0f} entries/s",
-            "",
+            f"the simulator took {sim_share:.0%} of a core",
         )
     )
     one = next((r for n, r in daemon["scaling"] if n == 1), None)
