@@ -24,6 +24,7 @@ reported beside it.
 The default run (50,000 and 200,000 v2 entries, 20,000 v1 entries) takes about 4 minutes;
 --workers 0,1,2 backfills the largest log again with each number of parse workers (about a
 minute each), splitting the CPU between the monitor's process and its workers;
+--parse-workers N backfills --sizes with N parse workers instead of the default;
 --breakdown adds one more 200,000-entry backfill (about a minute) that times each stage of a
 batch in the monitor's process (``bench.daemon_probe``); --profile one under cProfile.
 ``--sizes 10000000 --v1-entries 0`` measures memory at 10,000,000 (about an hour and a half:
@@ -84,6 +85,7 @@ def run(
     breakdown: bool,
     keep: Path | None,
     workers: Sequence[int] = (),
+    parse_workers: int | None = None,
 ) -> Report:
     started = time.perf_counter()
     print("parse-only ...", flush=True)
@@ -117,7 +119,11 @@ def run(
                 label = f"v2-{size // 1000}k" if size >= 1000 else f"v2-{size}"
                 print(f"{label}: backfilling {size:,} entries ...", flush=True)
                 cfg = write_config(
-                    work / f"{label}.yaml", sim, work / f"{label}.db", v2_log(batch_size)
+                    work / f"{label}.yaml",
+                    sim,
+                    work / f"{label}.db",
+                    v2_log(batch_size),
+                    parse_workers,
                 )
                 v2_runs.append(run_monitor(label, cfg, sim, work, expect_entries=size, env=env))
                 print(f"  {v2_runs[-1].rate:,.0f} entries/s", flush=True)
@@ -218,6 +224,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         help="also backfill the largest log with each of these parse_workers (e.g. 0,1,2)",
     )
+    p.add_argument(
+        "--parse-workers",
+        type=int,
+        help="parse_workers of the backfills of --sizes (default: the configuration's, auto)",
+    )
     p.add_argument("--keep", type=Path, help="keep configs, databases and logs in this directory")
     p.add_argument("--json", type=Path, help="also write the results as JSON to FILE")
     args = p.parse_args(argv)
@@ -235,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             breakdown=args.breakdown,
             keep=args.keep,
             workers=args.workers,
+            parse_workers=args.parse_workers,
         )
     except BenchError as e:
         print(f"bench_daemon: {e}", file=sys.stderr)
