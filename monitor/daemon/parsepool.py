@@ -55,7 +55,7 @@ IN_PLACE_BELOW = 256
 # its pickled copy is a few MB at a time, and the first part is parsed while the rest are sent
 PART_ENTRIES = 1024
 RETRY_WORKERS_AFTER = 60.0  # seconds in place after workers could not be started
-# ``auto`` starts at most this many workers (about 65 MB each): more, on a machine with the
+# ``auto`` starts at most this many workers (about 55 MB each): more, on a machine with the
 # cores for them, are asked for by number
 AUTO_MAX = 4
 CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: the CPU quota of a container
