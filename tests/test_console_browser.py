@@ -87,7 +87,8 @@ class Console:
         self.settled("signin")
         self.b.find_element(By.ID, "token").send_keys(token)
         self.b.find_element(By.CSS_SELECTOR, "section.signin button").click()
-        assert urlsplit(self.b.current_url).path == f"{PREFIX}/findings"
+        # the click posts the form; the redirect that follows may land after click() returns
+        _wait(lambda: urlsplit(self.b.current_url).path == f"{PREFIX}/findings")
 
     def text(self, css: str) -> list[str]:
         return [e.text for e in self.b.find_elements(By.CSS_SELECTOR, css)]
