@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 
@@ -124,9 +125,10 @@ def test_triage_search_and_evidence(ui: Console, daemon: LiveDaemon) -> None:
     finding_url = ui.b.current_url
     ui.b.find_element(By.ID, "comment").send_keys("looking into it")
     ui.b.find_element(By.ID, "ack").click()
+    # the form posts and comes back to the same address: wait for the new page, not the URL
+    _wait(lambda: _shows(ui, "h1 .state", ["acknowledged"]))
     assert ui.b.current_url == finding_url
     ui.settled("finding-acknowledged")
-    assert ui.text("h1 .state") == ["acknowledged"]
     assert "looking into it" in ui.text("dd.comment")
     finding_id = int(finding_url.rsplit("/", 1)[1])
     stored = daemon.call(daemon.monitor.store.finding(finding_id))
@@ -251,6 +253,15 @@ def test_evidence_a_log_cannot_prove_is_not_served(daemon: LiveDaemon) -> None:
     status, page = daemon.call(body())
     assert status == 502, page
     assert "not the body stored" in page
+
+
+def _shows(ui: Console, css: str, texts: list[str]) -> bool:
+    """Whether the page shows ``texts`` at ``css``; False while a new page replaces it (an
+    element read as it goes is stale, or "does not belong to the document")."""
+    try:
+        return ui.text(css) == texts
+    except WebDriverException:
+        return False
 
 
 def _wait(condition: Callable[[], bool], timeout: float = 10) -> None:
