@@ -182,6 +182,7 @@ def run(
         seconds=time.perf_counter() - started,
         scaling=scaling,
         least_work_rate=parsed["least_work_per_cpu_second"],
+        parse_workers=parse_workers,
     )
 
 

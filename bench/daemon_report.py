@@ -36,6 +36,7 @@ class Report:
     seconds: float
     scaling: list[tuple[int, MonitorRun]] = field(default_factory=list)  # by parse_workers
     least_work_rate: float = 0.0  # bench_parse: the least work, entries per CPU second
+    parse_workers: int | None = None  # of the --sizes backfills; None: the default (auto)
 
 
 def verdict(ok: bool) -> str:
@@ -72,7 +73,11 @@ def render(rep: Report) -> str:
         f"{st.cpu_seconds:.1f} CPU s, peak RSS {st.peak_rss_mb:.0f} MB"
     )
     batch = rep.batch_size or "default"
-    w(f"v2 config: batch_size {batch}, index_all, {len(RULES)} watch rules, SQLite")
+    workers = "auto" if rep.parse_workers is None else rep.parse_workers
+    w(
+        f"v2 config: batch_size {batch}, parse_workers {workers}, index_all, "
+        f"{len(RULES)} watch rules, SQLite"
+    )
     w("")
     head = (
         f"{'run':<10} {'entries':>9} {'wall s':>7} {'entries/s':>9} {'CPU s':>7} "
