@@ -361,11 +361,16 @@ def _cached_bundle(
     """The full bundle as the log appended it, unless a fault changes what it shows."""
     if width != TILE_WIDTH or not _available(size, index, width):
         return None
-    start, end = index * TILE_WIDTH, (index + 1) * TILE_WIDTH
-    altered = [*state.faults.tamper, *([state.faults.split_at] if view_b else [])]
-    if any(i is not None and start <= i < end for i in altered):
+    start = index * TILE_WIDTH
+    if any(_altered(state, i, view_b=view_b) for i in range(start, start + TILE_WIDTH)):
         return None
     return log.bundles.gzipped(index)
+
+
+def _altered(state: SimState, index: int, *, view_b: bool) -> bool:
+    """Whether a fault serves entry ``index`` other than as logged: a tampered body, or what
+    view b of a split shows at its index instead."""
+    return index in state.faults.tamper or (view_b and index == state.faults.split_at)
 
 
 def _available(level_size: int, index: int, width: int) -> bool:
@@ -384,11 +389,10 @@ def _entry_bundle(
     if not _available(size, index, width):
         return None
     start = index * TILE_WIDTH
-    other = state.faults.split_at if view_b else None  # what view b shows there instead
     bodies = []
     for i in range(start, start + width):
         body = log.entry(i).body
-        bodies.append(_tampered(body) if i in state.faults.tamper or i == other else body)
+        bodies.append(_tampered(body) if _altered(state, i, view_b=view_b) else body)
     return encode_entry_bundle(bodies)
 
 
